@@ -1,0 +1,249 @@
+"""evaluate_latest and score_series: validation, the bucket grid, and the verdict rules."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .models import MODELS, RUN_GATE, Fit, history_reach, training_window, usable_periods
+from .policy import DetectionPolicy, Verdict
+from .seasonality import infer_spacing, resolve_periods
+from .transform import from_model_space, to_model_space
+
+# fail_on_zero: "never zero" means fewer than this share of zeros in the training window.
+ZERO_SHARE = 0.01
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """A series laid on its regular bucket grid (NaN where a bucket is missing or excluded)."""
+
+    times: pd.DatetimeIndex
+    values: np.ndarray  # raw values, NaN for missing buckets
+    excluded: np.ndarray  # bool: bucket lies in a policy.exclude period
+    spacing: pd.Timedelta
+
+
+def _validated(series: pd.Series) -> pd.Series:
+    if not isinstance(series, pd.Series):
+        raise ValueError(f"history must be a pandas Series, not {type(series).__name__}")
+    if not isinstance(series.index, pd.DatetimeIndex):
+        raise ValueError("history must be indexed by bucket timestamps (a DatetimeIndex)")
+    if series.index.has_duplicates:
+        dup = series.index[series.index.duplicated()][0]
+        raise ValueError(f"history has duplicate timestamps, first at {dup}")
+    if not series.index.is_monotonic_increasing:
+        raise ValueError("history timestamps are not sorted in increasing order")
+    try:
+        values = series.astype(float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"history values must be numbers: {exc}") from None
+    return values
+
+
+def _grid(series: pd.Series, policy: DetectionPolicy) -> _Grid:
+    spacing = infer_spacing(series.index)
+    times = pd.date_range(series.index[0], series.index[-1], freq=spacing)
+    values = series.reindex(times).to_numpy(dtype=float)
+    excluded = np.zeros(len(times), bool)
+    for start, end in policy.exclude:
+        excluded |= (times >= start) & (times <= end)
+    return _Grid(times, values, excluded, spacing)
+
+
+def _is_counts(values: np.ndarray, policy: DetectionPolicy) -> bool:
+    negative = bool(np.nanmin(values) < 0) if np.any(~np.isnan(values)) else False
+    if policy.value_type == "count" and negative:
+        raise ValueError("row counts cannot be negative (use value_type='signed' for deltas)")
+    return policy.value_type == "count" or (policy.value_type == "auto" and not negative)
+
+
+def _min_history(policy: DetectionPolicy, periods: tuple[int, ...]) -> int:
+    if policy.min_history is not None:
+        return policy.min_history
+    return 3 * min(periods) if periods else 14
+
+
+@dataclass(frozen=True)
+class _Judgement:
+    raw: bool
+    expected: float
+    lower: float
+    upper: float
+    score: float
+    model: str
+    n_history: int
+    reason: str
+
+
+def _judge(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, explain: bool = True) -> _Judgement:
+    """Judge the bucket at grid position `pos` from the buckets before it."""
+    observed = grid.values[pos]
+    if np.isnan(observed):
+        raise ValueError(f"the tested value at {grid.times[pos]} is NaN")
+    periods = resolve_periods(policy.seasonality, grid.spacing)
+    history = grid.values[:pos]
+    n_history = int(np.sum(~np.isnan(history) & ~grid.excluded[:pos]))
+    needed = _min_history(policy, periods)
+    nan = float("nan")
+    if n_history < needed:
+        return _Judgement(False, nan, nan, nan, nan, "none", n_history,
+                          f"insufficient history ({n_history} of {needed} buckets)")
+    first = max(0, pos + 1 - history_reach(periods))
+    z = to_model_space(grid.values[first : pos + 1], counts)
+    z[:-1][grid.excluded[first:pos]] = np.nan
+    model = "baseline" if policy.model == "auto" else policy.model
+    fit = MODELS[model](z, periods, policy.sensitivity)
+    if fit is None:
+        return _Judgement(False, nan, nan, nan, nan, model, n_history,
+                          f"{model} cannot fit this history yet ({n_history} buckets)")
+    return _verdict_from_fit(grid, pos, z, fit, counts, policy, periods, n_history, explain)
+
+
+def _verdict_from_fit(grid, pos, z, fit: Fit, counts, policy, periods, n_history, explain) -> _Judgement:
+    observed = float(grid.values[pos])
+    k = policy.sensitivity
+    expected = float(from_model_space(fit.expected, counts))
+    lower = float(from_model_space(fit.expected - k * fit.scale, counts))
+    upper = float(from_model_space(fit.expected + k * fit.scale, counts))
+    tolerance = policy.min_relative_change * abs(expected)
+    lower, upper = min(lower, expected - tolerance), max(upper, expected + tolerance)
+    if counts:
+        lower = max(lower, 0.0)
+
+    bucket_score = (z[-1] - fit.expected) / fit.scale
+    run_score = fit.run_score
+    joins = np.sign(run_score) == np.sign(bucket_score) and abs(bucket_score) >= RUN_GATE
+    score = run_score if joins and abs(run_score) > abs(bucket_score) else bucket_score
+    by_run = score is run_score
+
+    relative = (observed - expected) / abs(expected) if expected else (np.inf if observed else 0.0)
+    big_enough = abs(relative) >= policy.min_relative_change
+    raw = abs(score) > k and big_enough and _direction_ok(score, policy)
+
+    training = grid.values[max(0, pos - training_window(usable_periods(z, periods))):pos]
+    training = training[~np.isnan(training)]
+    zero_load = (counts and policy.fail_on_zero and observed == 0 and len(training) > 0
+                 and np.mean(training == 0) < ZERO_SHARE and policy.direction != "spike")
+    excluded = bool(grid.excluded[pos])
+    when = _describe_bucket(grid.times[pos], grid.spacing) if explain else ""
+    if excluded:
+        raw, reason = False, f"{_fmt(observed)} for {when}: bucket is in an excluded period, not judged"
+    elif zero_load:
+        raw = True
+        reason = (f"0 rows for {when} where the last {len(training):,} loads were never empty "
+                  f"(expected {_fmt(expected)}, band {_fmt(lower)}–{_fmt(upper)})")
+    elif explain:
+        reason = _reason(observed, expected, lower, upper, relative, raw, by_run, fit.horizon, when)
+    else:
+        reason = ""
+    return _Judgement(bool(raw), expected, lower, upper, float(score), fit.label, n_history, reason)
+
+
+def _direction_ok(score: float, policy: DetectionPolicy) -> bool:
+    return policy.direction == "both" or (policy.direction == "drop") == (score < 0)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 or float(x).is_integer() else f"{x:,.2f}"
+
+
+def _describe_bucket(ts: pd.Timestamp, spacing: pd.Timedelta) -> str:
+    if spacing < pd.Timedelta(days=1):
+        return f"a {ts.day_name()} {ts:%H:%M} load"
+    if spacing == pd.Timedelta(days=1):
+        return f"a {ts.day_name()} load"
+    return f"the load of {ts:%Y-%m-%d %H:%M}"
+
+
+def _reason(observed, expected, lower, upper, relative, raw, by_run, horizon, when) -> str:
+    band = f"(band {_fmt(lower)}–{_fmt(upper)})"
+    if not raw:
+        return f"{_fmt(observed)} is within the expected band {_fmt(lower)}–{_fmt(upper)} for {when}"
+    word = "below" if relative < 0 else "above"
+    pct = "∞" if np.isinf(relative) else f"{abs(relative) * 100:,.0f}"
+    text = f"{_fmt(observed)} is {pct} % {word} the expected {_fmt(expected)} {band} for {when}"
+    if by_run:
+        text += f"; the last {horizon} loads together run {word} expectation"
+    return text
+
+
+def _verdict(j: _Judgement, observed: float, is_anomaly: bool) -> Verdict:
+    return Verdict(is_anomaly=is_anomaly, observed=observed, expected=j.expected, lower=j.lower,
+                   upper=j.upper, score=j.score, model=j.model, n_history=j.n_history,
+                   reason=j.reason, raw_anomaly=j.raw)
+
+
+def evaluate_latest(history: pd.Series, policy: DetectionPolicy | None = None) -> Verdict:
+    """Judge the last element of `history` (indexed by bucket timestamp) from the ones before it.
+
+    Raises ValueError for unsorted or duplicate timestamps, negative counts, a NaN tested value
+    or a spacing that no regular bucket grid fits.
+    """
+    policy = policy or DetectionPolicy()
+    series = _validated(history)
+    if len(series) < 2:
+        nan = float("nan")
+        observed = float(series.iloc[-1]) if len(series) else nan
+        if np.isnan(observed):
+            raise ValueError("history is empty or its tested value is NaN")
+        return Verdict(False, observed, nan, nan, nan, nan, "none", 0,
+                       f"insufficient history (0 of {policy.min_history or 'a few'} buckets)")
+    grid = _grid(series, policy)
+    counts = _is_counts(grid.values, policy)
+    positions = grid.times.get_indexer(series.index)
+    judgements = [_judge(grid, int(p), counts, policy) for p in positions[-policy.window:][::-1]]
+    latest = judgements[0]
+    flagged = sum(j.raw for j in judgements) >= policy.min_anomalies
+    return _verdict(latest, float(series.iloc[-1]), bool(flagged))
+
+
+def score_series(series: pd.Series, policy: DetectionPolicy | None = None) -> pd.DataFrame:
+    """Walk forward over a whole history: every row judged only from the rows before it,
+    exactly as evaluate_latest(series.iloc[: i + 1]) judges it.
+
+    Returns columns expected, lower, upper, score, is_anomaly (bool); rows without enough
+    history have NaN bounds and is_anomaly False.
+    """
+    policy = policy or DetectionPolicy()
+    series = _validated(series)
+    columns = ["expected", "lower", "upper", "score", "is_anomaly"]
+    if len(series) < 2:
+        return pd.DataFrame(
+            {"expected": np.nan, "lower": np.nan, "upper": np.nan, "score": np.nan, "is_anomaly": False},
+            index=series.index, columns=columns)
+    grid = _grid(series, policy)
+    # evaluate_latest on a prefix lays its own grid and decides count-vs-signed on the prefix;
+    # rows where either differs from the whole series' choice are judged through it directly.
+    steps = np.diff(series.index.asi8)
+    final_spacing_from = int(np.argmax(steps == steps.min())) + 1
+    negative_seen = np.maximum.accumulate(np.nan_to_num(series.to_numpy(), nan=0.0) < 0)
+    counts_whole = _is_counts(grid.values, policy)
+    positions = grid.times.get_indexer(series.index)
+    rows = []
+    for i, pos in enumerate(positions):
+        if i == 0:
+            rows.append(_Judgement(False, *(float("nan"),) * 4, "none", 0, "no history"))
+        elif i < final_spacing_from:
+            v = evaluate_latest(series.iloc[: i + 1], _single_bucket(policy))
+            rows.append(_Judgement(v.raw_anomaly, v.expected, v.lower, v.upper, v.score, v.model,
+                                   v.n_history, v.reason))
+        else:
+            counts = counts_whole if policy.value_type != "auto" else not negative_seen[i]
+            rows.append(_judge(grid, int(pos), counts, policy, explain=False))
+    raw = pd.Series([j.raw for j in rows], index=series.index)
+    flagged = raw.astype(int).rolling(policy.window, min_periods=1).sum() >= policy.min_anomalies
+    return pd.DataFrame({
+        "expected": [j.expected for j in rows],
+        "lower": [j.lower for j in rows],
+        "upper": [j.upper for j in rows],
+        "score": [j.score for j in rows],
+        "is_anomaly": flagged.to_numpy(dtype=bool),
+    }, index=series.index)
+
+
+def _single_bucket(policy: DetectionPolicy) -> DetectionPolicy:
+    from dataclasses import replace
+
+    return replace(policy, min_anomalies=1, window=1)

@@ -1,0 +1,252 @@
+"""The forecasting models. Each takes the model-space history (the tested bucket last, NaN for
+missing or excluded buckets) and returns the expected value and a robust spread for the tested
+bucket. They never see Dagster, files or timestamps: only numbers on a regular bucket grid.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+# A seasonal period is used once this many whole cycles of history exist.
+MIN_CYCLES = 3
+# The baseline's expectation for a bucket is the median of the same phase in this many cycles.
+BASE_CYCLES = 5
+# A longer period (hour of week) is used when it shrinks the residual spread to this share.
+WEEKLY_GAIN = 0.8
+# Training window, in cycles of the shortest period (14 days of hourly buckets).
+TRAINING_CYCLES = 14
+# Training window when a series has no seasonal period.
+NONSEASONAL_WINDOW = 60
+# A robust spread never falls below this (model-space units): a constant series has zero
+# spread and would otherwise flag every change of one row.
+MIN_SCALE = 0.02
+# The "run" test: a bucket that leans at least this many standard deviations the same way as
+# the last few buckets together is judged on their joint deviation too.
+RUN_GATE = 1.0
+_MAD_TO_SD = 1.4826
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A one-step forecast in model space."""
+
+    expected: float
+    scale: float
+    run_score: float  # joint deviation of the last `horizon` buckets, in standard deviations
+    horizon: int
+    label: str
+
+
+def training_window(periods: tuple[int, ...]) -> int:
+    return TRAINING_CYCLES * min(periods) if periods else NONSEASONAL_WINDOW
+
+
+def history_reach(periods: tuple[int, ...]) -> int:
+    """How many buckets back any model looks: older history cannot change a verdict."""
+    return training_window(periods) + run_horizon(periods) + BASE_CYCLES * sum(periods) + 2
+
+
+def level_span(period: int) -> int:
+    """Buckets over which the baseline tracks the current level: half a cycle, 3 to 12."""
+    return int(np.clip(period // 2, 3, 12))
+
+
+def run_horizon(periods: tuple[int, ...]) -> int:
+    """Buckets in the run test: a quarter of the shortest cycle, 3 to 6."""
+    return int(np.clip(min(periods) // 4, 3, 6)) if periods else 3
+
+
+def usable_periods(z: np.ndarray, periods: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(p for p in periods if len(z) - 1 >= MIN_CYCLES * p)
+
+
+def robust_center_scale(x: np.ndarray) -> tuple[float, float]:
+    """Median and MAD-based standard deviation, ignoring NaN."""
+    x = x[~np.isnan(x)]
+    if len(x) == 0:
+        return 0.0, MIN_SCALE
+    med = _median(x)
+    return med, max(_MAD_TO_SD * _median(np.abs(x - med)), MIN_SCALE)
+
+
+def _median(x: np.ndarray) -> float:
+    """np.median without its generality overhead (this runs thousands of times a second)."""
+    half = len(x) // 2
+    if len(x) % 2:
+        return float(np.partition(x, half)[half])
+    part = np.partition(x, (half - 1, half))
+    return float(part[half - 1] + part[half]) / 2.0
+
+
+def _row_nanmedian(m: np.ndarray) -> np.ndarray:
+    """Median of each row ignoring NaN (NaN where a row is all NaN); faster than np.nanmedian."""
+    s = np.sort(m, axis=1)  # NaN sorts last
+    width = m.shape[1]
+    if not np.isnan(s[:, -1]).any():
+        return (s[:, (width - 1) // 2] + s[:, width // 2]) / 2.0
+    n = (~np.isnan(m)).sum(axis=1)
+    rows = np.arange(len(m))
+    lo = s[rows, np.maximum((n - 1) // 2, 0)]
+    hi = s[rows, np.maximum(n // 2, 0)]
+    out = (lo + hi) / 2.0
+    out[n == 0] = np.nan
+    return out
+
+
+def _run_score(resid: np.ndarray, horizon: int) -> float:
+    """How unusual the mean residual of the last `horizon` buckets is among earlier such means."""
+    filled = np.nan_to_num(resid)
+    means = np.convolve(filled, np.ones(horizon) / horizon, mode="valid")
+    if len(means) < 3 * horizon:
+        return 0.0
+    center, scale = robust_center_scale(means[:-1])
+    return (means[-1] - center) / scale
+
+
+def fit_baseline(z: np.ndarray, periods: tuple[int, ...], sensitivity: float) -> Fit | None:
+    """Robust seasonal baseline: same-phase medians of recent cycles plus the current level.
+
+    Steps, all medians so that one bad load cannot move them:
+    1. for every bucket in the training window, the median of the same phase (hour of day) in
+       the previous five cycles; then, for each longer period (hour of week), the median of the
+       same phase's deviation from step 1 in the previous cycles, kept only where it shrinks the
+       spread by a tenth or more (a weekly pattern the data really has);
+    2. residuals from it; training buckets that deviate more than `sensitivity` robust standard
+       deviations are masked and step 1 is redone, so past anomalies leave no trace in the band;
+    3. the current level is the median residual of the last half cycle;
+    4. the spread is the MAD of the training residuals.
+    """
+    usable = usable_periods(z, periods)
+    window = training_window(usable)
+    horizon = run_horizon(usable)
+    start = max(0, len(z) - 1 - window - horizon)
+    train = z.copy()
+    train[-1] = np.nan
+    base, used = _seasonal_base(train, start, usable)
+    resid = train[start:] - base
+    center, scale = robust_center_scale(resid[:-1])
+    train[start:][np.abs(resid - center) > sensitivity * scale] = np.nan
+    base, _ = _seasonal_base(train, start, used, choose=False)
+    resid = train[start:] - base
+    center, scale = robust_center_scale(resid[:-1])
+    if np.isnan(base[-1]):
+        return None
+    level = center  # without a season, the median of recent buckets already is the level
+    if usable:
+        recent = resid[:-1][-level_span(usable[0]):]
+        if np.any(~np.isnan(recent)):
+            level = float(np.median(recent[~np.isnan(recent)]))
+    expected = float(base[-1]) + level
+    # the run test looks at what was loaded, masked or not: a run of bad loads is the point
+    run_resid = z[start:] - base - center
+    label = f"baseline(periods={','.join(map(str, used))})" if used else "baseline(non-seasonal)"
+    return Fit(expected, scale, _run_score(run_resid, horizon), horizon, label)
+
+
+def _seasonal_base(train: np.ndarray, start: int, periods: tuple[int, ...], choose: bool = True):
+    """Expected value of every bucket from `start` on, from the cycles before it.
+
+    Returns the base and the periods it uses: with `choose`, a longer period is kept only
+    where it helps; without, every period given is used.
+    """
+    if not periods:
+        return _lagged_median(train, start, 1), ()
+    first = max(0, start - BASE_CYCLES * sum(periods[1:]))
+    base = _lagged_median(train, first, periods[0])
+    used = [periods[0]]
+    for period in periods[1:]:
+        deviation = np.full(len(train), np.nan)
+        deviation[first:] = train[first:] - base
+        adjusted = base + np.nan_to_num(_lagged_median(deviation, first, period))
+        # judged over all the history in reach, not just the training window, so that the
+        # choice is stable from one bucket to the next
+        observed = train[first:-1]
+        if not choose or _spread(observed - adjusted[:-1]) < WEEKLY_GAIN * _spread(observed - base[:-1]):
+            base, used = adjusted, used + [period]
+    return base[start - first:], tuple(used)
+
+
+def _spread(resid: np.ndarray) -> float:
+    """Mean absolute residual: unlike the MAD it counts every bucket a pattern gets wrong, which
+    matters when the wrong ones are two days a week."""
+    return float(np.nanmean(np.abs(resid)))
+
+
+def _lagged_median(z: np.ndarray, start: int, period: int) -> np.ndarray:
+    """For each bucket from `start` on, the median of the same phase in the previous cycles."""
+    n = len(z) - start
+    pad = BASE_CYCLES * period
+    padded = np.concatenate((np.full(pad, np.nan), z))
+    begin = pad + start
+    lagged = np.stack(
+        [padded[begin - k * period : begin - k * period + n] for k in range(1, BASE_CYCLES + 1)], axis=1
+    )
+    return _row_nanmedian(lagged)
+
+
+def _interpolated(z: np.ndarray) -> np.ndarray:
+    """Linear interpolation over NaN (STL and SARIMAX need a gap-free series)."""
+    good = ~np.isnan(z)
+    if good.all():
+        return z
+    idx = np.arange(len(z))
+    return np.interp(idx, idx[good], z[good])
+
+
+def fit_stl(z: np.ndarray, periods: tuple[int, ...], sensitivity: float) -> Fit | None:
+    """statsmodels STL (one period) or MSTL (several), robust fitting, on the training window.
+
+    The forecast is the last trend value plus the seasonal component one cycle back; the spread
+    is the MAD of STL's remainder.
+    """
+    from statsmodels.tsa.seasonal import MSTL, STL
+
+    usable = usable_periods(z, periods)
+    if not usable:
+        return None
+    window = max(training_window(usable), 2 * max(usable) + 1)
+    train = _interpolated(z[:-1][-window:])
+    if len(usable) == 1:
+        result = STL(train, period=usable[0], robust=True).fit()
+        seasonal_next = result.seasonal[-usable[0]]
+    else:
+        result = MSTL(train, periods=list(usable), stl_kwargs={"robust": True}).fit()
+        seasonal = np.asarray(result.seasonal).reshape(len(train), -1)
+        seasonal_next = sum(seasonal[-p, i] for i, p in enumerate(usable))
+    _, scale = robust_center_scale(np.asarray(result.resid))
+    trend = np.asarray(result.trend)
+    expected = float(trend[-1] + seasonal_next)
+    return Fit(expected, scale, 0.0, 1, f"stl(periods={','.join(map(str, usable))})")
+
+
+def fit_sarimax(z: np.ndarray, periods: tuple[int, ...], sensitivity: float) -> Fit | None:
+    """statsmodels SARIMAX(1,d,1)(1,0,0)[p] on the training window, p the shortest period.
+
+    d (0 or 1) comes from an augmented Dickey-Fuller test: a unit root (p-value >= 0.05) means
+    the level wanders and the series is differenced. The spread is the MAD of the one-step
+    in-sample residuals (skipping the first cycle, where the filter is still settling).
+    """
+    from statsmodels.tsa.stattools import adfuller
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+    usable = usable_periods(z, periods)
+    period = min(usable) if usable else 0
+    window = training_window(usable)
+    train = _interpolated(z[:-1][-window:])
+    if len(train) < 20:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        spread = np.ptp(train)
+        d = 0 if spread == 0 or adfuller(train, autolag="AIC")[1] < 0.05 else 1
+        seasonal_order = (1, 0, 0, period) if period else (0, 0, 0, 0)
+        model = SARIMAX(train, order=(1, d, 1), seasonal_order=seasonal_order, trend="c" if d == 0 else "n")
+        result = model.fit(disp=False, maxiter=50)
+        expected = float(result.forecast(1)[0])
+    _, scale = robust_center_scale(np.asarray(result.resid)[max(period, 1):])
+    return Fit(expected, scale, 0.0, 1, f"sarimax(d={d},period={period or 'none'})")
+
+
+MODELS = {"baseline": fit_baseline, "stl": fit_stl, "sarimax": fit_sarimax}

@@ -1,0 +1,100 @@
+"""The knobs of a row-count anomaly test and the verdict it returns.
+
+Every default is explained in docs/detection.md; they are meant to be good without tuning.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pandas as pd
+
+ModelName = Literal["auto", "baseline", "stl", "sarimax"]
+Direction = Literal["both", "drop", "spike"]
+ValueType = Literal["auto", "count", "signed"]
+
+
+@dataclass(frozen=True)
+class DetectionPolicy:
+    """How one table's row counts are judged.
+
+    model: "auto" (the robust seasonal baseline, cheap enough for every materialization),
+        "baseline", "stl" (statsmodels STL/MSTL) or "sarimax" (statsmodels SARIMAX, ADF-chosen
+        differencing; slow, for backtests and small fleets).
+    seasonality: "auto" (chosen from the bucket spacing and the data), None (no seasonal
+        pattern) or periods in buckets, e.g. (24, 168) for hour-of-day and hour-of-week.
+    sensitivity: how many robust standard deviations a count may stray before it is anomalous.
+    direction: "both", "drop" (only too few rows) or "spike" (only too many).
+    min_history: buckets needed before any verdict; None means three cycles of the shortest
+        seasonal period (72 hourly buckets, 21 daily buckets) or 14 buckets without one.
+    min_relative_change: changes smaller than this fraction of the expected count never alert.
+    exclude: (start, end) periods, inclusive, left out of training (holidays, known
+        incidents); a bucket inside one is never flagged.
+    fail_on_zero: a zero count in a series that is (almost) never zero is a drop anomaly.
+    min_anomalies, window: the M-of-N rule: flag only when at least M of the last N buckets
+        are anomalous on their own (default 1 of 1).
+    value_type: "count" (non-negative; negatives are an error), "signed" (any real value,
+        e.g. rows added between snapshots) or "auto" (count unless the series has negatives).
+    """
+
+    model: ModelName = "auto"
+    seasonality: Literal["auto"] | None | tuple[int, ...] = "auto"
+    sensitivity: float = 4.0
+    direction: Direction = "both"
+    min_history: int | None = None
+    min_relative_change: float = 0.1
+    exclude: tuple[tuple[pd.Timestamp, pd.Timestamp], ...] = ()
+    fail_on_zero: bool = True
+    min_anomalies: int = 1
+    window: int = 1
+    value_type: ValueType = "auto"
+
+    def __post_init__(self) -> None:
+        if self.model not in ("auto", "baseline", "stl", "sarimax"):
+            raise ValueError(f"model must be auto, baseline, stl or sarimax, not {self.model!r}")
+        if self.direction not in ("both", "drop", "spike"):
+            raise ValueError(f"direction must be both, drop or spike, not {self.direction!r}")
+        if self.value_type not in ("auto", "count", "signed"):
+            raise ValueError(f"value_type must be auto, count or signed, not {self.value_type!r}")
+        if not self.sensitivity > 0:
+            raise ValueError(f"sensitivity must be positive, not {self.sensitivity!r}")
+        if not 0 <= self.min_relative_change < 10:
+            raise ValueError(f"min_relative_change must be in [0, 10), not {self.min_relative_change!r}")
+        if self.min_history is not None and self.min_history < 3:
+            raise ValueError(f"min_history must be at least 3 buckets, not {self.min_history!r}")
+        if not 1 <= self.min_anomalies <= self.window:
+            raise ValueError(
+                f"M-of-N needs 1 <= min_anomalies <= window, got {self.min_anomalies} of {self.window}"
+            )
+        seasonality = self.seasonality
+        if isinstance(seasonality, list):
+            seasonality = tuple(seasonality)
+            object.__setattr__(self, "seasonality", seasonality)
+        if isinstance(seasonality, tuple):
+            if not seasonality or any(not isinstance(p, int) or p < 2 for p in seasonality):
+                raise ValueError(f"seasonality periods must be integers >= 2, not {seasonality!r}")
+        elif seasonality not in ("auto", None):
+            raise ValueError(f"seasonality must be 'auto', None or a list of periods, not {seasonality!r}")
+        periods = []
+        for item in self.exclude:
+            start, end = (pd.Timestamp(t) for t in item)
+            if end < start:
+                raise ValueError(f"exclude period ends before it starts: {start} > {end}")
+            periods.append((start, end))
+        object.__setattr__(self, "exclude", tuple(periods))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The judgement of the newest bucket. Bounds and expected are in rows (or the series' unit)."""
+
+    is_anomaly: bool
+    observed: float
+    expected: float
+    lower: float
+    upper: float
+    score: float
+    model: str
+    n_history: int
+    reason: str
+    raw_anomaly: bool = field(default=False, repr=False)
