@@ -1,0 +1,145 @@
+"""rowcount_monitor.yaml: which tables are monitored, and how. Validated with pydantic.
+
+Any problem is a ConfigError naming the file, the table entry and the field, raised before a
+single asset is built, so the code location never half-loads.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .detection import DetectionPolicy
+from .warehouse import TableRef
+
+
+class ConfigError(ValueError):
+    """A malformed rowcount_monitor.yaml."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WarehouseConfig(_Strict):
+    type: Literal["duckdb", "snowflake"]
+    path: str | None = None  # duckdb: the database file, relative to the config file
+
+
+class PolicyConfig(_Strict):
+    """Per-table overrides of rowcount_monitor.detection.DetectionPolicy."""
+
+    model: Literal["auto", "baseline", "stl", "sarimax"] | None = None
+    seasonality: Literal["auto"] | list[int] | None = "auto"
+    sensitivity: float | None = Field(default=None, gt=0)
+    direction: Literal["both", "drop", "spike"] | None = None
+    min_history: int | None = Field(default=None, ge=3)
+    min_relative_change: float | None = Field(default=None, ge=0)
+    exclude: list[tuple[dt.datetime, dt.datetime]] = []
+    fail_on_zero: bool | None = None
+    min_anomalies: int | None = Field(default=None, ge=1)
+    window: int | None = Field(default=None, ge=1)
+
+    def to_policy(self, value_type: str) -> DetectionPolicy:
+        given = {k: v for k, v in self.model_dump(exclude_unset=True).items() if v is not None}
+        given["exclude"] = tuple(tuple(p) for p in given.get("exclude", ()))
+        if "seasonality" in self.model_fields_set:
+            given["seasonality"] = tuple(self.seasonality) if isinstance(self.seasonality, list) else self.seasonality
+        return DetectionPolicy(value_type=value_type, **given)
+
+
+class TableConfig(_Strict):
+    table: str
+    warehouse: str
+    cadence: Literal["hourly", "daily"] = "daily"
+    timestamp_column: str | None = None
+    count_mode: Literal["bucket", "snapshot"] | None = None
+    owner: str | None = None
+    start: dt.datetime | None = None  # first partition; default: the table's first timestamp
+    severity: Literal["WARN", "ERROR"] | None = None
+    blocking: bool = False
+    policy: PolicyConfig = PolicyConfig()
+
+    @field_validator("table")
+    @classmethod
+    def _three_part_name(cls, value: str) -> str:
+        TableRef.parse(value)
+        return value
+
+    @property
+    def ref(self) -> TableRef:
+        return TableRef.parse(self.table)
+
+    @property
+    def mode(self) -> str:
+        """bucket: rows per load bucket by timestamp; snapshot: total COUNT(*) and its delta."""
+        return self.count_mode or ("bucket" if self.timestamp_column else "snapshot")
+
+
+class MonitorConfig(_Strict):
+    warehouses: dict[str, WarehouseConfig]
+    tables: list[TableConfig]
+    source: Path | None = None
+
+
+def _where(raw: dict, loc: tuple) -> str:
+    """'tables[2] (shop.raw.orders), field cadence' from a pydantic error location."""
+    if len(loc) >= 2 and loc[0] == "tables" and isinstance(loc[1], int):
+        entries = raw.get("tables") or []
+        entry = entries[loc[1]] if loc[1] < len(entries) else None
+        name = entry.get("table") if isinstance(entry, dict) else None
+        head = f"tables[{loc[1]}]" + (f" ({name})" if name else "")
+        rest = ".".join(str(p) for p in loc[2:])
+        return f"{head}, field {rest!r}" if rest else head
+    return "field " + repr(".".join(str(p) for p in loc))
+
+
+def load_config(path: str | Path) -> MonitorConfig:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping with 'warehouses' and 'tables' at the top")
+    try:
+        config = MonitorConfig(**raw, source=path)
+    except ValidationError as exc:
+        problems = "; ".join(f"{_where(raw, e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{path}: {problems}") from None
+    except TypeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    _check_references(config, path)
+    return config
+
+
+def _check_references(config: MonitorConfig, path: Path) -> None:
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(config.tables):
+        where = f"{path}: tables[{i}] ({entry.table})"
+        if entry.table in seen:
+            raise ConfigError(f"{where}, field 'table': duplicate of tables[{seen[entry.table]}]")
+        seen[entry.table] = i
+        if entry.warehouse not in config.warehouses:
+            raise ConfigError(f"{where}, field 'warehouse': unknown warehouse {entry.warehouse!r} "
+                              f"(defined: {', '.join(sorted(config.warehouses))})")
+        if entry.mode == "bucket" and not entry.timestamp_column:
+            raise ConfigError(f"{where}, field 'count_mode': bucket counting needs a timestamp_column")
+        try:
+            entry.policy.to_policy("count")
+        except ValueError as exc:
+            raise ConfigError(f"{where}, field 'policy': {exc}") from None
+    for name, wh in config.warehouses.items():
+        if wh.type == "duckdb" and not wh.path:
+            raise ConfigError(f"{path}: warehouses.{name}, field 'path': a duckdb warehouse needs a path")
+
+
+def warehouse_path(config: MonitorConfig, name: str) -> Path:
+    """A duckdb warehouse file, relative to the config file's folder."""
+    base = config.source.parent if config.source else Path.cwd()
+    return (base / config.warehouses[name].path).resolve()

@@ -1,0 +1,75 @@
+"""The `backfill_row_counts` job: fills every table's missing row-count history in one run.
+
+Launching a backfill of the partitioned assets works too (single-run policy), but Dagster then
+also writes a "planned" event per partition; this job writes only the materializations, one per
+missing bucket, from one GROUP BY query per table: about twice as fast, which matters for
+90 days of hourly buckets. Buckets already recorded are skipped, so a re-run adds nothing.
+"""
+
+import datetime as dt
+
+import dagster as dg
+import pandas as pd
+
+from .catalog import TableFacts
+from .resources import reader, resource_key
+from .tables import PARTITION_FORMAT, _UNIT, asset_key, partitions_for
+
+JOB_NAME = "backfill_row_counts"
+
+
+class BackfillConfig(dg.Config):
+    tables: list[str] = []  # asset keys like "demo/raw/orders"; empty = every bucket table
+    until: str | None = None  # ISO timestamp; default: now
+
+
+def missing_keys(pdef: dg.TimeWindowPartitionsDefinition, done: set[str], until: dt.datetime) -> list[str]:
+    return [k for k in pdef.get_partition_keys(current_time=until) if k not in done]
+
+
+def backfill_job(facts: list[TableFacts]) -> dg.JobDefinition:
+    bucket_tables = [f for f in facts if f.start is not None]
+    keys = {asset_key(f.entry.warehouse, f.entry.ref).to_user_string(): f for f in bucket_tables}
+    resources = {resource_key(f.entry.warehouse) for f in bucket_tables}
+
+    @dg.op(name="fill_missing_buckets", required_resource_keys=resources)
+    def fill(context: dg.OpExecutionContext, config: BackfillConfig) -> int:
+        until = pd.Timestamp(config.until) if config.until else pd.Timestamp.now(tz="UTC")
+        until = until.tz_localize("UTC") if until.tzinfo is None else until
+        chosen = config.tables or list(keys)
+        unknown = sorted(set(chosen) - set(keys))
+        if unknown:
+            raise dg.Failure(f"not bucket tables of this code location: {', '.join(unknown)}")
+        filled = 0
+        for i, name in enumerate(chosen, 1):
+            filled += _fill_table(context, keys[name], until.to_pydatetime(), f"[{i}/{len(chosen)}]")
+        return filled
+
+    @dg.job(name=JOB_NAME, description="Fill every table's missing row-count buckets (one query per table).")
+    def _job():
+        fill()
+
+    return _job
+
+
+def _fill_table(context, facts: TableFacts, until: dt.datetime, label: str) -> int:
+    entry = facts.entry
+    key = asset_key(entry.warehouse, entry.ref)
+    pdef = partitions_for(facts)
+    todo = missing_keys(pdef, context.instance.get_materialized_partitions(key), until)
+    if not todo:
+        context.log.info(f"{label} {key.to_user_string()}: up to date")
+        return 0
+    fmt = PARTITION_FORMAT[entry.cadence]
+    start = pd.Timestamp(dt.datetime.strptime(todo[0], fmt))
+    end = pd.Timestamp(pdef.time_window_for_partition_key(todo[-1]).end).tz_convert("UTC").tz_localize(None)
+    warehouse = reader(getattr(context.resources, resource_key(entry.warehouse)))
+    counts = warehouse.bucket_counts(entry.ref, entry.timestamp_column, _UNIT[entry.cadence], start, end)
+    by_key = {bucket.strftime(fmt): n for bucket, n in counts.items()}
+    for partition in todo:
+        context.log_event(dg.AssetMaterialization(
+            asset_key=key, partition=partition,
+            metadata={"dagster/row_count": dg.MetadataValue.int(by_key.get(partition, 0))},
+        ))
+    context.log.info(f"{label} {key.to_user_string()}: {len(todo):,} buckets, {sum(by_key.values()):,} rows")
+    return len(todo)

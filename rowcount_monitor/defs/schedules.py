@@ -1,0 +1,48 @@
+"""A schedule per cadence: materialize the newest complete bucket of every table with it.
+
+Tables that share a partitions definition (same cadence and first load) go in one run.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import dagster as dg
+
+CRON = {"hourly": "5 * * * *", "daily": "15 0 * * *"}
+
+
+def cadence_schedules(assets_by_cadence: dict[str, list[dg.AssetsDefinition]]) -> list[dg.ScheduleDefinition]:
+    schedules = []
+    for cadence, assets in assets_by_cadence.items():
+        if assets:
+            schedules.append(_schedule(cadence, assets))
+    return schedules
+
+
+def _schedule(cadence: str, assets: list[dg.AssetsDefinition]) -> dg.ScheduleDefinition:
+    groups: dict[object, list[dg.AssetKey]] = defaultdict(list)
+    partitions = {}
+    for a in assets:
+        pdef = a.partitions_def
+        groups[pdef].append(a.key)
+        partitions[pdef] = pdef
+
+    @dg.schedule(
+        name=f"{cadence}_row_counts",
+        cron_schedule=CRON[cadence],
+        target=dg.AssetSelection.assets(*[a.key for a in assets]),
+        description=f"Counts the newest complete {cadence} bucket of every {cadence} table.",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )
+    def _tick(context):
+        for pdef, keys in groups.items():
+            last = pdef.get_last_partition_key(current_time=context.scheduled_execution_time)
+            if last is None:
+                continue
+            yield dg.RunRequest(
+                run_key=f"{cadence}:{last}:{keys[0].to_user_string()}",
+                partition_key=last,
+                asset_selection=keys,
+            )
+
+    return _tick

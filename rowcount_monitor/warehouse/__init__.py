@@ -1,0 +1,59 @@
+"""Reading row counts from a warehouse, behind one small interface.
+
+Every implementation quotes identifiers, so a table named `x"; drop table y; --` is counted or
+rejected, never executed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """database.schema.table, as written in the config."""
+
+    database: str
+    schema: str
+    table: str
+
+    @classmethod
+    def parse(cls, text: str) -> "TableRef":
+        parts = text.split(".")
+        if len(parts) != 3 or not all(parts):
+            raise ValueError(f"expected database.schema.table, got {text!r}")
+        return cls(*parts)
+
+    def __str__(self) -> str:
+        return f"{self.database}.{self.schema}.{self.table}"
+
+
+def quote_ident(name: str) -> str:
+    """A double-quoted SQL identifier; embedded quotes are doubled, so nothing escapes it."""
+    if "\x00" in name:
+        raise ValueError(f"identifier contains a NUL byte: {name!r}")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def qualified(ref: TableRef) -> str:
+    return ".".join(quote_ident(p) for p in (ref.database, ref.schema, ref.table))
+
+
+class Warehouse(Protocol):
+    def bucket_counts(self, ref: TableRef, timestamp_column: str, unit: str,
+                      start: pd.Timestamp, end: pd.Timestamp) -> dict[pd.Timestamp, int]:
+        """Rows per bucket (unit 'hour' or 'day') with start <= timestamp < end; empty buckets absent."""
+
+    def total_count(self, ref: TableRef) -> int:
+        """COUNT(*) of the whole table."""
+
+    def list_tables(self, database: str, schema: str) -> list[str]:
+        """Table names in one schema."""
+
+    def column_schema(self, ref: TableRef) -> list[tuple[str, str]]:
+        """(column name, type) pairs; raises LookupError when the table does not exist."""
+
+    def first_timestamp(self, ref: TableRef, timestamp_column: str) -> pd.Timestamp | None:
+        """The earliest value of the timestamp column, None for an empty table."""
