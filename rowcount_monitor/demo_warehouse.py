@@ -73,7 +73,7 @@ def holiday(anchor: pd.Timestamp) -> pd.Timestamp:
     return anchor - pd.Timedelta(days=40)
 
 
-def bucket_counts(table: DemoTable, anchor: pd.Timestamp) -> pd.Series:
+def bucket_counts(table: DemoTable, anchor: pd.Timestamp, history_days: int = HISTORY_DAYS) -> pd.Series:
     freq = "h" if table.cadence == "hourly" else "D"
     seed = sum(map(ord, table.name))
     full = pd.date_range(_EPOCH, anchor + pd.Timedelta(days=FUTURE_DAYS), freq=freq, inclusive="left")
@@ -88,11 +88,12 @@ def bucket_counts(table: DemoTable, anchor: pd.Timestamp) -> pd.Series:
     counts[full.normalize() == holiday(anchor)] *= 0.4
     for first, last, factor in incidents(anchor).get(table.name, []):
         counts[(full >= first) & (full <= last)] *= factor
-    start = anchor - pd.Timedelta(days=HISTORY_DAYS)
+    start = anchor - pd.Timedelta(days=history_days)
     return counts[counts.index >= start].round().astype(int)
 
 
-def build(path: Path, anchor: pd.Timestamp | None = None, progress=print) -> Path:
+def build(path: Path, anchor: pd.Timestamp | None = None, progress=print,
+          history_days: int = HISTORY_DAYS) -> Path:
     """Write the demo DuckDB file (atomically: a half-written file never replaces a good one)."""
     anchor = anchor or anchor_day()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,7 +102,7 @@ def build(path: Path, anchor: pd.Timestamp | None = None, progress=print) -> Pat
     with duckdb.connect(str(tmp)) as conn:
         conn.execute(f"CREATE SCHEMA {SCHEMA}")
         for i, table in enumerate(TABLES, 1):
-            counts = bucket_counts(table, anchor)
+            counts = bucket_counts(table, anchor, history_days)
             frame = pd.DataFrame({"bucket": counts.index, "n": counts.to_numpy()})
             width = "3600" if table.cadence == "hourly" else "86400"
             column, expression = table.extra.split(" AS ", 1)

@@ -7,6 +7,9 @@ from __future__ import annotations
 from collections import defaultdict
 
 import dagster as dg
+import pandas as pd
+
+from .tables import PARTITION_FORMAT
 
 CRON = {"hourly": "5 * * * *", "daily": "15 0 * * *"}
 
@@ -17,6 +20,17 @@ def cadence_schedules(assets_by_cadence: dict[str, list[dg.AssetsDefinition]]) -
         if assets:
             schedules.append(_schedule(cadence, assets))
     return schedules
+
+
+def last_complete_bucket(pdef, cadence: str, when) -> str | None:
+    """The partition key of the newest bucket that ended at or before `when`."""
+    step = pd.Timedelta(hours=1) if cadence == "hourly" else pd.Timedelta(days=1)
+    now = pd.Timestamp(when)
+    now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
+    start = now.floor(step) - step
+    if start < pd.Timestamp(pdef.start).tz_convert("UTC"):
+        return None
+    return start.strftime(PARTITION_FORMAT[cadence])
 
 
 def _schedule(cadence: str, assets: list[dg.AssetsDefinition]) -> dg.ScheduleDefinition:
@@ -36,7 +50,7 @@ def _schedule(cadence: str, assets: list[dg.AssetsDefinition]) -> dg.ScheduleDef
     )
     def _tick(context):
         for pdef, keys in groups.items():
-            last = pdef.get_last_partition_key(current_time=context.scheduled_execution_time)
+            last = last_complete_bucket(pdef, cadence, context.scheduled_execution_time)
             if last is None:
                 continue
             yield dg.RunRequest(

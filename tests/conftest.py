@@ -1,0 +1,41 @@
+"""Shared fixtures: a small demo warehouse (a real DuckDB file) and configs pointing at it."""
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from rowcount_monitor import demo_warehouse
+
+ANCHOR = pd.Timestamp("2026-03-02")
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory) -> Path:
+    """Eight days of the demo shop's history, ending at ANCHOR (plus its future loads)."""
+    path = tmp_path_factory.mktemp("warehouse") / "shop.duckdb"
+    demo_warehouse.build(path, anchor=ANCHOR, progress=lambda _: None, history_days=8)
+    return path
+
+
+def write_config(folder: Path, db: Path, tables: list[dict]) -> Path:
+    import yaml
+
+    path = folder / "rowcount_monitor.yaml"
+    path.write_text(yaml.safe_dump({
+        "warehouses": {"demo": {"type": "duckdb", "path": str(db)}},
+        "tables": tables,
+    }))
+    return path
+
+
+def table_entry(name: str, cadence: str = "hourly", **extra) -> dict:
+    return {"table": f"shop.raw.{name}", "warehouse": "demo", "cadence": cadence,
+            "timestamp_column": "loaded_at", "owner": "team-data", **extra}
+
+
+@pytest.fixture
+def shop_config(tmp_path, demo_db) -> Path:
+    return write_config(tmp_path, demo_db, [
+        table_entry("orders"), table_entry("payments", owner="payments@shop.example"),
+        table_entry("customers", "daily"),
+    ])

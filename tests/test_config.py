@@ -1,0 +1,82 @@
+"""Malformed configs are rejected before anything loads, naming the file, the entry and the field."""
+import pytest
+import yaml
+
+from rowcount_monitor.config import ConfigError, load_config
+from rowcount_monitor.defs import build_definitions
+
+from .conftest import table_entry, write_config
+
+BAD = {
+    "unknown key": ([table_entry("orders", cadense="hourly")], ["tables[0] (shop.raw.orders)", "'cadense'", "Extra inputs"]),
+    "wrong type": ([table_entry("orders", blocking="sometimes")], ["tables[0] (shop.raw.orders)", "'blocking'", "boolean"]),
+    "bad cadence": ([table_entry("orders", cadence="weekly")], ["tables[0] (shop.raw.orders)", "'cadence'", "hourly"]),
+    "two-part name": ([{**table_entry("orders"), "table": "raw.orders"}], ["tables[0] (raw.orders)", "'table'", "database.schema.table"]),
+    "duplicate": ([table_entry("orders"), table_entry("payments"), table_entry("orders")], ["tables[2] (shop.raw.orders)", "'table'", "duplicate of tables[0]"]),
+    "unknown warehouse": ([table_entry("orders", warehouse="prod")], ["tables[0] (shop.raw.orders)", "'warehouse'", "unknown warehouse 'prod'"]),
+    "bad policy value": ([table_entry("orders", policy={"sensitivity": -1})], ["tables[0] (shop.raw.orders)", "'policy.sensitivity'", "greater than 0"]),
+    "bad policy key": ([table_entry("orders", policy={"sensitivty": 3})], ["tables[0] (shop.raw.orders)", "'policy.sensitivty'"]),
+    "impossible M-of-N": ([table_entry("orders", policy={"min_anomalies": 3, "window": 2})], ["tables[0] (shop.raw.orders)", "'policy'", "M-of-N"]),
+    "bucket mode without timestamp": ([{**table_entry("orders", count_mode="bucket"), "timestamp_column": None}], ["tables[0] (shop.raw.orders)", "'count_mode'", "timestamp_column"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_malformed_config_names_file_entry_and_field(tmp_path, demo_db, case):
+    tables, fragments = BAD[case]
+    path = write_config(tmp_path, demo_db, tables)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert message.startswith(str(path))
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+@pytest.mark.parametrize("tables,fragments", [
+    ([table_entry("no_such_table")], ["tables[0] (shop.raw.no_such_table)", "'table'", "does not exist"]),
+    ([table_entry("orders", timestamp_column="created")], ["tables[0] (shop.raw.orders)", "'timestamp_column'", "no column 'created'"]),
+])
+def test_config_against_the_warehouse_fails_the_load_not_half_of_it(tmp_path, demo_db, tables, fragments):
+    path = write_config(tmp_path, demo_db, [table_entry("payments")] + tables)
+    with pytest.raises(ConfigError) as err:
+        build_definitions(path)
+    for fragment in fragments:
+        assert fragment.replace("tables[0]", "tables[1]") in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("tables: [\n  - table: a.b.c\n", "not valid YAML"),
+    ("- just\n- a list\n", "expected a mapping"),
+    ("warehouses: {}\n", "field 'tables'"),
+    ("warehouses: {demo: {type: oracle, path: x}}\ntables: []\n", "field 'warehouses.demo.type'"),
+])
+def test_malformed_files(tmp_path, text, fragment):
+    path = tmp_path / "rowcount_monitor.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=fragment):
+        load_config(path)
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="nowhere.yaml: config file not found"):
+        load_config(tmp_path / "nowhere.yaml")
+
+
+def test_policy_overrides_reach_the_detection_policy(tmp_path, demo_db):
+    path = write_config(tmp_path, demo_db, [table_entry("orders", policy={
+        "sensitivity": 5, "direction": "drop", "seasonality": [24], "exclude": [["2026-02-01T00:00", "2026-02-02T00:00"]]})])
+    policy = load_config(path).tables[0].policy.to_policy("count")
+    assert policy.sensitivity == 5 and policy.direction == "drop" and policy.seasonality == (24,)
+    assert len(policy.exclude) == 1 and policy.min_relative_change == 0.1
+
+
+def test_cli_reports_config_errors_in_one_line(tmp_path, demo_db, monkeypatch, capsys):
+    from rowcount_monitor.cli import main
+
+    path = write_config(tmp_path, demo_db, [table_entry("orders", cadence="weekly")])
+    monkeypatch.setenv("ROWCOUNT_MONITOR_CONFIG", str(path))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    assert main(["backfill"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rowcount-monitor: config error: ") and "'cadence'" in err
