@@ -15,6 +15,9 @@ def _dagster_home() -> Path:
     """DAGSTER_HOME, or .dagster_home in the project (git-ignored) so history survives restarts."""
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(PROJECT / ".dagster_home")))
     home.mkdir(parents=True, exist_ok=True)
+    settings = home / "dagster.yaml"
+    if not settings.exists():  # an explicit (default) instance config: local SQLite storage
+        settings.write_text("# Dagster instance settings; empty = local SQLite storage in this folder.\n")
     return home
 
 

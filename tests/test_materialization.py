@@ -115,3 +115,28 @@ def test_hostile_table_names_are_counted_not_executed(tmp_path):
     with pytest.raises(LookupError):
         warehouse.column_schema(TableRef("hostile", "raw", "victim; drop table raw.victim"))
     assert warehouse.total_count(TableRef("hostile", "raw", "victim")) == 1  # still there
+
+
+def test_snapshot_tables_record_totals_and_rows_added(tmp_path, demo_db):
+    import shutil
+
+    (tmp_path / "copy").mkdir()
+    db = tmp_path / "copy" / "shop.duckdb"
+    shutil.copy(demo_db, db)
+    entry = {**table_entry("marketing_spend", "daily"), "timestamp_column": None}
+    defs = build_definitions(write_config(tmp_path, db, [entry]))
+    key = dg.AssetKey(["demo", "raw", "marketing_spend"])
+    assert defs.get_repository_def().asset_graph.get(key).partitions_def is None
+    job = defs.resolve_implicit_global_asset_job_def()
+    with duckdb.connect(str(db), read_only=True) as conn:
+        total = conn.execute("SELECT count(*) FROM shop.raw.marketing_spend").fetchone()[0]
+    with dg.instance_for_test() as instance:
+        assert job.execute_in_process(instance=instance, asset_selection=[key]).success
+        with duckdb.connect(str(db)) as conn:
+            conn.execute("DELETE FROM shop.raw.marketing_spend WHERE id <= 10")
+        assert job.execute_in_process(instance=instance, asset_selection=[key]).success
+        first, second = reversed(instance.fetch_materializations(key, limit=10).records)
+    assert first.asset_materialization.metadata["dagster/row_count"].value == total
+    assert "rows_added" not in first.asset_materialization.metadata
+    assert second.asset_materialization.metadata["dagster/row_count"].value == total - 10
+    assert second.asset_materialization.metadata["rows_added"].value == -10

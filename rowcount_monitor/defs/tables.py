@@ -12,6 +12,7 @@ total COUNT(*) and the change since the previous one as `rows_added`.
 from __future__ import annotations
 
 import re
+import warnings
 
 import dagster as dg
 import pandas as pd
@@ -55,24 +56,6 @@ def table_asset(facts: TableFacts, warehouse_type: str) -> dg.AssetsDefinition:
     description = (f"Row counts of {ref} ({entry.cadence} loads, counted by {entry.timestamp_column})"
                    if mode == "bucket" else f"Row-count snapshots of {ref} (COUNT(*) each run)")
 
-    @dg.asset(
-        key=key,
-        group_name=_group(ref.schema),
-        owners=_owners(entry.owner),
-        description=description,
-        kinds={warehouse_type},
-        metadata={
-            "dagster/table_name": str(ref),
-            "dagster/column_schema": dg.TableSchema(
-                columns=[dg.TableColumn(name, dtype) for name, dtype in facts.columns]),
-            "cadence": entry.cadence,
-            "count_mode": mode,
-        },
-        partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.single_run() if partitions else None,
-        required_resource_keys={res_key},
-        output_required=False,
-    )
     def _count(context):
         warehouse = reader(getattr(context.resources, res_key))
         if mode == "bucket":
@@ -80,7 +63,28 @@ def table_asset(facts: TableFacts, warehouse_type: str) -> dg.AssetsDefinition:
         else:
             yield _snapshot_materialization(context, warehouse, ref, key)
 
-    return _count
+    # backfill_policy is a beta parameter of @asset in Dagster 1.13; the choice is deliberate
+    # (see the module docstring), so its warning, repeated once per table on every load, is muted.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.asset(
+            key=key,
+            group_name=_group(ref.schema),
+            owners=_owners(entry.owner),
+            description=description,
+            kinds={warehouse_type},
+            metadata={
+                "dagster/table_name": str(ref),
+                "dagster/column_schema": dg.TableSchema(
+                    columns=[dg.TableColumn(name, dtype) for name, dtype in facts.columns]),
+                "cadence": entry.cadence,
+                "count_mode": mode,
+            },
+            partitions_def=partitions,
+            backfill_policy=dg.BackfillPolicy.single_run() if partitions else None,
+            required_resource_keys={res_key},
+            output_required=False,
+        )(_count)
 
 
 def _bucket_materializations(context, warehouse, entry, key):
