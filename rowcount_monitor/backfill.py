@@ -11,7 +11,7 @@ import time
 
 import dagster as dg
 
-from .defs.history import JOB_NAME
+from .defs.backfill_job import JOB_NAME
 
 
 def _load():

@@ -55,6 +55,58 @@ def cmd_demo(args) -> int:
     os.execv(dagster, [dagster, "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)])
 
 
+def _alerting():
+    """The config's alert settings, its outbox and the SNS publisher, as the sensor has them."""
+    from .alerting.sns import TOPIC_ENV, SNSPublisher
+    from .config import load_config
+    from .defs import config_path
+    from .defs.alert_sensors import outbox_for
+
+    config = load_config(config_path())
+    publisher = SNSPublisher(topic_arn=os.environ.get(TOPIC_ENV, ""))
+    return config.alerts, outbox_for(config.alerts, str(_dagster_home())), publisher
+
+
+def cmd_alerts_test(args) -> int:
+    import time
+    import uuid
+
+    from .alerting.messages import Alert
+
+    _, _, publisher = _alerting()
+    alert = Alert(f"test:{uuid.uuid4()}", "test", args.table, args.owner, "INFO",
+                  "rowcount-monitor test message: if you read this, your subscription works")
+    message_id = publisher.publish(alert)
+    print(f"published a test message to {publisher.topic_arn} (MessageId {message_id}) at {time.ctime()}")
+    return 0
+
+
+def cmd_alerts_replay(args) -> int:
+    import time
+
+    from .alerting.deliver import deliver
+
+    alerts, outbox, publisher = _alerting()
+    now = time.time()
+    count = outbox.replay(args.ids or None, now)
+    client = publisher.client()
+    report = deliver(outbox, lambda a: publisher.publish(a, client), now, alerts.max_attempts,
+                     alerts.retry_backoff_seconds)
+    print(f"replayed {count} dead-lettered alerts: {report.line()}")
+    for error in report.errors[:5]:
+        print(f"  {error}")
+    return 0 if not report.failed and not report.dead else 1
+
+
+def cmd_alerts_status(args) -> int:
+    _, outbox, _ = _alerting()
+    counts = outbox.counts()
+    print(f"outbox {outbox.path}: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "empty"))
+    for alert_id, attempts, error in outbox.listing("dead"):
+        print(f"  dead  {alert_id}  after {attempts} attempts: {error}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="rowcount-monitor",
@@ -76,6 +128,18 @@ def parser() -> argparse.ArgumentParser:
     bf = sub.add_parser("backfill", help="record every table's missing row-count buckets in the Dagster instance")
     bf.add_argument("--workers", type=int, default=None, help="worker processes (default: 2, or 1 on one core)")
     bf.set_defaults(func=cmd_backfill)
+
+    al = sub.add_parser("alerts", help="the SNS alert outbox: send a test message, replay dead letters, status")
+    al_sub = al.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
+    test = al_sub.add_parser("test", help="publish one test message to $ROWCOUNT_MONITOR_SNS_TOPIC_ARN")
+    test.add_argument("--table", default="rowcount-monitor.test", help="table attribute of the message")
+    test.add_argument("--owner", default="", help="owner attribute, to test a subscription filter policy")
+    test.set_defaults(func=cmd_alerts_test)
+    replay = al_sub.add_parser("replay", help="re-send dead-lettered alerts (all, or the given ids)")
+    replay.add_argument("ids", nargs="*", help="alert ids (see `alerts status`)")
+    replay.set_defaults(func=cmd_alerts_replay)
+    status = al_sub.add_parser("status", help="how many alerts are pending, sent, dead")
+    status.set_defaults(func=cmd_alerts_status)
     return p
 
 

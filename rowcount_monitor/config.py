@@ -79,9 +79,21 @@ class TableConfig(_Strict):
         return self.count_mode or ("bucket" if self.timestamp_column else "snapshot")
 
 
+class AlertsConfig(_Strict):
+    """Forwarding failed checks to SNS. The topic comes from $ROWCOUNT_MONITOR_SNS_TOPIC_ARN and
+    AWS credentials from boto3's usual sources, never from this file."""
+
+    notify: Literal["state_changes", "every_failure"] = "state_changes"
+    ui_base_url: str = "http://127.0.0.1:3000"
+    max_attempts: int = Field(default=8, ge=1)  # failed publishes before an alert is dead-lettered
+    retry_backoff_seconds: float = Field(default=30.0, ge=0)  # first retry delay, doubling, capped at 1 h
+    outbox: str | None = None  # SQLite file; default: rowcount_monitor_alerts.sqlite in DAGSTER_HOME
+
+
 class MonitorConfig(_Strict):
     warehouses: dict[str, WarehouseConfig]
     tables: list[TableConfig]
+    alerts: AlertsConfig = AlertsConfig()
     source: Path | None = None
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from rowcount_monitor.backfill import shards
 from rowcount_monitor.defs import build_definitions
-from rowcount_monitor.defs.history import JOB_NAME
+from rowcount_monitor.defs.backfill_job import JOB_NAME
 
 from .conftest import ANCHOR, table_entry, write_config
 

@@ -1,6 +1,6 @@
 """The Dagster definitions, built from rowcount_monitor.yaml and grouped by domain:
-table assets (tables.py), the history backfill job (history.py), schedules (schedules.py)
-and warehouse resources (resources.py)."""
+table assets (tables.py), their row-count checks (checks.py), the history backfill job (backfill_job.py), schedules (schedules.py),
+alert sensors (alert_sensors.py) and warehouse resources (resources.py)."""
 from __future__ import annotations
 
 import os
@@ -10,7 +10,10 @@ import dagster as dg
 
 from ..config import load_config
 from .catalog import resolve_tables
-from .history import backfill_job
+from ..alerting.sns import TOPIC_ENV, SNSPublisher
+from .alert_sensors import alert_sensors
+from .backfill_job import backfill_job
+from .checks import table_check
 from .resources import warehouse_resources
 from .schedules import cadence_schedules
 from .tables import table_asset
@@ -35,7 +38,9 @@ def build_definitions(path: Path | None = None) -> dg.Definitions:
             by_cadence[f.entry.cadence].append(a)
     return dg.Definitions(
         assets=assets,
+        asset_checks=[table_check(f) for f in facts],
         jobs=[backfill_job(facts)],
         schedules=cadence_schedules(by_cadence),
-        resources=warehouse_resources(config),
+        sensors=alert_sensors([f.entry for f in facts], config.alerts),
+        resources={**warehouse_resources(config), "sns": SNSPublisher(topic_arn=os.environ.get(TOPIC_ENV, ""))},
     )

@@ -65,6 +65,11 @@ def _min_history(policy: DetectionPolicy, periods: tuple[int, ...]) -> int:
     return 3 * min(periods) if periods else 14
 
 
+def required_history(policy: DetectionPolicy, spacing: pd.Timedelta) -> int:
+    """Buckets of history needed before a verdict, for buckets `spacing` apart."""
+    return _min_history(policy, resolve_periods(policy.seasonality, spacing))
+
+
 @dataclass(frozen=True)
 class _Judgement:
     raw: bool

@@ -1,0 +1,73 @@
+"""Sending what is due in the outbox, with backoff, without one failure blocking the rest."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .messages import Alert
+from .outbox import Outbox
+
+# Retry n waits first_delay * 2**(n-1), at most BACKOFF_CAP seconds.
+BACKOFF_CAP = 3600.0
+# After this many consecutive failures in one pass the endpoint is taken to be down: the rest
+# waits for the next tick without being charged an attempt.
+CONSECUTIVE_FAILURES_TO_PAUSE = 3
+
+
+@dataclass
+class DeliveryReport:
+    sent: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    dead: list[str] = field(default_factory=list)
+    deferred: int = 0
+    resent_after_crash: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        text = f"sent {len(self.sent)}, failed {len(self.failed)}, dead-lettered {len(self.dead)}"
+        if self.deferred:
+            text += f", {self.deferred} deferred (endpoint down)"
+        return text
+
+
+def backoff(attempts: int, first_delay: float) -> float:
+    return min(first_delay * 2 ** max(attempts - 1, 0), BACKOFF_CAP)
+
+
+def describe_error(exc: Exception) -> str:
+    """Type and message only: botocore messages carry no credentials, and no traceback or
+    request dump (which could) is ever stored or logged."""
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def deliver(outbox: Outbox, publish: Callable[[Alert], str], now: float,
+            max_attempts: int, first_delay: float, limit: int = 500) -> DeliveryReport:
+    """Publish due alerts oldest first. A failed one is retried after a doubling delay and
+    dead-lettered after `max_attempts`; the others are still tried, unless several fail in a
+    row (the endpoint is down), when the rest waits for the next pass uncharged."""
+    report = DeliveryReport()
+    streak = 0
+    due = outbox.due(now, limit)
+    for i, item in enumerate(due):
+        alert = item.alert
+        if streak >= CONSECUTIVE_FAILURES_TO_PAUSE:
+            report.deferred = len(due) - i
+            break
+        if item.interrupted:
+            report.resent_after_crash.append(alert.id)
+        outbox.claim(alert.id)
+        try:
+            message_id = publish(alert)
+        except Exception as exc:  # any publish failure: throttling, network, 5xx, bad topic
+            streak += 1
+            attempts = item.attempts + 1
+            dead = attempts >= max_attempts
+            error = describe_error(exc)
+            outbox.mark_failed(alert.id, error, now + backoff(attempts, first_delay), dead)
+            (report.dead if dead else report.failed).append(alert.id)
+            report.errors.append(error)
+            continue
+        streak = 0
+        outbox.mark_sent(alert.id, message_id, now)
+        report.sent.append(alert.id)
+    return report

@@ -1,0 +1,47 @@
+"""The alert: what a person reads in the e-mail or chat message an SNS subscription delivers."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+KINDS = ("anomaly", "recovered", "operational", "test")
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One message. `id` is its idempotency key: the same id is never sent twice."""
+
+    id: str
+    kind: str  # anomaly | recovered | operational | test
+    table: str  # database.schema.table, or the run's tables for operational alerts
+    owner: str
+    severity: str  # ERROR | WARN | INFO
+    summary: str  # the one-line reason
+    details: dict = field(default_factory=dict)  # observed, expected, lower, upper, run_id, url, ...
+
+    def subject(self) -> str:
+        """SNS subjects must be ASCII, one line, at most 100 characters."""
+        head = {"anomaly": "row count anomaly", "recovered": "recovered",
+                "operational": "count failed", "test": "test message"}[self.kind]
+        text = f"[{self.severity}] {self.table}: {head}"
+        if self.kind == "anomaly" and "observed" in self.details and "expected" in self.details:
+            text += f" ({self.details['observed']:,.0f} rows, expected {self.details['expected']:,.0f})"
+        text = text.encode("ascii", "replace").decode().replace("\n", " ")
+        return text if len(text) <= 100 else text[:97] + "..."
+
+    def message(self) -> str:
+        return json.dumps({"alert_id": self.id, "kind": self.kind, "table": self.table, "owner": self.owner,
+                           "severity": self.severity, "summary": self.summary, **self.details},
+                          ensure_ascii=False, sort_keys=True)
+
+    def attributes(self) -> dict:
+        """SNS message attributes, for subscription filter policies (route per team)."""
+        values = {"owner": self.owner, "severity": self.severity, "table": self.table, "kind": self.kind}
+        return {k: {"DataType": "String", "StringValue": v or "-"} for k, v in values.items()}
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Alert":
+        return cls(**json.loads(text))

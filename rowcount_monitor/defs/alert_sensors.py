@@ -1,0 +1,164 @@
+"""Sensors that tell people: failed row-count checks and failed counting runs go to SNS.
+
+`row_count_alerts` reads new check evaluations (Dagster's asset-check execution records: one
+query for the latest execution of every check, then only the checks that have new ones), turns
+them into alerts in the outbox (one transaction per check together with its read position) and
+delivers what is due. A table that keeps
+failing sends one "started failing" alert and one "recovered" when it passes again, unless
+`alerts.notify: every_failure`. `operational_alerts` queues a message for every failed run
+(warehouse down, permission denied): never a row-count anomaly, always its own kind.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
+from ..alerting.deliver import deliver
+from ..alerting.messages import Alert
+from ..alerting.outbox import Outbox
+from ..alerting.sns import TOPIC_ENV, SNSPublisher
+from ..config import AlertsConfig, TableConfig
+from .checks import CHECK_NAME
+from .tables import asset_key
+
+OUTBOX_FILE = "rowcount_monitor_alerts.sqlite"
+PAGE = 500
+# A check execution still "planned" this long after it was created belongs to a run that died;
+# the reader stops waiting for its verdict.
+PLANNED_TIMEOUT = 3600.0
+
+
+@dataclass(frozen=True)
+class CheckEvent:
+    """One check evaluation, as the outbox needs it."""
+
+    storage_id: int
+    run_id: str
+    asset_key: dg.AssetKey
+    check_name: str
+    partition: str | None
+    passed: bool
+    severity: str
+    description: str
+    metadata: dict
+
+    @property
+    def check_key(self) -> str:
+        return f"{self.asset_key.to_user_string()}:{CHECK_NAME}"
+
+    @classmethod
+    def from_record(cls, record) -> "CheckEvent":
+        """From an AssetCheckExecutionRecord that has its evaluation."""
+        ev = record.event.dagster_event.event_specific_data
+        numbers = {k: v.value for k, v in ev.metadata.items() if isinstance(v.value, (int, float))}
+        return cls(record.id, record.run_id, ev.asset_key, ev.check_name, ev.partition, ev.passed,
+                   ev.severity.value, ev.description or "", numbers)
+
+
+def new_evaluations(storage, key: dg.AssetCheckKey, after: int, now: float) -> tuple[list[CheckEvent], int]:
+    """Evaluations of one check with execution id > `after`, oldest first, and the position to
+    resume from: it stops before an execution that is still running, so none is skipped."""
+    records, cursor = [], None
+    while True:
+        page = storage.get_asset_check_execution_history(key, limit=PAGE, cursor=cursor)
+        fresh = [r for r in page if r.id > after]
+        records += fresh
+        if len(fresh) < PAGE or len(page) < PAGE:
+            break
+        cursor = page[-1].id
+    events, position = [], after
+    for record in sorted(records, key=lambda r: r.id):
+        if record.status == AssetCheckExecutionRecordStatus.PLANNED:
+            if now - record.create_timestamp < PLANNED_TIMEOUT:
+                break
+        elif record.event is not None:
+            events.append(CheckEvent.from_record(record))
+        position = record.id
+    return events, position
+
+
+def outbox_for(alerts: AlertsConfig, dagster_home: str | None) -> Outbox:
+    """The configured outbox file, else rowcount_monitor_alerts.sqlite in DAGSTER_HOME."""
+    if alerts.outbox:
+        return Outbox(alerts.outbox)
+    return Outbox(Path(dagster_home or os.environ.get("DAGSTER_HOME") or ".") / OUTBOX_FILE)
+
+
+def alerts_for(event: CheckEvent, was_failing: bool, entry: TableConfig, alerts: AlertsConfig):
+    """The alerts one evaluation causes, and whether the check now counts as failing."""
+    url = f"{alerts.ui_base_url.rstrip('/')}/assets/{'/'.join(event.asset_key.path)}?view=checks"
+    details = {k: event.metadata[k] for k in ("observed", "expected", "lower", "upper", "score") if k in event.metadata}
+    details.update(partition=event.partition, run_id=event.run_id, url=url, check=CHECK_NAME)
+    base = f"{event.check_key}:{event.partition or '-'}:{event.storage_id}"
+    owner = entry.owner or ""
+    if not event.passed:
+        if was_failing and alerts.notify == "state_changes":
+            return [], True
+        return [Alert(f"{base}:anomaly", "anomaly", entry.table, owner, event.severity, event.description,
+                      details)], True
+    if was_failing:
+        return [Alert(f"{base}:recovered", "recovered", entry.table, owner, "INFO",
+                      f"passes again: {event.description}", details)], False
+    return [], False
+
+
+def alert_sensors(entries: list[TableConfig], alerts: AlertsConfig) -> list:
+    tables = {asset_key(e.warehouse, e.ref): e for e in entries}
+
+    @dg.sensor(name="row_count_alerts", minimum_interval_seconds=30,
+               default_status=dg.DefaultSensorStatus.RUNNING,
+               description="Forwards failed row-count checks (and failed counting runs) to SNS, exactly once.")
+    def row_count_alerts(context: dg.SensorEvaluationContext, sns: SNSPublisher):
+        outbox = outbox_for(alerts, context.instance.root_directory)
+        storage = context.instance.event_log_storage
+        now = time.time()
+        latest = storage.get_latest_asset_check_execution_by_key([dg.AssetCheckKey(k, CHECK_NAME) for k in tables])
+        positions = outbox.positions()
+        read = added = 0
+        for check_key, record in latest.items():
+            name = check_key.to_user_string()
+            if record.id <= positions.get(name, 0):
+                continue
+            events, position = new_evaluations(storage, check_key, positions.get(name, 0), now)
+            entry = tables[check_key.asset_key]
+            added += outbox.ingest(name, position, events, lambda ev, failing: alerts_for(ev, failing, entry, alerts))
+            read += len(events)
+        context.update_cursor(str(max(outbox.positions().values(), default=0)))
+        summary = f"read {read} check evaluations, queued {added} alerts"
+        if not sns.topic_arn:
+            return dg.SkipReason(f"{summary}; no SNS topic (set {TOPIC_ENV}): alerts wait in the outbox")
+        client = sns.client()
+        report = deliver(outbox, lambda a: sns.publish(a, client), time.time(), alerts.max_attempts,
+                         alerts.retry_backoff_seconds)
+        for error in report.errors[:3]:
+            context.log.warning(f"SNS publish failed: {error}")
+        if report.resent_after_crash:
+            context.log.warning(f"re-sent {len(report.resent_after_crash)} alerts whose earlier publish never "
+                                "reported back (the process died mid-publish)")
+        return dg.SkipReason(f"{summary}; {report.line()}")
+
+    @dg.run_failure_sensor(name="operational_alerts", default_status=dg.DefaultSensorStatus.RUNNING,
+                           description="Queues an operational alert for every failed run (e.g. the warehouse is down).")
+    def operational_alerts(context: dg.RunFailureSensorContext):
+        run = context.dagster_run
+        keys = [k for k in (run.asset_selection or []) if k in tables]
+        names = ", ".join(sorted(tables[k].table for k in keys)) or run.job_name
+        owners = ", ".join(sorted({tables[k].owner for k in keys if tables[k].owner}))
+        error = context.failure_event.message or "run failed"
+        for step_event in context.get_step_failure_events():
+            data = step_event.step_failure_data
+            if data and data.error:
+                error = (data.error.cause or data.error).message.strip().splitlines()[0]
+                break
+        alert = Alert(f"run-failure:{run.run_id}", "operational", names[:200], owners, "ERROR",
+                      f"counting failed, no row count recorded: {error}",
+                      {"run_id": run.run_id, "job": run.job_name,
+                       "url": f"{alerts.ui_base_url.rstrip('/')}/runs/{run.run_id}"})
+        outbox_for(alerts, context.instance.root_directory).add(alert)
+
+    return [row_count_alerts, operational_alerts]
