@@ -95,8 +95,10 @@ def _judge_recent(context, facts: TableFacts, key, filled: list[str], counts: di
     policy = policy_for(entry)
     needed = buckets_needed(entry, policy)
     keys = history_keys(entry, to_judge[-1], facts.start, needed + len(to_judge))
-    recorded = load_history(context.instance, key, entry, [k for k in keys if k not in counts])
-    new = pd.Series({pd.to_datetime(k, format=fmt): float(counts.get(k, 0)) for k in filled if k in set(keys)})
+    just_filled = set(filled)
+    recorded = load_history(context.instance, key, entry, [k for k in keys if k not in just_filled])
+    wanted = set(keys)
+    new = pd.Series({pd.to_datetime(k, format=fmt): float(counts.get(k, 0)) for k in filled if k in wanted})
     series = pd.concat([recorded, new]).sort_index()
     failed = 0
     for partition in to_judge:

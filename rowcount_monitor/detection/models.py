@@ -109,10 +109,9 @@ def fit_baseline(z: np.ndarray, periods: tuple[int, ...], sensitivity: float) ->
     """Robust seasonal baseline: same-phase medians of recent cycles plus the current level.
 
     Steps, all medians so that one bad load cannot move them:
-    1. for every bucket in the training window, the median of the same phase (hour of day) in
-       the previous five cycles; then, for each longer period (hour of week), the median of the
-       same phase's deviation from step 1 in the previous cycles, kept only where it shrinks the
-       spread by a tenth or more (a weekly pattern the data really has);
+    1. for every bucket in the training window, the median of the same phase in the previous
+       five cycles: hour of day, or hour of week where that fits the history in reach at
+       least a fifth better (a weekly rhythm the data really has, like a shop's weekends);
     2. residuals from it; training buckets that deviate more than `sensitivity` robust standard
        deviations are masked and step 1 is redone, so past anomalies leave no trace in the band;
     3. the current level is the median residual of the last half cycle;
@@ -153,18 +152,16 @@ def _seasonal_base(train: np.ndarray, start: int, periods: tuple[int, ...], choo
     """
     if not periods:
         return _lagged_median(train, start, 1), ()
-    first = max(0, start - BASE_CYCLES * sum(periods[1:]))
+    first = max(0, start - BASE_CYCLES * max(periods[1:], default=0))
     base = _lagged_median(train, first, periods[0])
-    used = [periods[0]]
+    used = (periods[0],)
     for period in periods[1:]:
-        deviation = np.full(len(train), np.nan)
-        deviation[first:] = train[first:] - base
-        adjusted = base + np.nan_to_num(_lagged_median(deviation, first, period))
+        longer = _lagged_median(train, first, period)
         # judged over all the history in reach, not just the training window, so that the
         # choice is stable from one bucket to the next
         observed = train[first:-1]
-        if not choose or _spread(observed - adjusted[:-1]) < WEEKLY_GAIN * _spread(observed - base[:-1]):
-            base, used = adjusted, used + [period]
+        if not choose or _spread(observed - longer[:-1]) < WEEKLY_GAIN * _spread(observed - base[:-1]):
+            base, used = longer, (period,)
     return base[start - first:], tuple(used)
 
 
