@@ -59,12 +59,12 @@ def incidents(anchor: pd.Timestamp) -> dict[str, list[tuple[pd.Timestamp, pd.Tim
     """Injected incidents per table: (first bucket, last bucket, factor on the load)."""
     h = pd.Timedelta(hours=1)
     return {
-        "orders": [(anchor - pd.Timedelta("9D") + 14 * h,) * 2 + (0.5,)],  # half load
-        "payments": [(anchor - pd.Timedelta("6D") + 9 * h,) * 2 + (0.0,)],  # missing load
-        "events": [(anchor - pd.Timedelta("3D") + 20 * h,) * 2 + (2.0,)],  # doubled load
+        "orders": [(anchor - pd.Timedelta("4D") + 14 * h,) * 2 + (0.5,)],  # half load
+        "payments": [(anchor - pd.Timedelta("3D") + 9 * h,) * 2 + (0.0,)],  # missing load
+        "events": [(anchor - pd.Timedelta("2D") + 20 * h,) * 2 + (2.0,)],  # doubled load
         # a silent schema change: the loader writes nothing from here on
         "sessions": [(anchor - pd.Timedelta("1D") + 12 * h, anchor + pd.Timedelta(days=FUTURE_DAYS), 0.0)],
-        "refunds": [(anchor - pd.Timedelta("12D"),) * 2 + (2.5,)],
+        "refunds": [(anchor - pd.Timedelta("4D"),) * 2 + (2.5,)],
     }
 
 

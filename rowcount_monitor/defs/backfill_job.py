@@ -24,7 +24,7 @@ JOB_NAME = "backfill_row_counts"
 class BackfillConfig(dg.Config):
     tables: list[str] = []  # asset keys like "demo/raw/orders"; empty = every bucket table
     until: str | None = None  # ISO timestamp; default: now
-    judge_days: int = 14  # run the row-count check on filled buckets of the last N days
+    judge_days: int = 5  # run the row-count check on filled buckets of the last N days (0: none)
 
 
 def missing_keys(pdef: dg.TimeWindowPartitionsDefinition, done: set[str], until: dt.datetime) -> list[str]:
