@@ -107,6 +107,49 @@ def cmd_alerts_status(args) -> int:
     return 0
 
 
+LOCAL_QUEUE = "rowcount-monitor-inbox"
+
+
+def cmd_alerts_local_topic(args) -> int:
+    """Create a topic with a subscribed SQS queue on a local endpoint (moto) and print the
+    environment that points rowcount-monitor at it, for `eval`."""
+    import boto3
+
+    env = {"AWS_ENDPOINT_URL": args.endpoint, "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+    os.environ.update(env)
+    sns, sqs = boto3.client("sns"), boto3.client("sqs")
+    topic = sns.create_topic(Name="rowcount-monitor-alerts")["TopicArn"]
+    queue = sqs.create_queue(QueueName=LOCAL_QUEUE)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    for key, value in {**env, "ROWCOUNT_MONITOR_SNS_TOPIC_ARN": topic}.items():
+        print(f"export {key}={value}")
+    print(f"# topic {topic} delivers to queue {queue}", file=sys.stderr)
+    return 0
+
+
+def cmd_alerts_read_queue(args) -> int:
+    """Print (and remove) the alerts that arrived in the local queue: subject and attributes."""
+    import json
+
+    import boto3
+
+    sqs = boto3.client("sqs", endpoint_url=args.endpoint, region_name="us-east-1",
+                       aws_access_key_id="local", aws_secret_access_key="local")
+    queue = sqs.get_queue_url(QueueName=LOCAL_QUEUE)["QueueUrl"]
+    count = 0
+    while batch := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+        for message in batch:
+            envelope = json.loads(message["Body"])
+            attrs = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
+            print(f"{envelope.get('Subject')}\n    {attrs}\n    {json.loads(envelope['Message'])['summary']}")
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+            count += 1
+    print(f"{count} message(s)")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="rowcount-monitor",
@@ -142,6 +185,12 @@ def parser() -> argparse.ArgumentParser:
     replay.set_defaults(func=cmd_alerts_replay)
     status = al_sub.add_parser("status", help="how many alerts are pending, sent, dead")
     status.set_defaults(func=cmd_alerts_status)
+    local = al_sub.add_parser("local-topic", help="create a topic and queue on a local SNS (moto); print `export` lines")
+    local.add_argument("--endpoint", default="http://127.0.0.1:5555", help="local endpoint (default %(default)s)")
+    local.set_defaults(func=cmd_alerts_local_topic)
+    read = al_sub.add_parser("read-queue", help="print the alerts that arrived in the local-topic queue")
+    read.add_argument("--endpoint", default="http://127.0.0.1:5555", help="local endpoint (default %(default)s)")
+    read.set_defaults(func=cmd_alerts_read_queue)
     return p
 
 

@@ -311,3 +311,25 @@ def test_a_failed_counting_run_sends_an_operational_alert(shop, sns):
     assert body["kind"] == "operational" and "loaded_at" in body["summary"]
     assert body["table"] == "shop.raw.orders" and body["owner"] == "team-orders"
     assert "observed" not in body  # never dressed up as a row-count anomaly
+
+
+def test_local_topic_and_read_queue_commands(monkeypatch, capsys):
+    """The README's local try-out: a topic and queue on moto, a test alert, read back."""
+    from rowcount_monitor.cli import main
+
+    with moto_server() as endpoint:
+        for var in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                    "ROWCOUNT_MONITOR_SNS_TOPIC_ARN"):
+            monkeypatch.delenv(var, raising=False)
+        assert main(["alerts", "local-topic", "--endpoint", endpoint]) == 0
+        exports = dict(line.removeprefix("export ").split("=", 1)
+                       for line in capsys.readouterr().out.splitlines())
+        assert exports["AWS_ENDPOINT_URL"] == endpoint
+        for key, value in exports.items():
+            monkeypatch.setenv(key, value)
+        assert main(["alerts", "test", "--owner", "team-x"]) == 0
+        capsys.readouterr()
+        assert main(["alerts", "read-queue", "--endpoint", endpoint]) == 0
+        out = capsys.readouterr().out
+    assert "[INFO] rowcount-monitor.test: test message" in out
+    assert "'owner': 'team-x'" in out and out.rstrip().endswith("1 message(s)")

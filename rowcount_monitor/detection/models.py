@@ -95,9 +95,11 @@ def _row_nanmedian(m: np.ndarray) -> np.ndarray:
     return out
 
 
-def _run_score(resid: np.ndarray, horizon: int) -> float:
-    """How unusual the mean residual of the last `horizon` buckets is among earlier such means."""
-    filled = np.nan_to_num(resid)
+def _run_score(resid: np.ndarray, horizon: int, limit: float) -> float:
+    """How unusual the mean residual of the last `horizon` buckets is among earlier such means.
+    Residuals are clipped at +-limit first, so that one huge load (flagged on its own) cannot
+    make its normal neighbours look like a run."""
+    filled = np.clip(np.nan_to_num(resid), -limit, limit)
     means = np.convolve(filled, np.ones(horizon) / horizon, mode="valid")
     if len(means) < 3 * horizon:
         return 0.0
@@ -141,7 +143,7 @@ def fit_baseline(z: np.ndarray, periods: tuple[int, ...], sensitivity: float) ->
     # the run test looks at what was loaded, masked or not: a run of bad loads is the point
     run_resid = z[start:] - base - center
     label = f"baseline(periods={','.join(map(str, used))})" if used else "baseline(non-seasonal)"
-    return Fit(expected, scale, _run_score(run_resid, horizon), horizon, label)
+    return Fit(expected, scale, _run_score(run_resid, horizon, sensitivity * scale), horizon, label)
 
 
 def _seasonal_base(train: np.ndarray, start: int, periods: tuple[int, ...], choose: bool = True):
