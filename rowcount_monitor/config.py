@@ -51,17 +51,22 @@ class PolicyConfig(_Strict):
         return DetectionPolicy(value_type=value_type, **given)
 
 
-class TableConfig(_Strict):
-    table: str
+class _Monitoring(_Strict):
+    """What a table entry and a schema entry (for each table it finds) share."""
+
     warehouse: str
     cadence: Literal["hourly", "daily"] = "daily"
     timestamp_column: str | None = None
-    count_mode: Literal["bucket", "snapshot"] | None = None
     owner: str | None = None
-    start: dt.datetime | None = None  # first partition; default: the table's first timestamp
     severity: Literal["WARN", "ERROR"] | None = None
     blocking: bool = False
     policy: PolicyConfig = PolicyConfig()
+
+
+class TableConfig(_Monitoring):
+    table: str
+    count_mode: Literal["bucket", "snapshot"] | None = None
+    start: dt.datetime | None = None  # first partition; default: the table's first timestamp
 
     @field_validator("table")
     @classmethod
@@ -79,6 +84,30 @@ class TableConfig(_Strict):
         return self.count_mode or ("bucket" if self.timestamp_column else "snapshot")
 
 
+class SchemaConfig(_Monitoring):
+    """Every table of database.schema whose name matches `include` and not `exclude` (globs).
+    A table without the timestamp column is monitored by snapshot; an entry in `tables` for the
+    same table wins over the schema's settings."""
+
+    schema_name: str = Field(alias="schema")
+    include: list[str] = ["*"]
+    exclude: list[str] = []
+
+    @field_validator("schema_name")
+    @classmethod
+    def _two_part_name(cls, value: str) -> str:
+        parts = value.split(".")
+        if len(parts) != 2 or not all(parts):
+            raise ValueError(f"expected database.schema, got {value!r}")
+        return value
+
+    def table_entry(self, name: str, columns: set[str]) -> TableConfig:
+        fields = self.model_dump(exclude={"schema_name", "include", "exclude"})
+        if self.timestamp_column not in columns:
+            fields["timestamp_column"] = None
+        return TableConfig(table=f"{self.schema_name}.{name}", **fields)
+
+
 class AlertsConfig(_Strict):
     """Forwarding failed checks to SNS. The topic comes from $ROWCOUNT_MONITOR_SNS_TOPIC_ARN and
     AWS credentials from boto3's usual sources, never from this file."""
@@ -92,18 +121,19 @@ class AlertsConfig(_Strict):
 
 class MonitorConfig(_Strict):
     warehouses: dict[str, WarehouseConfig]
-    tables: list[TableConfig]
+    tables: list[TableConfig] = []
+    schemas: list[SchemaConfig] = []
     alerts: AlertsConfig = AlertsConfig()
     source: Path | None = None
 
 
 def _where(raw: dict, loc: tuple) -> str:
     """'tables[2] (shop.raw.orders), field cadence' from a pydantic error location."""
-    if len(loc) >= 2 and loc[0] == "tables" and isinstance(loc[1], int):
-        entries = raw.get("tables") or []
+    if len(loc) >= 2 and loc[0] in ("tables", "schemas") and isinstance(loc[1], int):
+        entries = raw.get(loc[0]) or []
         entry = entries[loc[1]] if loc[1] < len(entries) else None
-        name = entry.get("table") if isinstance(entry, dict) else None
-        head = f"tables[{loc[1]}]" + (f" ({name})" if name else "")
+        name = entry.get(loc[0][:-1]) if isinstance(entry, dict) else None
+        head = f"{loc[0]}[{loc[1]}]" + (f" ({name})" if name else "")
         rest = ".".join(str(p) for p in loc[2:])
         return f"{head}, field {rest!r}" if rest else head
     return "field " + repr(".".join(str(p) for p in loc))
@@ -131,6 +161,8 @@ def load_config(path: str | Path) -> MonitorConfig:
 
 
 def _check_references(config: MonitorConfig, path: Path) -> None:
+    if not config.tables and not config.schemas:
+        raise ConfigError(f"{path}: field 'tables': nothing to monitor (no 'tables' or 'schemas' entries)")
     seen: dict[str, int] = {}
     for i, entry in enumerate(config.tables):
         where = f"{path}: tables[{i}] ({entry.table})"
@@ -146,6 +178,10 @@ def _check_references(config: MonitorConfig, path: Path) -> None:
             entry.policy.to_policy("count")
         except ValueError as exc:
             raise ConfigError(f"{where}, field 'policy': {exc}") from None
+    for i, entry in enumerate(config.schemas):
+        if entry.warehouse not in config.warehouses:
+            raise ConfigError(f"{path}: schemas[{i}] ({entry.schema_name}), field 'warehouse': unknown "
+                              f"warehouse {entry.warehouse!r} (defined: {', '.join(sorted(config.warehouses))})")
     for name, wh in config.warehouses.items():
         if wh.type == "duckdb" and not wh.path:
             raise ConfigError(f"{path}: warehouses.{name}, field 'path': a duckdb warehouse needs a path")

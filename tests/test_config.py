@@ -48,7 +48,7 @@ def test_config_against_the_warehouse_fails_the_load_not_half_of_it(tmp_path, de
 @pytest.mark.parametrize("text,fragment", [
     ("tables: [\n  - table: a.b.c\n", "not valid YAML"),
     ("- just\n- a list\n", "expected a mapping"),
-    ("warehouses: {}\n", "field 'tables'"),
+    ("warehouses: {}\n", "field 'tables': nothing to monitor"),
     ("warehouses: {demo: {type: oracle, path: x}}\ntables: []\n", "field 'warehouses.demo.type'"),
 ])
 def test_malformed_files(tmp_path, text, fragment):
@@ -80,3 +80,49 @@ def test_cli_reports_config_errors_in_one_line(tmp_path, demo_db, monkeypatch, c
     assert main(["backfill"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("rowcount-monitor: config error: ") and "'cadence'" in err
+
+
+def test_schema_entries_discover_tables_with_globs(tmp_path, demo_db):
+    import dagster as dg
+    import duckdb
+    import shutil
+
+    (tmp_path / "wh").mkdir()
+    db = tmp_path / "wh" / "shop.duckdb"
+    shutil.copy(demo_db, db)
+    with duckdb.connect(str(db)) as conn:  # a table without the timestamp column: snapshot mode
+        conn.execute("CREATE TABLE shop.raw.order_status AS SELECT 1 AS id")
+        conn.execute("CREATE TABLE shop.raw.tmp_scratch AS SELECT 1 AS id")
+    path = tmp_path / "rowcount_monitor.yaml"
+    path.write_text(yaml.safe_dump({
+        "warehouses": {"demo": {"type": "duckdb", "path": str(db)}},
+        "schemas": [{"schema": "shop.raw", "warehouse": "demo", "include": ["order*", "pay*", "tmp_*"],
+                     "exclude": ["tmp_*"], "cadence": "hourly", "timestamp_column": "loaded_at",
+                     "owner": "team-data"}],
+        "tables": [table_entry("payments", owner="payments@shop.example")],
+    }))
+    defs = build_definitions(path)
+    graph = defs.get_repository_def().asset_graph
+    keys = {a.key.path[-1] for a in defs.assets}
+    assert keys == {"orders", "order_items", "order_status", "payments"}
+    assert graph.get(dg.AssetKey(["demo", "raw", "payments"])).owners == ["payments@shop.example"]
+    assert graph.get(dg.AssetKey(["demo", "raw", "orders"])).owners == ["team:team_data"]
+    assert isinstance(graph.get(dg.AssetKey(["demo", "raw", "orders"])).partitions_def, dg.HourlyPartitionsDefinition)
+    status = graph.get(dg.AssetKey(["demo", "raw", "order_status"]))
+    assert status.partitions_def is None and status.metadata["count_mode"] == "snapshot"
+
+
+@pytest.mark.parametrize("schema,fragments", [
+    ({"schema": "shop.raw", "warehouse": "demo", "include": ["nothing_*"]},
+     ["schemas[0] (shop.raw)", "'include'", "no table in shop.raw matches"]),
+    ({"schema": "raw", "warehouse": "demo"}, ["schemas[0] (raw)", "'schema'", "database.schema"]),
+    ({"schema": "shop.raw", "warehouse": "prod"}, ["schemas[0] (shop.raw)", "'warehouse'", "unknown warehouse"]),
+])
+def test_bad_schema_entries(tmp_path, demo_db, schema, fragments):
+    path = tmp_path / "rowcount_monitor.yaml"
+    path.write_text(yaml.safe_dump({"warehouses": {"demo": {"type": "duckdb", "path": str(demo_db)}},
+                                    "schemas": [schema]}))
+    with pytest.raises(ConfigError) as err:
+        build_definitions(path)
+    for fragment in fragments:
+        assert fragment in str(err.value), str(err.value)

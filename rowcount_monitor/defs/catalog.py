@@ -2,12 +2,14 @@
 and first load. A missing table is a ConfigError naming the file and entry."""
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass
 
 import pandas as pd
 
 from ..config import ConfigError, MonitorConfig, TableConfig
-from .resources import reader, warehouse_resources, resource_key
+from ..warehouse import TableRef
+from .resources import reader, resource_key, warehouse_resources
 
 
 @dataclass(frozen=True)
@@ -21,11 +23,33 @@ def cadence_floor(ts: pd.Timestamp, cadence: str) -> pd.Timestamp:
     return ts.floor("h" if cadence == "hourly" else "D")
 
 
+def discovered_entries(config: MonitorConfig, resources: dict) -> list[tuple[str, TableConfig]]:
+    """Table entries for every table that a schema entry matches (explicit entries win)."""
+    listed = {entry.table for entry in config.tables}
+    found = []
+    for i, schema in enumerate(config.schemas):
+        where = f"{config.source}: schemas[{i}] ({schema.schema_name})"
+        warehouse = reader(resources[resource_key(schema.warehouse)])
+        database, name = schema.schema_name.split(".")
+        names = [t for t in warehouse.list_tables(database, name)
+                 if any(fnmatch.fnmatchcase(t, p) for p in schema.include)
+                 and not any(fnmatch.fnmatchcase(t, p) for p in schema.exclude)]
+        if not names:
+            raise ConfigError(f"{where}, field 'include': no table in {schema.schema_name} matches "
+                              f"{schema.include} (minus {schema.exclude})")
+        for table in names:
+            if f"{schema.schema_name}.{table}" in listed:
+                continue
+            columns = {c for c, _ in warehouse.column_schema(TableRef(database, name, table))}
+            found.append((f"{where}, table {table}", schema.table_entry(table, columns)))
+    return found
+
+
 def resolve_tables(config: MonitorConfig) -> list[TableFacts]:
     resources = warehouse_resources(config)
+    entries = [(f"{config.source}: tables[{i}] ({e.table})", e) for i, e in enumerate(config.tables)]
     facts = []
-    for i, entry in enumerate(config.tables):
-        where = f"{config.source}: tables[{i}] ({entry.table})"
+    for where, entry in entries + discovered_entries(config, resources):
         warehouse = reader(resources[resource_key(entry.warehouse)])
         try:
             columns = warehouse.column_schema(entry.ref)
