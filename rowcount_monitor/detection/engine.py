@@ -1,7 +1,7 @@
 """evaluate_latest and score_series: validation, the bucket grid, and the verdict rules."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -70,21 +70,9 @@ def required_history(policy: DetectionPolicy, spacing: pd.Timedelta) -> int:
     return _min_history(policy, resolve_periods(policy.seasonality, spacing))
 
 
-@dataclass(frozen=True)
-class _Judgement:
-    raw: bool
-    expected: float
-    lower: float
-    upper: float
-    score: float
-    model: str
-    n_history: int
-    reason: str
-
-
-def _judge(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, explain: bool = True) -> _Judgement:
+def _judge(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, explain: bool = True) -> Verdict:
     """Judge the bucket at grid position `pos` from the buckets before it."""
-    observed = grid.values[pos]
+    observed = float(grid.values[pos])
     if np.isnan(observed):
         raise ValueError(f"the tested value at {grid.times[pos]} is NaN")
     periods = resolve_periods(policy.seasonality, grid.spacing)
@@ -93,20 +81,20 @@ def _judge(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, explain
     needed = _min_history(policy, periods)
     nan = float("nan")
     if n_history < needed:
-        return _Judgement(False, nan, nan, nan, nan, "none", n_history,
-                          f"insufficient history ({n_history} of {needed} buckets)")
+        return Verdict(False, observed, nan, nan, nan, nan, "none", n_history,
+                       f"insufficient history ({n_history} of {needed} buckets)")
     first = max(0, pos + 1 - history_reach(periods))
     z = to_model_space(grid.values[first : pos + 1], counts)
     z[:-1][grid.excluded[first:pos]] = np.nan
     model = "baseline" if policy.model == "auto" else policy.model
     fit = MODELS[model](z, periods, policy.sensitivity)
     if fit is None:
-        return _Judgement(False, nan, nan, nan, nan, model, n_history,
-                          f"{model} cannot fit this history yet ({n_history} buckets)")
+        return Verdict(False, observed, nan, nan, nan, nan, model, n_history,
+                       f"{model} cannot fit this history yet ({n_history} buckets)")
     return _verdict_from_fit(grid, pos, z, fit, counts, policy, periods, n_history, explain)
 
 
-def _verdict_from_fit(grid, pos, z, fit: Fit, counts, policy, periods, n_history, explain) -> _Judgement:
+def _verdict_from_fit(grid, pos, z, fit: Fit, counts, policy, periods, n_history, explain) -> Verdict:
     observed = float(grid.values[pos])
     k = policy.sensitivity
     expected = float(from_model_space(fit.expected, counts))
@@ -143,7 +131,8 @@ def _verdict_from_fit(grid, pos, z, fit: Fit, counts, policy, periods, n_history
         reason = _reason(observed, expected, lower, upper, relative, raw, by_run, fit.horizon, when)
     else:
         reason = ""
-    return _Judgement(bool(raw), expected, lower, upper, float(score), fit.label, n_history, reason)
+    return Verdict(bool(raw), observed, expected, lower, upper, float(score), fit.label, n_history, reason,
+                   raw_anomaly=bool(raw))
 
 
 def _direction_ok(score: float, policy: DetectionPolicy) -> bool:
@@ -174,12 +163,6 @@ def _reason(observed, expected, lower, upper, relative, raw, by_run, horizon, wh
     return text
 
 
-def _verdict(j: _Judgement, observed: float, is_anomaly: bool) -> Verdict:
-    return Verdict(is_anomaly=is_anomaly, observed=observed, expected=j.expected, lower=j.lower,
-                   upper=j.upper, score=j.score, model=j.model, n_history=j.n_history,
-                   reason=j.reason, raw_anomaly=j.raw)
-
-
 def evaluate_latest(history: pd.Series, policy: DetectionPolicy | None = None) -> Verdict:
     """Judge the last element of `history` (indexed by bucket timestamp) from the ones before it.
 
@@ -194,14 +177,13 @@ def evaluate_latest(history: pd.Series, policy: DetectionPolicy | None = None) -
         if np.isnan(observed):
             raise ValueError("history is empty or its tested value is NaN")
         return Verdict(False, observed, nan, nan, nan, nan, "none", 0,
-                       f"insufficient history (0 of {policy.min_history or 'a few'} buckets)")
+                       f"insufficient history (0 of {policy.min_history or 'at least 3'} buckets)")
     grid = _grid(series, policy)
     counts = _is_counts(grid.values, policy)
     positions = grid.times.get_indexer(series.index)
-    judgements = [_judge(grid, int(p), counts, policy) for p in positions[-policy.window:][::-1]]
-    latest = judgements[0]
-    flagged = sum(j.raw for j in judgements) >= policy.min_anomalies
-    return _verdict(latest, float(series.iloc[-1]), bool(flagged))
+    verdicts = [_judge(grid, int(p), counts, policy) for p in positions[-policy.window:][::-1]]
+    flagged = sum(v.raw_anomaly for v in verdicts) >= policy.min_anomalies
+    return replace(verdicts[0], is_anomaly=bool(flagged))
 
 
 def score_series(series: pd.Series, policy: DetectionPolicy | None = None) -> pd.DataFrame:
@@ -229,26 +211,18 @@ def score_series(series: pd.Series, policy: DetectionPolicy | None = None) -> pd
     rows = []
     for i, pos in enumerate(positions):
         if i == 0:
-            rows.append(_Judgement(False, *(float("nan"),) * 4, "none", 0, "no history"))
+            rows.append(Verdict(False, float(series.iloc[0]), *(float("nan"),) * 4, "none", 0, "no history"))
         elif i < final_spacing_from:
-            v = evaluate_latest(series.iloc[: i + 1], _single_bucket(policy))
-            rows.append(_Judgement(v.raw_anomaly, v.expected, v.lower, v.upper, v.score, v.model,
-                                   v.n_history, v.reason))
+            rows.append(evaluate_latest(series.iloc[: i + 1], replace(policy, min_anomalies=1, window=1)))
         else:
             counts = counts_whole if policy.value_type != "auto" else not negative_seen[i]
             rows.append(_judge(grid, int(pos), counts, policy, explain=False))
-    raw = pd.Series([j.raw for j in rows], index=series.index)
+    raw = pd.Series([v.raw_anomaly for v in rows], index=series.index)
     flagged = raw.astype(int).rolling(policy.window, min_periods=1).sum() >= policy.min_anomalies
     return pd.DataFrame({
-        "expected": [j.expected for j in rows],
-        "lower": [j.lower for j in rows],
-        "upper": [j.upper for j in rows],
-        "score": [j.score for j in rows],
+        "expected": [v.expected for v in rows],
+        "lower": [v.lower for v in rows],
+        "upper": [v.upper for v in rows],
+        "score": [v.score for v in rows],
         "is_anomaly": flagged.to_numpy(dtype=bool),
     }, index=series.index)
-
-
-def _single_bucket(policy: DetectionPolicy) -> DetectionPolicy:
-    from dataclasses import replace
-
-    return replace(policy, min_anomalies=1, window=1)

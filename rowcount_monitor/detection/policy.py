@@ -86,7 +86,11 @@ class DetectionPolicy:
 
 @dataclass(frozen=True)
 class Verdict:
-    """The judgement of the newest bucket. Bounds and expected are in rows (or the series' unit)."""
+    """The judgement of the newest bucket. Bounds and expected are in rows (or the series' unit).
+
+    `is_anomaly` applies the M-of-N rule; `raw_anomaly` says whether this bucket alone is
+    anomalous (the two differ only when min_anomalies/window is not 1 of 1).
+    """
 
     is_anomaly: bool
     observed: float
