@@ -47,6 +47,9 @@ def cmd_demo(args) -> int:
     """Build the demo warehouse, backfill its history, then start `dagster dev`."""
     cmd_demo_warehouse(argparse.Namespace(path=str(DEMO_FILE), force=False))
     cmd_backfill(argparse.Namespace(workers=None, judge_days=5))
+    from .backfill import build_models
+
+    build_models()
     dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
     url = f"http://{args.host}:{args.port}"
     print(f"\nstarting the Dagster UI at {url}  (Ctrl-C stops it; history stays in {os.environ['DAGSTER_HOME']})\n",
@@ -158,7 +161,7 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="build the demo warehouse, backfill 90 days, start the Dagster UI")
+    demo = sub.add_parser("demo", help="build the demo warehouse, backfill 90 days, run dbt, start the Dagster UI")
     demo.add_argument("--host", default="127.0.0.1", help="address the UI binds to (default 127.0.0.1)")
     demo.add_argument("--port", type=int, default=3000, help="UI port (default 3000)")
     demo.set_defaults(func=cmd_demo)

@@ -119,11 +119,20 @@ class AlertsConfig(_Strict):
     outbox: str | None = None  # SQLite file; default: rowcount_monitor_alerts.sqlite in DAGSTER_HOME
 
 
+class DbtConfig(_Strict):
+    """A dbt project whose models become assets downstream of the monitored raw tables."""
+
+    project_dir: str  # relative to the config file
+    warehouse: str  # the warehouse its sources and models live in
+    target: str | None = None  # dbt target; default: the profile's (DBT_TARGET, else local)
+
+
 class MonitorConfig(_Strict):
     warehouses: dict[str, WarehouseConfig]
     tables: list[TableConfig] = []
     schemas: list[SchemaConfig] = []
     alerts: AlertsConfig = AlertsConfig()
+    dbt: DbtConfig | None = None
     source: Path | None = None
 
 
@@ -182,12 +191,20 @@ def _check_references(config: MonitorConfig, path: Path) -> None:
         if entry.warehouse not in config.warehouses:
             raise ConfigError(f"{path}: schemas[{i}] ({entry.schema_name}), field 'warehouse': unknown "
                               f"warehouse {entry.warehouse!r} (defined: {', '.join(sorted(config.warehouses))})")
+    if config.dbt and config.dbt.warehouse not in config.warehouses:
+        raise ConfigError(f"{path}: dbt, field 'warehouse': unknown warehouse {config.dbt.warehouse!r}")
+    if config.dbt and not (relative_to_config(config, config.dbt.project_dir) / "dbt_project.yml").exists():
+        raise ConfigError(f"{path}: dbt, field 'project_dir': no dbt_project.yml in {config.dbt.project_dir}")
     for name, wh in config.warehouses.items():
         if wh.type == "duckdb" and not wh.path:
             raise ConfigError(f"{path}: warehouses.{name}, field 'path': a duckdb warehouse needs a path")
 
 
+def relative_to_config(config: MonitorConfig, path: str) -> Path:
+    base = config.source.parent if config.source else Path.cwd()
+    return (base / path).resolve()
+
+
 def warehouse_path(config: MonitorConfig, name: str) -> Path:
     """A duckdb warehouse file, relative to the config file's folder."""
-    base = config.source.parent if config.source else Path.cwd()
-    return (base / config.warehouses[name].path).resolve()
+    return relative_to_config(config, config.warehouses[name].path)

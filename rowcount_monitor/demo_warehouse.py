@@ -16,6 +16,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+# Bump when the generated tables change, so that existing demo files are rebuilt.
+VERSION = 2
 HISTORY_DAYS = 90
 FUTURE_DAYS = 14
 _EPOCH = pd.Timestamp("2026-01-01")
@@ -31,22 +33,22 @@ class DemoTable:
     weekend: float  # weekend load as a share of a weekday's
     growth: float  # relative growth per 90 days
     noise: float  # lognormal sigma
-    extra: str  # one more column, "name TYPE AS expression"
+    extras: tuple[str, ...]  # more columns, each "name TYPE AS expression" over id
 
 
 TABLES = (
-    DemoTable("orders", "hourly", 100, 0.7, 0.6, 0.15, 0.08, "amount DOUBLE AS (id % 9973) / 100.0"),
-    DemoTable("order_items", "hourly", 250, 0.7, 0.6, 0.15, 0.08, "quantity INTEGER AS 1 + id % 4"),
-    DemoTable("payments", "hourly", 97, 0.7, 0.6, 0.15, 0.08, "method VARCHAR AS ['card','paypal','invoice'][1 + id % 3]"),
-    DemoTable("events", "hourly", 800, 0.6, 0.8, 0.25, 0.06, "event_type VARCHAR AS ['view','click','scroll'][1 + id % 3]"),
-    DemoTable("sessions", "hourly", 200, 0.6, 0.8, 0.2, 0.07, "device VARCHAR AS ['web','ios','android'][1 + id % 3]"),
-    DemoTable("page_views", "hourly", 600, 0.6, 0.8, 0.2, 0.06, "path VARCHAR AS '/p/' || (id % 500)"),
-    DemoTable("cart_events", "hourly", 300, 0.7, 0.7, 0.15, 0.08, "action VARCHAR AS ['add','remove'][1 + id % 2]"),
-    DemoTable("shipments", "hourly", 40, 0.9, 0.2, 0.1, 0.12, "carrier VARCHAR AS ['dhl','ups'][1 + id % 2]"),
-    DemoTable("inventory_snapshots", "daily", 5000, 0.0, 1.0, 0.02, 0.01, "sku_id INTEGER AS id % 5000"),
-    DemoTable("customers", "daily", 350, 0.0, 0.7, 0.3, 0.08, "country VARCHAR AS ['DE','FR','US','GB'][1 + id % 4]"),
-    DemoTable("refunds", "daily", 25, 0.0, 0.8, 0.1, 0.15, "reason VARCHAR AS ['damaged','late','other'][1 + id % 3]"),
-    DemoTable("marketing_spend", "daily", 48, 0.0, 1.0, 0.0, 0.02, "channel VARCHAR AS 'channel_' || (id % 48)"),
+    DemoTable("orders", "hourly", 100, 0.7, 0.6, 0.15, 0.08, ("amount DOUBLE AS (id % 9973) / 100.0", "customer_id INTEGER AS (id * 7919) % 5000")),
+    DemoTable("order_items", "hourly", 250, 0.7, 0.6, 0.15, 0.08, ("quantity INTEGER AS 1 + id % 4",)),
+    DemoTable("payments", "hourly", 97, 0.7, 0.6, 0.15, 0.08, ("method VARCHAR AS ['card','paypal','invoice'][1 + id % 3]",)),
+    DemoTable("events", "hourly", 800, 0.6, 0.8, 0.25, 0.06, ("event_type VARCHAR AS ['view','click','scroll'][1 + id % 3]",)),
+    DemoTable("sessions", "hourly", 200, 0.6, 0.8, 0.2, 0.07, ("device VARCHAR AS ['web','ios','android'][1 + id % 3]",)),
+    DemoTable("page_views", "hourly", 600, 0.6, 0.8, 0.2, 0.06, ("path VARCHAR AS '/p/' || (id % 500)",)),
+    DemoTable("cart_events", "hourly", 300, 0.7, 0.7, 0.15, 0.08, ("action VARCHAR AS ['add','remove'][1 + id % 2]",)),
+    DemoTable("shipments", "hourly", 40, 0.9, 0.2, 0.1, 0.12, ("carrier VARCHAR AS ['dhl','ups'][1 + id % 2]",)),
+    DemoTable("inventory_snapshots", "daily", 5000, 0.0, 1.0, 0.02, 0.01, ("sku_id INTEGER AS id % 5000",)),
+    DemoTable("customers", "daily", 350, 0.0, 0.7, 0.3, 0.08, ("country VARCHAR AS ['DE','FR','US','GB'][1 + id % 4]",)),
+    DemoTable("refunds", "daily", 25, 0.0, 0.8, 0.1, 0.15, ("reason VARCHAR AS ['damaged','late','other'][1 + id % 3]",)),
+    DemoTable("marketing_spend", "daily", 48, 0.0, 1.0, 0.0, 0.02, ("channel VARCHAR AS 'channel_' || (id % 48)",)),
 )
 
 
@@ -105,7 +107,6 @@ def build(path: Path, anchor: pd.Timestamp | None = None, progress=print,
             counts = bucket_counts(table, anchor, history_days)
             frame = pd.DataFrame({"bucket": counts.index, "n": counts.to_numpy()})
             width = "3600" if table.cadence == "hourly" else "86400"
-            column, expression = table.extra.split(" AS ", 1)
             conn.register("bucket_frame", frame)
             conn.execute(f"""
                 CREATE TABLE {SCHEMA}.{table.name} AS
@@ -113,24 +114,29 @@ def build(path: Path, anchor: pd.Timestamp | None = None, progress=print,
                        b.bucket + to_microseconds(CAST(r.range * {width} * 1000000 // b.n AS BIGINT)) AS loaded_at
                 FROM bucket_frame b, range(b.n) r
             """)
-            name, ctype = column.split()
-            conn.execute(f"ALTER TABLE {SCHEMA}.{table.name} ADD COLUMN {name} {ctype}")
-            conn.execute(f"UPDATE {SCHEMA}.{table.name} SET {name} = {expression}")
+            for extra in table.extras:
+                column, expression = extra.split(" AS ", 1)
+                name, ctype = column.split()
+                conn.execute(f"ALTER TABLE {SCHEMA}.{table.name} ADD COLUMN {name} {ctype}")
+                conn.execute(f"UPDATE {SCHEMA}.{table.name} SET {name} = {expression}")
             conn.unregister("bucket_frame")
             progress(f"  [{i:2d}/{len(TABLES)}] {SCHEMA}.{table.name:20s} {int(counts.sum()):>10,} rows")
+        conn.execute("CREATE TABLE main.demo_info AS SELECT ? AS version", [VERSION])
         conn.execute("CHECKPOINT")
     os.replace(tmp, path)
     return path
 
 
 def is_fresh(path: Path, now: pd.Timestamp | None = None) -> bool:
-    """The file exists and still holds at least two days of future loads."""
+    """The file exists, was written by this version of the generator and still holds at
+    least two days of future loads."""
     if not path.exists():
         return False
     now = now or pd.Timestamp.now(tz="UTC").tz_localize(None)
     try:
         with duckdb.connect(str(path), read_only=True) as conn:
+            version = conn.execute("SELECT max(version) FROM main.demo_info").fetchone()[0]
             last = conn.execute(f"SELECT max(loaded_at) FROM {SCHEMA}.orders").fetchone()[0]
     except duckdb.Error:
         return False
-    return last is not None and pd.Timestamp(last) > now + pd.Timedelta(days=2)
+    return version == VERSION and last is not None and pd.Timestamp(last) > now + pd.Timedelta(days=2)

@@ -117,12 +117,6 @@ def test_a_zero_load_is_an_error(shop):
     assert zero.description.startswith("0 rows")
 
 
-def test_blocking_is_configurable(shop):
-    _, make, _ = shop
-    assert make(blocking=True).get_repository_def().asset_graph.get_check_spec(CHECK).blocking
-    assert not make().get_repository_def().asset_graph.get_check_spec(CHECK).blocking
-
-
 def test_backfill_judges_recent_buckets_as_the_live_check_does(shop):
     db, make, _ = shop
     defs = make()

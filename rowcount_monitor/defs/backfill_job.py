@@ -108,6 +108,5 @@ def _judge_recent(context, facts: TableFacts, key, filled: list[str], counts: di
         failed += not result.passed
         context.log_event(dg.AssetCheckEvaluation(
             asset_key=key, check_name=CHECK_NAME, passed=result.passed, metadata=result.metadata,
-            severity=result.severity, description=result.description, partition=partition,
-            blocking=entry.blocking))
+            severity=result.severity, description=result.description, partition=partition))
     return failed

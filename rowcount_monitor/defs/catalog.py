@@ -45,9 +45,12 @@ def discovered_entries(config: MonitorConfig, resources: dict) -> list[tuple[str
     return found
 
 
-def resolve_tables(config: MonitorConfig) -> list[TableFacts]:
+def resolve_tables(config: MonitorConfig, skip: frozenset[str] = frozenset()) -> list[TableFacts]:
+    """Facts for every table entry and every table the schema entries find, except `skip`
+    (tables that another asset, a dbt model, materializes)."""
     resources = warehouse_resources(config)
-    entries = [(f"{config.source}: tables[{i}] ({e.table})", e) for i, e in enumerate(config.tables)]
+    entries = [(f"{config.source}: tables[{i}] ({e.table})", e) for i, e in enumerate(config.tables)
+               if e.table not in skip]
     facts = []
     for where, entry in entries + discovered_entries(config, resources):
         warehouse = reader(resources[resource_key(entry.warehouse)])

@@ -106,35 +106,48 @@ def load_snapshot_history(instance: dg.DagsterInstance, key: dg.AssetKey, entry:
     return pd.Series(counts, dtype=float).sort_index()
 
 
+def judge_partition(instance: dg.DagsterInstance, facts: TableFacts, partition: str) -> dg.AssetCheckResult:
+    """The check's verdict on one bucket of a table, from the history recorded in `instance`."""
+    entry = facts.entry
+    policy = policy_for(entry)
+    keys = history_keys(entry, partition, facts.start, buckets_needed(entry, policy))
+    history = load_history(instance, asset_key(entry.warehouse, entry.ref), entry, keys)
+    if history.empty or history.index[-1] != pd.to_datetime(partition, format=PARTITION_FORMAT[entry.cadence]):
+        raise dg.Failure(f"no recorded row count for {entry.ref} bucket {partition}")
+    return judge(entry, policy, history)
+
+
 def table_check(facts: TableFacts) -> dg.AssetChecksDefinition:
     entry = facts.entry
     key = asset_key(entry.warehouse, entry.ref)
-    policy = policy_for(entry)
-    needed = buckets_needed(entry, policy)
     if facts.start is None:
-        return _snapshot_check(entry, key, policy, needed)
+        return model_check(entry)
 
     def _check(context):
-        partition = context.partition_key
-        history = load_history(context.instance, key, entry, history_keys(entry, partition, facts.start, needed))
-        if history.empty or history.index[-1] != pd.to_datetime(partition, format=PARTITION_FORMAT[entry.cadence]):
-            raise dg.Failure(f"no recorded row count for {entry.ref} bucket {partition}")
-        return judge(entry, policy, history)
+        return judge_partition(context.instance, facts, context.partition_key)
 
     # Partitioned asset checks (one verdict per load bucket) are a preview feature of Dagster
     # 1.13; they are exactly what this check needs, so the warning repeated per table is muted.
+    # `blocking` is applied at the dbt boundary (dbt.py), model by model: Dagster's own blocking
+    # would stop the whole dbt step, every model with it.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.PreviewWarning)
         return dg.asset_check(
-            asset=key, name=CHECK_NAME, blocking=entry.blocking, partitions_def=partitions_for(facts),
+            asset=key, name=CHECK_NAME, partitions_def=partitions_for(facts),
             description=(f"Is the newest {entry.cadence} row count of {entry.ref} normal for its hour, "
                          "weekday and trend? Judged against the table's own recorded history."),
         )(_check)
 
 
-def _snapshot_check(entry: TableConfig, key: dg.AssetKey, policy: DetectionPolicy, needed: int):
+def model_check(entry: TableConfig) -> dg.AssetChecksDefinition:
+    """The row-count check of a table that another asset (a dbt model) materializes: judged on
+    the row counts that asset records, one per run, bucketed by the entry's cadence."""
+    policy = policy_for(entry)
+    key = asset_key(entry.warehouse, entry.ref)
+    needed = buckets_needed(entry, policy)
+
     @dg.asset_check(
-        asset=key, name=CHECK_NAME, blocking=entry.blocking,
+        asset=key, name=CHECK_NAME,
         description=f"Is the newest total row count of {entry.ref} normal for its {entry.cadence} pattern?",
     )
     def _check(context):

@@ -1,0 +1,2 @@
+select id as session_id, device, loaded_at as started_at
+from {{ source('raw', 'sessions') }}

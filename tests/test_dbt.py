@@ -1,0 +1,108 @@
+"""dbt models as assets downstream of the monitored raw tables, on a real DuckDB file."""
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+import yaml
+
+from rowcount_monitor.defs import build_definitions
+
+PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
+RAW = ("orders", "sessions", "cart_events", "customers")
+
+
+def key(schema, name):
+    return dg.AssetKey(["demo", schema, name])
+
+
+@pytest.fixture
+def shop(tmp_path, demo_db):
+    (tmp_path / "wh").mkdir()
+    db = tmp_path / "wh" / "shop.duckdb"
+    shutil.copy(demo_db, db)
+
+    def make(blocking=False):
+        path = tmp_path / "rowcount_monitor.yaml"
+        path.write_text(yaml.safe_dump({
+            "warehouses": {"demo": {"type": "duckdb", "path": str(db)}},
+            "tables": [{"table": f"shop.raw.{t}", "warehouse": "demo", "timestamp_column": "loaded_at",
+                        "cadence": "daily" if t == "customers" else "hourly",
+                        "blocking": blocking and t == "orders"} for t in RAW]
+                      + [{"table": "shop.marts.daily_revenue", "warehouse": "demo", "cadence": "daily"}],
+            "dbt": {"project_dir": str(PROJECT), "warehouse": "demo"},
+        }))
+        return build_definitions(path)
+
+    return db, make
+
+
+def test_lineage_runs_from_raw_tables_through_staging_to_marts(shop):
+    _, make = shop
+    graph = make().get_repository_def().asset_graph
+    for table in RAW:
+        assert key("staging", f"stg_{table}") in graph.get(key("raw", table)).child_keys
+    assert graph.get(key("marts", "sessions_funnel")).parent_keys == {
+        key("staging", "stg_orders"), key("staging", "stg_sessions"), key("staging", "stg_cart_events")}
+    assert graph.get(key("marts", "daily_revenue")).group_name == "marts"
+    # the dbt sources are the monitored raw assets themselves (no second node per table);
+    # sources nobody monitors stay external assets
+    assert all(graph.get(key("raw", t)).is_materializable for t in RAW)
+    assert not graph.get(key("raw", "payments")).is_materializable
+    checks = {(c.asset_key.path[-1], c.name) for c in graph.asset_check_keys}
+    assert ("daily_revenue", "row_count_anomaly") in checks  # listed in the config
+    assert ("daily_revenue", "unique_daily_revenue_day") in checks  # dbt's own test
+
+
+def test_models_materialize_with_exact_rows_and_row_counts(shop):
+    db, make = shop
+    defs = make()
+    job = defs.resolve_implicit_global_asset_job_def()
+    models = [key("staging", "stg_orders"), key("marts", "daily_revenue"), key("marts", "orders_per_customer")]
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(instance=instance, asset_selection=models)
+        assert result.success
+        counts = {k.path[-1]: instance.fetch_materializations(k, limit=1).records[0]
+                  .asset_materialization.metadata["dagster/row_count"].value for k in models[1:]}
+        checks = {(e.asset_key.path[-1], e.check_name): e.passed for e in result.get_asset_check_evaluations()}
+    with duckdb.connect(str(db)) as conn:  # dbt's adapter may still hold the file in this process
+        mart = conn.execute("SELECT day, orders, round(revenue, 2) FROM shop.marts.daily_revenue ORDER BY 1").fetchall()
+        expected = conn.execute("""SELECT date_trunc('day', loaded_at), count(*), round(sum(amount), 2)
+                                   FROM shop.raw.orders WHERE loaded_at < now()::timestamp GROUP BY 1 ORDER BY 1""").fetchall()
+        sizes = {t: conn.execute(f"SELECT count(*) FROM shop.marts.{t}").fetchone()[0]
+                 for t in ("daily_revenue", "orders_per_customer")}
+    assert mart == expected and len(mart) > 10
+    assert counts == sizes
+    assert checks[("daily_revenue", "unique_daily_revenue_day")] is True
+    assert checks[("daily_revenue", "row_count_anomaly")] is True  # first run: insufficient history
+
+
+def test_a_blocking_failed_check_holds_back_only_the_models_downstream(shop):
+    db, make = shop
+    defs = make(blocking=True)
+    with duckdb.connect(str(db)) as conn:  # the 10:00 load of orders never arrived
+        conn.execute("DELETE FROM shop.raw.orders WHERE date_trunc('hour', loaded_at) = TIMESTAMP '2026-02-28 10:00'")
+    schedule = next(s for s in defs.schedules if s.name == "hourly_row_counts")
+    with dg.instance_for_test() as instance:
+        config = {"ops": {"fill_missing_buckets": {"config": {"until": "2026-02-28 10:00", "judge_days": 0}}}}
+        assert defs.resolve_job_def("backfill_row_counts").execute_in_process(instance=instance, run_config=config).success
+        import datetime as dt
+        tick_time = dt.datetime(2026, 2, 28, 11, 5, tzinfo=dt.timezone.utc)
+        with dg.build_schedule_context(scheduled_execution_time=tick_time, instance=instance,
+                                       repository_def=defs.get_repository_def()) as context:
+            (request,) = schedule.evaluate_tick(context).run_requests
+        assert request.partition_key == "2026-02-28-10:00"
+        job = defs.resolve_implicit_global_asset_job_def()
+        result = job.execute_in_process(instance=instance, asset_selection=request.asset_selection,
+                                        partition_key=request.partition_key)
+        assert result.success
+        done = {e.asset_key for e in result.get_asset_materialization_events()}
+        failed = [e.asset_key for e in result.get_asset_check_evaluations()
+                  if e.check_name == "row_count_anomaly" and not e.passed]
+    assert failed == [key("raw", "orders")]
+    assert {key("raw", t) for t in ("orders", "sessions", "cart_events")} <= done
+    assert {key("staging", "stg_sessions"), key("staging", "stg_cart_events")} <= done
+    held_back = {key("staging", "stg_orders"), key("marts", "daily_revenue"),
+                 key("marts", "orders_per_customer"), key("marts", "sessions_funnel")}
+    assert held_back <= set(request.asset_selection) and not held_back & done
