@@ -12,9 +12,8 @@ row-count check fails, the models downstream of it are excluded from `dbt build`
 materialized) while every other model runs. The verdict is the check's own (`judge_partition`
 on the same recorded history), so it does not matter which of the two steps runs first.
 
-The manifest is prepared when the code location loads if it is missing (development); for a
-production image run `dagster-dbt project prepare-and-package --file definitions.py` at build
-time instead (see the README).
+The manifest is parsed when the code location loads if it is missing (development); a
+production image runs `dbt parse` at build time instead (see the README).
 """
 import json
 import os
