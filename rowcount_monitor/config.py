@@ -27,6 +27,10 @@ class _Strict(BaseModel):
 class WarehouseConfig(_Strict):
     type: Literal["duckdb", "snowflake"]
     path: str | None = None  # duckdb: the database file, relative to the config file
+    # snowflake: credentials come from <env_prefix>ACCOUNT, USER, PASSWORD or PRIVATE_KEY or
+    # PRIVATE_KEY_PATH, and optionally ROLE and WAREHOUSE; never from this file
+    env_prefix: str = "SNOWFLAKE_"
+    query_tag: str = "rowcount-monitor"  # QUERY_TAG of every query, for cost attribution
 
 
 class PolicyConfig(_Strict):
@@ -101,9 +105,9 @@ class SchemaConfig(_Monitoring):
             raise ValueError(f"expected database.schema, got {value!r}")
         return value
 
-    def table_entry(self, name: str, columns: set[str]) -> TableConfig:
+    def table_entry(self, name: str, has_timestamp: bool) -> TableConfig:
         fields = self.model_dump(exclude={"schema_name", "include", "exclude"})
-        if self.timestamp_column not in columns:
+        if not has_timestamp:
             fields["timestamp_column"] = None
         return TableConfig(table=f"{self.schema_name}.{name}", **fields)
 

@@ -31,18 +31,23 @@ def discovered_entries(config: MonitorConfig, resources: dict) -> list[tuple[str
         where = f"{config.source}: schemas[{i}] ({schema.schema_name})"
         warehouse = reader(resources[resource_key(schema.warehouse)])
         database, name = schema.schema_name.split(".")
-        names = [t for t in warehouse.list_tables(database, name)
-                 if any(fnmatch.fnmatchcase(t, p) for p in schema.include)
-                 and not any(fnmatch.fnmatchcase(t, p) for p in schema.exclude)]
+        names = [warehouse.config_name(t) for t in warehouse.list_tables(database, name)
+                 if _matches(t, schema.include) and not _matches(t, schema.exclude)]
         if not names:
             raise ConfigError(f"{where}, field 'include': no table in {schema.schema_name} matches "
                               f"{schema.include} (minus {schema.exclude})")
         for table in names:
             if f"{schema.schema_name}.{table}" in listed:
                 continue
-            columns = {c for c, _ in warehouse.column_schema(TableRef(database, name, table))}
-            found.append((f"{where}, table {table}", schema.table_entry(table, columns)))
+            columns = [c for c, _ in warehouse.column_schema(TableRef(database, name, table))]
+            has_ts = any(warehouse.same_identifier(schema.timestamp_column or "", c) for c in columns)
+            found.append((f"{where}, table {table}", schema.table_entry(table, has_ts)))
     return found
+
+
+def _matches(name: str, patterns: list[str]) -> bool:
+    """Glob match, ignoring case (Snowflake stores unquoted names upper-cased)."""
+    return any(fnmatch.fnmatch(name.lower(), p.lower()) for p in patterns)
 
 
 def resolve_tables(config: MonitorConfig, skip: frozenset[str] = frozenset()) -> list[TableFacts]:
@@ -60,7 +65,7 @@ def resolve_tables(config: MonitorConfig, skip: frozenset[str] = frozenset()) ->
             raise ConfigError(f"{where}, field 'table': {exc}") from None
         start = None
         if entry.mode == "bucket":
-            if entry.timestamp_column not in {name for name, _ in columns}:
+            if not any(warehouse.same_identifier(entry.timestamp_column, name) for name, _ in columns):
                 raise ConfigError(f"{where}, field 'timestamp_column': no column "
                                   f"{entry.timestamp_column!r} in {entry.table}")
             first = (pd.Timestamp(entry.start) if entry.start

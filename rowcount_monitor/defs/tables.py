@@ -28,7 +28,12 @@ _UNIT = {"hourly": "hour", "daily": "day"}
 
 
 def asset_key(warehouse: str, ref: TableRef) -> dg.AssetKey:
-    return dg.AssetKey([warehouse, ref.schema, ref.table])
+    """[warehouse, schema, table]; characters Dagster does not allow in names become '_'."""
+    return dg.AssetKey([_name(p) for p in (warehouse, ref.schema, ref.table)])
+
+
+def _name(part: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", part.strip('"'))
 
 
 def partitions_for(facts: TableFacts) -> dg.TimeWindowPartitionsDefinition | None:

@@ -5,6 +5,7 @@ rejected, never executed.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,13 +22,24 @@ class TableRef:
 
     @classmethod
     def parse(cls, text: str) -> "TableRef":
-        parts = text.split(".")
-        if len(parts) != 3 or not all(parts):
+        """Split on the dots outside double quotes: shop.raw."odd.name" has three parts."""
+        parts = _PART.findall(text)
+        if len(parts) != 3 or ".".join(parts) != text:
             raise ValueError(f"expected database.schema.table, got {text!r}")
         return cls(*parts)
 
     def __str__(self) -> str:
         return f"{self.database}.{self.schema}.{self.table}"
+
+
+_PART = re.compile(r'"(?:[^"]|"")*"|[^."]+')
+
+
+def unquote(name: str) -> str:
+    """A name as written in the config, without its double quotes (if it has them)."""
+    if len(name) >= 2 and name.startswith('"') and name.endswith('"'):
+        return name[1:-1].replace('""', '"')
+    return name
 
 
 def quote_ident(name: str) -> str:
@@ -38,7 +50,8 @@ def quote_ident(name: str) -> str:
 
 
 def qualified(ref: TableRef) -> str:
-    return ".".join(quote_ident(p) for p in (ref.database, ref.schema, ref.table))
+    """For DuckDB, which matches names case-insensitively: quoted names lose their quotes."""
+    return ".".join(quote_ident(unquote(p)) for p in (ref.database, ref.schema, ref.table))
 
 
 class Warehouse(Protocol):
@@ -57,3 +70,9 @@ class Warehouse(Protocol):
 
     def first_timestamp(self, ref: TableRef, timestamp_column: str) -> pd.Timestamp | None:
         """The earliest value of the timestamp column, None for an empty table."""
+
+    def same_identifier(self, written: str, stored: str) -> bool:
+        """Does a name as written in the config denote this stored name (case rules)?"""
+
+    def config_name(self, stored: str) -> str:
+        """How to write a stored name in the config so that it denotes exactly that name."""

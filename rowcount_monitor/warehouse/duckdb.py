@@ -4,10 +4,12 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Callable
 
+import re
+
 import duckdb
 import pandas as pd
 
-from . import TableRef, qualified, quote_ident
+from . import TableRef, qualified, quote_ident, unquote
 
 _UNITS = {"hour", "day"}
 
@@ -21,7 +23,7 @@ class DuckDBWarehouse:
     def bucket_counts(self, ref, timestamp_column, unit, start, end):
         if unit not in _UNITS:
             raise ValueError(f"bucket unit must be hour or day, not {unit!r}")
-        ts = quote_ident(timestamp_column)
+        ts = quote_ident(unquote(timestamp_column))
         sql = (f"SELECT date_trunc('{unit}', {ts}) AS bucket, count(*) FROM {qualified(ref)} "
                f"WHERE {ts} >= ? AND {ts} < ? GROUP BY 1")
         with self._connect() as conn:
@@ -36,19 +38,26 @@ class DuckDBWarehouse:
         sql = ("SELECT table_name FROM information_schema.tables "
                "WHERE table_catalog = ? AND table_schema = ? ORDER BY 1")
         with self._connect() as conn:
-            return [r[0] for r in conn.execute(sql, [database, schema]).fetchall()]
+            return [r[0] for r in conn.execute(sql, [unquote(database), unquote(schema)]).fetchall()]
 
     def column_schema(self, ref):
         sql = ("SELECT column_name, data_type FROM information_schema.columns "
                "WHERE table_catalog = ? AND table_schema = ? AND table_name = ? ORDER BY ordinal_position")
         with self._connect() as conn:
-            cols = conn.execute(sql, [ref.database, ref.schema, ref.table]).fetchall()
+            cols = conn.execute(sql, [unquote(p) for p in (ref.database, ref.schema, ref.table)]).fetchall()
         if not cols:
             raise LookupError(f"table {ref} does not exist in the warehouse")
         return [(name, dtype) for name, dtype in cols]
 
     def first_timestamp(self, ref, timestamp_column):
-        sql = f"SELECT min({quote_ident(timestamp_column)}) FROM {qualified(ref)}"
+        sql = f"SELECT min({quote_ident(unquote(timestamp_column))}) FROM {qualified(ref)}"
         with self._connect() as conn:
             value = conn.execute(sql).fetchone()[0]
         return None if value is None else pd.Timestamp(value)
+
+    def same_identifier(self, written, stored):
+        return unquote(written).lower() == stored.lower()  # DuckDB matches names case-insensitively
+
+    def config_name(self, stored):
+        simple = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", stored)
+        return stored if simple else '"' + stored.replace('"', '""') + '"'

@@ -1,0 +1,85 @@
+"""The Snowflake warehouse: production.
+
+Identifiers follow Snowflake's case rules: a name written plainly in the config (orders) is
+an unquoted identifier, which Snowflake stores upper-cased (ORDERS); a name written in double
+quotes ("MixedCase") keeps its case. Either way the SQL sent always quotes the resolved name,
+so nothing in a name is ever executed.
+"""
+from __future__ import annotations
+
+import re
+from contextlib import AbstractContextManager
+from typing import Callable
+
+import pandas as pd
+
+from . import TableRef, quote_ident, unquote
+
+_UNITS = {"hour", "day"}
+
+
+def resolve(name: str) -> str:
+    """The identifier as Snowflake stores it."""
+    if len(name) >= 2 and name.startswith('"') and name.endswith('"'):
+        return unquote(name)
+    return name.upper()
+
+
+def qualified(ref: TableRef) -> str:
+    return ".".join(quote_ident(resolve(p)) for p in (ref.database, ref.schema, ref.table))
+
+
+class SnowflakeWarehouse:
+    """Counts rows through connections from `connect` (e.g. SnowflakeResource.get_connection)."""
+
+    def __init__(self, connect: Callable[[], AbstractContextManager]):
+        self._connect = connect
+
+    def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self._connect() as conn:
+            cur = conn.cursor()
+            try:
+                cur.execute(sql, params)
+                return cur.fetchall()
+            finally:
+                cur.close()
+
+    def bucket_counts(self, ref, timestamp_column, unit, start, end):
+        if unit not in _UNITS:
+            raise ValueError(f"bucket unit must be hour or day, not {unit!r}")
+        ts = quote_ident(resolve(timestamp_column))
+        rows = self._query(
+            f"SELECT DATE_TRUNC('{unit}', {ts}) AS bucket, COUNT(*) FROM {qualified(ref)} "
+            f"WHERE {ts} >= %s AND {ts} < %s GROUP BY 1",
+            (start.to_pydatetime(), end.to_pydatetime()))
+        return {pd.Timestamp(bucket).tz_localize(None) if pd.Timestamp(bucket).tzinfo else pd.Timestamp(bucket): int(n)
+                for bucket, n in rows}
+
+    def total_count(self, ref):
+        return int(self._query(f"SELECT COUNT(*) FROM {qualified(ref)}")[0][0])
+
+    def list_tables(self, database, schema):
+        rows = self._query(
+            f"SELECT TABLE_NAME FROM {quote_ident(resolve(database))}.INFORMATION_SCHEMA.TABLES "
+            "WHERE TABLE_SCHEMA = %s AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1", (resolve(schema),))
+        return [r[0] for r in rows]
+
+    def column_schema(self, ref):
+        rows = self._query(
+            f"SELECT COLUMN_NAME, DATA_TYPE FROM {quote_ident(resolve(ref.database))}.INFORMATION_SCHEMA.COLUMNS "
+            "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
+            (resolve(ref.schema), resolve(ref.table)))
+        if not rows:
+            raise LookupError(f"table {ref} does not exist in the warehouse")
+        return [(name, dtype) for name, dtype in rows]
+
+    def first_timestamp(self, ref, timestamp_column):
+        value = self._query(f"SELECT MIN({quote_ident(resolve(timestamp_column))}) FROM {qualified(ref)}")[0][0]
+        return None if value is None else pd.Timestamp(value)
+
+    def same_identifier(self, written, stored):
+        return resolve(written) == stored
+
+    def config_name(self, stored):
+        simple = stored == stored.upper() and re.fullmatch(r"[A-Z_][A-Z0-9_$]*", stored)
+        return stored.lower() if simple else '"' + stored.replace('"', '""') + '"'

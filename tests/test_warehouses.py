@@ -1,0 +1,169 @@
+"""One suite, run against both warehouse readers: DuckDB (a real file) and Snowflake (the
+real Snowflake connector, answered by fakesnow's DuckDB-backed emulator in this process)."""
+import datetime as dt
+
+import dagster as dg
+import duckdb
+import fakesnow
+import pandas as pd
+import pytest
+import yaml
+from dagster_duckdb import DuckDBResource
+
+from rowcount_monitor.config import ConfigError
+from rowcount_monitor.defs import build_definitions
+from rowcount_monitor.defs.resources import reader
+from rowcount_monitor.warehouse import TableRef
+
+HOSTILE = 'x"; drop table raw.victim; --'
+ROWS = ["2026-01-01 10:30", "2026-01-01 10:45", "2026-01-01 11:10", "2026-01-02 00:05"]
+SNOWFLAKE_ENV = {"SNOWFLAKE_ACCOUNT": "acct", "SNOWFLAKE_USER": "monitor", "SNOWFLAKE_PASSWORD": "pw-secret-123",
+                 "SNOWFLAKE_ROLE": "MONITOR", "SNOWFLAKE_WAREHOUSE": "XS"}
+
+
+def _setup(execute):
+    """The same tables in either warehouse."""
+    q = '"' + HOSTILE.replace('"', '""') + '"'
+    for sql in ["CREATE TABLE shop.raw.orders (id INTEGER, loaded_at TIMESTAMP)",
+                'CREATE TABLE shop.raw."MixedCase" (id INTEGER, "loadedAt" TIMESTAMP)',
+                f"CREATE TABLE shop.raw.{q} (id INTEGER, loaded_at TIMESTAMP)",
+                "CREATE TABLE shop.raw.victim (id INTEGER)", "INSERT INTO shop.raw.victim VALUES (1)",
+                "CREATE TABLE shop.raw.tmp_scratch (id INTEGER)"]:
+        execute(sql)
+    for i, ts in enumerate(ROWS):
+        for table in ("shop.raw.orders", 'shop.raw."MixedCase"', f"shop.raw.{q}"):
+            execute(f"INSERT INTO {table} VALUES ({i}, TIMESTAMP '{ts}')")
+
+
+@pytest.fixture(params=["duckdb", "snowflake"])
+def warehouse(request, tmp_path, monkeypatch):
+    """(reader, how the config writes the mixed-case table's name, its timestamp column, kind)."""
+    if request.param == "duckdb":
+        path = tmp_path / "shop.duckdb"
+        with duckdb.connect(str(path)) as conn:
+            conn.execute("CREATE SCHEMA raw")
+            _setup(conn.execute)
+        yield reader(DuckDBResource(database=str(path))), "MixedCase", "loadedAt", "duckdb", path
+        return
+    for key, value in SNOWFLAKE_ENV.items():
+        monkeypatch.setenv(key, value)
+    with fakesnow.patch():
+        import snowflake.connector
+
+        with snowflake.connector.connect() as conn:
+            cur = conn.cursor()
+            cur.execute("CREATE DATABASE shop")
+            cur.execute("CREATE SCHEMA shop.raw")
+            _setup(cur.execute)
+        from rowcount_monitor.defs.resources import snowflake_resource
+        from rowcount_monitor.config import WarehouseConfig
+
+        resource = snowflake_resource("prod", WarehouseConfig(type="snowflake"), "test.yaml")
+        yield reader(resource), '"MixedCase"', '"loadedAt"', "snowflake", None
+
+
+def test_bucket_counts_are_exact(warehouse):
+    wh, _, _, _, _ = warehouse
+    counts = wh.bucket_counts(TableRef("shop", "raw", "orders"), "loaded_at", "hour",
+                              pd.Timestamp("2026-01-01"), pd.Timestamp("2026-01-02 01:00"))
+    assert counts == {pd.Timestamp("2026-01-01 10:00"): 2, pd.Timestamp("2026-01-01 11:00"): 1,
+                      pd.Timestamp("2026-01-02 00:00"): 1}
+    days = wh.bucket_counts(TableRef("shop", "raw", "orders"), "loaded_at", "day",
+                            pd.Timestamp("2026-01-01"), pd.Timestamp("2026-01-02"))
+    assert days == {pd.Timestamp("2026-01-01"): 3}  # the end is exclusive
+
+
+def test_totals_columns_and_first_timestamp(warehouse):
+    wh, mixed, mixed_ts, _, _ = warehouse
+    orders = TableRef("shop", "raw", "orders")
+    assert wh.total_count(orders) == 4
+    assert [c.lower() for c, _ in wh.column_schema(orders)] == ["id", "loaded_at"]
+    assert wh.first_timestamp(orders, "loaded_at") == pd.Timestamp("2026-01-01 10:30")
+    with pytest.raises(LookupError, match="does not exist"):
+        wh.column_schema(TableRef("shop", "raw", "no_such_table"))
+
+
+def test_mixed_case_names_keep_their_case(warehouse):
+    wh, mixed, mixed_ts, _, _ = warehouse
+    ref = TableRef("shop", "raw", mixed)
+    assert wh.total_count(ref) == 4
+    assert [c for c, _ in wh.column_schema(ref)] == ["id" if not mixed.startswith('"') else "ID", "loadedAt"]
+    assert sum(wh.bucket_counts(ref, mixed_ts, "day", pd.Timestamp("2026-01-01"), pd.Timestamp("2026-01-03")).values()) == 4
+    assert wh.same_identifier(mixed_ts, "loadedAt")
+    assert wh.config_name("MixedCase") in ("MixedCase", '"MixedCase"')
+
+
+def test_hostile_names_are_counted_not_executed(warehouse):
+    wh, _, _, kind, _ = warehouse
+    written = HOSTILE if kind == "duckdb" else '"' + HOSTILE.replace('"', '""') + '"'
+    ref = TableRef("shop", "raw", written)
+    assert wh.total_count(ref) == 4
+    assert HOSTILE in wh.list_tables("shop", "raw")
+    with pytest.raises(Exception):
+        wh.total_count(TableRef("shop", "raw", "victim; drop table raw.victim"))
+    assert wh.total_count(TableRef("shop", "raw", "victim")) == 1  # still there
+
+
+def test_discovery_with_globs_builds_one_asset_per_table(warehouse, tmp_path):
+    wh, _, _, kind, path = warehouse
+    config = {"warehouses": {"wh": {"type": kind, **({"path": str(path)} if path else {})}},
+              "schemas": [{"schema": "shop.raw", "warehouse": "wh", "include": ["*"], "exclude": ["tmp_*", "victim"],
+                           "cadence": "hourly", "timestamp_column": "loaded_at"}]}
+    file = tmp_path / "rowcount_monitor.yaml"
+    file.write_text(yaml.safe_dump(config))
+    defs = build_definitions(file)
+    assets = {a.key.path[-1]: a for a in defs.assets}
+    assert sorted(k.lower() for k in assets) == sorted(["orders", "mixedcase", "x____drop_table_raw_victim____"])
+    orders = next(a for k, a in assets.items() if k.lower() == "orders")
+    assert isinstance(orders.partitions_def, dg.HourlyPartitionsDefinition)
+    mixed = next(a for k, a in assets.items() if k.lower() == "mixedcase")
+    assert mixed.partitions_def is None  # no loaded_at column: a snapshot table
+    job = defs.resolve_implicit_global_asset_job_def()
+    with dg.instance_for_test() as instance:
+        assert job.execute_in_process(instance=instance, asset_selection=[orders.key], partition_key="2026-01-01-10:00").success
+        record = instance.fetch_materializations(orders.key, limit=1).records[0]
+    assert record.asset_materialization.metadata["dagster/row_count"].value == 2
+
+
+def test_missing_snowflake_variables_are_named_at_load(tmp_path, monkeypatch):
+    for key in SNOWFLAKE_ENV:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("SNOWFLAKE_ACCOUNT", "acct")
+    file = tmp_path / "rowcount_monitor.yaml"
+    file.write_text(yaml.safe_dump({"warehouses": {"prod": {"type": "snowflake"}},
+                                    "tables": [{"table": "shop.raw.orders", "warehouse": "prod"}]}))
+    with pytest.raises(ConfigError) as err:
+        build_definitions(file)
+    message = str(err.value)
+    assert "warehouses.prod" in message
+    assert "SNOWFLAKE_USER" in message and "SNOWFLAKE_PASSWORD or SNOWFLAKE_PRIVATE_KEY" in message
+    assert "acct" not in message
+
+
+def test_a_snowflake_error_fails_the_step_with_its_message(tmp_path, monkeypatch):
+    for key, value in SNOWFLAKE_ENV.items():
+        monkeypatch.setenv(key, value)
+    file = tmp_path / "rowcount_monitor.yaml"
+    file.write_text(yaml.safe_dump({"warehouses": {"prod": {"type": "snowflake"}},
+                                    "tables": [{"table": "shop.raw.orders", "warehouse": "prod", "cadence": "hourly",
+                                                "timestamp_column": "loaded_at", "start": "2026-01-01T00:00"}]}))
+    with fakesnow.patch():
+        import snowflake.connector
+
+        with snowflake.connector.connect() as conn:
+            cur = conn.cursor()
+            cur.execute("CREATE DATABASE shop")
+            cur.execute("CREATE SCHEMA shop.raw")
+            cur.execute("CREATE TABLE shop.raw.orders (id INTEGER, loaded_at TIMESTAMP)")
+        defs = build_definitions(file)
+        with snowflake.connector.connect() as conn:
+            conn.cursor().execute("DROP TABLE shop.raw.orders")
+        key = dg.AssetKey(["prod", "raw", "orders"])
+        with dg.instance_for_test() as instance:
+            result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+                instance=instance, asset_selection=[key], partition_key="2026-01-01-10:00", raise_on_error=False)
+            assert not result.success
+            failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+            assert "orders" in failure.step_failure_data.error.cause.message.lower()
+            assert "pw-secret-123" not in str(failure.step_failure_data.error.to_string())
+            assert instance.fetch_materializations(key, limit=10).records == []
