@@ -110,6 +110,18 @@ def cmd_alerts_status(args) -> int:
     return 0
 
 
+def cmd_discover(args) -> int:
+    import time
+
+    from .defs import refresh_catalog
+
+    t0 = time.perf_counter()
+    count, path = refresh_catalog()
+    print(f"{count} tables described in {path} ({time.perf_counter() - t0:.1f}s); "
+          "the code location now loads from it until the config changes")
+    return 0
+
+
 LOCAL_QUEUE = "rowcount-monitor-inbox"
 
 
@@ -176,6 +188,10 @@ def parser() -> argparse.ArgumentParser:
     bf.add_argument("--judge-days", type=int, default=5,
                     help="run the row-count check on the filled buckets of the last N days (default 5)")
     bf.set_defaults(func=cmd_backfill)
+
+    disc = sub.add_parser("discover", help="ask the warehouse about every configured table (schema globs "
+                          "included) and store the answer, so the code location loads without queries")
+    disc.set_defaults(func=cmd_discover)
 
     al = sub.add_parser("alerts", help="the SNS alert outbox: send a test message, replay dead letters, status")
     al_sub = al.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")

@@ -126,3 +126,31 @@ def test_bad_schema_entries(tmp_path, demo_db, schema, fragments):
         build_definitions(path)
     for fragment in fragments:
         assert fragment in str(err.value), str(err.value)
+
+
+def test_discover_stores_a_catalog_that_loads_without_the_warehouse(tmp_path, demo_db, monkeypatch, capsys):
+    import shutil
+
+    from rowcount_monitor.cli import main
+
+    (tmp_path / "wh").mkdir()
+    db = tmp_path / "wh" / "shop.duckdb"
+    shutil.copy(demo_db, db)
+    path = tmp_path / "rowcount_monitor.yaml"
+    path.write_text(yaml.safe_dump({
+        "warehouses": {"demo": {"type": "duckdb", "path": str(db)}},
+        "schemas": [{"schema": "shop.raw", "warehouse": "demo", "include": ["order*"], "cadence": "hourly",
+                     "timestamp_column": "loaded_at"}]}))
+    monkeypatch.setenv("ROWCOUNT_MONITOR_CONFIG", str(path))
+    assert main(["discover"]) == 0
+    assert "2 tables described in" in capsys.readouterr().out
+    live = build_definitions(path)
+    db.rename(tmp_path / "wh" / "away.duckdb")  # no warehouse at all now
+    cached = build_definitions(path)
+    assert {a.key for a in cached.assets} == {a.key for a in live.assets}
+    graph = cached.get_repository_def().asset_graph
+    orders = graph.get(live.get_assets_def(["demo", "raw", "orders"]).key)
+    assert orders.partitions_def == live.get_assets_def(["demo", "raw", "orders"]).partitions_def
+    path.write_text(path.read_text() + "\n# changed\n")  # a changed config no longer trusts the catalog
+    with pytest.raises(ConfigError, match="does not exist|no table"):
+        build_definitions(path)

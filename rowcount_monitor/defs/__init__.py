@@ -13,7 +13,7 @@ from ..alerting.sns import TOPIC_ENV, SNSPublisher
 from ..config import load_config
 from .alert_sensors import alert_sensors
 from .backfill_job import backfill_job
-from .catalog import resolve_tables
+from .catalog import discover, resolve_tables, write_catalog
 from .checks import model_check, table_check
 from .dbt import dbt_definitions, dbt_project, model_relations
 from .resources import warehouse_resources
@@ -28,11 +28,25 @@ def config_path() -> Path:
     return Path(os.environ.get("ROWCOUNT_MONITOR_CONFIG", DEFAULT_CONFIG))
 
 
-def build_definitions(path: Path | None = None) -> dg.Definitions:
-    config = load_config(path or config_path())
+def _dbt_and_model_entries(config):
+    """The dbt project (if any) and the config's entries for tables that dbt models fill:
+    those are checked, but counted by dbt, not by a counting asset."""
     project = dbt_project(config) if config.dbt else None
     models = model_relations(project) if project else set()
-    model_entries = [e for e in config.tables if e.ref in models]  # checked, but counted by dbt
+    return project, [e for e in config.tables if e.ref in models]
+
+
+def refresh_catalog(path: Path | None = None) -> tuple[int, Path]:
+    """Ask the warehouse about every configured table and store the answer (see catalog.py)."""
+    config = load_config(path or config_path())
+    _, model_entries = _dbt_and_model_entries(config)
+    facts = discover(config, skip=frozenset(e.table for e in model_entries))
+    return len(facts), write_catalog(config, facts)
+
+
+def build_definitions(path: Path | None = None) -> dg.Definitions:
+    config = load_config(path or config_path())
+    project, model_entries = _dbt_and_model_entries(config)
     facts = resolve_tables(config, skip=frozenset(e.table for e in model_entries))
     dbt = dbt_definitions(config, project, facts) if project else dg.Definitions()
     by_cadence: dict[str, list[dg.AssetsDefinition]] = {"hourly": [], "daily": []}

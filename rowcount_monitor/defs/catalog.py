@@ -1,9 +1,19 @@
 """What the code location needs to know about each monitored table when it loads: its columns
-and first load. A missing table is a ConfigError naming the file and entry."""
+and first load. A missing table is a ConfigError naming the file and entry.
+
+Finding them takes a few queries per table. `rowcount-monitor discover` stores the result in a
+catalog file beside the config (rowcount_monitor.catalog.json); while that file matches the
+config it was made from, the code location loads from it without a single warehouse query, so
+hundreds of tables load fast and a UI reload costs the warehouse nothing. New tables in a
+schema appear after the next `discover`."""
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -50,9 +60,48 @@ def _matches(name: str, patterns: list[str]) -> bool:
     return any(fnmatch.fnmatch(name.lower(), p.lower()) for p in patterns)
 
 
+def catalog_file(config: MonitorConfig) -> Path:
+    return config.source.with_name(config.source.stem + ".catalog.json")
+
+
+def _fingerprint(config: MonitorConfig) -> str:
+    return hashlib.sha256(config.source.read_bytes()).hexdigest()
+
+
+def write_catalog(config: MonitorConfig, facts: list[TableFacts]) -> Path:
+    path = catalog_file(config)
+    tables = [{"entry": f.entry.model_dump(mode="json", by_alias=True), "columns": f.columns,
+               "start": f.start.isoformat() if f.start is not None else None} for f in facts]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"config_sha256": _fingerprint(config), "tables": tables}, indent=1))
+    os.replace(tmp, path)
+    return path
+
+
+def read_catalog(config: MonitorConfig) -> list[TableFacts] | None:
+    """The stored facts, or None when there is no catalog or the config changed since."""
+    path = catalog_file(config)
+    if not path.exists():
+        return None
+    stored = json.loads(path.read_text())
+    if stored.get("config_sha256") != _fingerprint(config):
+        return None
+    return [TableFacts(TableConfig(**t["entry"]), [tuple(c) for c in t["columns"]],
+                       pd.Timestamp(t["start"]) if t["start"] else None) for t in stored["tables"]]
+
+
 def resolve_tables(config: MonitorConfig, skip: frozenset[str] = frozenset()) -> list[TableFacts]:
     """Facts for every table entry and every table the schema entries find, except `skip`
-    (tables that another asset, a dbt model, materializes)."""
+    (tables that another asset, a dbt model, materializes): from the catalog file if it is
+    current, else from the warehouse."""
+    cached = read_catalog(config)
+    if cached is not None:
+        return [f for f in cached if f.entry.table not in skip]
+    return discover(config, skip)
+
+
+def discover(config: MonitorConfig, skip: frozenset[str] = frozenset()) -> list[TableFacts]:
+    """Facts for the configured tables, asked of the warehouse."""
     resources = warehouse_resources(config)
     entries = [(f"{config.source}: tables[{i}] ({e.table})", e) for i, e in enumerate(config.tables)
                if e.table not in skip]
