@@ -218,11 +218,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except Exception as exc:  # a clear one-line error for users, not a traceback
-        from .config import ConfigError
+        from .config import ConfigError, WarehouseError
 
         if isinstance(exc, ConfigError):
             print(f"rowcount-monitor: config error: {exc}", file=sys.stderr)
             return 2
+        if isinstance(exc, WarehouseError):
+            print(f"rowcount-monitor: warehouse error: {exc}", file=sys.stderr)
+            return 3
         raise
 
 

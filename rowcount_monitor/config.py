@@ -20,6 +20,10 @@ class ConfigError(ValueError):
     """A malformed rowcount_monitor.yaml."""
 
 
+class WarehouseError(RuntimeError):
+    """The warehouse refused or failed a query while the code location was loading."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -31,6 +35,7 @@ class WarehouseConfig(_Strict):
     # PRIVATE_KEY_PATH, and optionally ROLE and WAREHOUSE; never from this file
     env_prefix: str = "SNOWFLAKE_"
     query_tag: str = "rowcount-monitor"  # QUERY_TAG of every query, for cost attribution
+    connection_args: dict[str, str | int | bool] = {}  # more snowflake.connector.connect args (host, ...)
 
 
 class PolicyConfig(_Strict):

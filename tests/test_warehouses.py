@@ -167,3 +167,46 @@ def test_a_snowflake_error_fails_the_step_with_its_message(tmp_path, monkeypatch
             assert "orders" in failure.step_failure_data.error.cause.message.lower()
             assert "pw-secret-123" not in str(failure.step_failure_data.error.to_string())
             assert instance.fetch_materializations(key, limit=10).records == []
+
+
+def test_bad_snowflake_credentials_give_snowflakes_message(tmp_path, monkeypatch, capsys):
+    """The real Snowflake connector against a loopback endpoint that answers a login the way
+    Snowflake does when the password is wrong."""
+    import http.server
+    import json
+    import threading
+
+    from rowcount_monitor.cli import main
+
+    class Login(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = json.dumps({"data": {"nextAction": "RETRY_LOGIN"}, "code": "390100", "success": False,
+                               "message": "Incorrect username or password was specified."}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Login)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    for key, value in SNOWFLAKE_ENV.items():
+        monkeypatch.setenv(key, value)
+    file = tmp_path / "rowcount_monitor.yaml"
+    file.write_text(yaml.safe_dump({
+        "warehouses": {"prod": {"type": "snowflake", "connection_args": {
+            "host": "127.0.0.1", "port": server.server_address[1], "protocol": "http", "login_timeout": 10}}},
+        "tables": [{"table": "shop.raw.orders", "warehouse": "prod"}]}))
+    monkeypatch.setenv("ROWCOUNT_MONITOR_CONFIG", str(file))
+    try:
+        assert main(["discover"]) == 3
+    finally:
+        server.shutdown()
+    err = capsys.readouterr().err
+    assert err.startswith("rowcount-monitor: warehouse error: ")
+    assert "Incorrect username or password was specified" in err and "390100" in err
+    assert "pw-secret-123" not in err

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import ConfigError, MonitorConfig, TableConfig
+from ..config import ConfigError, MonitorConfig, TableConfig, WarehouseError
 from ..warehouse import TableRef
 from .resources import reader, resource_key, warehouse_resources
 
@@ -33,13 +33,13 @@ def cadence_floor(ts: pd.Timestamp, cadence: str) -> pd.Timestamp:
     return ts.floor("h" if cadence == "hourly" else "D")
 
 
-def discovered_entries(config: MonitorConfig, resources: dict) -> list[tuple[str, TableConfig]]:
+def discovered_entries(config: MonitorConfig, warehouses: dict) -> list[tuple[str, TableConfig]]:
     """Table entries for every table that a schema entry matches (explicit entries win)."""
     listed = {entry.table for entry in config.tables}
     found = []
     for i, schema in enumerate(config.schemas):
         where = f"{config.source}: schemas[{i}] ({schema.schema_name})"
-        warehouse = reader(resources[resource_key(schema.warehouse)])
+        warehouse = warehouses[schema.warehouse]
         database, name = schema.schema_name.split(".")
         names = [warehouse.config_name(t) for t in warehouse.list_tables(database, name)
                  if _matches(t, schema.include) and not _matches(t, schema.exclude)]
@@ -101,13 +101,27 @@ def resolve_tables(config: MonitorConfig, skip: frozenset[str] = frozenset()) ->
 
 
 def discover(config: MonitorConfig, skip: frozenset[str] = frozenset()) -> list[TableFacts]:
-    """Facts for the configured tables, asked of the warehouse."""
+    """Facts for the configured tables, asked of the warehouse. A warehouse that refuses
+    (bad credentials, no network) is a WarehouseError carrying the warehouse's own message."""
+    try:
+        return _discover(config, skip)
+    except (ConfigError, LookupError):
+        raise
+    except Exception as exc:  # the driver's own error types differ per warehouse
+        names = ", ".join(sorted(config.warehouses))
+        raise WarehouseError(f"{config.source}: warehouse {names} failed while loading: {exc}") from exc
+
+
+def _discover(config: MonitorConfig, skip: frozenset[str]) -> list[TableFacts]:
+    # outside a run, EnvVar fields (Snowflake credentials) resolve only when initialized
     resources = warehouse_resources(config)
+    warehouses = {name: reader(resources[resource_key(name)].process_config_and_initialize())
+                  for name in config.warehouses}
     entries = [(f"{config.source}: tables[{i}] ({e.table})", e) for i, e in enumerate(config.tables)
                if e.table not in skip]
     facts = []
-    for where, entry in entries + discovered_entries(config, resources):
-        warehouse = reader(resources[resource_key(entry.warehouse)])
+    for where, entry in entries + discovered_entries(config, warehouses):
+        warehouse = warehouses[entry.warehouse]
         try:
             columns = warehouse.column_schema(entry.ref)
         except LookupError as exc:

@@ -45,8 +45,8 @@ def snowflake_resource(name: str, wh: WarehouseConfig, source: str) -> Snowflake
     fields = {k.lower(): dg.EnvVar(env[k]) for k in _SNOWFLAKE_REQUIRED + _SNOWFLAKE_OPTIONAL
               if os.environ.get(env[k])}
     fields[auth[0].lower()] = dg.EnvVar(env[auth[0]])
-    return SnowflakeResource(
-        **fields, additional_snowflake_connection_args={"session_parameters": {"QUERY_TAG": wh.query_tag}})
+    return SnowflakeResource(**fields, additional_snowflake_connection_args={
+        **wh.connection_args, "session_parameters": {"QUERY_TAG": wh.query_tag}})
 
 
 def reader(resource) -> Warehouse:
