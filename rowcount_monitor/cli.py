@@ -122,6 +122,134 @@ def cmd_discover(args) -> int:
     return 0
 
 
+def _instance_and_checks():
+    import dagster as dg
+
+    from .defs import build_definitions
+    from .report import row_count_checks
+
+    _dagster_home()
+    return dg.DagsterInstance.get(), row_count_checks(build_definitions())
+
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{x:,.0f}"
+
+
+def _print_rows(rows, as_json: bool, columns) -> None:
+    import json
+
+    if as_json:
+        print(json.dumps([r.as_dict() for r in rows], indent=1))
+        return
+    print("  ".join(f"{title:<{width}}" for title, width, _ in columns).rstrip())
+    for row in rows:
+        print("  ".join(f"{get(row):<{width}}" for _, width, get in columns).rstrip())
+
+
+def cmd_status(args) -> int:
+    from .report import status
+
+    instance, checks = _instance_and_checks()
+    rows = status(instance, checks)
+    _print_rows(rows, args.json, [
+        ("table", 30, lambda r: r.table), ("bucket", 17, lambda r: r.bucket or "-"),
+        ("observed", 9, lambda r: _fmt(r.observed)), ("expected", 9, lambda r: _fmt(r.expected)),
+        ("verdict", 10, lambda r: r.verdict), ("failing since", 17, lambda r: r.failing_since or "")])
+    return 0
+
+
+def cmd_anomalies(args) -> int:
+    from .report import anomalies, parse_age
+
+    instance, checks = _instance_and_checks()
+    rows = anomalies(instance, checks, parse_age(args.since))
+    _print_rows(rows, args.json, [
+        ("bucket", 17, lambda r: r.bucket or "-"), ("table", 30, lambda r: r.table),
+        ("observed", 9, lambda r: _fmt(r.observed)), ("expected", 9, lambda r: _fmt(r.expected)),
+        ("reason", 0, lambda r: r.reason)])
+    if not args.json:
+        print(f"{len(rows)} failed row-count checks in the last {args.since}")
+    return 0
+
+
+def cmd_explain(args) -> int:
+    from .report import status
+
+    instance, checks = _instance_and_checks()
+    chosen = {k: v for k, v in checks.items() if args.table in (v, k.asset_key.path[-1], ".".join(k.asset_key.path[1:]))}
+    if not chosen:
+        print(f"rowcount-monitor: no monitored table {args.table!r} (try `rowcount-monitor status`)", file=sys.stderr)
+        return 2
+    for row in status(instance, chosen):
+        if row.verdict == "no verdict":
+            print(f"{row.table}: no row-count check has run yet")
+            continue
+        print(f"{row.table}, bucket {row.bucket}: {row.verdict.upper()}")
+        print(f"  {row.reason}")
+        if row.expected is not None:
+            print(f"  observed {_fmt(row.observed)} rows; expected {_fmt(row.expected)}, "
+                  f"normal between {_fmt(row.lower)} and {_fmt(row.upper)}; score {row.score:+.1f} "
+                  "robust standard deviations")
+        if row.failing_since:
+            print(f"  failing since bucket {row.failing_since}")
+    return 0
+
+
+def cmd_backtest(args) -> int:
+    import json
+
+    import dagster as dg
+    import pandas as pd
+
+    from . import backtest
+    from .config import load_config
+    from .defs import config_path
+    from .defs.catalog import resolve_tables
+    from .defs.resources import warehouse_resources
+    from .defs.tables import asset_key
+
+    config = load_config(config_path())
+    facts = [f for f in resolve_tables(config) if f.start is not None and args.table in (
+        f.entry.table, f.entry.ref.table, asset_key(f.entry.warehouse, f.entry.ref).to_user_string())]
+    if not facts:
+        print(f"rowcount-monitor: no bucket table {args.table!r} in the config", file=sys.stderr)
+        return 2
+    table = facts[0]
+    until = pd.Timestamp.now(tz="UTC").tz_localize(None)
+    if args.from_warehouse:
+        history = backtest.history_from_warehouse(warehouse_resources(config), table, until)
+    else:
+        _dagster_home()
+        history = backtest.history_from_instance(dg.DagsterInstance.get(), table, until)
+    if history.empty:
+        print("no history yet: run `rowcount-monitor backfill` or use --from-warehouse", file=sys.stderr)
+        return 1
+    overrides = {k: v for k, v in {"model": args.model, "sensitivity": args.sensitivity,
+                                   "direction": args.direction}.items() if v is not None}
+    if args.seasonality is not None:
+        overrides["seasonality"] = None if args.seasonality == "none" else (
+            "auto" if args.seasonality == "auto" else tuple(int(p) for p in args.seasonality.split(",")))
+    results = backtest.compare(history, table, overrides)
+    if args.json:
+        print(json.dumps([{**backtest.summary(history, r), "alert_buckets": [str(a.bucket) for a in r.alerts]}
+                          for r in results], indent=1))
+    else:
+        print(f"{table.entry.table}: {len(history):,} buckets from {history.index[0]} to {history.index[-1]}")
+        for r in results:
+            s = backtest.summary(history, r)
+            print(f"\n{r.label}: {s['alerts']} alerts in {s['judged']:,} judged buckets "
+                  f"({s['alerts_per_1000']} per 1,000)")
+            for a in r.alerts[-args.last:]:
+                print(f"  {a.bucket:%Y-%m-%d %H:%M}  {a.reason}")
+            if len(r.alerts) > args.last:
+                print(f"  ... and {len(r.alerts) - args.last} earlier (--last N shows more)")
+    if args.plot:
+        backtest.plot(history, results[-1], args.plot, table.entry.table)
+        print(f"\nplot written to {args.plot}")
+    return 0
+
+
 LOCAL_QUEUE = "rowcount-monitor-inbox"
 
 
@@ -188,6 +316,32 @@ def parser() -> argparse.ArgumentParser:
     bf.add_argument("--judge-days", type=int, default=5,
                     help="run the row-count check on the filled buckets of the last N days (default 5)")
     bf.set_defaults(func=cmd_backfill)
+
+    st = sub.add_parser("status", help="every table: last bucket judged, count, expected, verdict, failing since")
+    st.add_argument("--json", action="store_true", help="print JSON, for scripts")
+    st.set_defaults(func=cmd_status)
+
+    an = sub.add_parser("anomalies", help="all failed row-count checks since a time")
+    an.add_argument("--since", default="7d", help="how far back: 7d, 12h, 30m (default 7d)")
+    an.add_argument("--json", action="store_true", help="print JSON, for scripts")
+    an.set_defaults(func=cmd_anomalies)
+
+    ex = sub.add_parser("explain", help="the latest verdict of one table, in words and numbers")
+    ex.add_argument("table", help="shop.raw.orders, raw.orders, orders or demo/raw/orders")
+    ex.set_defaults(func=cmd_explain)
+
+    bt = sub.add_parser("backtest", help="replay a table's history through its policy, or a proposed one")
+    bt.add_argument("table", help="shop.raw.orders, orders or demo/raw/orders")
+    bt.add_argument("--model", choices=["auto", "baseline", "stl", "sarimax"])
+    bt.add_argument("--sensitivity", type=float, help="robust standard deviations (current: the table's)")
+    bt.add_argument("--seasonality", help="auto, none, or periods in buckets like 24,168")
+    bt.add_argument("--direction", choices=["both", "drop", "spike"])
+    bt.add_argument("--from-warehouse", action="store_true",
+                    help="count the history from the warehouse's timestamp column, not the Dagster instance")
+    bt.add_argument("--plot", metavar="PNG", help="draw history, band and alerts of the last policy to a PNG")
+    bt.add_argument("--last", type=int, default=10, help="how many of the latest alerts to list (default 10)")
+    bt.add_argument("--json", action="store_true", help="print JSON, for scripts")
+    bt.set_defaults(func=cmd_backtest)
 
     disc = sub.add_parser("discover", help="ask the warehouse about every configured table (schema globs "
                           "included) and store the answer, so the code location loads without queries")

@@ -1,0 +1,102 @@
+"""What the command line tells about the monitored tables, read from the Dagster instance:
+`status` (the latest verdict of every table), `anomalies` (failed checks since a time) and
+`explain` (one table's latest verdict in words)."""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import dagster as dg
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus as Status
+
+from .defs.checks import CHECK_NAME
+
+_NUMBERS = ("observed", "expected", "lower", "upper", "score")
+
+
+@dataclass
+class Row:
+    table: str
+    bucket: str | None
+    verdict: str  # ok | failing | no verdict
+    observed: float | None = None
+    expected: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    score: float | None = None
+    failing_since: str | None = None
+    reason: str = ""
+    checked_at: float | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _row(table: str, record) -> Row:
+    ev = record.event.dagster_event.event_specific_data
+    numbers = {k: ev.metadata[k].value for k in _NUMBERS if k in ev.metadata
+               and isinstance(ev.metadata[k].value, (int, float))}
+    return Row(table, ev.partition, "ok" if ev.passed else "failing", reason=ev.description or "",
+               checked_at=record.create_timestamp, **numbers)
+
+
+def row_count_checks(defs: dg.Definitions) -> dict[dg.AssetCheckKey, str]:
+    """Every row-count check of the code location, labelled by its asset key."""
+    graph = defs.get_repository_def().asset_graph
+    return {key: key.asset_key.to_user_string() for key in graph.asset_check_keys if key.name == CHECK_NAME}
+
+
+def status(instance: dg.DagsterInstance, checks: dict[dg.AssetCheckKey, str]) -> list[Row]:
+    """The latest verdict per table and, for failing ones, the first bucket of the failing run."""
+    storage = instance.event_log_storage
+    latest = storage.get_latest_asset_check_execution_by_key(list(checks))
+    rows = []
+    for key, table in sorted(checks.items(), key=lambda kv: kv[1]):
+        record = latest.get(key)
+        if record is None or record.event is None:
+            rows.append(Row(table, None, "no verdict"))
+            continue
+        row = _row(table, record)
+        if row.verdict == "failing":
+            row.failing_since = _failing_since(storage, key)
+        rows.append(row)
+    return rows
+
+
+def _failing_since(storage, key: dg.AssetCheckKey) -> str | None:
+    since, cursor = None, None
+    while True:
+        page = storage.get_asset_check_execution_history(key, limit=200, cursor=cursor)
+        for record in page:
+            if record.status == Status.SUCCEEDED:
+                return since
+            if record.status == Status.FAILED:
+                since = record.event.dagster_event.event_specific_data.partition
+        if len(page) < 200:
+            return since
+        cursor = page[-1].id
+
+
+def anomalies(instance: dg.DagsterInstance, checks: dict[dg.AssetCheckKey, str], since_seconds: float) -> list[Row]:
+    """Every failed row-count check evaluated in the last `since_seconds`, oldest bucket first."""
+    storage = instance.event_log_storage
+    after = time.time() - since_seconds
+    rows = []
+    for key, table in checks.items():
+        cursor = None
+        while True:
+            page = storage.get_asset_check_execution_history(key, limit=200, cursor=cursor, status={Status.FAILED})
+            recent = [r for r in page if r.create_timestamp >= after and r.event is not None]
+            rows += [_row(table, r) for r in recent]
+            if len(page) < 200 or len(recent) < len(page):
+                break
+            cursor = page[-1].id
+    return sorted(rows, key=lambda r: (r.bucket or "", r.table))
+
+
+def parse_age(text: str) -> float:
+    """'7d', '12h', '30m' -> seconds."""
+    units = {"d": 86400, "h": 3600, "m": 60}
+    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit():
+        raise ValueError(f"expected a duration like 7d, 12h or 30m, not {text!r}")
+    return int(text[:-1]) * units[text[-1]]
