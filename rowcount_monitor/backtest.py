@@ -11,7 +11,8 @@ import pandas as pd
 from .defs.catalog import TableFacts
 from .defs.checks import load_history, policy_for
 from .defs.resources import reader, resource_key
-from .defs.tables import PARTITION_FORMAT, _UNIT, asset_key
+from .defs.cadence import BUCKET_STEP, BUCKET_UNIT, PARTITION_FORMAT
+from .defs.tables import asset_key
 from .detection import DetectionPolicy, evaluate_latest, score_series
 
 
@@ -33,7 +34,7 @@ class Backtest:
 def history_from_instance(instance: dg.DagsterInstance, facts: TableFacts, until: pd.Timestamp) -> pd.Series:
     """Every recorded bucket of the table, from its first partition to `until`."""
     entry = facts.entry
-    step = "h" if entry.cadence == "hourly" else "D"
+    step = BUCKET_STEP[entry.cadence]
     keys = [t.strftime(PARTITION_FORMAT[entry.cadence])
             for t in pd.date_range(facts.start, until.floor(step), freq=step)]
     parts = [load_history(instance, asset_key(entry.warehouse, entry.ref), entry, keys[i:i + 2000])
@@ -44,10 +45,10 @@ def history_from_instance(instance: dg.DagsterInstance, facts: TableFacts, until
 def history_from_warehouse(resources: dict, facts: TableFacts, until: pd.Timestamp) -> pd.Series:
     """The same buckets counted straight from the warehouse's timestamp column (one query)."""
     entry = facts.entry
-    step = "h" if entry.cadence == "hourly" else "D"
+    step = BUCKET_STEP[entry.cadence]
     warehouse = reader(resources[resource_key(entry.warehouse)].process_config_and_initialize())
     end = until.floor(step)
-    counts = warehouse.bucket_counts(entry.ref, entry.timestamp_column, _UNIT[entry.cadence], facts.start, end)
+    counts = warehouse.bucket_counts(entry.ref, entry.timestamp_column, BUCKET_UNIT[entry.cadence], facts.start, end)
     grid = pd.date_range(facts.start, end, freq=step, inclusive="left")
     return pd.Series([float(counts.get(t, 0)) for t in grid], index=grid)
 

@@ -16,7 +16,8 @@ import pandas as pd
 from .catalog import TableFacts
 from .checks import CHECK_NAME, buckets_needed, history_keys, judge, load_history, policy_for
 from .resources import reader, resource_key
-from .tables import PARTITION_FORMAT, _UNIT, asset_key, partitions_for
+from .cadence import BUCKET_UNIT, PARTITION_FORMAT
+from .tables import asset_key, partitions_for
 
 JOB_NAME = "backfill_row_counts"
 
@@ -69,7 +70,7 @@ def _fill_table(context, facts: TableFacts, until: dt.datetime, judge_days: int,
     start = pd.Timestamp(dt.datetime.strptime(todo[0], fmt))
     end = pd.Timestamp(pdef.time_window_for_partition_key(todo[-1]).end).tz_convert("UTC").tz_localize(None)
     warehouse = reader(getattr(context.resources, resource_key(entry.warehouse)))
-    counts = warehouse.bucket_counts(entry.ref, entry.timestamp_column, _UNIT[entry.cadence], start, end)
+    counts = warehouse.bucket_counts(entry.ref, entry.timestamp_column, BUCKET_UNIT[entry.cadence], start, end)
     by_key = {bucket.strftime(fmt): n for bucket, n in counts.items()}
     for partition in todo:
         context.log_event(dg.AssetMaterialization(
@@ -85,7 +86,9 @@ def _fill_table(context, facts: TableFacts, until: dt.datetime, judge_days: int,
 def _judge_recent(context, facts: TableFacts, key, filled: list[str], counts: dict[str, int],
                   since: dt.datetime) -> int:
     """Evaluate the row-count check for filled buckets after `since`, exactly as the live check
-    would have (same history, same evaluate_latest), and log the evaluations."""
+    would have (same history window, same `judge`), and log the evaluations. It does not call
+    checks.judge_partition per bucket: that would be one event-log query per bucket, where this
+    reads the whole window once."""
     entry = facts.entry
     fmt = PARTITION_FORMAT[entry.cadence]
     since_key = since.strftime(fmt)

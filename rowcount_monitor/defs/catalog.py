@@ -20,6 +20,7 @@ import pandas as pd
 from ..config import ConfigError, MonitorConfig, TableConfig, WarehouseError
 from ..warehouse import TableRef
 from .resources import reader, resource_key, warehouse_resources
+from .cadence import BUCKET_STEP
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class TableFacts:
 
 
 def cadence_floor(ts: pd.Timestamp, cadence: str) -> pd.Timestamp:
-    return ts.floor("h" if cadence == "hourly" else "D")
+    return ts.floor(BUCKET_STEP[cadence])
 
 
 def discovered_entries(config: MonitorConfig, warehouses: dict) -> list[tuple[str, TableConfig]]:

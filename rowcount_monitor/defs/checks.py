@@ -16,10 +16,10 @@ from ..detection import DetectionPolicy, Verdict, evaluate_latest, required_hist
 from ..detection.models import history_reach
 from ..detection.seasonality import resolve_periods
 from .catalog import TableFacts
-from .tables import PARTITION_FORMAT, asset_key, partitions_for
+from .cadence import BUCKET_STEP, PARTITION_FORMAT
+from .tables import asset_key, partitions_for
 
 CHECK_NAME = "row_count_anomaly"
-_STEP = {"hourly": pd.Timedelta(hours=1), "daily": pd.Timedelta(days=1)}
 
 
 def policy_for(entry: TableConfig) -> DetectionPolicy:
@@ -51,7 +51,7 @@ def judge(entry: TableConfig, policy: DetectionPolicy, history: pd.Series) -> dg
     """The check's verdict on the last bucket of `history`."""
     if len(history) < 2:  # too short to tell the bucket spacing; the cadence says it
         nan = float("nan")
-        needed = required_history(policy, _STEP[entry.cadence])
+        needed = required_history(policy, BUCKET_STEP[entry.cadence])
         verdict = Verdict(False, float(history.iloc[-1]), nan, nan, nan, nan, "none", 0,
                           f"insufficient history (0 of {needed} buckets)")
     else:
@@ -67,15 +67,15 @@ def check_result(entry: TableConfig, policy: DetectionPolicy, verdict: Verdict) 
 
 def buckets_needed(entry: TableConfig, policy: DetectionPolicy) -> int:
     """How many buckets before the tested one can change its verdict."""
-    periods = resolve_periods(policy.seasonality, _STEP[entry.cadence])
+    periods = resolve_periods(policy.seasonality, BUCKET_STEP[entry.cadence])
     return history_reach(periods) + policy.window
 
 
 def history_keys(entry: TableConfig, partition: str, start: pd.Timestamp, n: int) -> list[str]:
     fmt = PARTITION_FORMAT[entry.cadence]
     last = pd.Timestamp(pd.to_datetime(partition, format=fmt))
-    first = max(start, last - (n - 1) * _STEP[entry.cadence])
-    return [t.strftime(fmt) for t in pd.date_range(first, last, freq=_STEP[entry.cadence])]
+    first = max(start, last - (n - 1) * BUCKET_STEP[entry.cadence])
+    return [t.strftime(fmt) for t in pd.date_range(first, last, freq=BUCKET_STEP[entry.cadence])]
 
 
 def load_history(instance: dg.DagsterInstance, key: dg.AssetKey, entry: TableConfig,
@@ -100,7 +100,7 @@ def load_snapshot_history(instance: dg.DagsterInstance, key: dg.AssetKey, entry:
     counts: dict[pd.Timestamp, float] = {}
     for record in records:  # newest first
         value = record.asset_materialization.metadata.get("dagster/row_count")
-        bucket = pd.Timestamp(record.timestamp, unit="s").floor(_STEP[entry.cadence])
+        bucket = pd.Timestamp(record.timestamp, unit="s").floor(BUCKET_STEP[entry.cadence])
         if value is not None and bucket not in counts:
             counts[bucket] = float(value.value)
     return pd.Series(counts, dtype=float).sort_index()

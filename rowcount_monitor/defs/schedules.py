@@ -10,7 +10,7 @@ from collections import defaultdict
 import dagster as dg
 import pandas as pd
 
-from .tables import PARTITION_FORMAT
+from .cadence import BUCKET_STEP, PARTITION_FORMAT
 
 CRON = {"hourly": "5 * * * *", "daily": "15 0 * * *"}
 
@@ -36,7 +36,7 @@ def downstream_models(keys: list[dg.AssetKey], models: list[dg.AssetsDefinition]
 
 def last_complete_bucket(pdef, cadence: str, when) -> str | None:
     """The partition key of the newest bucket that ended at or before `when`."""
-    step = pd.Timedelta(hours=1) if cadence == "hourly" else pd.Timedelta(days=1)
+    step = BUCKET_STEP[cadence]
     now = pd.Timestamp(when)
     now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
     start = now.floor(step) - step

@@ -20,11 +20,10 @@ import dagster as dg
 import pandas as pd
 
 from ..warehouse import TableRef
+from .cadence import BUCKET_UNIT, PARTITION_FORMAT
 from .catalog import TableFacts
 from .resources import reader, resource_key
 
-PARTITION_FORMAT = {"hourly": "%Y-%m-%d-%H:%M", "daily": "%Y-%m-%d"}
-_UNIT = {"hourly": "hour", "daily": "day"}
 
 
 def asset_key(warehouse: str, ref: TableRef) -> dg.AssetKey:
@@ -98,7 +97,7 @@ def _bucket_materializations(context, warehouse, entry, key):
     window = context.partition_time_window
     start = pd.Timestamp(window.start).tz_convert("UTC").tz_localize(None)
     end = pd.Timestamp(window.end).tz_convert("UTC").tz_localize(None)
-    counts = warehouse.bucket_counts(entry.ref, entry.timestamp_column, _UNIT[entry.cadence], start, end)
+    counts = warehouse.bucket_counts(entry.ref, entry.timestamp_column, BUCKET_UNIT[entry.cadence], start, end)
     fmt = PARTITION_FORMAT[entry.cadence]
     by_key = {bucket.strftime(fmt): n for bucket, n in counts.items()}
     keys = context.partition_keys
