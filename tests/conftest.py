@@ -11,9 +11,9 @@ ANCHOR = pd.Timestamp("2026-03-02")
 
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory) -> Path:
-    """Eight days of the demo shop's history, ending at ANCHOR (plus its future loads)."""
+    """Fourteen days of the demo shop's history, ending at ANCHOR (plus its future loads)."""
     path = tmp_path_factory.mktemp("warehouse") / "shop.duckdb"
-    demo_warehouse.build(path, anchor=ANCHOR, progress=lambda _: None, history_days=8)
+    demo_warehouse.build(path, anchor=ANCHOR, progress=lambda _: None, history_days=14)
     return path
 
 

@@ -103,7 +103,7 @@ def test_cold_start_passes_with_insufficient_history(shop):
     with dg.instance_for_test() as instance:
         first = materialize(defs, instance, "2026-02-22-05:00")
     assert first.passed
-    assert first.description == "insufficient history (0 of 72 buckets)"
+    assert first.description == "insufficient history (0 of 168 buckets)"
 
 
 def test_a_zero_load_is_an_error(shop):

@@ -21,7 +21,7 @@ def test_code_location_loads_one_asset_per_table(shop_config):
     columns = [c.name for c in orders.metadata["dagster/column_schema"].columns]
     assert columns[:2] == ["id", "loaded_at"]
     assert isinstance(orders.partitions_def, dg.HourlyPartitionsDefinition)
-    assert orders.partitions_def.start.replace(tzinfo=None) == (ANCHOR - __import__("pandas").Timedelta(days=8)).to_pydatetime()
+    assert orders.partitions_def.start.replace(tzinfo=None) == (ANCHOR - __import__("pandas").Timedelta(days=14)).to_pydatetime()
     payments = repo.asset_graph.get(dg.AssetKey(["demo", "raw", "payments"]))
     assert payments.owners == ["payments@shop.example"]
     customers = repo.asset_graph.get(dg.AssetKey(["demo", "raw", "customers"]))

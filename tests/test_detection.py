@@ -68,7 +68,7 @@ def test_cold_start_gives_no_verdict_until_min_history():
     s = hourly(days=2)
     v = evaluate_latest(with_last(s, 0))
     assert not v.is_anomaly
-    assert v.reason == f"insufficient history ({len(s) - 1} of 72 buckets)"
+    assert v.reason == f"insufficient history ({len(s) - 1} of 168 buckets)"
     assert np.isnan(v.expected)
     rows = score_series(s)
     assert rows["lower"].isna().all() and not rows["is_anomaly"].any()
@@ -180,7 +180,7 @@ def test_bad_policy_is_a_clear_value_error(kwargs):
 @pytest.mark.parametrize("seed", range(4))
 def test_score_series_equals_evaluate_latest_row_by_row(seed):
     rng = np.random.default_rng(seed)
-    n = 24 * 8
+    n = 24 * 14
     idx = pd.date_range("2026-03-01", periods=n, freq="h")
     values = rng.lognormal(6, 0.4, n) * (1 + 0.5 * np.sin(np.arange(n) * 2 * np.pi / 24))
     values[rng.choice(n, 8, replace=False)] *= rng.choice([0, 0.2, 3.0], 8)
@@ -201,7 +201,7 @@ def test_score_series_equals_evaluate_latest_row_by_row(seed):
 def test_score_series_equivalence_for_stl_on_a_short_series():
     s = hourly(days=5)
     s.iloc[-3] = 0
-    policy = DetectionPolicy(model="stl")
+    policy = DetectionPolicy(model="stl", min_history=72)
     table = score_series(s, policy)
     for i in range(len(s) - 30, len(s)):
         v = evaluate_latest(s.iloc[: i + 1], policy)

@@ -62,7 +62,7 @@ def _is_counts(values: np.ndarray, policy: DetectionPolicy) -> bool:
 def _min_history(policy: DetectionPolicy, periods: tuple[int, ...]) -> int:
     if policy.min_history is not None:
         return policy.min_history
-    return 3 * min(periods) if periods else 14
+    return max(3 * min(periods), max(periods)) if periods else 14
 
 
 def required_history(policy: DetectionPolicy, spacing: pd.Timedelta) -> int:

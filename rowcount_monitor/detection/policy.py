@@ -26,7 +26,8 @@ class DetectionPolicy:
     sensitivity: how many robust standard deviations a count may stray before it is anomalous.
     direction: "both", "drop" (only too few rows) or "spike" (only too many).
     min_history: buckets needed before any verdict; None means three cycles of the shortest
-        seasonal period (72 hourly buckets, 21 daily buckets) or 14 buckets without one.
+        seasonal period and one of the longest (168 hourly buckets, 21 daily buckets), or 14
+        buckets without a season.
     min_relative_change: changes smaller than this fraction of the expected count never alert.
     exclude: (start, end) periods, inclusive, left out of training (holidays, known
         incidents); a bucket inside one is never flagged.
