@@ -1,6 +1,5 @@
 """The code location loads, with one asset per configured table, schedules and the backfill job."""
 import dagster as dg
-import pytest
 
 from rowcount_monitor.defs import build_definitions
 from rowcount_monitor.defs.schedules import CRON

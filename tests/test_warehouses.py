@@ -1,6 +1,5 @@
 """One suite, run against both warehouse readers: DuckDB (a real file) and Snowflake (the
 real Snowflake connector, answered by fakesnow's DuckDB-backed emulator in this process)."""
-import datetime as dt
 
 import dagster as dg
 import duckdb

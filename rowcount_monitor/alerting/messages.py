@@ -4,9 +4,6 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-KINDS = ("anomaly", "recovered", "operational", "test")
-
-
 @dataclass(frozen=True)
 class Alert:
     """One message. `id` is its idempotency key: the same id is never sent twice."""

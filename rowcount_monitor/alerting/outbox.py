@@ -31,8 +31,7 @@ CREATE TABLE IF NOT EXISTS alerts (
 CREATE INDEX IF NOT EXISTS alerts_due ON alerts (status, next_attempt);
 CREATE TABLE IF NOT EXISTS check_state (
     check_key TEXT PRIMARY KEY,
-    failing INTEGER NOT NULL,
-    since TEXT
+    failing INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS cursor (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
 """
@@ -83,10 +82,9 @@ class Outbox:
                 was_failing = bool(row and row[0])
                 alerts, failing = to_alerts(ev, was_failing)
                 conn.execute(
-                    "INSERT INTO check_state (check_key, failing, since) VALUES (?, ?, ?) "
-                    "ON CONFLICT(check_key) DO UPDATE SET failing = excluded.failing, "
-                    "since = CASE WHEN check_state.failing = excluded.failing THEN check_state.since ELSE excluded.since END",
-                    (ev.check_key, int(failing), ev.partition or ""))
+                    "INSERT INTO check_state (check_key, failing) VALUES (?, ?) "
+                    "ON CONFLICT(check_key) DO UPDATE SET failing = excluded.failing",
+                    (ev.check_key, int(failing)))
                 for alert in alerts:
                     added += self._insert(conn, alert, now)
             conn.execute("INSERT INTO cursor (name, position) VALUES (?, ?) "

@@ -9,7 +9,7 @@ import re
 import duckdb
 import pandas as pd
 
-from . import TableRef, qualified, quote_ident, unquote
+from . import qualified, quote_ident, unquote
 
 _UNITS = {"hour", "day"}
 
