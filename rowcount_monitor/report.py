@@ -3,13 +3,14 @@
 `explain` (one table's latest verdict in words)."""
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import asdict, dataclass
 
 import dagster as dg
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus as Status
 
-from .defs.checks import CHECK_NAME
+from .defs.checks import CHECK_NAME, check_executions
 
 _NUMBERS = ("observed", "expected", "lower", "upper", "score")
 
@@ -64,17 +65,13 @@ def status(instance: dg.DagsterInstance, checks: dict[dg.AssetCheckKey, str]) ->
 
 
 def _failing_since(storage, key: dg.AssetCheckKey) -> str | None:
-    since, cursor = None, None
-    while True:
-        page = storage.get_asset_check_execution_history(key, limit=200, cursor=cursor)
-        for record in page:
-            if record.status == Status.SUCCEEDED:
-                return since
-            if record.status == Status.FAILED:
-                since = record.event.dagster_event.event_specific_data.partition
-        if len(page) < 200:
-            return since
-        cursor = page[-1].id
+    since = None
+    for record in check_executions(storage, key):
+        if record.status == Status.SUCCEEDED:
+            break
+        if record.status == Status.FAILED:
+            since = record.event.dagster_event.event_specific_data.partition
+    return since
 
 
 def anomalies(instance: dg.DagsterInstance, checks: dict[dg.AssetCheckKey, str], since_seconds: float) -> list[Row]:
@@ -83,14 +80,9 @@ def anomalies(instance: dg.DagsterInstance, checks: dict[dg.AssetCheckKey, str],
     after = time.time() - since_seconds
     rows = []
     for key, table in checks.items():
-        cursor = None
-        while True:
-            page = storage.get_asset_check_execution_history(key, limit=200, cursor=cursor, status={Status.FAILED})
-            recent = [r for r in page if r.create_timestamp >= after and r.event is not None]
-            rows += [_row(table, r) for r in recent]
-            if len(page) < 200 or len(recent) < len(page):
-                break
-            cursor = page[-1].id
+        failed = check_executions(storage, key, status={Status.FAILED})
+        rows += [_row(table, r) for r in itertools.takewhile(lambda r: r.create_timestamp >= after, failed)
+                 if r.event is not None]
     return sorted(rows, key=lambda r: (r.bucket or "", r.table))
 
 

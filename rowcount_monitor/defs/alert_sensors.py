@@ -10,6 +10,7 @@ failing sends one "started failing" alert and one "recovered" when it passes aga
 """
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from dataclasses import dataclass
@@ -23,11 +24,10 @@ from ..alerting.messages import Alert
 from ..alerting.outbox import Outbox
 from ..alerting.sns import TOPIC_ENV, SNSPublisher
 from ..config import AlertsConfig, TableConfig
-from .checks import CHECK_NAME
+from .checks import CHECK_NAME, check_executions
 from .tables import asset_key
 
 OUTBOX_FILE = "rowcount_monitor_alerts.sqlite"
-PAGE = 500
 # A check execution still "planned" this long after it was created belongs to a run that died;
 # the reader stops waiting for its verdict.
 PLANNED_TIMEOUT = 3600.0
@@ -63,14 +63,7 @@ class CheckEvent:
 def new_evaluations(storage, key: dg.AssetCheckKey, after: int, now: float) -> tuple[list[CheckEvent], int]:
     """Evaluations of one check with execution id > `after`, oldest first, and the position to
     resume from: it stops before an execution that is still running, so none is skipped."""
-    records, cursor = [], None
-    while True:
-        page = storage.get_asset_check_execution_history(key, limit=PAGE, cursor=cursor)
-        fresh = [r for r in page if r.id > after]
-        records += fresh
-        if len(fresh) < PAGE or len(page) < PAGE:
-            break
-        cursor = page[-1].id
+    records = itertools.takewhile(lambda r: r.id > after, check_executions(storage, key))
     events, position = [], after
     for record in sorted(records, key=lambda r: r.id):
         if record.status == AssetCheckExecutionRecordStatus.PLANNED:

@@ -22,6 +22,17 @@ from .tables import asset_key, partitions_for
 CHECK_NAME = "row_count_anomaly"
 
 
+def check_executions(storage, key: dg.AssetCheckKey, status=None, page: int = 500):
+    """A check's execution records, newest first, read from the event log a page at a time."""
+    cursor = None
+    while True:
+        records = storage.get_asset_check_execution_history(key, limit=page, cursor=cursor, status=status)
+        yield from records
+        if len(records) < page:
+            return
+        cursor = records[-1].id
+
+
 def policy_for(entry: TableConfig) -> DetectionPolicy:
     return entry.policy.to_policy("count")
 
