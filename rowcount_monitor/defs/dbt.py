@@ -17,7 +17,6 @@ production image runs `dbt parse` at build time instead (see the README).
 """
 import json
 import os
-import re
 import shutil
 import sys
 from pathlib import Path
@@ -30,7 +29,7 @@ from ..warehouse import TableRef
 from .catalog import TableFacts
 from .checks import judge_partition
 from .resources import reader, resource_key
-from .tables import asset_key
+from .tables import asset_key, group_name
 
 PARTITION_TAG = "dagster/partition"
 
@@ -51,7 +50,7 @@ class WarehouseTranslator(DagsterDbtTranslator):
         return asset_key(self.warehouse, TableRef(props["database"], props["schema"], name))
 
     def get_group_name(self, dbt_resource_props) -> str:
-        return re.sub(r"[^A-Za-z0-9_]", "_", dbt_resource_props["schema"].lower())
+        return group_name(dbt_resource_props["schema"])
 
 
 def dbt_executable() -> str:

@@ -48,7 +48,8 @@ def _owners(owner: str | None) -> list[str]:
     return [owner if "@" in owner else f"team:{re.sub(r'[^A-Za-z0-9_]', '_', owner)}"]
 
 
-def _group(schema: str) -> str:
+def group_name(schema: str) -> str:
+    """The asset group of a table (or dbt model) in `schema`."""
     return re.sub(r"[^A-Za-z0-9_]", "_", schema.lower()) or "default"
 
 
@@ -75,7 +76,7 @@ def table_asset(facts: TableFacts, warehouse_type: str) -> dg.AssetsDefinition:
         warnings.simplefilter("ignore", dg.BetaWarning)
         return dg.asset(
             key=key,
-            group_name=_group(ref.schema),
+            group_name=group_name(ref.schema),
             owners=_owners(entry.owner),
             description=description,
             kinds={warehouse_type},
