@@ -132,6 +132,13 @@ def _instance_and_checks():
     return dg.DagsterInstance.get(), row_count_checks(build_definitions())
 
 
+def _names(text: str, key) -> bool:
+    """Does `text` name the table of asset `key`: demo/raw/orders, shop.raw.orders, raw.orders
+    or orders?"""
+    schema_table = ".".join(key.path[1:])
+    return text in (key.to_user_string(), key.path[-1], schema_table) or text.endswith("." + schema_table)
+
+
 def _fmt(x) -> str:
     return "-" if x is None else f"{x:,.0f}"
 
@@ -177,7 +184,7 @@ def cmd_explain(args) -> int:
     from .report import status
 
     instance, checks = _instance_and_checks()
-    chosen = {k: v for k, v in checks.items() if args.table in (v, k.asset_key.path[-1], ".".join(k.asset_key.path[1:]))}
+    chosen = {k: v for k, v in checks.items() if _names(args.table, k.asset_key)}
     if not chosen:
         print(f"rowcount-monitor: no monitored table {args.table!r} (try `rowcount-monitor status`)", file=sys.stderr)
         return 2
@@ -210,8 +217,8 @@ def cmd_backtest(args) -> int:
     from .defs.tables import asset_key
 
     config = load_config(config_path())
-    facts = [f for f in resolve_tables(config) if f.start is not None and args.table in (
-        f.entry.table, f.entry.ref.table, asset_key(f.entry.warehouse, f.entry.ref).to_user_string())]
+    facts = [f for f in resolve_tables(config)
+             if f.start is not None and _names(args.table, asset_key(f.entry.warehouse, f.entry.ref))]
     if not facts:
         print(f"rowcount-monitor: no bucket table {args.table!r} in the config", file=sys.stderr)
         return 2
@@ -331,7 +338,7 @@ def parser() -> argparse.ArgumentParser:
     ex.set_defaults(func=cmd_explain)
 
     bt = sub.add_parser("backtest", help="replay a table's history through its policy, or a proposed one")
-    bt.add_argument("table", help="shop.raw.orders, orders or demo/raw/orders")
+    bt.add_argument("table", help="shop.raw.orders, raw.orders, orders or demo/raw/orders")
     bt.add_argument("--model", choices=["auto", "baseline", "stl", "sarimax"])
     bt.add_argument("--sensitivity", type=float, help="robust standard deviations (current: the table's)")
     bt.add_argument("--seasonality", help="auto, none, or periods in buckets like 24,168")

@@ -93,3 +93,11 @@ def test_backtest_equals_score_series_and_draws_the_band(monitored, capsys, tmp_
     band = np.all(np.abs(pixels - [0xB5, 0xD9, 0xEB]) < 40, axis=1)  # the light blue band
     alert = np.all(np.abs(pixels - [0xE3, 0x1A, 0x1C]) < 40, axis=1)  # red anomaly markers
     assert band.mean() > 0.02 and alert.sum() > 20
+
+
+@pytest.mark.parametrize("name", ["shop.raw.orders", "raw.orders", "orders", "demo/raw/orders"])
+def test_explain_and_backtest_accept_every_spelling_of_a_table(monitored, capsys, name):
+    assert main(["explain", name]) == 0
+    assert capsys.readouterr().out.startswith("demo/raw/orders, bucket ")
+    assert main(["backtest", name, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["policy"] == "current policy"
