@@ -34,8 +34,9 @@ def cadence_floor(ts: pd.Timestamp, cadence: str) -> pd.Timestamp:
     return ts.floor(BUCKET_STEP[cadence])
 
 
-def discovered_entries(config: MonitorConfig, warehouses: dict) -> list[tuple[str, TableConfig]]:
-    """Table entries for every table that a schema entry matches (explicit entries win)."""
+def discovered_entries(config: MonitorConfig, warehouses: dict) -> list[tuple[str, TableConfig, list]]:
+    """Table entries for every table that a schema entry matches (explicit entries win), each
+    with the columns that were read to decide its count mode."""
     listed = {entry.table for entry in config.tables}
     found = []
     for i, schema in enumerate(config.schemas):
@@ -50,9 +51,9 @@ def discovered_entries(config: MonitorConfig, warehouses: dict) -> list[tuple[st
         for table in names:
             if f"{schema.schema_name}.{table}" in listed:
                 continue
-            columns = [c for c, _ in warehouse.column_schema(TableRef(database, name, table))]
-            has_ts = any(warehouse.same_identifier(schema.timestamp_column or "", c) for c in columns)
-            found.append((f"{where}, table {table}", schema.table_entry(table, has_ts)))
+            columns = warehouse.column_schema(TableRef(database, name, table))
+            has_ts = any(warehouse.same_identifier(schema.timestamp_column or "", c) for c, _ in columns)
+            found.append((f"{where}, table {table}", schema.table_entry(table, has_ts), columns))
     return found
 
 
@@ -118,13 +119,13 @@ def _discover(config: MonitorConfig, skip: frozenset[str]) -> list[TableFacts]:
     resources = warehouse_resources(config)
     warehouses = {name: reader(resources[resource_key(name)].process_config_and_initialize())
                   for name in config.warehouses}
-    entries = [(f"{config.source}: tables[{i}] ({e.table})", e) for i, e in enumerate(config.tables)
+    entries = [(f"{config.source}: tables[{i}] ({e.table})", e, None) for i, e in enumerate(config.tables)
                if e.table not in skip]
     facts = []
-    for where, entry in entries + discovered_entries(config, warehouses):
+    for where, entry, columns in entries + discovered_entries(config, warehouses):
         warehouse = warehouses[entry.warehouse]
         try:
-            columns = warehouse.column_schema(entry.ref)
+            columns = columns or warehouse.column_schema(entry.ref)
         except LookupError as exc:
             raise ConfigError(f"{where}, field 'table': {exc}") from None
         start = None
