@@ -3,6 +3,7 @@ it would have raised, when and why, beside the table's current policy, and a pic
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import dagster as dg
 import numpy as np
@@ -12,8 +13,9 @@ from .defs.catalog import TableFacts
 from .defs.checks import load_history, policy_for
 from .defs.resources import reader, resource_key
 from .defs.cadence import BUCKET_STEP, BUCKET_UNIT, PARTITION_FORMAT
-from .defs.tables import asset_key
+from .defs.naming import asset_key
 from .detection import DetectionPolicy, evaluate_latest, score_series
+from .plots import band_png
 
 
 @dataclass
@@ -73,26 +75,7 @@ def compare(history: pd.Series, facts: TableFacts, overrides: dict) -> list[Back
 
 def plot(history: pd.Series, result: Backtest, path: str, title: str) -> None:
     """History, expected band and alerts of one backtest, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    scores = result.scores
-    fig, ax = plt.subplots(figsize=(12, 4.5), dpi=100)
-    ax.fill_between(scores.index, scores["lower"], scores["upper"], color="#9ecae1", alpha=0.6,
-                    linewidth=0, label="expected band")
-    ax.plot(history.index, history.to_numpy(), color="#08306b", linewidth=0.8, label="row count")
-    flagged = scores.index[scores["is_anomaly"].to_numpy()]
-    ax.scatter(flagged, history[flagged], color="#e31a1c", s=18, zorder=3, label="anomaly")
-    ax.set_title(f"{title}: {len(result.alerts)} alerts ({result.label})")
-    ax.set_ylabel("rows per bucket")
-    ax.set_ylim(bottom=0)
-    ax.legend(loc="upper left")
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    Path(path).write_bytes(band_png(history, result.scores, f"{title}: {len(result.alerts)} alerts ({result.label})"))
 
 
 def summary(history: pd.Series, result: Backtest) -> dict:

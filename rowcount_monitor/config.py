@@ -128,6 +128,13 @@ class AlertsConfig(_Strict):
     outbox: str | None = None  # SQLite file; default: rowcount_monitor_alerts.sqlite in DAGSTER_HOME
 
 
+class ChecksConfig(_Strict):
+    """How tables are counted and judged at scale."""
+
+    batch_size: int = Field(default=250, ge=1, le=5000)  # tables per counting step (and per scheduled run)
+    plots: Literal["failures", "all", "never"] = "failures"  # which check results carry a PNG
+
+
 class DbtConfig(_Strict):
     """A dbt project whose models become assets downstream of the monitored raw tables."""
 
@@ -141,6 +148,7 @@ class MonitorConfig(_Strict):
     tables: list[TableConfig] = []
     schemas: list[SchemaConfig] = []
     alerts: AlertsConfig = AlertsConfig()
+    checks: ChecksConfig = ChecksConfig()
     dbt: DbtConfig | None = None
     source: Path | None = None
 

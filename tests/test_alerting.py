@@ -1,11 +1,17 @@
 """Row-count checks on real materializations, and their forwarding to SNS through boto3 against
 moto's server on 127.0.0.1 (and a proxy in front of it that can fail), read back from SQS."""
+import base64
+import io
 import json
 import logging
+import re
 import shutil
+from pathlib import Path
 
 import dagster as dg
 import duckdb
+import numpy as np
+import pandas as pd
 import pytest
 
 from rowcount_monitor.alerting.outbox import Outbox
@@ -13,6 +19,7 @@ from rowcount_monitor.alerting.sns import SNSPublisher
 from rowcount_monitor.defs import build_definitions
 from rowcount_monitor.defs.backfill_job import JOB_NAME
 from rowcount_monitor.defs.checks import CHECK_NAME
+from rowcount_monitor.defs.history import CACHE_FILE, HistoryCache
 
 from .aws import SECRET, FlakyProxy, aws_env, drain, moto_server, topic_with_queue
 from .conftest import table_entry
@@ -95,6 +102,42 @@ def test_check_passes_normal_loads_and_fails_a_broken_one(shop):
     meta = {k: v.value for k, v in broken.metadata.items()}
     assert meta["observed"] < meta["lower"] < meta["expected"] < meta["upper"]
     assert meta["n_history"] > 72 and meta["model"].startswith("baseline")
+    assert "plot" not in normal.metadata  # pictures only for failures, by default
+    pixels = png_pixels(meta["plot"])
+    band = np.all(np.abs(pixels - [0xB5, 0xD9, 0xEB]) < 40, axis=-1)  # the light blue band
+    red = np.all(np.abs(pixels - [0xE3, 0x1A, 0x1C]) < 40, axis=-1)  # the tested point, flagged
+    assert band.mean() > 0.02 and red.sum() > 10
+    assert red[:, int(0.85 * pixels.shape[1]):].sum() > 10  # the flagged point is the newest (legend aside)
+
+
+def png_pixels(markdown: str) -> np.ndarray:
+    """The RGB pixels of the PNG inside a markdown data: URI image."""
+    from PIL import Image
+
+    match = re.fullmatch(r"!\[[^\]]*\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", markdown)
+    assert match, markdown[:80]
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(match.group(1)))).convert("RGB")).astype(int)
+
+
+def test_checks_read_history_from_the_cache_and_rebuild_it_from_the_event_log(shop):
+    db, make, _ = shop
+    defs = make()
+    cut_hour(db, "2026-02-27 14:00", keep=0.3)
+    with dg.instance_for_test() as instance:
+        backfill_until(defs, instance, "2026-02-27 13:00")
+        first = materialize(defs, instance, "2026-02-27-14:00")
+        cache_file = Path(instance.root_directory) / CACHE_FILE
+        cached = HistoryCache(cache_file).read(["demo/raw/orders"], pd.Timestamp("2026-01-01"), pd.Timestamp("2026-03-01"))
+        records = instance.fetch_materializations(ORDERS, limit=10_000).records
+        logged = {pd.to_datetime(r.partition_key, format="%Y-%m-%d-%H:%M"): r.asset_materialization.metadata["dagster/row_count"].value
+                  for r in records}
+        assert cached["demo/raw/orders"].to_dict() == logged and len(logged) > 250
+        for path in cache_file.parent.glob(CACHE_FILE + "*"):
+            path.unlink()  # the cache is lost: the next check rebuilds it from the event log
+        again = materialize(defs, instance, "2026-02-27-14:00")
+        assert HistoryCache(cache_file).complete(["demo/raw/orders"]) == {"demo/raw/orders"}
+    assert not first.passed
+    assert (again.passed, again.description, again.metadata) == (first.passed, first.description, first.metadata)
 
 
 def test_cold_start_passes_with_insufficient_history(shop):

@@ -89,6 +89,34 @@ def test_a_warehouse_error_fails_the_step_and_records_nothing(tmp_path, demo_db)
         assert instance.fetch_materializations(ORDERS, limit=10).records == []
 
 
+def test_one_broken_table_does_not_cost_its_batch_their_counts(tmp_path, demo_db):
+    """Tables are counted in one query batch; one failing table is found, the others are
+    recorded and judged, and the step fails naming it."""
+    import shutil
+
+    (tmp_path / "copy").mkdir()
+    db = tmp_path / "copy" / "shop.duckdb"
+    shutil.copy(demo_db, db)
+    defs = build_definitions(write_config(tmp_path, db, [table_entry("orders"), table_entry("payments")]))
+    assert len(defs.assets) == 1  # one counting step for both
+    with duckdb.connect(str(db)) as conn:
+        conn.execute("ALTER TABLE shop.raw.orders RENAME COLUMN loaded_at TO loaded_ts")
+    payments = dg.AssetKey(["demo", "raw", "payments"])
+    job = defs.resolve_implicit_global_asset_job_def()
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(instance=instance, asset_selection=[ORDERS, payments],
+                                        partition_key="2026-02-25-10:00", raise_on_error=False)
+        assert not result.success
+        failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+        assert failure.step_failure_data.error.message.count("demo/raw/") == 1
+        assert "demo/raw/orders" in failure.step_failure_data.error.message
+        assert instance.fetch_materializations(ORDERS, limit=10).records == []
+        recorded_payments = recorded(instance, payments)
+        checked = [e.asset_key for e in result.get_asset_check_evaluations()]
+    assert recorded_payments == {"2026-02-25-10:00": sql_counts(db, "payments")[pd.Timestamp("2026-02-25 10:00")]}
+    assert checked == [payments]
+
+
 def test_hostile_table_names_are_counted_not_executed(tmp_path):
     from rowcount_monitor.warehouse import TableRef
     from rowcount_monitor.warehouse.duckdb import DuckDBWarehouse

@@ -111,7 +111,8 @@ def test_discovery_with_globs_builds_one_asset_per_table(warehouse, tmp_path):
     file = tmp_path / "rowcount_monitor.yaml"
     file.write_text(yaml.safe_dump(config))
     defs = build_definitions(file)
-    assets = {a.key.path[-1]: a for a in defs.assets}
+    graph = defs.get_repository_def().asset_graph
+    assets = {k.path[-1]: graph.get(k) for a in defs.assets for k in a.keys}
     assert sorted(k.lower() for k in assets) == sorted(["orders", "mixedcase", "x____drop_table_raw_victim____"])
     orders = next(a for k, a in assets.items() if k.lower() == "orders")
     assert isinstance(orders.partitions_def, dg.HourlyPartitionsDefinition)

@@ -14,11 +14,11 @@ from ..config import load_config
 from .alert_sensors import alert_sensors
 from .backfill_job import backfill_job
 from .catalog import discover, resolve_tables, write_catalog
-from .checks import model_check, table_check
+from .checks import model_check
 from .dbt import dbt_definitions, dbt_project, model_relations
 from .resources import warehouse_resources
 from .schedules import cadence_schedules
-from .tables import table_asset
+from .tables import table_assets
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "rowcount_monitor.yaml"
 
@@ -26,6 +26,11 @@ DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "rowcount_monitor.yaml"
 def config_path() -> Path:
     """ROWCOUNT_MONITOR_CONFIG, or rowcount_monitor.yaml at the project root."""
     return Path(os.environ.get("ROWCOUNT_MONITOR_CONFIG", DEFAULT_CONFIG))
+
+
+def resolve_model_entries(config) -> list:
+    """The config's entries for tables that dbt models fill (checked, not counted by us)."""
+    return _dbt_and_model_entries(config)[1]
 
 
 def _dbt_and_model_entries(config):
@@ -49,17 +54,15 @@ def build_definitions(path: Path | None = None) -> dg.Definitions:
     project, model_entries = _dbt_and_model_entries(config)
     facts = resolve_tables(config, skip=frozenset(e.table for e in model_entries))
     dbt = dbt_definitions(config, project, facts) if project else dg.Definitions()
+    assets = table_assets(facts, {name: wh.type for name, wh in config.warehouses.items()}, config.checks)
     by_cadence: dict[str, list[dg.AssetsDefinition]] = {"hourly": [], "daily": []}
-    assets = []
-    for f in facts:
-        a = table_asset(f, config.warehouses[f.entry.warehouse].type)
-        assets.append(a)
-        if f.start is not None:
-            by_cadence[f.entry.cadence].append(a)
+    for a in assets:
+        if a.partitions_def is not None:
+            by_cadence[a.metadata_by_key[next(iter(a.keys))]["cadence"]].append(a)
     return dg.Definitions.merge(dbt, dg.Definitions(
         assets=assets,
-        asset_checks=[table_check(f) for f in facts] + [model_check(e) for e in model_entries],
-        jobs=[backfill_job(facts)],
+        asset_checks=[model_check(e) for e in model_entries],
+        jobs=[backfill_job(facts, config.checks.plots)],
         schedules=cadence_schedules(by_cadence, list(dbt.assets or [])),
         sensors=alert_sensors([f.entry for f in facts], config.alerts),
         resources={**warehouse_resources(config), "sns": SNSPublisher(topic_arn=os.environ.get(TOPIC_ENV, ""))},

@@ -25,7 +25,7 @@ from ..alerting.outbox import Outbox
 from ..alerting.sns import TOPIC_ENV, SNSPublisher
 from ..config import AlertsConfig, TableConfig
 from .checks import CHECK_NAME, check_executions
-from .tables import asset_key
+from .naming import asset_key
 
 OUTBOX_FILE = "rowcount_monitor_alerts.sqlite"
 # A check execution still "planned" this long after it was created belongs to a run that died;

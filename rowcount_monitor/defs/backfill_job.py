@@ -17,7 +17,9 @@ from .catalog import TableFacts
 from .checks import CHECK_NAME, buckets_needed, history_keys, judge, load_history, policy_for
 from .resources import reader, resource_key
 from .cadence import BUCKET_UNIT, PARTITION_FORMAT
-from .tables import asset_key, partitions_for
+from .history import HistoryCache
+from .naming import asset_key
+from .tables import partitions_for
 
 JOB_NAME = "backfill_row_counts"
 
@@ -32,7 +34,7 @@ def missing_keys(pdef: dg.TimeWindowPartitionsDefinition, done: set[str], until:
     return [k for k in pdef.get_partition_keys(current_time=until) if k not in done]
 
 
-def backfill_job(facts: list[TableFacts]) -> dg.JobDefinition:
+def backfill_job(facts: list[TableFacts], plots: str = "failures") -> dg.JobDefinition:
     bucket_tables = [f for f in facts if f.start is not None]
     keys = {asset_key(f.entry.warehouse, f.entry.ref).to_user_string(): f for f in bucket_tables}
     resources = {resource_key(f.entry.warehouse) for f in bucket_tables}
@@ -47,7 +49,7 @@ def backfill_job(facts: list[TableFacts]) -> dg.JobDefinition:
             raise dg.Failure(f"not bucket tables of this code location: {', '.join(unknown)}")
         filled = 0
         for i, name in enumerate(chosen, 1):
-            filled += _fill_table(context, keys[name], until.to_pydatetime(), config.judge_days,
+            filled += _fill_table(context, keys[name], until.to_pydatetime(), config.judge_days, plots,
                                   f"[{i}/{len(chosen)}]")
         return filled
 
@@ -58,7 +60,7 @@ def backfill_job(facts: list[TableFacts]) -> dg.JobDefinition:
     return _job
 
 
-def _fill_table(context, facts: TableFacts, until: dt.datetime, judge_days: int, label: str) -> int:
+def _fill_table(context, facts: TableFacts, until: dt.datetime, judge_days: int, plots: str, label: str) -> int:
     entry = facts.entry
     key = asset_key(entry.warehouse, entry.ref)
     pdef = partitions_for(facts)
@@ -77,14 +79,17 @@ def _fill_table(context, facts: TableFacts, until: dt.datetime, judge_days: int,
             asset_key=key, partition=partition,
             metadata={"dagster/row_count": dg.MetadataValue.int(by_key.get(partition, 0))},
         ))
-    failed = _judge_recent(context, facts, key, todo, by_key, until - dt.timedelta(days=judge_days))
+    cache = HistoryCache.for_instance(context.instance)
+    if cache is not None:
+        cache.record([(key.to_user_string(), pd.to_datetime(p, format=fmt), by_key.get(p, 0)) for p in todo])
+    failed = _judge_recent(context, facts, key, todo, by_key, until - dt.timedelta(days=judge_days), plots)
     context.log.info(f"{label} {key.to_user_string()}: {len(todo):,} buckets, {sum(by_key.values()):,} rows"
                      + (f", {failed} failed row-count checks in the last {judge_days} days" if failed else ""))
     return len(todo)
 
 
 def _judge_recent(context, facts: TableFacts, key, filled: list[str], counts: dict[str, int],
-                  since: dt.datetime) -> int:
+                  since: dt.datetime, plots: str) -> int:
     """Evaluate the row-count check for filled buckets after `since`, exactly as the live check
     would have (same history window, same `judge`), and log the evaluations. It does not call
     checks.judge_partition per bucket: that would be one event-log query per bucket, where this
@@ -107,7 +112,7 @@ def _judge_recent(context, facts: TableFacts, key, filled: list[str], counts: di
     for partition in to_judge:
         window = history_keys(entry, partition, facts.start, needed)  # what the live check reads
         first, ts = (pd.to_datetime(k, format=fmt) for k in (window[0], window[-1]))
-        result = judge(entry, policy, series.loc[first:ts])
+        result = judge(entry, policy, series.loc[first:ts], plots)
         failed += not result.passed
         context.log_event(dg.AssetCheckEvaluation(
             asset_key=key, check_name=CHECK_NAME, passed=result.passed, metadata=result.metadata,

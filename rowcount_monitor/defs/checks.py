@@ -1,25 +1,28 @@
-"""The row-count anomaly check of every monitored table.
+"""The row-count anomaly check of every monitored table: how a verdict is reached and recorded.
 
-Each check runs in the same run as the table's materialization (Dagster includes an asset's
-checks when the asset is selected), reads the table's recent `dagster/row_count` history from
-the instance in one query, and judges the new bucket with rowcount_monitor.detection.
+Bucket tables are judged inside their counting step (counting.py), right after the count, from
+the history window of every table in the step read at once (history.py). Tables that a dbt
+model fills have a check of their own (`model_check`), judged on the totals the model records.
 """
 from __future__ import annotations
 
-import warnings
 
 import dagster as dg
 import pandas as pd
 
 from ..config import TableConfig
-from ..detection import DetectionPolicy, Verdict, evaluate_latest, required_history
+from ..detection import DetectionPolicy, Verdict, evaluate_latest, required_history, score_series
 from ..detection.models import history_reach
 from ..detection.seasonality import resolve_periods
+from ..plots import band_png, markdown_image
 from .catalog import TableFacts
 from .cadence import BUCKET_STEP, PARTITION_FORMAT
-from .tables import asset_key, partitions_for
+from .history import HistoryCache
+from .naming import asset_key
 
 CHECK_NAME = "row_count_anomaly"
+# The picture in a check result shows this much history, with the band the check expected.
+PLOT_SPAN = pd.Timedelta(days=28)
 
 
 def check_executions(storage, key: dg.AssetCheckKey, status=None, page: int = 500):
@@ -58,8 +61,9 @@ def verdict_metadata(verdict: Verdict, policy: DetectionPolicy) -> dict:
     }
 
 
-def judge(entry: TableConfig, policy: DetectionPolicy, history: pd.Series) -> dg.AssetCheckResult:
-    """The check's verdict on the last bucket of `history`."""
+def judge(entry: TableConfig, policy: DetectionPolicy, history: pd.Series, plots: str = "never") -> dg.AssetCheckResult:
+    """The check's verdict on the last bucket of `history`; with a picture when `plots` says
+    so ("all", or "failures" and the check fails)."""
     if len(history) < 2:  # too short to tell the bucket spacing; the cadence says it
         nan = float("nan")
         needed = required_history(policy, BUCKET_STEP[entry.cadence])
@@ -67,13 +71,21 @@ def judge(entry: TableConfig, policy: DetectionPolicy, history: pd.Series) -> dg
                           f"insufficient history (0 of {needed} buckets)")
     else:
         verdict = evaluate_latest(history, policy)
-    return check_result(entry, policy, verdict)
-
-
-def check_result(entry: TableConfig, policy: DetectionPolicy, verdict: Verdict) -> dg.AssetCheckResult:
+    metadata = verdict_metadata(verdict, policy)
+    if len(history) >= 2 and (plots == "all" or (plots == "failures" and verdict.is_anomaly)):
+        metadata["plot"] = dg.MetadataValue.md(check_picture(entry, policy, history, verdict))
     return dg.AssetCheckResult(
+        asset_key=asset_key(entry.warehouse, entry.ref), check_name=CHECK_NAME,
         passed=not verdict.is_anomaly, severity=severity_for(entry, verdict),
-        metadata=verdict_metadata(verdict, policy), description=verdict.reason)
+        metadata=metadata, description=verdict.reason)
+
+
+def check_picture(entry: TableConfig, policy: DetectionPolicy, history: pd.Series, verdict: Verdict) -> str:
+    """The last four weeks, the band the check expected over them and the tested bucket."""
+    since = history.index[-1] - PLOT_SPAN
+    scores = score_series(history, policy, since=since).loc[since:]
+    title = f"{entry.table}: {verdict.observed:,.0f} rows, expected {verdict.expected:,.0f}"
+    return markdown_image(band_png(history.loc[since:], scores, title, size=(7, 2.6), dpi=80), "row counts")
 
 
 def buckets_needed(entry: TableConfig, policy: DetectionPolicy) -> int:
@@ -117,37 +129,42 @@ def load_snapshot_history(instance: dg.DagsterInstance, key: dg.AssetKey, entry:
     return pd.Series(counts, dtype=float).sort_index()
 
 
-def judge_partition(instance: dg.DagsterInstance, facts: TableFacts, partition: str) -> dg.AssetCheckResult:
-    """The check's verdict on one bucket of a table, from the history recorded in `instance`."""
+def recorded_windows(instance: dg.DagsterInstance, tables: list[TableFacts], partition: str) -> dict[str, pd.Series]:
+    """Every table's recorded counts over the window its check of bucket `partition` reads,
+    keyed by asset (user string). From the history cache in one query where the instance has
+    one (tables it has not seen yet are rebuilt from the event log first), else from the event
+    log, a query per table."""
+    windows = {}
+    for f in tables:
+        entry = f.entry
+        windows[asset_key(entry.warehouse, entry.ref).to_user_string()] = (
+            f, history_keys(entry, partition, f.start, buckets_needed(entry, policy_for(entry))))
+    cache = HistoryCache.for_instance(instance)
+    if cache is None:
+        return {name: load_history(instance, dg.AssetKey.from_user_string(name), f.entry, keys)
+                for name, (f, keys) in windows.items()}
+    complete = cache.complete(list(windows))
+    for name, (f, keys) in windows.items():
+        if name not in complete:
+            recorded = load_history(instance, dg.AssetKey.from_user_string(name), f.entry, keys)
+            cache.record([(name, t, n) for t, n in recorded.items()], complete=[name])
+    fmt = PARTITION_FORMAT[tables[0].entry.cadence] if tables else ""
+    firsts = {name: pd.to_datetime(keys[0], format=fmt) for name, (_, keys) in windows.items()}
+    last = pd.to_datetime(partition, format=fmt)
+    read = cache.read(list(windows), min(firsts.values(), default=last), last)
+    return {name: series.loc[firsts[name]:] for name, series in read.items()}
+
+
+def judge_partition(instance: dg.DagsterInstance, facts: TableFacts, partition: str,
+                    history: pd.Series | None = None, plots: str = "never") -> dg.AssetCheckResult:
+    """The check's verdict on one bucket of a table, from its recorded history (read here
+    unless given)."""
     entry = facts.entry
-    policy = policy_for(entry)
-    keys = history_keys(entry, partition, facts.start, buckets_needed(entry, policy))
-    history = load_history(instance, asset_key(entry.warehouse, entry.ref), entry, keys)
+    if history is None:
+        history = recorded_windows(instance, [facts], partition)[asset_key(entry.warehouse, entry.ref).to_user_string()]
     if history.empty or history.index[-1] != pd.to_datetime(partition, format=PARTITION_FORMAT[entry.cadence]):
         raise dg.Failure(f"no recorded row count for {entry.ref} bucket {partition}")
-    return judge(entry, policy, history)
-
-
-def table_check(facts: TableFacts) -> dg.AssetChecksDefinition:
-    entry = facts.entry
-    key = asset_key(entry.warehouse, entry.ref)
-    if facts.start is None:
-        return model_check(entry)
-
-    def _check(context):
-        return judge_partition(context.instance, facts, context.partition_key)
-
-    # Partitioned asset checks (one verdict per load bucket) are a preview feature of Dagster
-    # 1.13; they are exactly what this check needs, so the warning repeated per table is muted.
-    # `blocking` is applied at the dbt boundary (dbt.py), model by model: Dagster's own blocking
-    # would stop the whole dbt step, every model with it.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.PreviewWarning)
-        return dg.asset_check(
-            asset=key, name=CHECK_NAME, partitions_def=partitions_for(facts),
-            description=(f"Is the newest {entry.cadence} row count of {entry.ref} normal for its hour, "
-                         "weekday and trend? Judged against the table's own recorded history."),
-        )(_check)
+    return judge(entry, policy_for(entry), history, plots)
 
 
 def model_check(entry: TableConfig) -> dg.AssetChecksDefinition:

@@ -29,7 +29,7 @@ from ..warehouse import TableRef
 from .catalog import TableFacts
 from .checks import judge_partition
 from .resources import reader, resource_key
-from .tables import asset_key, group_name
+from .naming import asset_key, group_name
 
 PARTITION_TAG = "dagster/partition"
 

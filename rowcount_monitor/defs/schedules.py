@@ -1,11 +1,10 @@
 """A schedule per cadence: materialize the newest complete bucket of every table with it.
 
-Tables that share a partitions definition (same cadence and first load) go in one run, with
-the dbt models downstream of them, so a blocking check can hold those models back.
+Each counting batch (tables.py) is one run, so a tick over 1,000 tables is a few runs that the
+run queue can execute side by side; a batch's run also carries the dbt models downstream of
+its tables, so a blocking check can hold those models back.
 """
 from __future__ import annotations
-
-from collections import defaultdict
 
 import dagster as dg
 import pandas as pd
@@ -17,11 +16,7 @@ CRON = {"hourly": "5 * * * *", "daily": "15 0 * * *"}
 
 def cadence_schedules(assets_by_cadence: dict[str, list[dg.AssetsDefinition]],
                       models: list[dg.AssetsDefinition]) -> list[dg.ScheduleDefinition]:
-    schedules = []
-    for cadence, assets in assets_by_cadence.items():
-        if assets:
-            schedules.append(_schedule(cadence, assets, downstream_models([a.key for a in assets], models)))
-    return schedules
+    return [_schedule(cadence, assets, models) for cadence, assets in assets_by_cadence.items() if assets]
 
 
 def downstream_models(keys: list[dg.AssetKey], models: list[dg.AssetsDefinition]) -> list[dg.AssetKey]:
@@ -45,30 +40,26 @@ def last_complete_bucket(pdef, cadence: str, when) -> str | None:
     return start.strftime(PARTITION_FORMAT[cadence])
 
 
-def _schedule(cadence: str, assets: list[dg.AssetsDefinition], models: list[dg.AssetKey]) -> dg.ScheduleDefinition:
-    groups: dict[object, list[dg.AssetKey]] = defaultdict(list)
-    for a in assets:
-        pdef = a.partitions_def
-        groups[pdef].append(a.key)
+def _schedule(cadence: str, assets: list[dg.AssetsDefinition], models: list[dg.AssetsDefinition]) -> dg.ScheduleDefinition:
+    batches = [(a.node_def.name, a.partitions_def, sorted(a.keys, key=lambda k: k.path)) for a in assets]
+    placed: set[dg.AssetKey] = set()
+    models_of = {}
+    for name, _, keys in batches:  # every model runs once per tick, with the first batch it depends on
+        models_of[name] = [m for m in downstream_models(keys, models) if m not in placed]
+        placed |= set(models_of[name])
 
     @dg.schedule(
         name=f"{cadence}_row_counts",
         cron_schedule=CRON[cadence],
-        target=dg.AssetSelection.assets(*[a.key for a in assets], *models),
+        target=dg.AssetSelection.assets(*[k for _, _, keys in batches for k in keys], *placed),
         description=f"Counts the newest complete {cadence} bucket of every {cadence} table.",
         default_status=dg.DefaultScheduleStatus.RUNNING,
     )
     def _tick(context):
-        with_models = models  # the models run once per tick, in the first group's run
-        for pdef, keys in groups.items():
+        for name, pdef, keys in batches:
             last = last_complete_bucket(pdef, cadence, context.scheduled_execution_time)
-            if last is None:
-                continue
-            yield dg.RunRequest(
-                run_key=f"{cadence}:{last}:{keys[0].to_user_string()}",
-                partition_key=last,
-                asset_selection=keys + with_models,
-            )
-            with_models = []
+            if last is not None:
+                yield dg.RunRequest(run_key=f"{cadence}:{last}:{name}", partition_key=last,
+                                    asset_selection=keys + models_of[name])
 
     return _tick

@@ -1,124 +1,110 @@
-"""One asset per monitored table, generated from the config.
+"""The monitored tables as Dagster assets, generated from the config.
 
-Bucket tables are time-partitioned by cadence: materializing a partition counts the rows whose
-timestamp falls in that bucket and records it as `dagster/row_count`. A range of partitions
-runs as one step and one GROUP BY query (single-run backfill policy) and still records one
-materialization per partition: the asset then yields an AssetMaterialization per partition and
-no output (output_required=False), so history is never duplicated or blurred into one value.
-Without an output the row-count check is skipped in such a range run; the backfill job judges
-recent buckets itself (backfill_job.py).
+Every table is its own asset (key [warehouse, schema, table], its own group, owners, columns,
+partitions and row-count check), but tables are *counted* in batches: one multi-asset step per
+`checks.batch_size` tables of a warehouse and cadence, which counts all of them in a few UNION
+ALL queries and judges each with its check in the same step (counting.py). One step and one
+run per table would spend most of an hourly tick on Dagster's per-step overhead at 1,000
+tables; the step is subsettable, so materializing one table in the UI still counts one table.
 
-Snapshot tables (no timestamp column) are unpartitioned: each materialization records the
-total COUNT(*) and the change since the previous one as `rows_added`.
+Bucket tables are time-partitioned by cadence; the partitions start at the earliest first load
+among the tables of the warehouse and cadence (each table's own history still starts at its own
+first load). A range of partitions runs as one step (single-run backfill policy) and records one
+materialization per partition. Snapshot tables (no timestamp column) are unpartitioned: each
+materialization records COUNT(*) and the change since the previous one as `rows_added`.
 """
 from __future__ import annotations
 
-import re
 import warnings
+from collections import defaultdict
 
 import dagster as dg
-import pandas as pd
 
-from ..warehouse import TableRef
-from .cadence import BUCKET_UNIT, PARTITION_FORMAT
+from ..config import ChecksConfig
+from .cadence import PARTITION_FORMAT
 from .catalog import TableFacts
+from .checks import CHECK_NAME
+from .counting import count_buckets, count_snapshots
+from .naming import asset_key, group_name, owners
 from .resources import reader, resource_key
 
 
-
-def asset_key(warehouse: str, ref: TableRef) -> dg.AssetKey:
-    """[warehouse, schema, table]; characters Dagster does not allow in names become '_'."""
-    return dg.AssetKey([_name(p) for p in (warehouse, ref.schema, ref.table)])
-
-
-def _name(part: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_]", "_", part.strip('"'))
-
-
 def partitions_for(facts: TableFacts) -> dg.TimeWindowPartitionsDefinition | None:
-    if facts.start is None:
-        return None
-    cls = dg.HourlyPartitionsDefinition if facts.entry.cadence == "hourly" else dg.DailyPartitionsDefinition
-    return cls(start_date=facts.start.strftime(PARTITION_FORMAT[facts.entry.cadence]))
+    """Partitions from the table's own first load (None for snapshot tables)."""
+    return _partitions(facts.entry.cadence, facts.start) if facts.start is not None else None
 
 
-def _owners(owner: str | None) -> list[str]:
-    if not owner:
-        return []
-    return [owner if "@" in owner else f"team:{re.sub(r'[^A-Za-z0-9_]', '_', owner)}"]
+def _partitions(cadence: str, start) -> dg.TimeWindowPartitionsDefinition:
+    cls = dg.HourlyPartitionsDefinition if cadence == "hourly" else dg.DailyPartitionsDefinition
+    return cls(start_date=start.strftime(PARTITION_FORMAT[cadence]))
 
 
-def group_name(schema: str) -> str:
-    """The asset group of a table (or dbt model) in `schema`."""
-    return re.sub(r"[^A-Za-z0-9_]", "_", schema.lower()) or "default"
+def table_assets(facts: list[TableFacts], warehouse_types: dict[str, str],
+                 settings: ChecksConfig) -> list[dg.AssetsDefinition]:
+    """The counting multi-assets: per warehouse, cadence and count mode, `batch_size` tables each."""
+    groups: dict[tuple[str, str, str], list[TableFacts]] = defaultdict(list)
+    for f in facts:
+        groups[(f.entry.warehouse, f.entry.cadence, f.entry.mode)].append(f)
+    assets = []
+    for (warehouse, cadence, mode), members in sorted(groups.items()):
+        members.sort(key=lambda f: asset_key(warehouse, f.entry.ref).path)
+        pdef = _partitions(cadence, min(f.start for f in members)) if mode == "bucket" else None
+        size = settings.batch_size
+        for n, first in enumerate(range(0, len(members), size), 1):
+            name = f"count_{warehouse}_{cadence}_{'buckets' if pdef else 'snapshots'}_{n}"
+            assets.append(_counting_asset(name, members[first:first + size], pdef,
+                                          warehouse_types[warehouse], settings.plots))
+    return assets
 
 
-def table_asset(facts: TableFacts, warehouse_type: str) -> dg.AssetsDefinition:
+def _spec(facts: TableFacts, warehouse_type: str) -> dg.AssetSpec:
     entry = facts.entry
     ref = entry.ref
-    key = asset_key(entry.warehouse, ref)
-    partitions = partitions_for(facts)
-    res_key = resource_key(entry.warehouse)
-    mode = entry.mode
     description = (f"Row counts of {ref} ({entry.cadence} loads, counted by {entry.timestamp_column})"
-                   if mode == "bucket" else f"Row-count snapshots of {ref} (COUNT(*) each run)")
+                   if entry.mode == "bucket" else f"Row-count snapshots of {ref} (COUNT(*) each run)")
+    return dg.AssetSpec(
+        key=asset_key(entry.warehouse, ref), group_name=group_name(ref.schema), owners=owners(entry.owner),
+        description=description, kinds={warehouse_type}, skippable=True,
+        metadata={
+            "dagster/table_name": str(ref),
+            "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(n, t) for n, t in facts.columns]),
+            "cadence": entry.cadence,
+            "count_mode": entry.mode,
+        })
+
+
+def _counting_asset(name: str, members: list[TableFacts], pdef, warehouse_type: str,
+                    plots: str) -> dg.AssetsDefinition:
+    by_key = {asset_key(f.entry.warehouse, f.entry.ref): f for f in members}
+    res_key = resource_key(members[0].entry.warehouse)
 
     def _count(context):
+        tables = [by_key[k] for k in by_key if k in context.selected_asset_keys]
+        checked = [by_key[c.asset_key] for c in context.selected_asset_check_keys]
         warehouse = reader(getattr(context.resources, res_key))
-        if mode == "bucket":
-            yield from _bucket_materializations(context, warehouse, entry, key)
+        if pdef is not None:
+            yield from count_buckets(context, warehouse, tables, checked, plots)
         else:
-            yield _snapshot_materialization(context, warehouse, ref, key)
+            yield from count_snapshots(context, warehouse, tables, checked, plots)
 
-    # backfill_policy is a beta parameter of @asset in Dagster 1.13; the choice is deliberate
-    # (see the module docstring), so its warning, repeated once per table on every load, is muted.
+    # Partitioned check specs are a preview and backfill_policy a beta parameter in Dagster
+    # 1.13; both are exactly what this needs, so their warnings (once per batch) are muted.
     with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)
         warnings.simplefilter("ignore", dg.BetaWarning)
-        return dg.asset(
-            key=key,
-            group_name=group_name(ref.schema),
-            owners=_owners(entry.owner),
-            description=description,
-            kinds={warehouse_type},
-            metadata={
-                "dagster/table_name": str(ref),
-                "dagster/column_schema": dg.TableSchema(
-                    columns=[dg.TableColumn(name, dtype) for name, dtype in facts.columns]),
-                "cadence": entry.cadence,
-                "count_mode": mode,
-            },
-            partitions_def=partitions,
-            backfill_policy=dg.BackfillPolicy.single_run() if partitions else None,
+        check_specs = [
+            dg.AssetCheckSpec(
+                CHECK_NAME, asset=key, partitions_def=pdef,
+                description=(f"Is the newest {f.entry.cadence} row count of {f.entry.ref} normal for its hour, "
+                             "weekday and trend? Judged against the table's own recorded history."))
+            for key, f in by_key.items()]
+        return dg.multi_asset(
+            name=name,
+            specs=[_spec(f, warehouse_type) for f in members],
+            check_specs=check_specs,
+            partitions_def=pdef,
+            backfill_policy=dg.BackfillPolicy.single_run() if pdef else None,
+            can_subset=True,
             required_resource_keys={res_key},
-            output_required=False,
+            description=f"Counts {len(members)} table(s) in one query batch and judges each with its row-count check.",
         )(_count)
-
-
-def _bucket_materializations(context, warehouse, entry, key):
-    window = context.partition_time_window
-    start = pd.Timestamp(window.start).tz_convert("UTC").tz_localize(None)
-    end = pd.Timestamp(window.end).tz_convert("UTC").tz_localize(None)
-    counts = warehouse.bucket_counts(entry.ref, entry.timestamp_column, BUCKET_UNIT[entry.cadence], start, end)
-    fmt = PARTITION_FORMAT[entry.cadence]
-    by_key = {bucket.strftime(fmt): n for bucket, n in counts.items()}
-    keys = context.partition_keys
-    context.log.info(f"counted {sum(by_key.values()):,} rows in {len(keys)} bucket(s) of {entry.ref}")
-    if len(keys) == 1:  # a normal run: a real output, so the row-count check runs after it
-        yield dg.MaterializeResult(metadata={"dagster/row_count": dg.MetadataValue.int(by_key.get(keys[0], 0))})
-        return
-    for partition in keys:  # a range (backfill): one materialization per bucket, no output
-        yield dg.AssetMaterialization(
-            asset_key=key, partition=partition,
-            metadata={"dagster/row_count": dg.MetadataValue.int(by_key.get(partition, 0))},
-        )
-
-
-def _snapshot_materialization(context, warehouse, ref, key):
-    total = warehouse.total_count(ref)
-    previous = context.instance.fetch_materializations(key, limit=1).records
-    metadata = {"dagster/row_count": dg.MetadataValue.int(total)}
-    if previous:
-        before = previous[0].asset_materialization.metadata.get("dagster/row_count")
-        if before is not None:
-            metadata["rows_added"] = dg.MetadataValue.int(total - int(before.value))
-    return dg.MaterializeResult(metadata=metadata)

@@ -186,12 +186,15 @@ def evaluate_latest(history: pd.Series, policy: DetectionPolicy | None = None) -
     return replace(verdicts[0], is_anomaly=bool(flagged))
 
 
-def score_series(series: pd.Series, policy: DetectionPolicy | None = None) -> pd.DataFrame:
+def score_series(series: pd.Series, policy: DetectionPolicy | None = None,
+                 since: pd.Timestamp | None = None) -> pd.DataFrame:
     """Walk forward over a whole history: every row judged only from the rows before it,
     exactly as evaluate_latest(series.iloc[: i + 1]) judges it.
 
     Returns columns expected, lower, upper, score, is_anomaly (bool); rows without enough
-    history have NaN bounds and is_anomaly False.
+    history have NaN bounds and is_anomaly False. With `since`, only rows from that timestamp on
+    are judged (the rows before it still serve as their history): a cheap band for a picture
+    of the last weeks.
     """
     policy = policy or DetectionPolicy()
     series = _validated(series)
@@ -209,9 +212,10 @@ def score_series(series: pd.Series, policy: DetectionPolicy | None = None) -> pd
     counts_whole = _is_counts(grid.values, policy)
     positions = grid.times.get_indexer(series.index)
     rows = []
+    skip_before = pd.Timestamp(since) if since is not None else series.index[0]
     for i, pos in enumerate(positions):
-        if i == 0:
-            rows.append(Verdict(False, float(series.iloc[0]), *(float("nan"),) * 4, "none", 0, "no history"))
+        if i == 0 or series.index[i] < skip_before:
+            rows.append(Verdict(False, float(series.iloc[i]), *(float("nan"),) * 4, "none", 0, "not judged"))
         elif i < final_spacing_from:
             rows.append(evaluate_latest(series.iloc[: i + 1], replace(policy, min_anomalies=1, window=1)))
         else:

@@ -54,10 +54,38 @@ def qualified(ref: TableRef) -> str:
     return ".".join(quote_ident(unquote(p)) for p in (ref.database, ref.schema, ref.table))
 
 
+# Tables per UNION ALL query when many are counted at once: large enough that a thousand
+# tables cost a handful of round trips, small enough to keep each statement far below
+# Snowflake's 1 MB statement limit.
+UNION_BATCH = 200
+
+
+def union_bucket_sql(parts: list[tuple[str, str]], unit: str, placeholder: str) -> str:
+    """One statement counting rows per bucket in many tables: (qualified table, quoted timestamp
+    column) pairs; rows come back as (position in `parts`, bucket, count)."""
+    return " UNION ALL ".join(
+        f"SELECT {i} AS t, date_trunc('{unit}', {ts}) AS bucket, count(*) AS n FROM {table} "
+        f"WHERE {ts} >= {placeholder} AND {ts} < {placeholder} GROUP BY 2"
+        for i, (table, ts) in enumerate(parts))
+
+
+def union_total_sql(tables: list[str]) -> str:
+    """One statement with COUNT(*) of many tables; rows are (position, count)."""
+    return " UNION ALL ".join(f"SELECT {i} AS t, count(*) AS n FROM {table}" for i, table in enumerate(tables))
+
+
 class Warehouse(Protocol):
     def bucket_counts(self, ref: TableRef, timestamp_column: str, unit: str,
                       start: pd.Timestamp, end: pd.Timestamp) -> dict[pd.Timestamp, int]:
         """Rows per bucket (unit 'hour' or 'day') with start <= timestamp < end; empty buckets absent."""
+
+    def bucket_counts_many(self, tables: list[tuple[TableRef, str]], unit: str,
+                           start: pd.Timestamp, end: pd.Timestamp) -> list[dict[pd.Timestamp, int]]:
+        """bucket_counts of many (table, timestamp column) pairs in a few UNION ALL queries, in
+        the order given. One failing table fails the whole call."""
+
+    def total_counts(self, refs: list[TableRef]) -> list[int]:
+        """COUNT(*) of many tables in a few queries, in the order given."""
 
     def total_count(self, ref: TableRef) -> int:
         """COUNT(*) of the whole table."""

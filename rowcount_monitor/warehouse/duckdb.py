@@ -9,7 +9,7 @@ import re
 import duckdb
 import pandas as pd
 
-from . import qualified, quote_ident, unquote
+from . import UNION_BATCH, qualified, quote_ident, union_bucket_sql, union_total_sql, unquote
 
 _UNITS = {"hour", "day"}
 
@@ -21,18 +21,32 @@ class DuckDBWarehouse:
         self._connect = connect
 
     def bucket_counts(self, ref, timestamp_column, unit, start, end):
+        return self.bucket_counts_many([(ref, timestamp_column)], unit, start, end)[0]
+
+    def bucket_counts_many(self, tables, unit, start, end):
         if unit not in _UNITS:
             raise ValueError(f"bucket unit must be hour or day, not {unit!r}")
-        ts = quote_ident(unquote(timestamp_column))
-        sql = (f"SELECT date_trunc('{unit}', {ts}) AS bucket, count(*) FROM {qualified(ref)} "
-               f"WHERE {ts} >= ? AND {ts} < ? GROUP BY 1")
+        out: list[dict] = [{} for _ in tables]
+        bounds = [start.to_pydatetime(), end.to_pydatetime()]
         with self._connect() as conn:
-            rows = conn.execute(sql, [start.to_pydatetime(), end.to_pydatetime()]).fetchall()
-        return {pd.Timestamp(bucket): int(n) for bucket, n in rows}
+            for first in range(0, len(tables), UNION_BATCH):
+                chunk = tables[first:first + UNION_BATCH]
+                parts = [(qualified(ref), quote_ident(unquote(ts))) for ref, ts in chunk]
+                for i, bucket, n in conn.execute(union_bucket_sql(parts, unit, "?"), bounds * len(chunk)).fetchall():
+                    out[first + i][pd.Timestamp(bucket)] = int(n)
+        return out
+
+    def total_counts(self, refs):
+        out = [0] * len(refs)
+        with self._connect() as conn:
+            for first in range(0, len(refs), UNION_BATCH):
+                sql = union_total_sql([qualified(r) for r in refs[first:first + UNION_BATCH]])
+                for i, n in conn.execute(sql).fetchall():
+                    out[first + i] = int(n)
+        return out
 
     def total_count(self, ref):
-        with self._connect() as conn:
-            return int(conn.execute(f"SELECT count(*) FROM {qualified(ref)}").fetchone()[0])
+        return self.total_counts([ref])[0]
 
     def list_tables(self, database, schema):
         sql = ("SELECT table_name FROM information_schema.tables "

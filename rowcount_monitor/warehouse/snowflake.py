@@ -13,7 +13,7 @@ from typing import Callable
 
 import pandas as pd
 
-from . import TableRef, quote_ident, unquote
+from . import UNION_BATCH, TableRef, quote_ident, union_bucket_sql, union_total_sql, unquote
 
 _UNITS = {"hour", "day"}
 
@@ -45,18 +45,30 @@ class SnowflakeWarehouse:
                 cur.close()
 
     def bucket_counts(self, ref, timestamp_column, unit, start, end):
+        return self.bucket_counts_many([(ref, timestamp_column)], unit, start, end)[0]
+
+    def bucket_counts_many(self, tables, unit, start, end):
         if unit not in _UNITS:
             raise ValueError(f"bucket unit must be hour or day, not {unit!r}")
-        ts = quote_ident(resolve(timestamp_column))
-        rows = self._query(
-            f"SELECT DATE_TRUNC('{unit}', {ts}) AS bucket, COUNT(*) FROM {qualified(ref)} "
-            f"WHERE {ts} >= %s AND {ts} < %s GROUP BY 1",
-            (start.to_pydatetime(), end.to_pydatetime()))
-        return {pd.Timestamp(bucket).tz_localize(None) if pd.Timestamp(bucket).tzinfo else pd.Timestamp(bucket): int(n)
-                for bucket, n in rows}
+        out: list[dict] = [{} for _ in tables]
+        bounds = (start.to_pydatetime(), end.to_pydatetime())
+        for first in range(0, len(tables), UNION_BATCH):
+            chunk = tables[first:first + UNION_BATCH]
+            parts = [(qualified(ref), quote_ident(resolve(ts))) for ref, ts in chunk]
+            for i, bucket, n in self._query(union_bucket_sql(parts, unit, "%s"), bounds * len(chunk)):
+                bucket = pd.Timestamp(bucket)
+                out[first + i][bucket.tz_localize(None) if bucket.tzinfo else bucket] = int(n)
+        return out
+
+    def total_counts(self, refs):
+        out = [0] * len(refs)
+        for first in range(0, len(refs), UNION_BATCH):
+            for i, n in self._query(union_total_sql([qualified(r) for r in refs[first:first + UNION_BATCH]])):
+                out[first + i] = int(n)
+        return out
 
     def total_count(self, ref):
-        return int(self._query(f"SELECT COUNT(*) FROM {qualified(ref)}")[0][0])
+        return self.total_counts([ref])[0]
 
     def list_tables(self, database, schema):
         rows = self._query(

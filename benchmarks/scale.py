@@ -1,0 +1,267 @@
+"""One hourly tick for a fleet of tables on one machine, beside bare Dagster doing the same.
+
+Builds a DuckDB warehouse of N tables (default 1,000) with W weeks (default 8) of hourly loads
+(daily and weekly rhythm, Poisson noise; about 1 % of tables load only a fifth of their rows in
+each tick's hour), a persistent SQLite Dagster instance in a temporary DAGSTER_HOME, and the
+project's code location over it (schema discovery, catalog). The checks' history cache is seeded
+from the warehouse (`rowcount-monitor backfill --seed-cache`): writing W weeks of N tables as
+Dagster events would take hours on SQLite, and a check reads the same counts either way.
+
+A tick is what the hourly schedule asks for: one run per counting batch (`checks.batch_size`
+tables: count them in UNION ALL queries, record `dagster/row_count`, judge each with its
+check), executed by a pool of worker processes as the run queue would (each run loads the code
+location, as a run worker does), then one pass of the `row_count_alerts` sensor over the new
+check results (queued to the outbox; no SNS topic, so nothing leaves the machine).
+
+The floor is bare Dagster in the same layout: the same runs of multi-assets with the same
+partitioned keys and check specs, each yielding a constant row count and a passing check, on a
+fresh instance with the same storage. Prints seconds per tick (min/median of --ticks), the
+floor, their ratio and peak memory (RSS). Asserts nothing.
+
+    python benchmarks/scale.py                 # 1,000 tables, 8 weeks, 3 ticks
+    python benchmarks/scale.py --tables 200 --ticks 1 --plots all
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ANCHOR = pd.Timestamp("2026-03-02 00:00")  # the first tick's bucket; history ends just before it
+STORAGE = {
+    "consolidated": ("event_log_storage:\n  module: dagster._core.storage.event_log\n"
+                     "  class: ConsolidatedSqliteEventLogStorage\n  config:\n    base_dir: {home}/history\n"),
+    "sharded": "",  # Dagster's default: one SQLite file per run plus an index file
+}
+
+
+def build_warehouse(path: Path, tables: int, weeks: int, ticks: int) -> None:
+    import duckdb
+    from tqdm import tqdm
+
+    rng = np.random.default_rng(7)
+    hours = pd.date_range(ANCHOR - pd.Timedelta(weeks=weeks), ANCHOR + pd.Timedelta(hours=ticks), freq="h",
+                          inclusive="left")
+    daily = 1 + 0.6 * np.sin(2 * np.pi * (hours.hour - 6) / 24)
+    weekly = np.where(hours.dayofweek >= 5, 0.55, 1.0)
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("CREATE SCHEMA raw")
+        for i in tqdm(range(tables), unit="table", desc="warehouse"):
+            counts = rng.poisson(rng.uniform(8, 40) * daily * weekly)
+            for tick in range(ticks):
+                if i % 100 == tick + 1:  # ~1 % of tables have a broken load in each tick's hour
+                    counts[-ticks + tick] = counts[-ticks + tick] // 5
+            frame = pd.DataFrame({"bucket": hours, "n": counts})
+            conn.register("loads", frame)
+            conn.execute(f"""CREATE TABLE raw.t{i:04d} AS
+                SELECT row_number() OVER () AS id,
+                       bucket + to_seconds(CAST(floor(random() * 3600) AS BIGINT)) AS loaded_at
+                FROM loads, range(n) ORDER BY loaded_at""")
+            conn.unregister("loads")
+
+
+def write_config(folder: Path, db: Path, batch_size: int, plots: str) -> Path:
+    import yaml
+
+    path = folder / "rowcount_monitor.yaml"
+    path.write_text(yaml.safe_dump({
+        "warehouses": {"fleet": {"type": "duckdb", "path": str(db)}},
+        "schemas": [{"schema": f"{db.stem}.raw", "warehouse": "fleet", "cadence": "hourly",
+                     "timestamp_column": "loaded_at"}],
+        "alerts": {"outbox": str(folder / "outbox.sqlite")},
+        "checks": {"batch_size": batch_size, "plots": plots},
+    }))
+    return path
+
+
+def make_home(folder: Path, storage: str) -> Path:
+    home = folder
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n" + STORAGE[storage].format(home=home))
+    os.environ["DAGSTER_HOME"] = str(home)
+    import dagster as dg
+
+    with dg.DagsterInstance.get():  # create the storage once, before workers race to
+        pass
+    return home
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# --- what a run worker does ------------------------------------------------------------------
+
+def project_run(home: str, partition: str, keys: list[str]) -> tuple[bool, float]:
+    os.environ["DAGSTER_HOME"] = home
+    import dagster as dg
+    from rowcount_monitor.defs import build_definitions
+
+    defs = build_definitions()
+    job = defs.resolve_implicit_global_asset_job_def()
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            instance=instance, partition_key=partition, raise_on_error=False,
+            asset_selection=[dg.AssetKey.from_user_string(k) for k in keys],
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+    return result.success, _peak_mb()
+
+
+def trivial_definitions(batches: dict[str, list[str]], start: str):
+    import dagster as dg
+
+    pdef = dg.HourlyPartitionsDefinition(start_date=start)
+    assets = []
+    for name, keys in batches.items():
+        asset_keys = [dg.AssetKey.from_user_string(k) for k in keys]
+
+        @dg.multi_asset(name=name, specs=[dg.AssetSpec(k, skippable=True) for k in asset_keys],
+                        check_specs=[dg.AssetCheckSpec("row_count_anomaly", asset=k, partitions_def=pdef)
+                                     for k in asset_keys],
+                        partitions_def=pdef, can_subset=True)
+        def trivial(context):
+            for k in context.selected_asset_keys:
+                yield dg.MaterializeResult(asset_key=k, metadata={"dagster/row_count": 1})
+            for c in context.selected_asset_check_keys:
+                yield dg.AssetCheckResult(asset_key=c.asset_key, check_name=c.name, passed=True)
+
+        assets.append(trivial)
+    return dg.Definitions(assets=assets)
+
+
+def floor_run(home: str, partition: str, keys: list[str], batches: dict[str, list[str]], start: str) -> tuple[bool, float]:
+    os.environ["DAGSTER_HOME"] = home
+    import dagster as dg
+
+    defs = trivial_definitions(batches, start)
+    job = defs.resolve_implicit_global_asset_job_def()
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            instance=instance, partition_key=partition, raise_on_error=False,
+            asset_selection=[dg.AssetKey.from_user_string(k) for k in keys],
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+    return result.success, _peak_mb()
+
+
+# --- the tick ----------------------------------------------------------------------------------
+
+def run_requests(defs, when: pd.Timestamp) -> list:
+    import dagster as dg
+
+    schedule = next(s for s in defs.schedules if s.name == "hourly_row_counts")
+    with dg.build_schedule_context(scheduled_execution_time=when.tz_localize("UTC").to_pydatetime(),
+                                   repository_def=defs.get_repository_def()) as context:
+        return list(schedule.evaluate_tick(context).run_requests)
+
+
+def sensor_pass(defs) -> str:
+    import dagster as dg
+    from rowcount_monitor.alerting.sns import SNSPublisher
+
+    sensor = next(s for s in defs.sensors if s.name == "row_count_alerts")
+    with dg.DagsterInstance.get() as instance, dg.build_sensor_context(
+            instance=instance, definitions=defs, resources={"sns": SNSPublisher(topic_arn="")}) as context:
+        result = sensor(context)
+    return result.skip_message if hasattr(result, "skip_message") else str(result)
+
+
+def tick(ctx, workers: int, worker, home: str, requests: list, extra: tuple = ()) -> tuple[float, list[float]]:
+    """The runs of one tick on a fresh pool of worker processes; seconds and each run's peak RSS."""
+    t0 = time.perf_counter()
+    pool = ctx.Pool(workers, maxtasksperchild=1)  # a fresh process per run, as a run launcher starts
+    try:
+        results = pool.starmap(worker, [(home, r.partition_key, [k.to_user_string() for k in r.asset_selection],
+                                         *extra) for r in requests])
+    finally:
+        pool.close()
+        pool.join()
+    failed = [r for r, (ok, _) in zip(requests, results) if not ok]
+    if failed:
+        raise RuntimeError(f"{len(failed)} run(s) failed, e.g. {failed[0].run_key}")
+    return time.perf_counter() - t0, [mb for _, mb in results]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tables", type=int, default=1000)
+    parser.add_argument("--weeks", type=int, default=8)
+    parser.add_argument("--ticks", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2, help="runs executed side by side (default 2: one per core)")
+    parser.add_argument("--batch-size", type=int, default=250, help="tables per counting step and run")
+    parser.add_argument("--plots", choices=["failures", "all", "never"], default="failures")
+    parser.add_argument("--storage", choices=sorted(STORAGE), default="consolidated",
+                        help="Dagster's SQLite event log layout (default: one consolidated file)")
+    args = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        db = tmp / "fleet.duckdb"
+        t0 = time.perf_counter()
+        build_warehouse(db, args.tables, args.weeks, args.ticks)
+        print(f"warehouse: {args.tables} tables x {args.weeks} weeks hourly, {time.perf_counter() - t0:.1f}s")
+        config = write_config(tmp, db, args.batch_size, args.plots)
+        os.environ["ROWCOUNT_MONITOR_CONFIG"] = str(config)
+        home = make_home(tmp / "home", args.storage)
+        floor_home = make_home(tmp / "floor_home", args.storage)
+        os.environ["DAGSTER_HOME"] = str(home)
+
+        from rowcount_monitor.backfill import seed_cache
+        from rowcount_monitor.defs import build_definitions, refresh_catalog
+
+        t0 = time.perf_counter()
+        refresh_catalog()
+        print(f"discover: {time.perf_counter() - t0:.1f}s")
+        t0 = time.perf_counter()
+        defs = build_definitions()
+        print(f"code location load (from the catalog): {time.perf_counter() - t0:.2f}s")
+        t0 = time.perf_counter()
+        seeded = seed_cache(until=ANCHOR)
+        print(f"history cache seeded: {seeded:,} buckets in {time.perf_counter() - t0:.1f}s")
+        batches = {a.node_def.name: sorted(k.to_user_string() for k in a.keys) for a in defs.assets}
+        start = next(iter(defs.assets)).partitions_def.start.strftime("%Y-%m-%d-%H:%M")
+
+        ctx = multiprocessing.get_context("spawn")
+        ours, floors, sensor_secs, peaks = [], [], [], []
+        for n in range(args.ticks):
+            when = ANCHOR + pd.Timedelta(hours=n + 1, minutes=5)
+            requests = run_requests(defs, when)
+            runs, mb = tick(ctx, args.workers, project_run, str(home), requests)
+            t0 = time.perf_counter()
+            message = sensor_pass(defs)
+            sensor = time.perf_counter() - t0
+            floor, _ = tick(ctx, args.workers, floor_run, str(floor_home), requests, (batches, start))
+            ours.append(runs + sensor)
+            floors.append(floor)
+            sensor_secs.append(sensor)
+            peaks.append(max(mb))
+            print(f"tick {n + 1}: {len(requests)} runs for bucket {requests[0].partition_key}: "
+                  f"runs {runs:.1f}s + sensor {sensor:.1f}s = {runs + sensor:.1f}s | floor {floor:.1f}s | "
+                  f"sensor: {message}", flush=True)
+
+        worker_peak = max(peaks)
+        main_peak = _peak_mb()
+        print()
+        print(f"tables                  {args.tables}")
+        print(f"layout                  {len(batches)} runs of <= {args.batch_size} tables, {args.workers} at a time, "
+              f"{args.storage} SQLite event log, plots: {args.plots}")
+        print(f"seconds per tick        min {min(ours):.1f}  median {statistics.median(ours):.1f}"
+              f"   (sensor pass median {statistics.median(sensor_secs):.1f})")
+        print(f"bare-Dagster floor      min {min(floors):.1f}  median {statistics.median(floors):.1f}")
+        print(f"ratio (median)          {statistics.median(ours) / statistics.median(floors):.2f}")
+        print(f"peak RSS                worker {worker_peak:,.0f} MB, main {main_peak:,.0f} MB; "
+              f"{args.workers} workers + main at most {args.workers * worker_peak + main_peak:,.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""What a counting step does: count a batch of tables, record the counts, judge them.
+
+A warehouse error in one table must not cost the others their counts, nor record a fake count
+for it: the batch query is retried table by table, every table that could be counted is
+recorded and judged, and the step then fails naming the tables that could not (which queues an
+operational alert, see alert_sensors.py).
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable, TypeVar
+
+import dagster as dg
+import pandas as pd
+
+from .cadence import BUCKET_UNIT, PARTITION_FORMAT
+from .catalog import TableFacts
+from .checks import buckets_needed, judge, judge_partition, load_snapshot_history, policy_for, recorded_windows
+from .history import HistoryCache
+from .naming import asset_key
+
+T = TypeVar("T")
+
+
+def _isolated(run: Callable[[list[TableFacts]], list[T]], tables: list[TableFacts]) -> tuple[dict, dict]:
+    """run(tables) in one go; if that fails, table by table. Returns ({asset name: result},
+    {asset name: error message})."""
+    try:
+        return {_name(f): r for f, r in zip(tables, run(tables))}, {}
+    except Exception:  # noqa: BLE001 - which table is at fault is found below, one by one
+        if len(tables) == 1:
+            raise
+    results, errors = {}, {}
+    for f in tables:
+        try:
+            results[_name(f)] = run([f])[0]
+        except Exception as exc:  # noqa: BLE001 - reported per table, then the step fails
+            errors[_name(f)] = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return results, errors
+
+
+def _fail_for(errors: dict, total: int) -> None:
+    if errors:
+        listed = "; ".join(f"{name}: {msg}" for name, msg in errors.items())
+        raise dg.Failure(f"counting failed for {len(errors)} of {total} table(s), no row count recorded "
+                         f"for them: {listed}")
+
+
+def _name(f: TableFacts) -> str:
+    return asset_key(f.entry.warehouse, f.entry.ref).to_user_string()
+
+
+def count_buckets(context, warehouse, tables: list[TableFacts], checked: list[TableFacts], plots: str):
+    window = context.partition_time_window
+    start = pd.Timestamp(window.start).tz_convert("UTC").tz_localize(None)
+    end = pd.Timestamp(window.end).tz_convert("UTC").tz_localize(None)
+    keys = context.partition_keys
+    t0 = time.perf_counter()
+    counts, errors = ({}, {})
+    if tables:
+        cadence = tables[0].entry.cadence
+        counts, errors = _isolated(
+            lambda batch: warehouse.bucket_counts_many(
+                [(f.entry.ref, f.entry.timestamp_column) for f in batch], BUCKET_UNIT[cadence], start, end),
+            tables)
+    rows = []
+    for f in tables:
+        if _name(f) not in counts:
+            continue
+        fmt = PARTITION_FORMAT[f.entry.cadence]
+        by_key = {bucket.strftime(fmt): n for bucket, n in counts[_name(f)].items()}
+        key = asset_key(f.entry.warehouse, f.entry.ref)
+        own = [k for k in keys if pd.to_datetime(k, format=fmt) >= f.start]  # not before its first load
+        if len(keys) == 1 and own:  # a normal run: a real output, so downstream dbt models run after it
+            yield dg.MaterializeResult(asset_key=key, metadata={"dagster/row_count": dg.MetadataValue.int(by_key.get(keys[0], 0))})
+        else:  # a range (backfill): one materialization per bucket, no output
+            for partition in own:
+                yield dg.AssetMaterialization(asset_key=key, partition=partition,
+                                              metadata={"dagster/row_count": dg.MetadataValue.int(by_key.get(partition, 0))})
+        rows += [(_name(f), pd.to_datetime(p, format=fmt), by_key.get(p, 0)) for p in own]
+    cache = HistoryCache.for_instance(context.instance)
+    if cache is not None and rows:
+        cache.record(rows)
+    context.log.info(f"counted {sum(n for *_, n in rows):,} rows in {len(counts)} table(s) x {len(keys)} "
+                     f"bucket(s) in {time.perf_counter() - t0:.2f}s")
+    if len(keys) == 1:
+        yield from _judge_buckets(context, [f for f in checked if _name(f) not in errors], keys[0], plots)
+    elif checked:
+        context.log.info("row-count checks are not run for a range of buckets; the backfill job judges recent ones")
+    _fail_for(errors, len(tables))
+
+
+def _judge_buckets(context, checked: list[TableFacts], partition: str, plots: str):
+    """Each checked table's verdict on `partition`, from one read of all their history windows."""
+    t0 = time.perf_counter()
+    judged = [f for f in checked if pd.to_datetime(partition, format=PARTITION_FORMAT[f.entry.cadence]) >= f.start]
+    windows = recorded_windows(context.instance, judged, partition) if judged else {}
+    failed = 0
+    for f in judged:
+        result = judge_partition(context.instance, f, partition, windows[_name(f)], plots)
+        failed += not result.passed
+        yield result
+    if judged:
+        context.log.info(f"judged {len(judged)} table(s), {failed} failed, in {time.perf_counter() - t0:.2f}s")
+
+
+def count_snapshots(context, warehouse, tables: list[TableFacts], checked: list[TableFacts], plots: str):
+    totals, errors = _isolated(lambda batch: warehouse.total_counts([f.entry.ref for f in batch]), tables)
+    keys = {_name(f): asset_key(f.entry.warehouse, f.entry.ref) for f in tables}
+    previous = context.instance.get_latest_materialization_events(list(keys.values())) if tables else {}
+    for name, total in totals.items():
+        metadata = {"dagster/row_count": dg.MetadataValue.int(total)}
+        event = previous.get(keys[name])
+        before = event.asset_materialization.metadata.get("dagster/row_count") if event else None
+        if before is not None:
+            metadata["rows_added"] = dg.MetadataValue.int(total - int(before.value))
+        yield dg.MaterializeResult(asset_key=keys[name], metadata=metadata)
+    for f in checked:
+        if _name(f) in errors:
+            continue
+        entry = f.entry
+        key = asset_key(entry.warehouse, entry.ref)
+        history = load_snapshot_history(context.instance, key, entry, buckets_needed(entry, policy_for(entry)))
+        if history.empty:
+            raise dg.Failure(f"no recorded row count for {entry.ref}")
+        yield judge(entry, policy_for(entry), history, plots)
+    _fail_for(errors, len(tables))
