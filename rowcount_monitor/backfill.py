@@ -13,7 +13,7 @@ import dagster as dg
 import pandas as pd
 
 from .defs.backfill_job import JOB_NAME
-from .defs.dbt import DBT_ASSETS
+from .defs.naming import DBT_ASSETS
 
 
 def _load():

@@ -70,26 +70,29 @@ class Outbox:
         with self._tx() as conn:
             return dict(conn.execute("SELECT name, position FROM cursor").fetchall())
 
-    def ingest(self, name: str, position: int, evaluations, to_alerts) -> int:
-        """Atomically: turn evaluations into alerts (via `to_alerts(evaluation, was_failing)`,
-        which returns the alerts and whether the check now fails), update check states, and move
-        the cursor `name` to `position`. Returns how many alerts were added."""
+    def ingest(self, reads) -> int:
+        """Atomically, for every (cursor name, position, evaluations, to_alerts) in `reads`: turn
+        the evaluations into alerts (via `to_alerts(evaluation, was_failing)`, which returns the
+        alerts and whether the check now fails), update check states, and move the cursor to
+        `position`. One transaction for all of them: a sensor pass over 1,000 checks commits
+        once. Returns how many alerts were added."""
         added = 0
         now = time.time()
         with self._tx() as conn:
-            for ev in evaluations:
-                row = conn.execute("SELECT failing FROM check_state WHERE check_key = ?", (ev.check_key,)).fetchone()
-                was_failing = bool(row and row[0])
-                alerts, failing = to_alerts(ev, was_failing)
-                conn.execute(
-                    "INSERT INTO check_state (check_key, failing) VALUES (?, ?) "
-                    "ON CONFLICT(check_key) DO UPDATE SET failing = excluded.failing",
-                    (ev.check_key, int(failing)))
-                for alert in alerts:
-                    added += self._insert(conn, alert, now)
-            conn.execute("INSERT INTO cursor (name, position) VALUES (?, ?) "
-                         "ON CONFLICT(name) DO UPDATE SET position = max(position, excluded.position)",
-                         (name, position))
+            for name, position, evaluations, to_alerts in reads:
+                for ev in evaluations:
+                    row = conn.execute("SELECT failing FROM check_state WHERE check_key = ?", (ev.check_key,)).fetchone()
+                    was_failing = bool(row and row[0])
+                    alerts, failing = to_alerts(ev, was_failing)
+                    conn.execute(
+                        "INSERT INTO check_state (check_key, failing) VALUES (?, ?) "
+                        "ON CONFLICT(check_key) DO UPDATE SET failing = excluded.failing",
+                        (ev.check_key, int(failing)))
+                    for alert in alerts:
+                        added += self._insert(conn, alert, now)
+                conn.execute("INSERT INTO cursor (name, position) VALUES (?, ?) "
+                             "ON CONFLICT(name) DO UPDATE SET position = max(position, excluded.position)",
+                             (name, position))
         return added
 
     def add(self, alert: Alert) -> bool:

@@ -15,7 +15,6 @@ from .alert_sensors import alert_sensors
 from .backfill_job import backfill_job
 from .catalog import discover, resolve_tables, write_catalog
 from .checks import model_check
-from .dbt import dbt_definitions, dbt_project, model_relations
 from .resources import warehouse_resources
 from .schedules import cadence_schedules
 from .tables import table_assets
@@ -35,8 +34,13 @@ def resolve_model_entries(config) -> list:
 
 def _dbt_and_model_entries(config):
     """The dbt project (if any) and the config's entries for tables that dbt models fill:
-    those are checked, but counted by dbt, not by a counting asset."""
-    project = dbt_project(config) if config.dbt else None
+    those are checked, but counted by dbt, not by a counting asset. (dagster-dbt is imported
+    only for a config with dbt: it costs every run worker a second otherwise.)"""
+    if not config.dbt:
+        return None, []
+    from .dbt import dbt_project, model_relations
+
+    project = dbt_project(config)
     models = model_relations(project) if project else set()
     return project, [e for e in config.tables if e.ref in models]
 
@@ -53,7 +57,12 @@ def build_definitions(path: Path | None = None) -> dg.Definitions:
     config = load_config(path or config_path())
     project, model_entries = _dbt_and_model_entries(config)
     facts = resolve_tables(config, skip=frozenset(e.table for e in model_entries))
-    dbt = dbt_definitions(config, project, facts) if project else dg.Definitions()
+    if project:
+        from .dbt import dbt_definitions
+
+        dbt = dbt_definitions(config, project, facts)
+    else:
+        dbt = dg.Definitions()
     assets = table_assets(facts, {name: wh.type for name, wh in config.warehouses.items()}, config.checks)
     by_cadence: dict[str, list[dg.AssetsDefinition]] = {"hourly": [], "daily": []}
     for a in assets:

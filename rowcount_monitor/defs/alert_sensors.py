@@ -2,8 +2,8 @@
 
 `row_count_alerts` reads new check evaluations (Dagster's asset-check execution records: one
 query for the latest execution of every check, then only the checks that have new ones), turns
-them into alerts in the outbox (one transaction per check together with its read position) and
-delivers what is due. A table that keeps
+them into alerts in the outbox (one transaction for the whole pass, together with every check's
+read position) and delivers what is due. A table that keeps
 failing sends one "started failing" alert and one "recovered" when it passes again, unless
 `alerts.notify: every_failure`. `operational_alerts` queues a message for every failed run
 (warehouse down, permission denied): never a row-count anomaly, always its own kind.
@@ -63,7 +63,7 @@ class CheckEvent:
 def new_evaluations(storage, key: dg.AssetCheckKey, after: int, now: float) -> tuple[list[CheckEvent], int]:
     """Evaluations of one check with execution id > `after`, oldest first, and the position to
     resume from: it stops before an execution that is still running, so none is skipped."""
-    records = itertools.takewhile(lambda r: r.id > after, check_executions(storage, key))
+    records = itertools.takewhile(lambda r: r.id > after, check_executions(storage, key, first_page=4))
     events, position = [], after
     for record in sorted(records, key=lambda r: r.id):
         if record.status == AssetCheckExecutionRecordStatus.PLANNED:
@@ -112,15 +112,17 @@ def alert_sensors(entries: list[TableConfig], alerts: AlertsConfig) -> list:
         now = time.time()
         latest = storage.get_latest_asset_check_execution_by_key([dg.AssetCheckKey(k, CHECK_NAME) for k in tables])
         positions = outbox.positions()
-        read = added = 0
+        reads = []
         for check_key, record in latest.items():
             name = check_key.to_user_string()
             if record.id <= positions.get(name, 0):
                 continue
             events, position = new_evaluations(storage, check_key, positions.get(name, 0), now)
             entry = tables[check_key.asset_key]
-            added += outbox.ingest(name, position, events, lambda ev, failing: alerts_for(ev, failing, entry, alerts))
-            read += len(events)
+            reads.append((name, position, events,
+                          lambda ev, failing, entry=entry: alerts_for(ev, failing, entry, alerts)))
+        added = outbox.ingest(reads)
+        read = sum(len(events) for _, _, events, _ in reads)
         context.update_cursor(str(max(outbox.positions().values(), default=0)))
         summary = f"read {read} check evaluations, queued {added} alerts"
         if not sns.topic_arn:

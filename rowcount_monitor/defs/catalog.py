@@ -43,15 +43,17 @@ def discovered_entries(config: MonitorConfig, warehouses: dict) -> list[tuple[st
         where = f"{config.source}: schemas[{i}] ({schema.schema_name})"
         warehouse = warehouses[schema.warehouse]
         database, name = schema.schema_name.split(".")
-        names = [warehouse.config_name(t) for t in warehouse.list_tables(database, name)
-                 if _matches(t, schema.include) and not _matches(t, schema.exclude)]
-        if not names:
+        stored = [t for t in warehouse.list_tables(database, name)
+                  if _matches(t, schema.include) and not _matches(t, schema.exclude)]
+        if not stored:
             raise ConfigError(f"{where}, field 'include': no table in {schema.schema_name} matches "
                               f"{schema.include} (minus {schema.exclude})")
-        for table in names:
+        columns_of = warehouse.schema_columns(database, name)  # one query for the whole schema
+        for table_name in stored:
+            table = warehouse.config_name(table_name)
             if f"{schema.schema_name}.{table}" in listed:
                 continue
-            columns = warehouse.column_schema(TableRef(database, name, table))
+            columns = columns_of.get(table_name) or warehouse.column_schema(TableRef(database, name, table))
             has_ts = any(warehouse.same_identifier(schema.timestamp_column or "", c) for c, _ in columns)
             found.append((f"{where}, table {table}", schema.table_entry(table, has_ts), columns))
     return found
@@ -121,22 +123,37 @@ def _discover(config: MonitorConfig, skip: frozenset[str]) -> list[TableFacts]:
                   for name in config.warehouses}
     entries = [(f"{config.source}: tables[{i}] ({e.table})", e, None) for i, e in enumerate(config.tables)
                if e.table not in skip]
-    facts = []
+    described = []
     for where, entry, columns in entries + discovered_entries(config, warehouses):
         warehouse = warehouses[entry.warehouse]
         try:
             columns = columns or warehouse.column_schema(entry.ref)
         except LookupError as exc:
             raise ConfigError(f"{where}, field 'table': {exc}") from None
+        if entry.mode == "bucket" and not any(warehouse.same_identifier(entry.timestamp_column, name)
+                                              for name, _ in columns):
+            raise ConfigError(f"{where}, field 'timestamp_column': no column "
+                              f"{entry.timestamp_column!r} in {entry.table}")
+        described.append((where, entry, columns))
+    firsts = _first_loads(warehouses, [entry for _, entry, _ in described])
+    facts = []
+    for (where, entry, columns), first in zip(described, firsts):
         start = None
         if entry.mode == "bucket":
-            if not any(warehouse.same_identifier(entry.timestamp_column, name) for name, _ in columns):
-                raise ConfigError(f"{where}, field 'timestamp_column': no column "
-                                  f"{entry.timestamp_column!r} in {entry.table}")
-            first = (pd.Timestamp(entry.start) if entry.start
-                     else warehouse.first_timestamp(entry.ref, entry.timestamp_column))
             if first is None:
                 raise ConfigError(f"{where}, field 'start': the table is empty; give a start date")
             start = cadence_floor(first, entry.cadence)
         facts.append(TableFacts(entry, columns, start))
     return facts
+
+
+def _first_loads(warehouses: dict, entries: list[TableConfig]) -> list[pd.Timestamp | None]:
+    """Each bucket table's configured start, else its earliest timestamp (asked of each
+    warehouse in a few batched queries); None for snapshot tables."""
+    firsts: list[pd.Timestamp | None] = [pd.Timestamp(e.start) if e.start else None for e in entries]
+    for name, warehouse in warehouses.items():
+        todo = [i for i, e in enumerate(entries) if e.warehouse == name and e.mode == "bucket" and not e.start]
+        found = warehouse.first_timestamps([(entries[i].ref, entries[i].timestamp_column) for i in todo])
+        for i, first in zip(todo, found):
+            firsts[i] = first
+    return firsts

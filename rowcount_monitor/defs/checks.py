@@ -25,15 +25,17 @@ CHECK_NAME = "row_count_anomaly"
 PLOT_SPAN = pd.Timedelta(days=28)
 
 
-def check_executions(storage, key: dg.AssetCheckKey, status=None, page: int = 500):
-    """A check's execution records, newest first, read from the event log a page at a time."""
-    cursor = None
+def check_executions(storage, key: dg.AssetCheckKey, status=None, first_page: int = 500):
+    """A check's execution records, newest first, read from the event log a page at a time.
+    Pages start at `first_page` records and double up to 500: a reader that wants only the
+    newest few (the alert sensor, each pass) does not decode a check's whole history."""
+    cursor, page = None, first_page
     while True:
         records = storage.get_asset_check_execution_history(key, limit=page, cursor=cursor, status=status)
         yield from records
         if len(records) < page:
             return
-        cursor = records[-1].id
+        cursor, page = records[-1].id, min(2 * page, 500)
 
 
 def policy_for(entry: TableConfig) -> DetectionPolicy:
@@ -94,11 +96,15 @@ def buckets_needed(entry: TableConfig, policy: DetectionPolicy) -> int:
     return history_reach(periods) + policy.window
 
 
+def window_start(entry: TableConfig, last: pd.Timestamp, start: pd.Timestamp, n: int) -> pd.Timestamp:
+    """The first of the `n` buckets ending at `last`, not before the table's first load."""
+    return max(start, last - (n - 1) * BUCKET_STEP[entry.cadence])
+
+
 def history_keys(entry: TableConfig, partition: str, start: pd.Timestamp, n: int) -> list[str]:
     fmt = PARTITION_FORMAT[entry.cadence]
     last = pd.Timestamp(pd.to_datetime(partition, format=fmt))
-    first = max(start, last - (n - 1) * BUCKET_STEP[entry.cadence])
-    return [t.strftime(fmt) for t in pd.date_range(first, last, freq=BUCKET_STEP[entry.cadence])]
+    return pd.date_range(window_start(entry, last, start, n), last, freq=BUCKET_STEP[entry.cadence]).strftime(fmt).tolist()
 
 
 def load_history(instance: dg.DagsterInstance, key: dg.AssetKey, entry: TableConfig,
@@ -134,25 +140,25 @@ def recorded_windows(instance: dg.DagsterInstance, tables: list[TableFacts], par
     keyed by asset (user string). From the history cache in one query where the instance has
     one (tables it has not seen yet are rebuilt from the event log first), else from the event
     log, a query per table."""
-    windows = {}
-    for f in tables:
-        entry = f.entry
-        windows[asset_key(entry.warehouse, entry.ref).to_user_string()] = (
-            f, history_keys(entry, partition, f.start, buckets_needed(entry, policy_for(entry))))
+    if not tables:
+        return {}
+    last = pd.to_datetime(partition, format=PARTITION_FORMAT[tables[0].entry.cadence])
+    windows = {asset_key(f.entry.warehouse, f.entry.ref).to_user_string():
+               (f, window_start(f.entry, last, f.start, buckets_needed(f.entry, policy_for(f.entry))))
+               for f in tables}
     cache = HistoryCache.for_instance(instance)
+    unseen = set(windows) if cache is None else set(windows) - cache.complete(list(windows))
+    from_log = {}
+    for name in unseen:
+        f, first = windows[name]
+        keys = history_keys(f.entry, partition, first, 1 + int((last - first) / BUCKET_STEP[f.entry.cadence]))
+        from_log[name] = load_history(instance, dg.AssetKey.from_user_string(name), f.entry, keys)
+        if cache is not None:
+            cache.record([(name, t, n) for t, n in from_log[name].items()], complete=[name])
     if cache is None:
-        return {name: load_history(instance, dg.AssetKey.from_user_string(name), f.entry, keys)
-                for name, (f, keys) in windows.items()}
-    complete = cache.complete(list(windows))
-    for name, (f, keys) in windows.items():
-        if name not in complete:
-            recorded = load_history(instance, dg.AssetKey.from_user_string(name), f.entry, keys)
-            cache.record([(name, t, n) for t, n in recorded.items()], complete=[name])
-    fmt = PARTITION_FORMAT[tables[0].entry.cadence] if tables else ""
-    firsts = {name: pd.to_datetime(keys[0], format=fmt) for name, (_, keys) in windows.items()}
-    last = pd.to_datetime(partition, format=fmt)
-    read = cache.read(list(windows), min(firsts.values(), default=last), last)
-    return {name: series.loc[firsts[name]:] for name, series in read.items()}
+        return from_log
+    read = cache.read(list(windows), min(first for _, first in windows.values()), last)
+    return {name: series.loc[windows[name][1]:] for name, series in read.items()}
 
 
 def judge_partition(instance: dg.DagsterInstance, facts: TableFacts, partition: str,

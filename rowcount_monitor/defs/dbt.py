@@ -29,12 +29,11 @@ from ..warehouse import TableRef
 from .catalog import TableFacts
 from .checks import judge_partition
 from .resources import reader, resource_key
-from .naming import asset_key, group_name
+from .naming import DBT_ASSETS, asset_key, group_name
 
 PARTITION_TAG = "dagster/partition"
 
 DUCKDB_PATH_ENV = "ROWCOUNT_MONITOR_DUCKDB_PATH"  # read by dbt_project/profiles.yml
-DBT_ASSETS = "dbt_models"  # the op that runs `dbt build`
 
 
 class WarehouseTranslator(DagsterDbtTranslator):

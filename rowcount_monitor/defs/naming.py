@@ -7,6 +7,8 @@ import dagster as dg
 
 from ..warehouse import TableRef
 
+DBT_ASSETS = "dbt_models"  # the op that runs `dbt build`
+
 
 def asset_key(warehouse: str, ref: TableRef) -> dg.AssetKey:
     """[warehouse, schema, table]; characters Dagster does not allow in names become '_'."""

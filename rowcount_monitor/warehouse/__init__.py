@@ -69,6 +69,11 @@ def union_bucket_sql(parts: list[tuple[str, str]], unit: str, placeholder: str) 
         for i, (table, ts) in enumerate(parts))
 
 
+def union_min_sql(parts: list[tuple[str, str]]) -> str:
+    """One statement with the earliest timestamp of many tables; rows are (position, min)."""
+    return " UNION ALL ".join(f"SELECT {i} AS t, min({ts}) AS first FROM {table}" for i, (table, ts) in enumerate(parts))
+
+
 def union_total_sql(tables: list[str]) -> str:
     """One statement with COUNT(*) of many tables; rows are (position, count)."""
     return " UNION ALL ".join(f"SELECT {i} AS t, count(*) AS n FROM {table}" for i, table in enumerate(tables))
@@ -95,6 +100,12 @@ class Warehouse(Protocol):
 
     def column_schema(self, ref: TableRef) -> list[tuple[str, str]]:
         """(column name, type) pairs; raises LookupError when the table does not exist."""
+
+    def schema_columns(self, database: str, schema: str) -> dict[str, list[tuple[str, str]]]:
+        """column_schema of every table in one schema, by stored table name, in one query."""
+
+    def first_timestamps(self, tables: list[tuple[TableRef, str]]) -> list[pd.Timestamp | None]:
+        """first_timestamp of many (table, timestamp column) pairs in a few queries."""
 
     def first_timestamp(self, ref: TableRef, timestamp_column: str) -> pd.Timestamp | None:
         """The earliest value of the timestamp column, None for an empty table."""

@@ -9,7 +9,7 @@ import re
 import duckdb
 import pandas as pd
 
-from . import UNION_BATCH, qualified, quote_ident, union_bucket_sql, union_total_sql, unquote
+from . import UNION_BATCH, qualified, quote_ident, union_bucket_sql, union_min_sql, union_total_sql, unquote
 
 _UNITS = {"hour", "day"}
 
@@ -63,11 +63,27 @@ class DuckDBWarehouse:
             raise LookupError(f"table {ref} does not exist in the warehouse")
         return [(name, dtype) for name, dtype in cols]
 
-    def first_timestamp(self, ref, timestamp_column):
-        sql = f"SELECT min({quote_ident(unquote(timestamp_column))}) FROM {qualified(ref)}"
+    def schema_columns(self, database, schema):
+        sql = ("SELECT table_name, column_name, data_type FROM information_schema.columns "
+               "WHERE table_catalog = ? AND table_schema = ? ORDER BY table_name, ordinal_position")
         with self._connect() as conn:
-            value = conn.execute(sql).fetchone()[0]
-        return None if value is None else pd.Timestamp(value)
+            rows = conn.execute(sql, [unquote(database), unquote(schema)]).fetchall()
+        tables: dict[str, list] = {}
+        for table, name, dtype in rows:
+            tables.setdefault(table, []).append((name, dtype))
+        return tables
+
+    def first_timestamp(self, ref, timestamp_column):
+        return self.first_timestamps([(ref, timestamp_column)])[0]
+
+    def first_timestamps(self, tables):
+        out: list = [None] * len(tables)
+        with self._connect() as conn:
+            for first in range(0, len(tables), UNION_BATCH):
+                parts = [(qualified(ref), quote_ident(unquote(ts))) for ref, ts in tables[first:first + UNION_BATCH]]
+                for i, value in conn.execute(union_min_sql(parts)).fetchall():
+                    out[first + i] = None if value is None else pd.Timestamp(value)
+        return out
 
     def same_identifier(self, written, stored):
         return unquote(written).lower() == stored.lower()  # DuckDB matches names case-insensitively

@@ -13,7 +13,7 @@ from typing import Callable
 
 import pandas as pd
 
-from . import UNION_BATCH, TableRef, quote_ident, union_bucket_sql, union_total_sql, unquote
+from . import UNION_BATCH, TableRef, quote_ident, union_bucket_sql, union_min_sql, union_total_sql, unquote
 
 _UNITS = {"hour", "day"}
 
@@ -85,9 +85,25 @@ class SnowflakeWarehouse:
             raise LookupError(f"table {ref} does not exist in the warehouse")
         return [(name, dtype) for name, dtype in rows]
 
+    def schema_columns(self, database, schema):
+        rows = self._query(
+            f"SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE FROM {quote_ident(resolve(database))}.INFORMATION_SCHEMA.COLUMNS "
+            "WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME, ORDINAL_POSITION", (resolve(schema),))
+        tables: dict[str, list] = {}
+        for table, name, dtype in rows:
+            tables.setdefault(table, []).append((name, dtype))
+        return tables
+
     def first_timestamp(self, ref, timestamp_column):
-        value = self._query(f"SELECT MIN({quote_ident(resolve(timestamp_column))}) FROM {qualified(ref)}")[0][0]
-        return None if value is None else pd.Timestamp(value)
+        return self.first_timestamps([(ref, timestamp_column)])[0]
+
+    def first_timestamps(self, tables):
+        out: list = [None] * len(tables)
+        for first in range(0, len(tables), UNION_BATCH):
+            parts = [(qualified(ref), quote_ident(resolve(ts))) for ref, ts in tables[first:first + UNION_BATCH]]
+            for i, value in self._query(union_min_sql(parts)):
+                out[first + i] = None if value is None else pd.Timestamp(value)
+        return out
 
     def same_identifier(self, written, stored):
         return resolve(written) == stored
