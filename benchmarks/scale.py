@@ -180,6 +180,28 @@ def sensor_pass(home: str) -> tuple[float, str, float]:
     return time.perf_counter() - t0, getattr(result, "skip_message", str(result)), _peak_mb()
 
 
+def picture_ms(defs, partition: str, calls: int = 5) -> float:
+    """What one check picture costs: a failing check's band over four weeks, drawn as PNG."""
+    from rowcount_monitor.defs.catalog import resolve_tables
+    from rowcount_monitor.config import load_config
+    from rowcount_monitor.defs import config_path
+    from rowcount_monitor.defs.checks import check_picture, policy_for, recorded_windows
+    from rowcount_monitor.detection import evaluate_latest
+    import dagster as dg
+
+    facts = resolve_tables(load_config(config_path()))[0]
+    with dg.DagsterInstance.get() as instance:
+        history = next(iter(recorded_windows(instance, [facts], partition).values()))
+    policy = policy_for(facts.entry)
+    verdict = evaluate_latest(history, policy)
+    times = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        check_picture(facts.entry, policy, history, verdict)
+        times.append(time.perf_counter() - t0)
+    return 1000 * statistics.median(times)
+
+
 def tick(ctx, workers: int, worker, home: str, requests: list, extra: tuple = ()) -> tuple[float, list[float]]:
     """The runs of one tick on a fresh pool of worker processes; seconds and each run's peak RSS."""
     t0 = time.perf_counter()
@@ -256,6 +278,7 @@ def main() -> None:
                   f"sensor: {message}", flush=True)
 
         worker_peak = max(peaks)
+        picture = picture_ms(defs, requests[0].partition_key)
         print()
         print(f"tables                  {args.tables}")
         print(f"layout                  {len(batches)} runs of <= {args.batch_size} tables, {args.workers} at a time, "
@@ -264,6 +287,8 @@ def main() -> None:
               f"   (sensor pass median {statistics.median(sensor_secs):.1f})")
         print(f"bare-Dagster floor      min {min(floors):.1f}  median {statistics.median(floors):.1f}")
         print(f"ratio (median)          {statistics.median(ours) / statistics.median(floors):.2f}")
+        print(f"check picture           median {picture:.0f} ms each (4 weeks, band, PNG); plots: all would add "
+              f"~{args.tables * picture / 1000 / args.workers:.0f}s per tick")
         print(f"peak RSS                run worker {worker_peak:,.0f} MB ({args.workers} side by side: "
               f"{args.workers * worker_peak:,.0f} MB), sensor pass {max(sensor_peaks):,.0f} MB")
 
