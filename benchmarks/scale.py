@@ -101,12 +101,10 @@ def _peak_mb() -> float:
 
 # --- what a run worker does ------------------------------------------------------------------
 
-def project_run(home: str, partition: str, keys: list[str]) -> tuple[bool, float]:
-    os.environ["DAGSTER_HOME"] = home
+def _execute(defs, partition: str, keys: list[str]) -> tuple[bool, float]:
+    """One run of the tick, as a run worker executes it; success and the process's peak RSS."""
     import dagster as dg
-    from rowcount_monitor.defs import build_definitions
 
-    defs = build_definitions()
     job = defs.resolve_implicit_global_asset_job_def()
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
@@ -114,6 +112,13 @@ def project_run(home: str, partition: str, keys: list[str]) -> tuple[bool, float
             asset_selection=[dg.AssetKey.from_user_string(k) for k in keys],
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
     return result.success, _peak_mb()
+
+
+def project_run(home: str, partition: str, keys: list[str]) -> tuple[bool, float]:
+    os.environ["DAGSTER_HOME"] = home
+    from rowcount_monitor.defs import build_definitions
+
+    return _execute(build_definitions(), partition, keys)
 
 
 def trivial_definitions(batches: dict[str, list[str]], start: str):
@@ -140,16 +145,7 @@ def trivial_definitions(batches: dict[str, list[str]], start: str):
 
 def floor_run(home: str, partition: str, keys: list[str], batches: dict[str, list[str]], start: str) -> tuple[bool, float]:
     os.environ["DAGSTER_HOME"] = home
-    import dagster as dg
-
-    defs = trivial_definitions(batches, start)
-    job = defs.resolve_implicit_global_asset_job_def()
-    with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(
-            instance=instance, partition_key=partition, raise_on_error=False,
-            asset_selection=[dg.AssetKey.from_user_string(k) for k in keys],
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
-    return result.success, _peak_mb()
+    return _execute(trivial_definitions(batches, start), partition, keys)
 
 
 # --- the tick ----------------------------------------------------------------------------------

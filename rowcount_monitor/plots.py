@@ -29,7 +29,7 @@ def band_png(history: pd.Series, scores: pd.DataFrame, title: str, size: tuple[f
     ax.set_ylim(bottom=0)
     ax.legend(loc="upper left", fontsize=8)
     fig.autofmt_xdate()
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.1, right=0.98, top=0.9, bottom=0.22)  # fixed: tight_layout draws twice
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return buffer.getvalue()
