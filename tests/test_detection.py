@@ -217,3 +217,13 @@ def test_daily_buckets_use_a_weekly_period():
     assert "periods=7" in v.model and not v.is_anomaly, v.reason
     assert v.reason.endswith(f"a {idx[-1].day_name()} load")
     assert evaluate_latest(with_last(s, s.iloc[-1] * 0.5)).is_anomaly
+
+
+def test_score_series_since_judges_only_the_rows_from_then_on_and_the_same_way():
+    s = with_last(hourly(days=21, weekly=True, seed=3), 100)
+    since = s.index[-48]
+    full, part = score_series(s), score_series(s, since=since)
+    pd.testing.assert_frame_equal(part.loc[since:], full.loc[since:])
+    before = part.loc[: since - pd.Timedelta(hours=1)]
+    assert before[["expected", "lower", "upper", "score"]].isna().all().all()
+    assert not before["is_anomaly"].any() and part["is_anomaly"].iloc[-1]

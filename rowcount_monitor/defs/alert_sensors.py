@@ -1,7 +1,8 @@
 """Sensors that tell people: failed row-count checks and failed counting runs go to SNS.
 
 `row_count_alerts` reads new check evaluations (Dagster's asset-check execution records: one
-query for the latest execution of every check, then only the checks that have new ones), turns
+query for the latest execution of every check, one more for the new records of the checks that
+have any), turns
 them into alerts in the outbox (one transaction for the whole pass, together with every check's
 read position) and delivers what is due. A table that keeps
 failing sends one "started failing" alert and one "recovered" when it passes again, unless
@@ -31,6 +32,8 @@ OUTBOX_FILE = "rowcount_monitor_alerts.sqlite"
 # A check execution still "planned" this long after it was created belongs to a run that died;
 # the reader stops waiting for its verdict.
 PLANNED_TIMEOUT = 3600.0
+# Most execution records one sensor pass reads in its single query (see unread_executions).
+BULK_LIMIT = 20_000
 
 
 @dataclass(frozen=True)
@@ -60,10 +63,10 @@ class CheckEvent:
                    ev.severity.value, ev.description or "", numbers)
 
 
-def new_evaluations(storage, key: dg.AssetCheckKey, after: int, now: float) -> tuple[list[CheckEvent], int]:
-    """Evaluations of one check with execution id > `after`, oldest first, and the position to
-    resume from: it stops before an execution that is still running, so none is skipped."""
-    records = itertools.takewhile(lambda r: r.id > after, check_executions(storage, key, first_page=4))
+def new_evaluations(records, after: int, now: float) -> tuple[list[CheckEvent], int]:
+    """From a check's execution records with id > `after`: its evaluations, oldest first, and
+    the position to resume from. It stops before an execution that is still running, so none
+    is skipped."""
     events, position = [], after
     for record in sorted(records, key=lambda r: r.id):
         if record.status == AssetCheckExecutionRecordStatus.PLANNED:
@@ -73,6 +76,41 @@ def new_evaluations(storage, key: dg.AssetCheckKey, after: int, now: float) -> t
             events.append(CheckEvent.from_record(record))
         position = record.id
     return events, position
+
+
+def unread_executions(storage, after: dict[dg.AssetCheckKey, int]) -> dict[dg.AssetCheckKey, list]:
+    """Each check's execution records with id > its read position.
+
+    One query for all of them on Dagster's asset_check_executions table where the storage is
+    SQL-backed (it always is for `dagster dev` and Postgres): asked check by check, a pass over
+    1,000 checks costs 1,000 connections. A check far behind the others (one that has not run
+    for weeks) would make that one query read everybody's records since then, so past
+    BULK_LIMIT rows the checks are read one by one instead."""
+    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecord
+    from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable as T
+    from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
+    from dagster._core.storage.sqlalchemy_compat import db_fetch_mappings, db_select
+    import sqlalchemy as sa
+
+    known = {k: p for k, p in after.items() if p > 0}  # never read: its whole history is due anyway
+    out = {k: [] for k in after}
+    if isinstance(storage, SqlEventLogStorage) and known:
+        by_name = {k.asset_key.to_string(): k for k in known}
+        query = db_select([T.c.id, T.c.run_id, T.c.execution_status, T.c.evaluation_event,
+                           T.c.create_timestamp, T.c.partition, T.c.asset_key]).where(sa.and_(
+            T.c.asset_key.in_(list(by_name)), T.c.check_name == CHECK_NAME,
+            T.c.id > min(known.values()))).order_by(T.c.id.asc()).limit(BULK_LIMIT + 1)
+        with storage.index_connection() as conn:
+            rows = db_fetch_mappings(conn, query)
+        if len(rows) <= BULK_LIMIT:
+            for row in rows:
+                key = by_name[row["asset_key"]]
+                if row["id"] > known[key]:
+                    out[key].append(AssetCheckExecutionRecord.from_db_row(row, key=key))
+            after = {k: p for k, p in after.items() if k not in known}
+    for key, position in after.items():
+        out[key] = list(itertools.takewhile(lambda r: r.id > position, check_executions(storage, key, first_page=4)))
+    return out
 
 
 def outbox_for(alerts: AlertsConfig, dagster_home: str | None) -> Outbox:
@@ -112,14 +150,13 @@ def alert_sensors(entries: list[TableConfig], alerts: AlertsConfig) -> list:
         now = time.time()
         latest = storage.get_latest_asset_check_execution_by_key([dg.AssetCheckKey(k, CHECK_NAME) for k in tables])
         positions = outbox.positions()
+        changed = {key: positions.get(key.to_user_string(), 0) for key, record in latest.items()
+                   if record.id > positions.get(key.to_user_string(), 0)}
         reads = []
-        for check_key, record in latest.items():
-            name = check_key.to_user_string()
-            if record.id <= positions.get(name, 0):
-                continue
-            events, position = new_evaluations(storage, check_key, positions.get(name, 0), now)
+        for check_key, records in unread_executions(storage, changed).items():
+            events, position = new_evaluations(records, changed[check_key], now)
             entry = tables[check_key.asset_key]
-            reads.append((name, position, events,
+            reads.append((check_key.to_user_string(), position, events,
                           lambda ev, failing, entry=entry: alerts_for(ev, failing, entry, alerts)))
         added = outbox.ingest(reads)
         read = sum(len(events) for _, _, events, _ in reads)
