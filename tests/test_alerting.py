@@ -87,12 +87,18 @@ def tick(defs, instance, topic, cursor=None):
         return result, context.cursor
 
 
-def test_check_passes_normal_loads_and_fails_a_broken_one(shop):
+def broken_friday(shop, instance):
+    """Orders with 30 % of the Friday 14:00 load and history recorded up to 13:00."""
     db, make, _ = shop
     defs = make()
     cut_hour(db, "2026-02-27 14:00", keep=0.3)
+    backfill_until(defs, instance, "2026-02-27 13:00")
+    return defs
+
+
+def test_check_passes_normal_loads_and_fails_a_broken_one(shop):
     with dg.instance_for_test() as instance:
-        backfill_until(defs, instance, "2026-02-27 13:00")
+        defs = broken_friday(shop, instance)
         normal = materialize(defs, instance, "2026-02-27-13:00")
         broken = materialize(defs, instance, "2026-02-27-14:00")
     assert normal.passed and "within the expected band" in normal.description
@@ -120,11 +126,8 @@ def png_pixels(markdown: str) -> np.ndarray:
 
 
 def test_checks_read_history_from_the_cache_and_rebuild_it_from_the_event_log(shop):
-    db, make, _ = shop
-    defs = make()
-    cut_hour(db, "2026-02-27 14:00", keep=0.3)
     with dg.instance_for_test() as instance:
-        backfill_until(defs, instance, "2026-02-27 13:00")
+        defs = broken_friday(shop, instance)
         first = materialize(defs, instance, "2026-02-27-14:00")
         cache_file = Path(instance.root_directory) / CACHE_FILE
         cached = HistoryCache(cache_file).read(["demo/raw/orders"], pd.Timestamp("2026-01-01"), pd.Timestamp("2026-03-01"))
