@@ -42,20 +42,21 @@ def shards(sizes: dict[str, int], workers: int) -> list[list[str]]:
     return [names for _, names in bins if names]
 
 
-def _run_shard(tables: list[str], judge_days: int) -> tuple[bool, int, str]:
+def _run_shard(tables: list[str], judge_days: int, until: str | None) -> tuple[bool, int, str]:
     defs = _load()
     job = defs.resolve_job_def(JOB_NAME)
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
             instance=instance, raise_on_error=False,
-            run_config={"ops": {"fill_missing_buckets": {"config": {"tables": tables, "judge_days": judge_days}}},
+            run_config={"ops": {"fill_missing_buckets": {"config": {"tables": tables, "judge_days": judge_days,
+                                                                    "until": until}}},
                         "loggers": {"console": {"config": {"log_level": "INFO"}}}},
         )
         filled = result.output_for_node("fill_missing_buckets") if result.success else 0
         return result.success, filled, result.run_id
 
 
-def run(workers: int | None = None, judge_days: int = 5) -> int:
+def run(workers: int | None = None, judge_days: int = 5, until: str | None = None) -> int:
     """Fill all missing buckets; returns how many were filled. Raises if a worker failed."""
     sizes = bucket_table_sizes(_load())
     parts = shards(sizes, workers or min(2, os.cpu_count() or 1))
@@ -63,10 +64,10 @@ def run(workers: int | None = None, judge_days: int = 5) -> int:
     print(f"backfilling {len(sizes)} tables, {sum(sizes.values()):,} buckets at most, "
           f"in {len(parts)} worker(s)", flush=True)
     if len(parts) == 1:
-        results = [_run_shard(parts[0], judge_days)]
+        results = [_run_shard(parts[0], judge_days, until)]
     else:
         with multiprocessing.get_context("spawn").Pool(len(parts)) as pool:
-            results = pool.starmap(_run_shard, [(p, judge_days) for p in parts])
+            results = pool.starmap(_run_shard, [(p, judge_days, until) for p in parts])
     failed = [run_id for ok, _, run_id in results if not ok]
     if failed:
         raise RuntimeError(f"backfill failed in run(s) {', '.join(failed)}: see `dagster` logs or the UI")

@@ -35,15 +35,18 @@ def cmd_demo_warehouse(args) -> int:
 
 
 def cmd_backfill(args) -> int:
+    import pandas as pd
+
     from .backfill import run, seed_cache
 
     home = _dagster_home()
     print(f"Dagster instance: {home}")
+    until = getattr(args, "until", None)
     if getattr(args, "seed_cache", False):
-        written = seed_cache()
+        written = seed_cache(until=pd.Timestamp(until) if until else None)
         print(f"history cache seeded from the warehouse: {written:,} buckets (no Dagster events written)")
         return 0
-    run(workers=args.workers, judge_days=args.judge_days)
+    run(workers=args.workers, judge_days=args.judge_days, until=until)
     return 0
 
 
@@ -326,6 +329,7 @@ def parser() -> argparse.ArgumentParser:
     bf.add_argument("--workers", type=int, default=None, help="worker processes (default: 2, or 1 on one core)")
     bf.add_argument("--judge-days", type=int, default=5,
                     help="run the row-count check on the filled buckets of the last N days (default 5)")
+    bf.add_argument("--until", metavar="TIMESTAMP", help="fill the buckets that ended by this time, ISO (default: now)")
     bf.add_argument("--seed-cache", action="store_true",
                     help="instead, fill only the checks' history cache straight from the warehouse (fast "
                          "onboarding of many tables; no Dagster events, so the UI's history starts empty)")

@@ -101,3 +101,32 @@ def test_explain_and_backtest_accept_every_spelling_of_a_table(monitored, capsys
     assert capsys.readouterr().out.startswith("demo/raw/orders, bucket ")
     assert main(["backtest", name, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["policy"] == "current policy"
+
+
+def test_seed_cache_fills_the_checks_history_from_the_warehouse(tmp_path, demo_db, monkeypatch, capsys):
+    from rowcount_monitor.defs.history import CACHE_FILE, HistoryCache
+
+    config = tmp_path / "rowcount_monitor.yaml"
+    config.write_text(yaml.safe_dump({
+        "warehouses": {"demo": {"type": "duckdb", "path": str(demo_db)}},
+        "tables": [{"table": "shop.raw.orders", "warehouse": "demo", "cadence": "hourly",
+                    "timestamp_column": "loaded_at"}]}))
+    home = tmp_path / "home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("ROWCOUNT_MONITOR_CONFIG", str(config))
+    assert main(["backfill", "--seed-cache", "--until", "2026-02-28 12:00"]) == 0
+    assert "history cache seeded from the warehouse" in capsys.readouterr().out
+    cache = HistoryCache(home / CACHE_FILE)
+    seeded = cache.read(["demo/raw/orders"], pd.Timestamp("2026-01-01"), pd.Timestamp("2026-03-01"))["demo/raw/orders"]
+    with duckdb.connect(str(demo_db), read_only=True) as conn:
+        rows = conn.execute("SELECT date_trunc('hour', loaded_at), count(*) FROM shop.raw.orders "
+                            "WHERE loaded_at < TIMESTAMP '2026-02-28 12:00' GROUP BY 1").fetchall()
+    assert seeded.to_dict() == {pd.Timestamp(b): n for b, n in rows}  # every hour has loads in the demo
+    assert cache.complete(["demo/raw/orders"]) == {"demo/raw/orders"}
+    defs = build_definitions(config)
+    with dg.DagsterInstance.get() as instance:
+        assert instance.fetch_materializations(dg.AssetKey(["demo", "raw", "orders"]), limit=1).records == []
+        result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance, partition_key="2026-02-28-12:00", asset_selection=[dg.AssetKey(["demo", "raw", "orders"])])
+    verdict = result.get_asset_check_evaluations()[0]
+    assert verdict.metadata["n_history"].value == len(seeded)  # judged on all the seeded history
