@@ -25,6 +25,8 @@ MIN_SCALE = 0.02
 # The "run" test: a bucket that leans at least this many standard deviations the same way as
 # the last few buckets together is judged on their joint deviation too.
 RUN_GATE = 1.0
+# The shortest run of loads the run test judges together.
+SHORT_RUN = 3
 _MAD_TO_SD = 1.4826
 
 
@@ -54,8 +56,15 @@ def level_span(period: int) -> int:
 
 
 def run_horizon(periods: tuple[int, ...]) -> int:
-    """Buckets in the run test: a quarter of the shortest cycle, 3 to 6."""
-    return int(np.clip(min(periods) // 4, 3, 6)) if periods else 3
+    """The longest run the run test looks at: a quarter of the shortest cycle, 3 to 6 buckets."""
+    return int(np.clip(min(periods) // 4, 3, 6)) if periods else SHORT_RUN
+
+
+def run_horizons(periods: tuple[int, ...]) -> tuple[int, ...]:
+    """The runs the run test looks at: three loads, and a quarter cycle where that is longer.
+    One length misses runs of the other: a source that fails for three hours shows in the
+    three-load mean and drowns in a six-load one; a slow six-hour decline is the reverse."""
+    return tuple(sorted({SHORT_RUN, run_horizon(periods)}))
 
 
 def usable_periods(z: np.ndarray, periods: tuple[int, ...]) -> tuple[int, ...]:
@@ -143,7 +152,9 @@ def fit_baseline(z: np.ndarray, periods: tuple[int, ...], sensitivity: float) ->
     # the run test looks at what was loaded, masked or not: a run of bad loads is the point
     run_resid = z[start:] - base - center
     label = f"baseline(periods={','.join(map(str, used))})" if used else "baseline(non-seasonal)"
-    return Fit(expected, scale, _run_score(run_resid, horizon, sensitivity * scale), horizon, label)
+    runs = [(_run_score(run_resid, h, sensitivity * scale), h) for h in run_horizons(usable)]
+    run_score, run_length = max(runs, key=lambda r: abs(r[0]))
+    return Fit(expected, scale, run_score, run_length, label)
 
 
 def _seasonal_base(train: np.ndarray, start: int, periods: tuple[int, ...], choose: bool = True):
