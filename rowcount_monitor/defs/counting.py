@@ -57,27 +57,27 @@ def count_buckets(context, warehouse, tables: list[TableFacts], checked: list[Ta
     keys = context.partition_keys
     t0 = time.perf_counter()
     counts, errors = ({}, {})
-    if tables:
+    if tables:  # a batch is one warehouse and one cadence
         cadence = tables[0].entry.cadence
         counts, errors = _isolated(
             lambda batch: warehouse.bucket_counts_many(
                 [(f.entry.ref, f.entry.timestamp_column) for f in batch], BUCKET_UNIT[cadence], start, end),
             tables)
+        buckets = list(zip(keys, pd.to_datetime(keys, format=PARTITION_FORMAT[cadence])))
     rows = []
     for f in tables:
         if _name(f) not in counts:
             continue
-        fmt = PARTITION_FORMAT[f.entry.cadence]
-        by_key = {bucket.strftime(fmt): n for bucket, n in counts[_name(f)].items()}
+        found = counts[_name(f)]
+        own = [(k, t) for k, t in buckets if t >= f.start]  # not before the table's first load
         key = asset_key(f.entry.warehouse, f.entry.ref)
-        own = [k for k in keys if pd.to_datetime(k, format=fmt) >= f.start]  # not before its first load
         if len(keys) == 1 and own:  # a normal run: a real output, so downstream dbt models run after it
-            yield dg.MaterializeResult(asset_key=key, metadata={"dagster/row_count": dg.MetadataValue.int(by_key.get(keys[0], 0))})
+            yield dg.MaterializeResult(asset_key=key, metadata={"dagster/row_count": dg.MetadataValue.int(found.get(own[0][1], 0))})
         else:  # a range (backfill): one materialization per bucket, no output
-            for partition in own:
+            for partition, t in own:
                 yield dg.AssetMaterialization(asset_key=key, partition=partition,
-                                              metadata={"dagster/row_count": dg.MetadataValue.int(by_key.get(partition, 0))})
-        rows += [(_name(f), pd.to_datetime(p, format=fmt), by_key.get(p, 0)) for p in own]
+                                              metadata={"dagster/row_count": dg.MetadataValue.int(found.get(t, 0))})
+        rows += [(_name(f), t, found.get(t, 0)) for _, t in own]
     cache = HistoryCache.for_instance(context.instance)
     if cache is not None and rows:
         cache.record(rows)
