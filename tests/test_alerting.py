@@ -378,9 +378,8 @@ def test_local_topic_and_read_queue_commands(monkeypatch, capsys):
 
 
 def test_the_sensor_reads_unread_executions_in_one_query_or_check_by_check_alike(shop, monkeypatch):
-    import importlib
+    from rowcount_monitor.defs import alert_sensors
 
-    alert_sensors = importlib.import_module("rowcount_monitor.defs.alert_sensors")  # the module, not its function
     _, make, _ = shop
     defs = make()
     with dg.instance_for_test() as instance:

@@ -11,7 +11,7 @@ import dagster as dg
 
 from ..alerting.sns import TOPIC_ENV, SNSPublisher
 from ..config import load_config
-from .alert_sensors import alert_sensors
+from .alert_sensors import sensor_definitions
 from .backfill_job import backfill_job
 from .catalog import discover, resolve_tables, write_catalog
 from .checks import model_check
@@ -73,6 +73,6 @@ def build_definitions(path: Path | None = None) -> dg.Definitions:
         asset_checks=[model_check(e) for e in model_entries],
         jobs=[backfill_job(facts, config.checks.plots)],
         schedules=cadence_schedules(by_cadence, list(dbt.assets or [])),
-        sensors=alert_sensors([f.entry for f in facts], config.alerts),
+        sensors=sensor_definitions([f.entry for f in facts], config.alerts),
         resources={**warehouse_resources(config), "sns": SNSPublisher(topic_arn=os.environ.get(TOPIC_ENV, ""))},
     ))

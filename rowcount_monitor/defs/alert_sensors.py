@@ -138,7 +138,7 @@ def alerts_for(event: CheckEvent, was_failing: bool, entry: TableConfig, alerts:
     return [], False
 
 
-def alert_sensors(entries: list[TableConfig], alerts: AlertsConfig) -> list:
+def sensor_definitions(entries: list[TableConfig], alerts: AlertsConfig) -> list:
     tables = {asset_key(e.warehouse, e.ref): e for e in entries}
 
     @dg.sensor(name="row_count_alerts", minimum_interval_seconds=30,
