@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Iterator, Protocol
 
 import pandas as pd
 
@@ -77,6 +77,77 @@ def union_min_sql(parts: list[tuple[str, str]]) -> str:
 def union_total_sql(tables: list[str]) -> str:
     """One statement with COUNT(*) of many tables; rows are (position, count)."""
     return " UNION ALL ".join(f"SELECT {i} AS t, count(*) AS n FROM {table}" for i, table in enumerate(tables))
+
+
+_UNITS = {"hour", "day"}
+
+
+class UnionQueries:
+    """The batched reads both warehouses share: many tables per UNION ALL statement
+    (UNION_BATCH at a time), results put back in the order asked. A warehouse says how it
+    writes a table and a column name, its parameter placeholder and how it runs a statement."""
+
+    PLACEHOLDER = "?"
+
+    def _table(self, ref: TableRef) -> str:
+        raise NotImplementedError
+
+    def _column(self, name: str) -> str:
+        raise NotImplementedError
+
+    def _rows(self, sql: str, params: tuple = ()) -> list[tuple]:
+        raise NotImplementedError
+
+    def _union(self, items: list, statement) -> Iterator[tuple[int, list]]:
+        """(position in `items`, the rest of the row) for every row of statement(chunk), which
+        returns (sql, params) whose rows start with the item's position in its chunk."""
+        for first in range(0, len(items), UNION_BATCH):
+            for position, *values in self._rows(*statement(items[first:first + UNION_BATCH])):
+                yield first + position, values
+
+    def bucket_counts(self, ref, timestamp_column, unit, start, end):
+        return self.bucket_counts_many([(ref, timestamp_column)], unit, start, end)[0]
+
+    def bucket_counts_many(self, tables, unit, start, end):
+        if unit not in _UNITS:
+            raise ValueError(f"bucket unit must be hour or day, not {unit!r}")
+        bounds = (start.to_pydatetime(), end.to_pydatetime())
+        out: list[dict] = [{} for _ in tables]
+        rows = self._union(tables, lambda chunk: (
+            union_bucket_sql([(self._table(r), self._column(ts)) for r, ts in chunk], unit, self.PLACEHOLDER),
+            bounds * len(chunk)))
+        for i, (bucket, n) in rows:
+            bucket = pd.Timestamp(bucket)
+            out[i][bucket.tz_localize(None) if bucket.tzinfo else bucket] = int(n)
+        return out
+
+    def total_count(self, ref):
+        return self.total_counts([ref])[0]
+
+    def total_counts(self, refs):
+        out = [0] * len(refs)
+        for i, (n,) in self._union(refs, lambda chunk: (union_total_sql([self._table(r) for r in chunk]), ())):
+            out[i] = int(n)
+        return out
+
+    def first_timestamp(self, ref, timestamp_column):
+        return self.first_timestamps([(ref, timestamp_column)])[0]
+
+    def first_timestamps(self, tables):
+        out: list = [None] * len(tables)
+        rows = self._union(tables, lambda chunk: (
+            union_min_sql([(self._table(r), self._column(ts)) for r, ts in chunk]), ()))
+        for i, (value,) in rows:
+            out[i] = None if value is None else pd.Timestamp(value)
+        return out
+
+
+def columns_by_table(rows) -> dict[str, list[tuple[str, str]]]:
+    """(table, column, type) rows, ordered by table and position, as {table: [(column, type)]}."""
+    tables: dict[str, list] = {}
+    for table, name, dtype in rows:
+        tables.setdefault(table, []).append((name, dtype))
+    return tables
 
 
 class Warehouse(Protocol):
