@@ -210,3 +210,66 @@ def test_bad_snowflake_credentials_give_snowflakes_message(tmp_path, monkeypatch
     assert err.startswith("rowcount-monitor: warehouse error: ")
     assert "Incorrect username or password was specified" in err and "390100" in err
     assert "pw-secret-123" not in err
+
+
+TZ_ROWS = ["2026-01-01 05:30:00-05", "2026-01-01 05:45:00-05", "2026-01-01 11:10:00+00", "2026-01-01 19:05:00-05"]
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "snowflake"])
+@pytest.mark.parametrize("cadence", ["hourly", "daily"])
+def test_a_tz_aware_timestamp_column_is_counted_in_utc_beside_naive_ones(kind, cadence, tmp_path, monkeypatch):
+    """Fivetran's _fivetran_synced is TIMESTAMP_TZ: one such table in a batch of naive ones
+    used to stop counting for every table of the warehouse (tz-naive vs tz-aware)."""
+    ts_type = {"duckdb": "TIMESTAMPTZ", "snowflake": "TIMESTAMP_TZ"}[kind]
+    statements = ["CREATE TABLE shop.raw.orders (id INTEGER, loaded_at TIMESTAMP)",
+                  f"CREATE TABLE shop.raw.synced (id INTEGER, loaded_at {ts_type})",
+                  "CREATE TABLE shop.raw.local_ltz (id INTEGER, loaded_at TIMESTAMP_LTZ)" if kind == "snowflake"
+                  else "CREATE TABLE shop.raw.local_ltz (id INTEGER, loaded_at TIMESTAMPTZ)"]
+    statements += [f"INSERT INTO shop.raw.orders VALUES ({i}, TIMESTAMP '{t}')" for i, t in enumerate(ROWS)]
+    statements += [f"INSERT INTO shop.raw.{t} VALUES ({i}, '{v}')" for t in ("synced", "local_ltz")
+                   for i, v in enumerate(TZ_ROWS)]
+    tables = [{"table": f"shop.raw.{t}", "warehouse": "wh", "cadence": cadence, "timestamp_column": "loaded_at"}
+              for t in ("orders", "synced", "local_ltz")]
+    file = tmp_path / "rowcount_monitor.yaml"
+    if kind == "duckdb":
+        path = tmp_path / "shop.duckdb"
+        with duckdb.connect(str(path)) as conn:
+            conn.execute("SET TimeZone = 'America/New_York'")  # the writer's zone must not matter
+            conn.execute("CREATE SCHEMA raw")
+            for sql in statements:
+                conn.execute(sql)
+        file.write_text(yaml.safe_dump({"warehouses": {"wh": {"type": "duckdb", "path": str(path)}}, "tables": tables}))
+        return _count_tz_batch(file, cadence)
+    for key, value in SNOWFLAKE_ENV.items():
+        monkeypatch.setenv(key, value)
+    with fakesnow.patch():
+        import snowflake.connector
+
+        with snowflake.connector.connect() as conn:
+            cur = conn.cursor()
+            cur.execute("CREATE DATABASE shop")
+            cur.execute("CREATE SCHEMA shop.raw")
+            for sql in statements:
+                cur.execute(sql)
+        file.write_text(yaml.safe_dump({"warehouses": {"wh": {"type": "snowflake"}}, "tables": tables}))
+        _count_tz_batch(file, cadence)
+
+
+def _count_tz_batch(file, cadence):
+    defs = build_definitions(file)
+    keys = [dg.AssetKey(["wh", "raw", t]) for t in ("orders", "synced", "local_ltz")]
+    graph = defs.get_repository_def().asset_graph
+    # the first loads, in UTC: naive 10:30 for orders, 05:30-05 = 10:30 UTC for the tz-aware ones
+    first = "2026-01-01-10:00" if cadence == "hourly" else "2026-01-01"
+    assert all(graph.get(k).partitions_def.get_first_partition_key() == first for k in keys)
+    partition = "2026-01-01-10:00" if cadence == "hourly" else "2026-01-01"
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance, asset_selection=keys, partition_key=partition)
+        assert result.success
+        counts = {k.path[-1]: instance.fetch_materializations(k, limit=1).records[0]
+                  .asset_materialization.metadata["dagster/row_count"].value for k in keys}
+    # hourly 10:00 UTC: two rows each; daily 2026-01-01 UTC: three each (19:05-05 is the next UTC day)
+    expected = {"hourly": {"orders": 2, "synced": 2, "local_ltz": 2},
+                "daily": {"orders": 3, "synced": 3, "local_ltz": 3}}[cadence]
+    assert counts == expected

@@ -49,7 +49,7 @@ def snowflake_resource(name: str, wh: WarehouseConfig, source: str):
     from dagster_snowflake import SnowflakeResource
 
     return SnowflakeResource(**fields, additional_snowflake_connection_args={
-        **wh.connection_args, "session_parameters": {"QUERY_TAG": wh.query_tag}})
+        **wh.connection_args, "session_parameters": {"QUERY_TAG": wh.query_tag, "TIMEZONE": "UTC"}})
 
 
 def reader(resource) -> Warehouse:

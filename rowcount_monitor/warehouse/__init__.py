@@ -60,11 +60,12 @@ def qualified(ref: TableRef) -> str:
 UNION_BATCH = 200
 
 
-def union_bucket_sql(parts: list[tuple[str, str]], unit: str, placeholder: str) -> str:
+def union_bucket_sql(parts: list[tuple[str, str]], unit: str, placeholder: str, in_utc=lambda ts: ts) -> str:
     """One statement counting rows per bucket in many tables: (qualified table, quoted timestamp
-    column) pairs; rows come back as (position in `parts`, bucket, count)."""
+    column) pairs; rows come back as (position in `parts`, bucket, count). `in_utc` wraps a
+    column so that date_trunc cuts it at UTC hours and days."""
     return " UNION ALL ".join(
-        f"SELECT {i} AS t, date_trunc('{unit}', {ts}) AS bucket, count(*) AS n FROM {table} "
+        f"SELECT {i} AS t, date_trunc('{unit}', {in_utc(ts)}) AS bucket, count(*) AS n FROM {table} "
         f"WHERE {ts} >= {placeholder} AND {ts} < {placeholder} GROUP BY 2"
         for i, (table, ts) in enumerate(parts))
 
@@ -82,12 +83,27 @@ def union_total_sql(tables: list[str]) -> str:
 _UNITS = {"hour", "day"}
 
 
+def utc_naive(value) -> pd.Timestamp:
+    """A timestamp from the warehouse as naive UTC, the one form used everywhere after it.
+
+    Timestamp columns come naive (TIMESTAMP, TIMESTAMP_NTZ), tz-aware (DuckDB TIMESTAMPTZ,
+    Snowflake TIMESTAMP_TZ / TIMESTAMP_LTZ, e.g. Fivetran's _fivetran_synced) or as DATE; a
+    UNION ALL of several tables promotes them all to tz-aware. Sessions run in UTC (each
+    warehouse sets that), so a naive value already is UTC."""
+    ts = pd.Timestamp(value)
+    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
+
+
 class UnionQueries:
     """The batched reads both warehouses share: many tables per UNION ALL statement
     (UNION_BATCH at a time), results put back in the order asked. A warehouse says how it
     writes a table and a column name, its parameter placeholder and how it runs a statement."""
 
     PLACEHOLDER = "?"
+
+    def _in_utc(self, column: str) -> str:
+        """The column's SQL for date_trunc in UTC (the session already runs in UTC)."""
+        return column
 
     def _table(self, ref: TableRef) -> str:
         raise NotImplementedError
@@ -114,11 +130,11 @@ class UnionQueries:
         bounds = (start.to_pydatetime(), end.to_pydatetime())
         out: list[dict] = [{} for _ in tables]
         rows = self._union(tables, lambda chunk: (
-            union_bucket_sql([(self._table(r), self._column(ts)) for r, ts in chunk], unit, self.PLACEHOLDER),
+            union_bucket_sql([(self._table(r), self._column(ts)) for r, ts in chunk], unit, self.PLACEHOLDER,
+                             self._in_utc),
             bounds * len(chunk)))
         for i, (bucket, n) in rows:
-            bucket = pd.Timestamp(bucket)
-            out[i][bucket.tz_localize(None) if bucket.tzinfo else bucket] = int(n)
+            out[i][utc_naive(bucket)] = int(n)
         return out
 
     def total_count(self, ref):
@@ -138,7 +154,7 @@ class UnionQueries:
         rows = self._union(tables, lambda chunk: (
             union_min_sql([(self._table(r), self._column(ts)) for r, ts in chunk]), ()))
         for i, (value,) in rows:
-            out[i] = None if value is None else pd.Timestamp(value)
+            out[i] = None if value is None else utc_naive(value)
         return out
 
 

@@ -25,6 +25,9 @@ class DuckDBWarehouse(UnionQueries):
 
     def _rows(self, sql, params=()):
         with self._connect() as conn:
+            # TIMESTAMPTZ columns are truncated and compared in the session's zone, which is the
+            # machine's unless set: UTC makes buckets the same on every host
+            conn.execute("SET TimeZone = 'UTC'")
             return conn.execute(sql, list(params)).fetchall()
 
     def list_tables(self, database, schema):

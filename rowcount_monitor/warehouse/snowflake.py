@@ -39,6 +39,11 @@ class SnowflakeWarehouse(UnionQueries):
     def _column(self, name):
         return quote_ident(resolve(name))
 
+    def _in_utc(self, column):
+        # date_trunc cuts a TIMESTAMP_TZ at its own offset's midnight; the session is UTC (see
+        # resources.snowflake_resource), so this also reads NTZ and DATE values as UTC
+        return f"CONVERT_TIMEZONE('UTC', {column})"
+
     def _rows(self, sql, params=()):
         with self._connect() as conn:
             cur = conn.cursor()
