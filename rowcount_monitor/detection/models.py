@@ -39,6 +39,10 @@ class Fit:
     run_score: float  # joint deviation of the last `horizon` buckets, in standard deviations
     horizon: int
     label: str
+    upper_k: float | None = None  # the upper band's reach in sigmas, where it differs from sensitivity
+    shift_at: int | None = None  # position (in the model's input) where an accepted level change began
+    shift: float | None = None  # its size, as a factor of the rows expected before it
+    provisional: bool = False  # the band allows for a seasonal effect not yet known
 
 
 def training_window(periods: tuple[int, ...]) -> int:
@@ -104,87 +108,30 @@ def _row_nanmedian(m: np.ndarray) -> np.ndarray:
     return out
 
 
-def _run_score(resid: np.ndarray, horizon: int, limit: float) -> float:
+def run_score(resid: np.ndarray, horizon: int, limit: float, noise: float = 0.0) -> float:
     """How unusual the mean residual of the last `horizon` buckets is among earlier such means.
     Residuals are clipped at +-limit first, so that one huge load (flagged on its own) cannot
-    make its normal neighbours look like a run."""
-    filled = np.clip(np.nan_to_num(resid), -limit, limit)
-    means = np.convolve(filled, np.ones(horizon) / horizon, mode="valid")
-    if len(means) < 3 * horizon:
+    make its normal neighbours look like a run. Only runs without a missing or excluded bucket
+    count: a week of holidays is no evidence that the loads around it are steady. `noise` is
+    the least spread one bucket has; a mean of `horizon` of them has at least noise/sqrt(horizon)."""
+    clipped = np.clip(resid, -limit, limit)
+    kernel = np.ones(horizon)
+    full = np.convolve(~np.isnan(clipped), kernel, mode="valid") == horizon
+    means = np.convolve(np.nan_to_num(clipped), kernel / horizon, mode="valid")
+    earlier = means[:-1][full[:-1]]
+    if not full[-1] or len(earlier) < 3 * horizon:
         return 0.0
-    center, scale = robust_center_scale(means[:-1])
-    return (means[-1] - center) / scale
+    center, scale = robust_center_scale(earlier)
+    return (means[-1] - center) / max(scale, noise / np.sqrt(horizon))
 
 
-def fit_baseline(z: np.ndarray, periods: tuple[int, ...], sensitivity: float) -> Fit | None:
-    """Robust seasonal baseline: same-phase medians of recent cycles plus the current level.
-
-    Steps, all medians so that one bad load cannot move them:
-    1. for every bucket in the training window, the median of the same phase in the previous
-       five cycles: hour of day, or hour of week where that fits the history in reach at
-       least a fifth better (a weekly rhythm the data really has, like a shop's weekends);
-    2. residuals from it; training buckets that deviate more than `sensitivity` robust standard
-       deviations are masked and step 1 is redone, so past anomalies leave no trace in the band;
-    3. the current level is the median residual of the last half cycle;
-    4. the spread is the MAD of the training residuals.
-    """
-    usable = usable_periods(z, periods)
-    window = training_window(usable)
-    horizon = run_horizon(usable)
-    start = max(0, len(z) - 1 - window - horizon)
-    train = z.copy()
-    train[-1] = np.nan
-    base, used = _seasonal_base(train, start, usable)
-    resid = train[start:] - base
-    center, scale = robust_center_scale(resid[:-1])
-    train[start:][np.abs(resid - center) > sensitivity * scale] = np.nan
-    base, _ = _seasonal_base(train, start, used, choose=False)
-    resid = train[start:] - base
-    center, scale = robust_center_scale(resid[:-1])
-    if np.isnan(base[-1]):
-        return None
-    level = center  # without a season, the median of recent buckets already is the level
-    if usable:
-        recent = resid[:-1][-level_span(usable[0]):]
-        if np.any(~np.isnan(recent)):
-            level = float(np.median(recent[~np.isnan(recent)]))
-    expected = float(base[-1]) + level
-    # the run test looks at what was loaded, masked or not: a run of bad loads is the point
-    run_resid = z[start:] - base - center
-    label = f"baseline(periods={','.join(map(str, used))})" if used else "baseline(non-seasonal)"
-    runs = [(_run_score(run_resid, h, sensitivity * scale), h) for h in run_horizons(usable)]
-    run_score, run_length = max(runs, key=lambda r: abs(r[0]))
-    return Fit(expected, scale, run_score, run_length, label)
-
-
-def _seasonal_base(train: np.ndarray, start: int, periods: tuple[int, ...], choose: bool = True):
-    """Expected value of every bucket from `start` on, from the cycles before it.
-
-    Returns the base and the periods it uses: with `choose`, a longer period is kept only
-    where it helps; without, every period given is used.
-    """
-    if not periods:
-        return _lagged_median(train, start, 1), ()
-    first = max(0, start - BASE_CYCLES * max(periods[1:], default=0))
-    base = _lagged_median(train, first, periods[0])
-    used = (periods[0],)
-    for period in periods[1:]:
-        longer = _lagged_median(train, first, period)
-        # judged over all the history in reach, not just the training window, so that the
-        # choice is stable from one bucket to the next
-        observed = train[first:-1]
-        if not choose or _spread(observed - longer[:-1]) < WEEKLY_GAIN * _spread(observed - base[:-1]):
-            base, used = longer, (period,)
-    return base[start - first:], tuple(used)
-
-
-def _spread(resid: np.ndarray) -> float:
+def spread(resid: np.ndarray) -> float:
     """Mean absolute residual: unlike the MAD it counts every bucket a pattern gets wrong, which
     matters when the wrong ones are two days a week."""
     return float(np.nanmean(np.abs(resid)))
 
 
-def _lagged_median(z: np.ndarray, start: int, period: int) -> np.ndarray:
+def lagged_median(z: np.ndarray, start: int, period: int) -> np.ndarray:
     """For each bucket from `start` on, the median of the same phase in the previous cycles."""
     n = len(z) - start
     pad = BASE_CYCLES * period
@@ -205,7 +152,7 @@ def _interpolated(z: np.ndarray) -> np.ndarray:
     return np.interp(idx, idx[good], z[good])
 
 
-def fit_stl(z: np.ndarray, periods: tuple[int, ...], sensitivity: float) -> Fit | None:
+def fit_stl(z: np.ndarray, periods: tuple[int, ...], sensitivity: float, **_) -> Fit | None:
     """statsmodels STL (one period) or MSTL (several), robust fitting, on the training window.
 
     The forecast is the last trend value plus the seasonal component one cycle back; the spread
@@ -231,7 +178,7 @@ def fit_stl(z: np.ndarray, periods: tuple[int, ...], sensitivity: float) -> Fit 
     return Fit(expected, scale, 0.0, 1, f"stl(periods={','.join(map(str, usable))})")
 
 
-def fit_sarimax(z: np.ndarray, periods: tuple[int, ...], sensitivity: float) -> Fit | None:
+def fit_sarimax(z: np.ndarray, periods: tuple[int, ...], sensitivity: float, **_) -> Fit | None:
     """statsmodels SARIMAX(1,d,1)(1,0,0)[p] on the training window, p the shortest period.
 
     d (0 or 1) comes from an augmented Dickey-Fuller test: a unit root (p-value >= 0.05) means
@@ -259,4 +206,3 @@ def fit_sarimax(z: np.ndarray, periods: tuple[int, ...], sensitivity: float) -> 
     return Fit(expected, scale, 0.0, 1, f"sarimax(d={d},period={period or 'none'})")
 
 
-MODELS = {"baseline": fit_baseline, "stl": fit_stl, "sarimax": fit_sarimax}

@@ -9,6 +9,8 @@ from typing import Literal
 
 import pandas as pd
 
+from .calendar import check_calendar
+
 ModelName = Literal["auto", "baseline", "stl", "sarimax"]
 Direction = Literal["both", "drop", "spike"]
 ValueType = Literal["auto", "count", "signed"]
@@ -36,6 +38,14 @@ class DetectionPolicy:
         are anomalous on their own (default 1 of 1).
     value_type: "count" (non-negative; negatives are an error), "signed" (any real value,
         e.g. rows added between snapshots) or "auto" (count unless the series has negatives).
+    holidays: holiday calendars, country codes with an optional subdivision ("US", "DE-BY"):
+        buckets on their public holidays (and in the year-end week) leave training and are
+        reported, not flagged.
+    accepted_changes: bucket timestamps from which the user declared the level the new normal
+        (`rowcount-monitor accept`): history before the latest one is re-levelled to it.
+    expected: buckets the user called normal (`rowcount-monitor feedback ... expected`): never
+        masked from training, never flagged.
+    incidents: buckets the user called incidents: never used as training data.
     """
 
     model: ModelName = "auto"
@@ -49,6 +59,10 @@ class DetectionPolicy:
     min_anomalies: int = 1
     window: int = 1
     value_type: ValueType = "auto"
+    holidays: tuple[str, ...] = ()
+    accepted_changes: tuple[pd.Timestamp, ...] = ()
+    expected: tuple[pd.Timestamp, ...] = ()
+    incidents: tuple[pd.Timestamp, ...] = ()
 
     def __post_init__(self) -> None:
         if self.model not in ("auto", "baseline", "stl", "sarimax"):
@@ -83,6 +97,13 @@ class DetectionPolicy:
                 raise ValueError(f"exclude period ends before it starts: {start} > {end}")
             periods.append((start, end))
         object.__setattr__(self, "exclude", tuple(periods))
+        if isinstance(self.holidays, str):
+            object.__setattr__(self, "holidays", (self.holidays,))
+        object.__setattr__(self, "holidays", tuple(self.holidays))
+        for calendar in self.holidays:
+            check_calendar(calendar)
+        for name in ("accepted_changes", "expected", "incidents"):
+            object.__setattr__(self, name, tuple(sorted(pd.Timestamp(t) for t in getattr(self, name))))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,261 @@
+"""The robust seasonal baseline, what `model="auto"` runs on every materialization.
+
+Everything is a median, so one bad load cannot move the expectation or the band. On top of the
+same-phase medians it knows the things real warehouse tables do (docs/detection.md, "Phenomena"):
+a level that changes for good, a daily rhythm that moves by an hour (daylight saving), a
+weekly rhythm it cannot know yet, hours that are always empty, and tables whose loads burst.
+It sees only model-space numbers on a regular grid, never timestamps.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .models import (BASE_CYCLES, WEEKLY_GAIN, Fit, lagged_median, level_span, robust_center_scale,
+                     run_horizon, run_horizons, run_score, spread, training_window, usable_periods)
+from .transform import PHI, from_model_space
+
+# A bucket is on the far side of a level change when it deviates this many sigmas, and a change
+# is sustained when this share of the buckets since it are on the same far side.
+CHANGE_SIGMA = 2.0
+CHANGE_SHARE = 0.8
+# A change to (almost) nothing is an outage, never a new normal: below this share of the old rows.
+CHANGE_FLOOR = 0.1
+# The daily rhythm is taken to have moved by a bucket (a daylight-saving change) when the shifted
+# same-phase medians fit the last cycle this much better than the unshifted ones.
+PHASE_GAIN = 0.6
+# ... judged on this many of the latest telling buckets: a daylight-saving change must be
+# recognised within hours, and only the ramps of a daily rhythm show it.
+PHASE_TAIL = 3
+# A table "bursts" when its loads exceeded the band upwards at least this many separate times
+# in the training window; its upper band then reaches this far beyond its largest such burst.
+TAIL_EVENTS = 3
+TAIL_MARGIN = 1.25
+# A median of same-phase values at or below this (model space, ~0.1 rows) is a structurally
+# empty bucket (a weekend of a weekday-only table, the hours a nightly batch does not run).
+EMPTY = 0.5
+
+
+def accept_after(periods: tuple[int, ...]) -> int:
+    """Buckets a level change must hold before it is the new normal: a day of sub-daily
+    buckets (one cycle of the shortest period), three loads of daily or coarser ones."""
+    return min(periods) if periods and min(periods) > 7 else 3
+
+
+@dataclass
+class _State:
+    """One pass of the baseline over the history in reach."""
+
+    base: np.ndarray  # expected value of every bucket from `start` on (the tested one last)
+    used: tuple[int, ...]
+    center: float
+    scale: float
+
+
+def fit_baseline(z: np.ndarray, periods: tuple[int, ...], sensitivity: float, counts: bool = True,
+                 change_at: int | None = None, normal: np.ndarray | None = None) -> Fit | None:
+    """Robust seasonal baseline: same-phase medians of recent cycles plus the current level.
+
+    1. for every bucket in the training window, the median of the same phase in the previous
+       five cycles: hour of day, or hour of week where that fits the history in reach at
+       least a fifth better;
+    2. a sustained level change in the recent history (or one accepted by the user at
+       `change_at`) re-levels everything before it, keeping the seasonal shape;
+    3. training buckets deviating more than `sensitivity` sigmas are masked and step 1 redone
+       (unless `normal` says the user called them expected);
+    4. the rhythm shifted by one bucket replaces it where that fits the last cycle far better;
+    5. the level is the median residual of the last half cycle, the spread the MAD of the
+       residuals of buckets that are not structurally empty, never below the count noise.
+    Before a longer period has three cycles but after it has one, a second fit on that period
+    alone is made and the band is the union of both: a provisional band that allows for a
+    weekday effect not yet known.
+    """
+    usable = usable_periods(z, periods)
+    fit = _fit(z, usable, sensitivity, counts, change_at, normal, choose=True)
+    pending = [p for p in periods if p not in usable and len(z) - 1 >= p]
+    if fit is None or not pending or not usable:
+        return fit
+    other = _fit(z, (pending[-1],), sensitivity, counts, change_at, normal, choose=False)
+    return fit if other is None else _union(fit, other, sensitivity)
+
+
+def _fit(z, usable, sensitivity, counts, change_at, normal, choose) -> Fit | None:
+    window = training_window(usable)
+    horizon = run_horizon(usable)
+    start = max(0, len(z) - 1 - window - horizon)
+    train = z.copy()
+    train[-1] = np.nan
+    state = _pass(train, start, usable, counts, choose)
+    change = change_at if change_at is not None else _level_change(z, start, state, usable, counts)
+    accepted = None
+    if change is not None and start <= change < len(z) - 1:
+        delta = float(np.nanmedian(train[change:-1] - state.base[change - start:-1])) - state.center
+        if np.isfinite(delta):
+            train[:change] += delta
+            z = np.concatenate((train[:-1], z[-1:]))
+            accepted = (change, delta)
+            state = _pass(train, start, state.used, counts, choose=False)
+    deviant = np.abs(train[start:] - state.base - state.center) > sensitivity * state.scale
+    if normal is not None:
+        deviant &= ~normal[start:]
+    train[start:][deviant] = np.nan
+    state = _pass(train, start, state.used, counts, choose=False)
+    if np.isnan(state.base[-1]):
+        return None
+    base, label = _phase_shifted(train, z, state), ""
+    if base is not state.base:
+        label = "; rhythm shifted by one bucket"
+    resid = train[start:] - base
+    level = state.center  # without a season, the median of recent buckets already is the level
+    if usable:
+        recent = resid[:-1][-level_span(usable[0]):]
+        if np.any(~np.isnan(recent)):
+            level = float(np.median(recent[~np.isnan(recent)]))
+    expected = float(base[-1]) + level
+    scale = max(state.scale, _count_noise(expected, counts))
+    # the run test looks at what was loaded, masked or not: a run of bad loads is the point
+    run_resid = z[start:] - base - state.center
+    if counts:  # always-empty buckets say nothing about a run (and would shrink its spread to 0)
+        run_resid[:-1][base[:-1] <= EMPTY] = np.nan
+    runs = [(run_score(run_resid, h, sensitivity * scale, _count_noise(expected, counts)), h)
+            for h in run_horizons(usable)]
+    score, length = max(runs, key=lambda r: abs(r[0]))
+    used = state.used
+    name = f"baseline(periods={','.join(map(str, used))})" if used else "baseline(non-seasonal)"
+    upper_k = _burst_sensitivity(z[start:-1] - state.base[:-1] - state.center, scale, sensitivity)
+    return Fit(expected, scale, score, length, name + label, upper_k=upper_k,
+               shift_at=accepted[0] if accepted else None,
+               shift=float(from_model_space(expected, counts)) / max(
+                   float(from_model_space(expected - accepted[1], counts)), 1e-9) if accepted else None)
+
+
+def _pass(train: np.ndarray, start: int, periods: tuple[int, ...], counts: bool, choose: bool) -> _State:
+    base, used = seasonal_base(train, start, periods, choose)
+    resid = train[start:] - base
+    loaded = base[:-1] > EMPTY if counts else np.ones(len(base) - 1, bool)
+    sample = resid[:-1][loaded] if loaded.sum() >= 10 else resid[:-1]
+    center, scale = robust_center_scale(sample)
+    return _State(base, used, center, scale)
+
+
+def _count_noise(expected: float, counts: bool) -> float:
+    """The spread a count has from sampling alone, in model space: the transform makes it about
+    1 at small counts. A MAD of a handful of small integers can be far below it (even 0)."""
+    if not counts:
+        return 0.0
+    return 1.0 / np.sqrt(1.0 + PHI * float(from_model_space(expected, True)))
+
+
+def _level_change(z, start, state: _State, usable, counts) -> int | None:
+    """Where a sustained level change began, if one did in the history in reach: the earliest
+    bucket from which at least CHANGE_SHARE of the buckets up to the tested one (and at least
+    accept_after of them) lie CHANGE_SIGMA beyond the expectation on the same side. None for a
+    change to (almost) nothing."""
+    need = accept_after(usable)
+    r = (z[start:-1] - state.base[:-1] - state.center) / state.scale
+    if len(r) < need:
+        return None
+    valid = ~np.isnan(r)
+    valid_after = np.cumsum(valid[::-1])[::-1]
+    for sign in (1.0, -1.0):
+        far = valid & (sign * np.nan_to_num(r) > CHANGE_SIGMA)
+        far_after = np.cumsum(far[::-1])[::-1]
+        ok = far & (valid_after >= need) & (far_after >= CHANGE_SHARE * valid_after)
+        if not ok.any():
+            continue
+        at = int(np.argmax(ok))
+        if counts and sign < 0:
+            before = np.nanmedian(z[start:start + at]) if at else np.nan
+            after = np.nanmedian(z[start + at:-1])
+            if not before > 0 or from_model_space(after, True) < CHANGE_FLOOR * from_model_space(before, True):
+                continue
+        return start + at
+    return None
+
+
+def _phase_shifted(train, z, state: _State) -> np.ndarray:
+    """The base with the rhythm moved one bucket earlier or later, where that fits the latest
+    telling buckets far better (loads kept in local time while buckets are UTC move an hour at
+    each daylight-saving change; the same-phase medians take three cycles to follow). Telling
+    buckets are those where the moved rhythm differs from the plain one, a daily rhythm's ramps:
+    the last PHASE_TAIL of them within two days decide, as loaded (`z`: masking would hide
+    exactly the buckets that tell)."""
+    if not state.used or state.used[0] < 12:
+        return state.base
+    period = state.used[0]
+    look = min(2 * 24 if period % 24 == 0 else 2 * period, len(state.base) - 1)
+    first = len(train) - 1 - look
+    observed = z[first:-1]
+    plain = state.base[-look - 1:]
+    best, best_err = None, None
+    for step in (-1, 1):
+        moved = np.roll(train, -step)
+        moved[-1] = np.nan
+        candidate = lagged_median(moved, first, period)
+        telling = np.flatnonzero((np.abs(candidate[:-1] - plain[:-1]) > 2 * state.scale) & ~np.isnan(observed))
+        if np.isnan(candidate[-1]):
+            continue
+        telling = telling[-PHASE_TAIL:]
+        if len(telling) < 2:
+            continue
+        # net of the current level, so that a level change is not taken for a moved rhythm
+        err_plain = _centered_error(observed - plain[:-1], telling)
+        err = _centered_error(observed - candidate[:-1], telling)
+        if err_plain > 1.5 * state.scale and err < PHASE_GAIN * err_plain and (best_err is None or err < best_err):
+            best, best_err = candidate, err
+    if best is None:
+        return state.base
+    base = state.base.copy()
+    base[-look - 1:] = best
+    return base
+
+
+def _centered_error(resid: np.ndarray, telling: np.ndarray) -> float:
+    level = np.nanmedian(resid)
+    return float(np.mean(np.abs(resid[telling] - level)))
+
+
+def _burst_sensitivity(resid: np.ndarray, scale: float, sensitivity: float) -> float:
+    """The upper band's reach, in sigmas: `sensitivity`, or a little beyond the largest burst
+    of a table that bursts routinely (TAIL_EVENTS separate exceedances in the window)."""
+    r = np.nan_to_num(resid / scale, nan=0.0)
+    above = r > sensitivity
+    events = int(np.sum(above & ~np.r_[False, above[:-1]]))
+    if events < TAIL_EVENTS:
+        return sensitivity
+    return max(sensitivity, TAIL_MARGIN * float(r.max()))
+
+
+def _union(a: Fit, b: Fit, k: float) -> Fit:
+    """One fit whose band is the union of two: anomalous only where both call it anomalous."""
+    lower = min(a.expected - k * a.scale, b.expected - k * b.scale)
+    upper = max(a.expected + a.upper_k * a.scale, b.expected + b.upper_k * b.scale)
+    expected, scale = (lower + upper) / 2, (upper - lower) / (2 * k)
+    same_side = np.sign(a.run_score) == np.sign(b.run_score)
+    run = min(a.run_score, b.run_score, key=abs) if same_side else 0.0
+    return Fit(expected, scale, run, a.horizon, a.label + "; provisional (weekly rhythm not yet known)",
+               upper_k=k, shift_at=a.shift_at, shift=a.shift, provisional=True)
+
+
+def seasonal_base(train: np.ndarray, start: int, periods: tuple[int, ...], choose: bool = True):
+    """Expected value of every bucket from `start` on, from the cycles before it.
+
+    Returns the base and the periods it uses: with `choose`, a longer period is kept only
+    where it fits the history in reach at least WEEKLY_GAIN better; without, the longest
+    period given is used.
+    """
+    if not periods:
+        return lagged_median(train, start, 1), ()
+    first = max(0, start - BASE_CYCLES * max(periods[1:], default=0))
+    base = lagged_median(train, first, periods[0])
+    used = (periods[0],)
+    for period in periods[1:]:
+        longer = lagged_median(train, first, period)
+        # judged over all the history in reach, not just the training window, so that the
+        # choice is stable from one bucket to the next
+        observed = train[first:-1]
+        if not choose or spread(observed - longer[:-1]) < WEEKLY_GAIN * spread(observed - base[:-1]):
+            base, used = longer, (period,)
+    return base[start - first:], tuple(used)
+

@@ -1,0 +1,52 @@
+"""Public holidays of a policy's calendars, from the `holidays` package.
+
+A calendar is a country code ("US", "DE"), optionally with a subdivision ("US-CA", "DE-BY").
+Besides the official days, every calendar covers the year-end week (24 and 26-31 December):
+most businesses load far less then, and a page on 27 December is rarely news.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+YEAR_END = "year-end week"
+
+
+@lru_cache(maxsize=256)
+def _days(calendar: str, year: int) -> dict:
+    import holidays
+
+    country, _, subdivision = calendar.partition("-")
+    try:
+        days = holidays.country_holidays(country, subdiv=subdivision or None, years=year)
+    except NotImplementedError:
+        raise ValueError(f"unknown holiday calendar {calendar!r}: use a country code such as US or DE, "
+                         f"optionally with a subdivision such as US-CA") from None
+    out = {pd.Timestamp(day): name for day, name in days.items()}
+    for day in [24, 26, 27, 28, 29, 30, 31]:
+        out.setdefault(pd.Timestamp(year, 12, day), YEAR_END)
+    return out
+
+
+def check_calendar(calendar: str) -> None:
+    """ValueError naming a calendar the holidays package does not know."""
+    if not isinstance(calendar, str) or not calendar:
+        raise ValueError(f"a holiday calendar is a country code such as US, not {calendar!r}")
+    _days(calendar, 2026)
+
+
+def holiday_names(calendars: tuple[str, ...], times: pd.DatetimeIndex) -> np.ndarray:
+    """The holiday's name for every bucket on a holiday of any of `calendars`, "" elsewhere."""
+    names = {}
+    for year in range(times[0].year, times[-1].year + 1):
+        for calendar in calendars:
+            for day, name in _days(calendar, year).items():
+                names.setdefault(day, name)
+    days = times.normalize()
+    found = days.isin(list(names))
+    out = np.full(len(times), "", object)
+    if found.any():
+        out[found] = [names[d] for d in days[found]]
+    return out
