@@ -142,6 +142,8 @@ def place_incidents(t: Table, mean: np.ndarray, noise: float, rng, kinds, count:
     first = t.series.index.get_indexer([t.judge_from])[0]
     per_day = 24 if t.cadence == HOURLY else 1
     busy = avoid.copy()
+    if first + per_day >= len(values) - 2 * per_day:
+        return
     for _ in range(count):
         kind = kinds[int(rng.integers(len(kinds)))]
         for _try in range(20):
@@ -184,7 +186,7 @@ def make_table(i: int, phenomenon: str, cadence: str, seed: int) -> Table:
     weeks, judge_weeks = (8, 4) if cadence == HOURLY else (40, 20)
     force, local_tz, holidays = {}, None, ()
     if phenomenon == "cold start":
-        weeks = float(rng.uniform(1, 3.2)) if cadence == HOURLY else float(rng.uniform(3, 6))
+        weeks = float(rng.uniform(1.3, 3.2)) if cadence == HOURLY else float(rng.uniform(3, 6))
         judge_weeks = weeks
         force = dict(weekend=float(rng.choice([0.6, 0.4, 0.25])), shape="business")
     elif phenomenon == "weekday-only":
@@ -229,7 +231,8 @@ def make_table(i: int, phenomenon: str, cadence: str, seed: int) -> Table:
         n_bursts = int(rng.integers(1, 5) * weeks)
         for at in rng.integers(0, len(values), n_bursts):
             values[at] = np.round(values[at] * rng.uniform(10, 50) + rng.uniform(10, 50))
-    judge_from = idx[max(1, len(idx) - int(judge_weeks * per_week))]
+    # a table is judged once it has a week of history (no detector here judges the first week)
+    judge_from = idx[max(per_week, len(idx) - int(judge_weeks * per_week))]
     t = Table(f"{phenomenon.replace(' ', '_')}_{cadence}_{i}", phenomenon, cadence, pd.Series(values, idx),
               judge_from, dont_care=dont_care, holidays=holidays)
     if phenomenon == "level shift":
@@ -242,8 +245,6 @@ def make_table(i: int, phenomenon: str, cadence: str, seed: int) -> Table:
         dont_care[at:at + DONT_CARE_AFTER_SHIFT[cadence]] = True
     small = phenomenon in ("tiny", "sparse")
     kinds = SMALL_INCIDENT_KINDS if small else INCIDENT_KINDS
-    if cadence == DAILY and phenomenon != "weekday-only":
-        kinds = tuple(k for k in kinds if k != "zero load") + ("zero load",)
     count = int(rng.integers(0, 3))
     place_incidents(t, mean, noise, rng, kinds, count, dont_care)
     return t

@@ -12,14 +12,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .models import (BASE_CYCLES, WEEKLY_GAIN, Fit, lagged_median, level_span, robust_center_scale,
+from .models import (BASE_CYCLES, WEEKLY_GAIN, Fit, lagged_median, level_span, robust_center_scale, row_nanmedian,
                      run_horizon, run_horizons, run_score, spread, training_window, usable_periods)
 from .transform import PHI, from_model_space
 
-# A bucket is on the far side of a level change when it deviates this many sigmas, and a change
-# is sustained when this share of the buckets since it are on the same far side.
-CHANGE_SIGMA = 2.0
+# A level change is sustained when CHANGE_SHARE of the buckets since it lie on the same side of
+# the expectation (by CHANGE_SIDE sigmas at least) and their median lies CHANGE_SIGMA beyond it.
+CHANGE_SIDE = 0.5
 CHANGE_SHARE = 0.8
+CHANGE_SIGMA = 2.0
 # A change to (almost) nothing is an outage, never a new normal: below this share of the old rows.
 CHANGE_FLOOR = 0.1
 # The daily rhythm is taken to have moved by a bucket (a daylight-saving change) when the shifted
@@ -96,10 +97,14 @@ def _fit(z, usable, sensitivity, counts, change_at, normal, choose) -> Fit | Non
             z = np.concatenate((train[:-1], z[-1:]))
             accepted = (change, delta)
             state = _pass(train, start, state.used, counts, choose=False)
-    deviant = np.abs(train[start:] - state.base - state.center) > sensitivity * state.scale
+    # masked over all the history in reach (older cycles feed the same-phase medians too),
+    # each bucket against the same phase two cycles either side: the first cycles have no
+    # earlier ones, and one burst there must not make the normal loads after it look deviant
+    around = _phase_median_around(train, state.used[0] if state.used else 1)
+    deviant = np.abs(train - around - state.center) > sensitivity * state.scale
     if normal is not None:
-        deviant &= ~normal[start:]
-    train[start:][deviant] = np.nan
+        deviant &= ~normal
+    train[deviant] = np.nan
     state = _pass(train, start, state.used, counts, choose=False)
     if np.isnan(state.base[-1]):
         return None
@@ -130,6 +135,15 @@ def _fit(z, usable, sensitivity, counts, change_at, normal, choose) -> Fit | Non
                    float(from_model_space(expected - accepted[1], counts)), 1e-9) if accepted else None)
 
 
+def _phase_median_around(train: np.ndarray, period: int) -> np.ndarray:
+    """For every bucket, the median of the same phase in the two cycles before and after it."""
+    n = len(train)
+    pad = np.full(2 * period, np.nan)
+    padded = np.concatenate((pad, train, pad))
+    shifted = [padded[2 * period + j * period: 2 * period + j * period + n] for j in (-2, -1, 1, 2)]
+    return row_nanmedian(np.stack(shifted, axis=1))
+
+
 def _pass(train: np.ndarray, start: int, periods: tuple[int, ...], counts: bool, choose: bool) -> _State:
     base, used = seasonal_base(train, start, periods, choose)
     resid = train[start:] - base
@@ -150,7 +164,7 @@ def _count_noise(expected: float, counts: bool) -> float:
 def _level_change(z, start, state: _State, usable, counts) -> int | None:
     """Where a sustained level change began, if one did in the history in reach: the earliest
     bucket from which at least CHANGE_SHARE of the buckets up to the tested one (and at least
-    accept_after of them) lie CHANGE_SIGMA beyond the expectation on the same side. None for a
+    accept_after of them) lie on the same side, CHANGE_SIGMA beyond in the median. None for a
     change to (almost) nothing."""
     need = accept_after(usable)
     r = (z[start:-1] - state.base[:-1] - state.center) / state.scale
@@ -159,12 +173,14 @@ def _level_change(z, start, state: _State, usable, counts) -> int | None:
     valid = ~np.isnan(r)
     valid_after = np.cumsum(valid[::-1])[::-1]
     for sign in (1.0, -1.0):
-        far = valid & (sign * np.nan_to_num(r) > CHANGE_SIGMA)
-        far_after = np.cumsum(far[::-1])[::-1]
-        ok = far & (valid_after >= need) & (far_after >= CHANGE_SHARE * valid_after)
+        side = valid & (sign * np.nan_to_num(r) > CHANGE_SIDE)
+        side_after = np.cumsum(side[::-1])[::-1]
+        ok = side & (valid_after >= need) & (side_after >= CHANGE_SHARE * valid_after)
         if not ok.any():
             continue
         at = int(np.argmax(ok))
+        if sign * np.nanmedian(r[at:]) < CHANGE_SIGMA:
+            continue
         if counts and sign < 0:
             before = np.nanmedian(z[start:start + at]) if at else np.nan
             after = np.nanmedian(z[start + at:-1])
@@ -188,6 +204,9 @@ def _phase_shifted(train, z, state: _State) -> np.ndarray:
     first = len(train) - 1 - look
     observed = z[first:-1]
     plain = state.base[-look - 1:]
+    gap = observed - plain[:-1]
+    if np.all(np.isnan(gap)) or not np.nanmax(np.abs(gap - np.nanmedian(gap)), initial=0.0) > 3 * state.scale:
+        return state.base  # the plain rhythm fits the last two days: nothing to explain
     best, best_err = None, None
     for step in (-1, 1):
         moved = np.roll(train, -step)

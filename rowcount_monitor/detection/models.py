@@ -93,7 +93,7 @@ def _median(x: np.ndarray) -> float:
     return float(part[half - 1] + part[half]) / 2.0
 
 
-def _row_nanmedian(m: np.ndarray) -> np.ndarray:
+def row_nanmedian(m: np.ndarray) -> np.ndarray:
     """Median of each row ignoring NaN (NaN where a row is all NaN); faster than np.nanmedian."""
     s = np.sort(m, axis=1)  # NaN sorts last
     width = m.shape[1]
@@ -140,7 +140,7 @@ def lagged_median(z: np.ndarray, start: int, period: int) -> np.ndarray:
     lagged = np.stack(
         [padded[begin - k * period : begin - k * period + n] for k in range(1, BASE_CYCLES + 1)], axis=1
     )
-    return _row_nanmedian(lagged)
+    return row_nanmedian(lagged)
 
 
 def _interpolated(z: np.ndarray) -> np.ndarray:
