@@ -70,25 +70,28 @@ def fit_baseline(z: np.ndarray, periods: tuple[int, ...], sensitivity: float, co
        residuals of buckets that are not structurally empty, never below the count noise.
     Before a longer period has three cycles but after it has one, a second fit on that period
     alone is made and the band is the union of both: a provisional band that allows for a
-    weekday effect not yet known.
+    weekday effect not yet known (row counts only: a signed series has no weekends to allow for).
     """
     usable = usable_periods(z, periods)
-    fit = _fit(z, usable, sensitivity, counts, change_at, normal, choose=True)
+    fit = _fit(z, usable, sensitivity, counts, change_at, normal, choose=True, changes=True)
     pending = [p for p in periods if p not in usable and len(z) - 1 >= p]
-    if fit is None or not pending or not usable:
+    if fit is None or not pending or not usable or not counts:
         return fit
-    other = _fit(z, (pending[-1],), sensitivity, counts, change_at, normal, choose=False)
+    # one or two cycles of the longer period cannot tell a level change from its rhythm
+    other = _fit(z, (pending[-1],), sensitivity, counts, change_at, normal, choose=False, changes=False)
     return fit if other is None else _union(fit, other, sensitivity)
 
 
-def _fit(z, usable, sensitivity, counts, change_at, normal, choose) -> Fit | None:
+def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes) -> Fit | None:
     window = training_window(usable)
     horizon = run_horizon(usable)
     start = max(0, len(z) - 1 - window - horizon)
     train = z.copy()
     train[-1] = np.nan
     state = _pass(train, start, usable, counts, choose)
-    change = change_at if change_at is not None else _level_change(z, start, state, usable, counts)
+    change = change_at
+    if change is None and changes:
+        change = _level_change(z, start, state, usable, counts)
     accepted = None
     if change is not None and start <= change < len(z) - 1:
         delta = float(np.nanmedian(train[change:-1] - state.base[change - start:-1])) - state.center
