@@ -220,7 +220,7 @@ def test_daily_buckets_use_a_weekly_period():
 
 
 def test_score_series_since_judges_only_the_rows_from_then_on_and_the_same_way():
-    s = with_last(hourly(days=21, weekly=True, seed=3), 100)
+    s = with_last(hourly(days=21, weekly=True, seed=3), 10)
     since = s.index[-48]
     full, part = score_series(s), score_series(s, since=since)
     pd.testing.assert_frame_equal(part.loc[since:], full.loc[since:])

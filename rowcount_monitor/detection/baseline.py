@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .models import (BASE_CYCLES, WEEKLY_GAIN, Fit, lagged_median, level_span, robust_center_scale, row_nanmedian,
+from .models import (BASE_CYCLES, MIN_CYCLES, WEEKLY_GAIN, Fit, lagged_median, level_span, robust_center_scale, row_nanmedian,
                      run_horizon, run_horizons, run_score, spread, training_window, usable_periods)
 from .transform import PHI, from_model_space
 
@@ -31,7 +31,7 @@ PHASE_GAIN = 0.6
 PHASE_TAIL = 3
 # A table "bursts" when its loads exceeded the band upwards at least this many separate times
 # in the training window; its upper band then reaches this far beyond its largest such burst.
-TAIL_EVENTS = 3
+TAIL_EVENTS = 4
 TAIL_MARGIN = 1.25
 # A median of same-phase values at or below this (model space, ~0.1 rows) is a structurally
 # empty bucket (a weekend of a weekday-only table, the hours a nightly batch does not run).
@@ -73,8 +73,9 @@ def fit_baseline(z: np.ndarray, periods: tuple[int, ...], sensitivity: float, co
     weekday effect not yet known (row counts only: a signed series has no weekends to allow for).
     """
     usable = usable_periods(z, periods)
-    fit = _fit(z, usable, sensitivity, counts, change_at, normal, choose=True, changes=True)
     pending = [p for p in periods if p not in usable and len(z) - 1 >= p]
+    # before the weekly rhythm is known, a weekend is indistinguishable from a level change
+    fit = _fit(z, usable, sensitivity, counts, change_at, normal, choose=True, changes=not pending)
     if fit is None or not pending or not usable or not counts:
         return fit
     # one or two cycles of the longer period cannot tell a level change from its rhythm
@@ -89,17 +90,17 @@ def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes) -> 
     train = z.copy()
     train[-1] = np.nan
     state = _pass(train, start, usable, counts, choose)
-    change = change_at
-    if change is None and changes:
-        change = _level_change(z, start, state, usable, counts)
+    change = None
+    if change_at is not None and start <= change_at < len(z) - 1:
+        change = change_at, float(np.nanmedian(train[change_at:-1] - state.base[change_at - start:-1])) - state.center
+    elif changes:
+        change = _level_change(z, train, usable, state.used, counts)
     accepted = None
-    if change is not None and start <= change < len(z) - 1:
-        delta = float(np.nanmedian(train[change:-1] - state.base[change - start:-1])) - state.center
-        if np.isfinite(delta):
-            train[:change] += delta
-            z = np.concatenate((train[:-1], z[-1:]))
-            accepted = (change, delta)
-            state = _pass(train, start, state.used, counts, choose=False)
+    if change is not None and np.isfinite(change[1]):
+        train[:change[0]] += change[1]
+        z = np.concatenate((train[:-1], z[-1:]))
+        accepted = change
+        state = _pass(train, start, state.used, counts, choose=False)
     # masked over all the history in reach (older cycles feed the same-phase medians too),
     # each bucket against the same phase two cycles either side: the first cycles have no
     # earlier ones, and one burst there must not make the normal loads after it look deviant
@@ -164,33 +165,54 @@ def _count_noise(expected: float, counts: bool) -> float:
     return 1.0 / np.sqrt(1.0 + PHI * float(from_model_space(expected, True)))
 
 
-def _level_change(z, start, state: _State, usable, counts) -> int | None:
-    """Where a sustained level change began, if one did in the history in reach: the earliest
-    bucket from which at least CHANGE_SHARE of the buckets up to the tested one (and at least
-    accept_after of them) lie on the same side, CHANGE_SIGMA beyond in the median. None for a
-    change to (almost) nothing."""
+def _level_change(z, train, usable, used, counts) -> tuple[int, float] | None:
+    """A sustained level change in the history in reach, as (the bucket it began at, the shift
+    that brings the history before it to the current level), or None.
+
+    Looked for over three cycles of the longest period (the same-phase medians take that long
+    to follow), against a pass of the baseline over them, in two shapes:
+    - a recent change: from some bucket on, at least CHANGE_SHARE of the buckets up to the
+      tested one (and at least accept_after of them) lie on the same side of the expectation,
+      CHANGE_SIGMA beyond it in the median;
+    - an older one: the buckets before some point lie so, those after it (at least
+      accept_after) are the current level.
+    A change to (almost) nothing is an outage, never a new level."""
     need = accept_after(usable)
-    r = (z[start:-1] - state.base[:-1] - state.center) / state.scale
-    if len(r) < need:
+    first = max(0, len(z) - 1 - max(training_window(usable), MIN_CYCLES * max(usable, default=1)))
+    state = _pass(train, first, used, counts, choose=False)
+    resid = z[first:-1] - state.base[:-1]
+    r = (resid - state.center) / state.scale
+    if len(r) < 2 * need:
         return None
     valid = ~np.isnan(r)
-    valid_after = np.cumsum(valid[::-1])[::-1]
     for sign in (1.0, -1.0):
         side = valid & (sign * np.nan_to_num(r) > CHANGE_SIDE)
-        side_after = np.cumsum(side[::-1])[::-1]
+        # a recent change: a suffix on the far side
+        valid_after, side_after = np.cumsum(valid[::-1])[::-1], np.cumsum(side[::-1])[::-1]
         ok = side & (valid_after >= need) & (side_after >= CHANGE_SHARE * valid_after)
-        if not ok.any():
-            continue
-        at = int(np.argmax(ok))
-        if sign * np.nanmedian(r[at:]) < CHANGE_SIGMA:
-            continue
-        if counts and sign < 0:
-            before = np.nanmedian(z[start:start + at]) if at else np.nan
-            after = np.nanmedian(z[start + at:-1])
-            if not before > 0 or from_model_space(after, True) < CHANGE_FLOOR * from_model_space(before, True):
-                continue
-        return start + at
+        if ok.any():
+            at = int(np.argmax(ok))
+            if sign * np.nanmedian(r[at:]) >= CHANGE_SIGMA and _not_an_outage(z, first, at, sign < 0, counts):
+                return first + at, float(np.nanmedian(resid[at:])) - state.center
+        # an older change: a prefix on the far side, the rest at the current level
+        valid_before, side_before = np.cumsum(valid), np.cumsum(side)
+        ok = side & (valid_before >= need) & (side_before >= CHANGE_SHARE * valid_before)
+        ok[len(r) - need:] = False
+        if ok.any():
+            at = int(len(ok) - 1 - np.argmax(ok[::-1])) + 1  # the first bucket after the prefix
+            if (sign * np.nanmedian(r[:at]) >= CHANGE_SIGMA and abs(np.nanmedian(r[at:])) < CHANGE_SIGMA / 2
+                    and _not_an_outage(z, first, at, sign > 0, counts)):
+                return first + at, state.center - float(np.nanmedian(resid[:at]))
     return None
+
+
+def _not_an_outage(z, first, at, drop, counts) -> bool:
+    """False where the level after bucket `at` is (almost) nothing next to the level before."""
+    if not (counts and drop):
+        return True
+    before = np.nanmedian(z[first:first + at]) if at else np.nan
+    after = np.nanmedian(z[first + at:-1])
+    return bool(before > 0) and from_model_space(after, True) >= CHANGE_FLOOR * from_model_space(before, True)
 
 
 def _phase_shifted(train, z, state: _State) -> np.ndarray:
