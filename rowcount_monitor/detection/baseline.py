@@ -30,8 +30,8 @@ PHASE_GAIN = 0.6
 # recognised within hours, and only the ramps of a daily rhythm show it.
 PHASE_TAIL = 3
 # A table "bursts" when its loads exceeded the band upwards at least this many separate times
-# in the training window; its upper band then reaches this far beyond its largest such burst.
-TAIL_EVENTS = 4
+# in the history in reach; its upper band then reaches this far beyond its second-largest burst.
+TAIL_EVENTS = 7
 TAIL_MARGIN = 1.25
 # A median of same-phase values at or below this (model space, ~0.1 rows) is a structurally
 # empty bucket (a weekend of a weekday-only table, the hours a nightly batch does not run).
@@ -132,7 +132,7 @@ def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes) -> 
     score, length = max(runs, key=lambda r: abs(r[0]))
     used = state.used
     name = f"baseline(periods={','.join(map(str, used))})" if used else "baseline(non-seasonal)"
-    upper_k = _burst_sensitivity(z[start:-1] - state.base[:-1] - state.center, scale, sensitivity)
+    upper_k = _burst_sensitivity(z[:-1] - around[:-1] - state.center, scale, sensitivity)
     return Fit(expected, scale, score, length, name + label, upper_k=upper_k,
                shift_at=accepted[0] if accepted else None,
                shift=float(from_model_space(expected, counts)) / max(
@@ -261,14 +261,16 @@ def _centered_error(resid: np.ndarray, telling: np.ndarray) -> float:
 
 
 def _burst_sensitivity(resid: np.ndarray, scale: float, sensitivity: float) -> float:
-    """The upper band's reach, in sigmas: `sensitivity`, or a little beyond the largest burst
-    of a table that bursts routinely (TAIL_EVENTS separate exceedances in the window)."""
+    """The upper band's reach, in sigmas: `sensitivity`, or a little beyond the second-largest
+    burst of a table that bursts routinely (TAIL_EVENTS separate exceedances in all the
+    history in reach, against the same phase of the cycles around them: a weekly burst is
+    seen seven times in eight weeks)."""
     r = np.nan_to_num(resid / scale, nan=0.0)
     above = r > sensitivity
-    events = int(np.sum(above & ~np.r_[False, above[:-1]]))
-    if events < TAIL_EVENTS:
+    starts = above & ~np.r_[False, above[:-1]]
+    if int(starts.sum()) < TAIL_EVENTS:
         return sensitivity
-    return max(sensitivity, TAIL_MARGIN * float(r.max()))
+    return max(sensitivity, TAIL_MARGIN * float(np.sort(r[above])[-2]))
 
 
 def _union(a: Fit, b: Fit, k: float) -> Fit:
