@@ -51,10 +51,13 @@ class PolicyConfig(_Strict):
     fail_on_zero: bool | None = None
     min_anomalies: int | None = Field(default=None, ge=1)
     window: int | None = Field(default=None, ge=1)
+    # holiday calendars ("US", "DE-BY"); default: the config's top-level `holidays`
+    holidays: list[str] | None = None
 
     def to_policy(self, value_type: str) -> DetectionPolicy:
         given = {k: v for k, v in self.model_dump(exclude_unset=True).items() if v is not None}
         given["exclude"] = tuple(tuple(p) for p in given.get("exclude", ()))
+        given["holidays"] = tuple(given.get("holidays", ()))
         if "seasonality" in self.model_fields_set:
             given["seasonality"] = tuple(self.seasonality) if isinstance(self.seasonality, list) else self.seasonality
         return DetectionPolicy(value_type=value_type, **given)
@@ -145,6 +148,7 @@ class DbtConfig(_Strict):
 
 class MonitorConfig(_Strict):
     warehouses: dict[str, WarehouseConfig]
+    holidays: list[str] = []  # holiday calendars for every table whose policy names none
     tables: list[TableConfig] = []
     schemas: list[SchemaConfig] = []
     alerts: AlertsConfig = AlertsConfig()
@@ -182,11 +186,31 @@ def load_config(path: str | Path) -> MonitorConfig:
         raise ConfigError(f"{path}: {problems}") from None
     except TypeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    config = _with_default_holidays(config)
     _check_references(config, path)
     return config
 
 
+def _with_default_holidays(config: MonitorConfig) -> MonitorConfig:
+    """Every table and schema entry whose policy names no calendar gets the top-level one."""
+    if not config.holidays:
+        return config
+
+    def filled(entry):
+        if entry.policy.holidays is not None:
+            return entry
+        return entry.model_copy(update={"policy": entry.policy.model_copy(update={"holidays": list(config.holidays)})})
+
+    return config.model_copy(update={"tables": [filled(e) for e in config.tables],
+                                     "schemas": [filled(e) for e in config.schemas]})
+
+
 def _check_references(config: MonitorConfig, path: Path) -> None:
+    for calendar in config.holidays:
+        try:
+            DetectionPolicy(holidays=(calendar,))
+        except ValueError as exc:
+            raise ConfigError(f"{path}: field 'holidays': {exc}") from None
     if not config.tables and not config.schemas:
         raise ConfigError(f"{path}: field 'tables': nothing to monitor (no 'tables' or 'schemas' entries)")
     seen: dict[str, int] = {}
@@ -205,6 +229,10 @@ def _check_references(config: MonitorConfig, path: Path) -> None:
         except ValueError as exc:
             raise ConfigError(f"{where}, field 'policy': {exc}") from None
     for i, entry in enumerate(config.schemas):
+        try:
+            entry.policy.to_policy("count")
+        except ValueError as exc:
+            raise ConfigError(f"{path}: schemas[{i}] ({entry.schema_name}), field 'policy': {exc}") from None
         if entry.warehouse not in config.warehouses:
             raise ConfigError(f"{path}: schemas[{i}] ({entry.schema_name}), field 'warehouse': unknown "
                               f"warehouse {entry.warehouse!r} (defined: {', '.join(sorted(config.warehouses))})")

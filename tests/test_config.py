@@ -18,6 +18,7 @@ BAD = {
     "bad policy value": ([table_entry("orders", policy={"sensitivity": -1})], ["tables[0] (shop.raw.orders)", "'policy.sensitivity'", "greater than 0"]),
     "bad policy key": ([table_entry("orders", policy={"sensitivty": 3})], ["tables[0] (shop.raw.orders)", "'policy.sensitivty'"]),
     "impossible M-of-N": ([table_entry("orders", policy={"min_anomalies": 3, "window": 2})], ["tables[0] (shop.raw.orders)", "'policy'", "M-of-N"]),
+    "unknown holiday calendar": ([table_entry("orders", policy={"holidays": ["XX"]})], ["tables[0] (shop.raw.orders)", "'policy'", "unknown holiday calendar 'XX'"]),
     "bucket mode without timestamp": ([{**table_entry("orders", count_mode="bucket"), "timestamp_column": None}], ["tables[0] (shop.raw.orders)", "'count_mode'", "timestamp_column"]),
 }
 
@@ -112,7 +113,25 @@ def test_schema_entries_discover_tables_with_globs(tmp_path, demo_db):
     assert status.partitions_def is None and status.metadata["count_mode"] == "snapshot"
 
 
+def test_holiday_calendars_default_at_the_top_and_override_per_table(tmp_path, demo_db):
+    path = tmp_path / "rowcount_monitor.yaml"
+    path.write_text(yaml.safe_dump({
+        "warehouses": {"demo": {"type": "duckdb", "path": str(demo_db)}}, "holidays": ["US"],
+        "tables": [table_entry("orders"), table_entry("payments", policy={"holidays": ["DE-BY"]}),
+                   table_entry("customers", "daily", policy={"holidays": []})],
+        "schemas": [{"schema": "shop.raw", "warehouse": "demo", "include": ["order_*"]}]}))
+    config = load_config(path)
+    policies = [t.policy.to_policy("count").holidays for t in config.tables]
+    assert policies == [("US",), ("DE-BY",), ()]
+    assert config.schemas[0].policy.to_policy("count").holidays == ("US",)
+    path.write_text(path.read_text().replace("- US", "- Atlantis"))
+    with pytest.raises(ConfigError, match=r"field 'holidays': unknown holiday calendar 'Atlantis'"):
+        load_config(path)
+
+
 @pytest.mark.parametrize("schema,fragments", [
+    ({"schema": "shop.raw", "warehouse": "demo", "policy": {"min_anomalies": 3, "window": 2}},
+     ["schemas[0] (shop.raw)", "'policy'", "M-of-N"]),
     ({"schema": "shop.raw", "warehouse": "demo", "include": ["nothing_*"]},
      ["schemas[0] (shop.raw)", "'include'", "no table in shop.raw matches"]),
     ({"schema": "raw", "warehouse": "demo"}, ["schemas[0] (raw)", "'schema'", "database.schema"]),

@@ -1,0 +1,178 @@
+"""What real warehouse tables do, each on a small generated series (benchmarks/corpus.py has the
+big labelled corpus these defaults were chosen on)."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from rowcount_monitor.detection import DetectionPolicy, evaluate_latest, score_series
+
+
+def loads(days, *, level=2000.0, weekend=1.0, noise=0.05, seed=0, start="2026-09-07", freq="h", hours=None):
+    """Business-hours hourly loads (or daily loads) with a weekday profile and lognormal noise."""
+    rng = np.random.default_rng(seed)
+    idx = pd.date_range(start, periods=days * (24 if freq == "h" else 1), freq=freq)
+    shape = 1 + 0.6 * np.sin(2 * np.pi * (idx.hour.to_numpy() - 8) / 24) if freq == "h" else 1.0
+    if hours is not None:
+        shape = np.isin(idx.hour, hours).astype(float)
+    week = np.where(idx.day_of_week >= 5, weekend, 1.0)
+    mean = level * shape * week * rng.lognormal(0, noise, len(idx))
+    return pd.Series(rng.poisson(mean).astype(float), idx)
+
+
+def alerts(flags: pd.Series) -> pd.Series:
+    """Timestamps where a run of flagged buckets starts (one alert each)."""
+    return flags[flags & ~flags.shift(1, fill_value=False)]
+
+
+def test_a_level_change_is_one_alert_and_the_new_normal_within_a_day_hourly():
+    s = loads(42, seed=1)
+    at = 24 * 35 + 10
+    s.iloc[at:] = (s.iloc[at:] * 1.8).round()
+    flags = score_series(s, since=s.index[at - 24])["is_anomaly"]
+    assert flags.iloc[at], "the change itself is reported"
+    assert not flags.iloc[at + 30:].any(), alerts(flags.iloc[at + 30:])
+    later = evaluate_latest(s.iloc[:at + 30])
+    assert not later.is_anomaly
+    assert "level change from" in later.reason and "accepted as the new normal" in later.reason
+
+
+def test_a_level_change_of_a_daily_table_is_learned_within_a_few_loads():
+    s = loads(200, freq="D", level=50_000, noise=0.05, seed=2)
+    at = 170
+    s.iloc[at:] = (s.iloc[at:] * 0.6).round()
+    flags = score_series(s, since=s.index[at - 5])["is_anomaly"]
+    assert flags.iloc[at]
+    assert not flags.iloc[at + 5:].any(), alerts(flags.iloc[at + 5:])
+
+
+def test_an_outage_is_never_accepted_as_a_new_level():
+    s = loads(35, seed=3)
+    s.iloc[-40:] = 0
+    assert evaluate_latest(s).is_anomaly
+
+
+def test_accepting_a_level_by_hand_takes_effect_at_once():
+    s = loads(42, seed=4)
+    at = len(s) - 6
+    s.iloc[at:] = (s.iloc[at:] * 2).round()
+    assert evaluate_latest(s).is_anomaly
+    accepted = evaluate_latest(s, DetectionPolicy(accepted_changes=[s.index[at]]))
+    assert not accepted.is_anomaly, accepted.reason
+    assert "accepted as the new normal" in accepted.reason
+
+
+def test_a_holiday_is_reported_not_flagged_with_a_calendar_and_flagged_without():
+    s = loads(70, start="2026-07-27", seed=5)
+    labor_day = (s.index >= "2026-09-07") & (s.index < "2026-09-08")
+    s[labor_day] = (s[labor_day] * 0.3).round()
+    noon = s.loc[:"2026-09-07 12:00"]
+    plain = evaluate_latest(noon)
+    assert plain.is_anomaly, plain.reason
+    with_calendar = evaluate_latest(noon, DetectionPolicy(holidays=["US"]))
+    assert not with_calendar.is_anomaly
+    assert "public holiday (Labor Day)" in with_calendar.reason
+    # the days after it are not judged against it
+    after = score_series(s.loc[:"2026-09-15"], DetectionPolicy(holidays=["US"]), since=pd.Timestamp("2026-09-08"))
+    assert not after["is_anomaly"].any()
+
+
+def test_an_unknown_holiday_calendar_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown holiday calendar 'XX'"):
+        DetectionPolicy(holidays=["XX"])
+
+
+def test_a_weekly_table_is_not_flagged_on_its_second_weekend():
+    s = loads(13, weekend=0.3, seed=6)  # Monday 7 Sep to Saturday 19 Sep, second weekend included
+    flags = score_series(s)["is_anomaly"]
+    second_weekend = flags[(flags.index.day_of_week >= 5) & (flags.index >= "2026-09-12")]
+    assert not second_weekend.any(), alerts(second_weekend)
+    v = evaluate_latest(s)
+    assert "provisional band" in v.reason
+    # and a real failure on that weekend still is one
+    assert evaluate_latest(pd.concat([s.iloc[:-1], pd.Series([0.0], s.index[-1:])])).is_anomaly
+
+
+def test_a_bursty_table_is_not_paged_by_its_usual_bursts_but_is_by_a_drop():
+    s = loads(56, level=500, seed=7)
+    rng = np.random.default_rng(7)
+    bursts = rng.choice(np.arange(24 * 7, len(s) - 24), size=20, replace=False)
+    s.iloc[bursts] = (s.iloc[bursts] * rng.uniform(10, 30, len(bursts))).round()
+    burst = s.copy()
+    burst.iloc[-1] = burst.iloc[-1] * 15
+    v = evaluate_latest(burst)
+    assert not v.is_anomaly, v.reason
+    assert "routine bursts" in v.reason
+    drop = s.copy()
+    drop.iloc[-1] = round(drop.iloc[-1] * 0.3)
+    assert evaluate_latest(drop).is_anomaly
+    quiet = loads(56, level=500, seed=7)  # the same table without bursts is paged by one
+    quiet.iloc[-1] = quiet.iloc[-1] * 15
+    assert evaluate_latest(quiet).is_anomaly
+
+
+def test_a_zero_where_five_rows_were_expected_is_not_an_incident():
+    s = loads(28, level=5, noise=0.0, seed=8, hours=range(24))
+    s.iloc[-1] = 0
+    v = evaluate_latest(s)
+    assert not v.is_anomaly, v.reason
+    big = loads(28, level=150, noise=0.0, seed=8, hours=range(24))
+    big.iloc[-1] = 0
+    assert evaluate_latest(big).is_anomaly
+
+
+def test_a_sparse_table_is_quiet_and_judged_on_a_day_total_without_infinite_percentages():
+    s = loads(56, level=0.3, noise=0.0, seed=9, hours=range(24))
+    flags = score_series(s)["is_anomaly"]
+    assert flags.sum() <= 24, alerts(flags)  # at most one day-long alert in eight weeks
+    v = evaluate_latest(s)
+    assert "sparse table, judged on the total of 24 buckets" in v.reason
+    assert "∞" not in v.reason
+    empty_day = s.copy()
+    empty_day.iloc[-30:] = 0
+    dense = loads(56, level=2.0, noise=0.0, seed=9, hours=range(24))
+    dense.iloc[-30:] = 0
+    assert evaluate_latest(dense).is_anomaly  # 48 rows a day missing is news
+
+
+def test_a_weekday_only_hourly_table_is_quiet():
+    s = loads(49, weekend=0.0, seed=10)
+    flags = score_series(s, since=s.index[24 * 8])["is_anomaly"]
+    assert flags.sum() == 0, alerts(flags)
+
+
+def test_a_nightly_batch_table_is_quiet_and_a_missing_batch_is_not():
+    s = loads(42, hours=[2, 3], seed=11)
+    flags = score_series(s, since=s.index[24 * 8])["is_anomaly"]
+    assert flags.sum() == 0, alerts(flags)
+    missing = s.loc[:"2026-10-18 03:00"].copy()
+    missing.iloc[-2:] = 0
+    assert evaluate_latest(missing).is_anomaly
+
+
+def test_a_daylight_saving_change_pages_a_local_time_table_a_few_times_not_for_weeks():
+    """Opening hours kept in New York time, buckets in UTC: the rhythm moves an hour on
+    1 November. A sharp tenfold step still alerts on the day of the change and where the
+    same-phase medians switch over (about three days later); without the moved-rhythm check it
+    alerted at every ramp for days."""
+    idx = pd.date_range("2026-10-01", "2026-11-20", freq="h")
+    local = idx.tz_localize("UTC").tz_convert("America/New_York")
+    rng = np.random.default_rng(12)
+    open_hours = np.asarray((local.hour >= 9) & (local.hour < 18))
+    s = pd.Series(rng.poisson(np.where(open_hours, 3000, 300) * rng.lognormal(0, 0.05, len(idx))).astype(float), idx)
+    flags = score_series(s, since=pd.Timestamp("2026-11-01"))["is_anomaly"]
+    assert alerts(flags).size <= 5, alerts(flags)
+
+
+def test_feedback_an_expected_bucket_is_normal_and_an_incident_bucket_never_trains():
+    s = loads(28, seed=13)
+    s.iloc[-1] = round(s.iloc[-1] * 0.4)
+    assert evaluate_latest(s).is_anomaly
+    v = evaluate_latest(s, DetectionPolicy(expected=[s.index[-1]]))
+    assert not v.is_anomaly and "marked expected by feedback" in v.reason
+    # a long outage called an incident stays out of training: the table's level is not learned from it
+    t = loads(42, seed=14)
+    t.iloc[-60:-10] = (t.iloc[-60:-10] * 0.5).round()
+    incidents = DetectionPolicy(incidents=list(t.index[-60:-10]))
+    back = evaluate_latest(t, incidents)
+    assert not back.is_anomaly, back.reason
+    assert "level change" not in back.reason
