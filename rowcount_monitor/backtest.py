@@ -64,9 +64,10 @@ def run(history: pd.Series, policy: DetectionPolicy, label: str, explain: bool =
     return Backtest(label, policy, scores, alerts)
 
 
-def compare(history: pd.Series, facts: TableFacts, overrides: dict) -> list[Backtest]:
-    """The table's current policy and, when overrides are given, the proposed one."""
-    current = policy_for(facts.entry)
+def compare(history: pd.Series, facts: TableFacts, overrides: dict, feedback=None) -> list[Backtest]:
+    """The table's current policy (with the feedback given on it) and, when overrides are given,
+    the proposed one."""
+    current = policy_for(facts.entry, feedback)
     results = [run(history, current, "current policy")]
     if overrides:
         results.append(run(history, replace(current, **overrides), "proposed policy"))

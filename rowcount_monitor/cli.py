@@ -188,6 +188,7 @@ def cmd_anomalies(args) -> int:
 
 
 def cmd_explain(args) -> int:
+    from .defs.feedback import FeedbackStore
     from .report import status
 
     instance, checks = _instance_and_checks()
@@ -207,7 +208,75 @@ def cmd_explain(args) -> int:
                   "robust standard deviations")
         if row.failing_since:
             print(f"  failing since bucket {row.failing_since}")
+        store = FeedbackStore.for_instance(instance)
+        for e in store.entries(row.table) if store is not None else []:
+            said = {"expected": "marked expected", "incident": "marked an incident", "accept": "new normal level from"}[e.kind]
+            print(f"  feedback: {said} {e.bucket:%Y-%m-%d %H:%M}" + (f" ({e.note})" if e.note else ""))
     return 0
+
+
+def _bucket_table(text: str):
+    """The configured bucket table that `text` names, or None."""
+    from .config import load_config
+    from .defs import config_path
+    from .defs.catalog import resolve_tables
+    from .defs.naming import asset_key
+
+    config = load_config(config_path())
+    facts = [f for f in resolve_tables(config)
+             if f.start is not None and _names(text, asset_key(f.entry.warehouse, f.entry.ref))]
+    return (config, facts[0]) if facts else (config, None)
+
+
+def _record_feedback(table: str, when: str, kind: str, note: str) -> int:
+    """Store feedback on one bucket of a table (and show it on the asset in the UI)."""
+    import dagster as dg
+    import pandas as pd
+
+    from .defs.cadence import BUCKET_STEP
+    from .defs.feedback import FeedbackStore
+    from .defs.naming import asset_key
+
+    _, facts = _bucket_table(table)
+    if facts is None:
+        print(f"rowcount-monitor: no monitored bucket table {table!r} (try `rowcount-monitor status`)", file=sys.stderr)
+        return 2
+    step = BUCKET_STEP[facts.entry.cadence]
+    try:
+        bucket = pd.Timestamp(when)
+    except ValueError:
+        print(f"rowcount-monitor: {when!r} is not a timestamp (e.g. 2026-11-26T09:00)", file=sys.stderr)
+        return 2
+    if bucket.tzinfo is not None:
+        bucket = bucket.tz_convert("UTC").tz_localize(None)
+    if bucket != bucket.floor(step) or bucket < facts.start or bucket > pd.Timestamp.now(tz="UTC").tz_localize(None):
+        print(f"rowcount-monitor: {when!r} is not a bucket of {facts.entry.table}: {facts.entry.cadence} buckets "
+              f"start on the {'hour' if step < pd.Timedelta(days=1) else 'day'}, from {facts.start} to now (UTC)",
+              file=sys.stderr)
+        return 2
+    _dagster_home()
+    instance = dg.DagsterInstance.get()
+    store = FeedbackStore.for_instance(instance)
+    key = asset_key(facts.entry.warehouse, facts.entry.ref)
+    if not store.add(key.to_user_string(), bucket, kind, note):
+        print(f"{facts.entry.table} {bucket:%Y-%m-%d %H:%M}: already recorded as {kind}, nothing changed")
+        return 0
+    instance.report_runless_asset_event(dg.AssetObservation(asset_key=key, metadata={
+        "feedback": dg.MetadataValue.text(kind), "bucket": dg.MetadataValue.text(str(bucket)),
+        "note": dg.MetadataValue.text(note)}))
+    what = {"expected": "normal: never flagged, used as training data",
+            "incident": "an incident: never used as training data",
+            "accept": "the start of a new normal level: history before it is re-levelled"}[kind]
+    print(f"{facts.entry.table} {bucket:%Y-%m-%d %H:%M}: recorded as {what}; the next check of the table uses it")
+    return 0
+
+
+def cmd_feedback(args) -> int:
+    return _record_feedback(args.table, args.bucket, args.verdict, args.note)
+
+
+def cmd_accept(args) -> int:
+    return _record_feedback(args.table, args.from_, "accept", args.note)
 
 
 def cmd_backtest(args) -> int:
@@ -217,25 +286,23 @@ def cmd_backtest(args) -> int:
     import pandas as pd
 
     from . import backtest
-    from .config import load_config
-    from .defs import config_path
-    from .defs.catalog import resolve_tables
-    from .defs.resources import warehouse_resources
+    from .defs.feedback import feedback_for
     from .defs.naming import asset_key
+    from .defs.resources import warehouse_resources
 
-    config = load_config(config_path())
-    facts = [f for f in resolve_tables(config)
-             if f.start is not None and _names(args.table, asset_key(f.entry.warehouse, f.entry.ref))]
-    if not facts:
+    config, table = _bucket_table(args.table)
+    if table is None:
         print(f"rowcount-monitor: no bucket table {args.table!r} in the config", file=sys.stderr)
         return 2
-    table = facts[0]
     until = pd.Timestamp.now(tz="UTC").tz_localize(None)
+    _dagster_home()
+    instance = dg.DagsterInstance.get()
+    name = asset_key(table.entry.warehouse, table.entry.ref).to_user_string()
+    feedback = feedback_for(instance, [name]).get(name)
     if args.from_warehouse:
         history = backtest.history_from_warehouse(warehouse_resources(config), table, until)
     else:
-        _dagster_home()
-        history = backtest.history_from_instance(dg.DagsterInstance.get(), table, until)
+        history = backtest.history_from_instance(instance, table, until)
     if history.empty:
         print("no history yet: run `rowcount-monitor backfill` or use --from-warehouse", file=sys.stderr)
         return 1
@@ -244,7 +311,7 @@ def cmd_backtest(args) -> int:
     if args.seasonality is not None:
         overrides["seasonality"] = None if args.seasonality == "none" else (
             "auto" if args.seasonality == "auto" else tuple(int(p) for p in args.seasonality.split(",")))
-    results = backtest.compare(history, table, overrides)
+    results = backtest.compare(history, table, overrides, feedback)
     if args.json:
         print(json.dumps([{**backtest.summary(history, r), "alert_buckets": [str(a.bucket) for a in r.alerts]}
                           for r in results], indent=1))
@@ -360,6 +427,28 @@ def parser() -> argparse.ArgumentParser:
     bt.add_argument("--last", type=int, default=10, help="how many of the latest alerts to list (default 10)")
     bt.add_argument("--json", action="store_true", help="print JSON, for scripts")
     bt.set_defaults(func=cmd_backtest)
+
+    fb = sub.add_parser("feedback", help="tell the checks a bucket was expected or an incident",
+                        description="Tell the checks what a bucket was. 'expected': normal, never flagged, used "
+                        "for training; 'incident': never used for training. Used by the next check, by explain "
+                        "and by backtest. Saying it again changes nothing.",
+                        epilog="example: rowcount-monitor feedback shop.raw.orders 2026-11-26T09:00 expected "
+                               "--note 'Black Friday campaign'")
+    fb.add_argument("table", help="shop.raw.orders, raw.orders, orders or demo/raw/orders")
+    fb.add_argument("bucket", help="the bucket's start, ISO, UTC: 2026-11-26T09:00 (hourly) or 2026-11-26 (daily)")
+    fb.add_argument("verdict", choices=["expected", "incident"])
+    fb.add_argument("--note", default="", help="why, for the next person")
+    fb.set_defaults(func=cmd_feedback)
+
+    acc = sub.add_parser("accept", help="accept a table's level from a bucket on as its new normal",
+                         description="A new source was onboarded, a table was split: from this bucket on the "
+                         "level is the new normal. The history before it is re-levelled to it (the rhythm is kept).",
+                         epilog="example: rowcount-monitor accept shop.raw.orders --from 2026-11-20T00:00 "
+                                "--note 'EU shop onboarded'")
+    acc.add_argument("table", help="shop.raw.orders, raw.orders, orders or demo/raw/orders")
+    acc.add_argument("--from", dest="from_", required=True, metavar="BUCKET", help="the first bucket at the new level, ISO, UTC")
+    acc.add_argument("--note", default="", help="why, for the next person")
+    acc.set_defaults(func=cmd_accept)
 
     disc = sub.add_parser("discover", help="ask the warehouse about every configured table (schema globs "
                           "included) and store the answer, so the code location loads without queries")

@@ -130,3 +130,54 @@ def test_seed_cache_fills_the_checks_history_from_the_warehouse(tmp_path, demo_d
             instance=instance, partition_key="2026-02-28-12:00", asset_selection=[dg.AssetKey(["demo", "raw", "orders"])])
     verdict = result.get_asset_check_evaluations()[0]
     assert verdict.metadata["n_history"].value == len(seeded)  # judged on all the seeded history
+
+
+def test_feedback_is_stored_shown_used_and_replayed(monitored, capsys):
+    orders = dg.AssetKey(["demo", "raw", "orders"])
+    assert main(["feedback", "orders", "2026-02-28T09:00", "expected", "--note", "planned source migration"]) == 0
+    assert "recorded as normal" in capsys.readouterr().out
+    assert main(["feedback", "shop.raw.orders", "2026-02-28T09:00", "expected", "--note", "planned source migration"]) == 0
+    assert "already recorded as expected, nothing changed" in capsys.readouterr().out  # idempotent
+    assert main(["explain", "orders"]) == 0
+    assert "feedback: marked expected 2026-02-28 09:00 (planned source migration)" in capsys.readouterr().out
+    # used: the check of that bucket, run again, passes and says why
+    defs = build_definitions()
+    with dg.DagsterInstance.get() as instance:
+        result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance, partition_key="2026-02-28-09:00", asset_selection=[orders])
+        observed = instance.fetch_observations(orders, limit=5).records
+    verdict = result.get_asset_check_evaluations()[0]
+    assert verdict.passed and "marked expected by feedback" in verdict.description
+    assert [r.event_log_entry.asset_observation.metadata["feedback"].value for r in observed] == ["expected"]
+    # replayed: the backtest's current policy no longer alerts on it
+    assert main(["backtest", "orders", "--json"]) == 0
+    current = json.loads(capsys.readouterr().out)[0]
+    assert "2026-02-28 09:00:00" not in current["alert_buckets"]
+    # saying "incident" replaces "expected"; accept stores a level change
+    assert main(["feedback", "orders", "2026-02-28T09:00", "incident"]) == 0
+    assert main(["accept", "orders", "--from", "2026-02-28T10:00"]) == 0
+    capsys.readouterr()
+    assert main(["explain", "orders"]) == 0
+    out = capsys.readouterr().out
+    assert "feedback: marked an incident 2026-02-28 09:00" in out and "feedback: marked expected" not in out
+    assert "new normal level from 2026-02-28 10:00" in out
+
+
+BAD_FEEDBACK = [
+    (["feedback", "no_such_table", "2026-02-28T09:00", "expected"], "no monitored bucket table 'no_such_table'"),
+    (["feedback", "orders", "2026-02-28T09:30", "expected"], "is not a bucket of shop.raw.orders"),
+    (["feedback", "orders", "2020-01-01T00:00", "incident"], "is not a bucket of shop.raw.orders"),
+    (["feedback", "orders", "yesterday-ish", "expected"], "is not a timestamp"),
+    (["accept", "orders", "--from", "2099-01-01T00:00"], "is not a bucket of shop.raw.orders"),
+]
+
+
+def test_bad_feedback_is_a_clear_error_and_stores_nothing(monitored, capsys):
+    from rowcount_monitor.defs.feedback import FeedbackStore
+
+    for argv, message in BAD_FEEDBACK:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("rowcount-monitor: ") and message in err and "Traceback" not in err
+    with dg.DagsterInstance.get() as instance:
+        assert FeedbackStore.for_instance(instance).entries("demo/raw/orders") == []

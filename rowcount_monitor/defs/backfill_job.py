@@ -14,6 +14,7 @@ import dagster as dg
 import pandas as pd
 
 from .catalog import TableFacts
+from .feedback import feedback_for
 from .checks import CHECK_NAME, buckets_needed, history_keys, judge, load_history, policy_for
 from .resources import reader, resource_key
 from .cadence import BUCKET_UNIT, PARTITION_FORMAT
@@ -100,7 +101,7 @@ def _judge_recent(context, facts: TableFacts, key, filled: list[str], counts: di
     to_judge = [k for k in filled if k >= since_key]
     if not to_judge:
         return 0
-    policy = policy_for(entry)
+    policy = policy_for(entry, feedback_for(context.instance, [key.to_user_string()]).get(key.to_user_string()))
     needed = buckets_needed(entry, policy)
     keys = history_keys(entry, to_judge[-1], facts.start, needed + len(to_judge))
     just_filled = set(filled)

@@ -17,6 +17,7 @@ from ..detection.seasonality import resolve_periods
 from ..plots import band_png, markdown_image
 from .catalog import TableFacts
 from .cadence import BUCKET_STEP, PARTITION_FORMAT
+from .feedback import Feedback, feedback_for
 from .history import HistoryCache
 from .naming import asset_key
 
@@ -41,8 +42,10 @@ def check_executions(storage, key: dg.AssetCheckKey, status=None, first_page: in
         cursor, page = records[-1].id, min(2 * page, 500)
 
 
-def policy_for(entry: TableConfig) -> DetectionPolicy:
-    return entry.policy.to_policy("count")
+def policy_for(entry: TableConfig, feedback: Feedback | None = None) -> DetectionPolicy:
+    """The table's configured policy, with what people said about its buckets (feedback.py)."""
+    policy = entry.policy.to_policy("count")
+    return feedback.apply(policy) if feedback is not None else policy
 
 
 def severity_for(entry: TableConfig, verdict: Verdict) -> dg.AssetCheckSeverity:
@@ -166,15 +169,19 @@ def recorded_windows(instance: dg.DagsterInstance, tables: list[TableFacts], par
 
 
 def judge_partition(instance: dg.DagsterInstance, facts: TableFacts, partition: str,
-                    history: pd.Series | None = None, plots: str = "never") -> dg.AssetCheckResult:
-    """The check's verdict on one bucket of a table, from its recorded history (read here
-    unless given)."""
+                    history: pd.Series | None = None, plots: str = "never",
+                    feedback: Feedback | None = None) -> dg.AssetCheckResult:
+    """The check's verdict on one bucket of a table, from its recorded history and feedback
+    (read here unless given)."""
     entry = facts.entry
+    name = asset_key(entry.warehouse, entry.ref).to_user_string()
     if history is None:
-        history = recorded_windows(instance, [facts], partition)[asset_key(entry.warehouse, entry.ref).to_user_string()]
+        history = recorded_windows(instance, [facts], partition)[name]
+    if feedback is None:
+        feedback = feedback_for(instance, [name]).get(name)
     if history.empty or history.index[-1] != pd.to_datetime(partition, format=PARTITION_FORMAT[entry.cadence]):
         raise dg.Failure(f"no recorded row count for {entry.ref} bucket {partition}")
-    return judge(entry, policy_for(entry), history, plots)
+    return judge(entry, policy_for(entry, feedback), history, plots)
 
 
 def model_check(entry: TableConfig) -> dg.AssetChecksDefinition:

@@ -16,6 +16,7 @@ import pandas as pd
 from .cadence import BUCKET_UNIT, PARTITION_FORMAT
 from .catalog import TableFacts
 from .checks import buckets_needed, judge, judge_partition, load_snapshot_history, policy_for, recorded_windows
+from .feedback import Feedback, feedback_for
 from .history import HistoryCache
 from .naming import asset_key
 
@@ -95,9 +96,11 @@ def _judge_buckets(context, checked: list[TableFacts], partition: str, plots: st
     t0 = time.perf_counter()
     judged = [f for f in checked if pd.to_datetime(partition, format=PARTITION_FORMAT[f.entry.cadence]) >= f.start]
     windows = recorded_windows(context.instance, judged, partition) if judged else {}
+    said = feedback_for(context.instance, list(windows))
     failed = 0
     for f in judged:
-        result = judge_partition(context.instance, f, partition, windows[_name(f)], plots)
+        result = judge_partition(context.instance, f, partition, windows[_name(f)], plots,
+                                 said.get(_name(f), Feedback()))
         failed += not result.passed
         yield result
     if judged:
