@@ -1,6 +1,8 @@
 """One suite, run against both warehouse readers: DuckDB (a real file) and Snowflake (the
 real Snowflake connector, answered by fakesnow's DuckDB-backed emulator in this process)."""
 
+import contextlib
+
 import dagster as dg
 import duckdb
 import fakesnow
@@ -34,6 +36,23 @@ def _setup(execute):
             execute(f"INSERT INTO {table} VALUES ({i}, TIMESTAMP '{ts}')")
 
 
+@contextlib.contextmanager
+def fake_snowflake_shop(monkeypatch, setup):
+    """The Snowflake connector answered by fakesnow, credentials in the environment, database
+    shop and schema shop.raw created and filled by setup(execute)."""
+    for key, value in SNOWFLAKE_ENV.items():
+        monkeypatch.setenv(key, value)
+    with fakesnow.patch():
+        import snowflake.connector
+
+        with snowflake.connector.connect() as conn:
+            cur = conn.cursor()
+            cur.execute("CREATE DATABASE shop")
+            cur.execute("CREATE SCHEMA shop.raw")
+            setup(cur.execute)
+        yield
+
+
 @pytest.fixture(params=["duckdb", "snowflake"])
 def warehouse(request, tmp_path, monkeypatch):
     """(reader, how the config writes the mixed-case table's name, its timestamp column, kind)."""
@@ -44,16 +63,7 @@ def warehouse(request, tmp_path, monkeypatch):
             _setup(conn.execute)
         yield reader(DuckDBResource(database=str(path))), "MixedCase", "loadedAt", "duckdb", path
         return
-    for key, value in SNOWFLAKE_ENV.items():
-        monkeypatch.setenv(key, value)
-    with fakesnow.patch():
-        import snowflake.connector
-
-        with snowflake.connector.connect() as conn:
-            cur = conn.cursor()
-            cur.execute("CREATE DATABASE shop")
-            cur.execute("CREATE SCHEMA shop.raw")
-            _setup(cur.execute)
+    with fake_snowflake_shop(monkeypatch, _setup):
         from rowcount_monitor.defs.resources import snowflake_resource
         from rowcount_monitor.config import WarehouseConfig
 
@@ -240,17 +250,7 @@ def test_a_tz_aware_timestamp_column_is_counted_in_utc_beside_naive_ones(kind, c
                 conn.execute(sql)
         file.write_text(yaml.safe_dump({"warehouses": {"wh": {"type": "duckdb", "path": str(path)}}, "tables": tables}))
         return _count_tz_batch(file, cadence)
-    for key, value in SNOWFLAKE_ENV.items():
-        monkeypatch.setenv(key, value)
-    with fakesnow.patch():
-        import snowflake.connector
-
-        with snowflake.connector.connect() as conn:
-            cur = conn.cursor()
-            cur.execute("CREATE DATABASE shop")
-            cur.execute("CREATE SCHEMA shop.raw")
-            for sql in statements:
-                cur.execute(sql)
+    with fake_snowflake_shop(monkeypatch, lambda execute: [execute(sql) for sql in statements]):
         file.write_text(yaml.safe_dump({"warehouses": {"wh": {"type": "snowflake"}}, "tables": tables}))
         _count_tz_batch(file, cadence)
 
