@@ -23,8 +23,8 @@ from .naming import asset_key
 
 CHECK_NAME = "row_count_anomaly"
 # The picture in a check result shows this much history, and the band the check expected over
-# the last BAND_SPAN of it: each band point is a walk-forward verdict (about 0.7 ms), so a band
-# over all four weeks would cost half a second per picture.
+# the last BAND_SPAN of it: each band point is a walk-forward verdict (about 2 ms), so a band
+# over all four weeks would cost over a second per picture.
 PLOT_SPAN = pd.Timedelta(days=28)
 BAND_SPAN = pd.Timedelta(days=7)
 

@@ -8,7 +8,7 @@ import pandas as pd
 
 from .baseline import fit_baseline
 from .calendar import holiday_names
-from .models import RUN_GATE, Fit, fit_sarimax, fit_stl, history_reach, training_window, usable_periods
+from .models import RUN_GATE, RUN_MARGIN, Fit, fit_sarimax, fit_stl, history_reach, training_window, usable_periods
 from .policy import DetectionPolicy, Verdict
 from .seasonality import infer_spacing, resolve_periods
 from .transform import PHI, from_model_space, to_model_space
@@ -162,7 +162,7 @@ def _verdict_from_fit(grid, pos, z, fit: Fit, counts, policy, periods, n_history
         lower = max(lower, 0.0)
 
     bucket_score = (z[-1] - fit.expected) / fit.scale
-    run_score = fit.run_score
+    run_score = fit.run_score / RUN_MARGIN
     joins = np.sign(run_score) == np.sign(bucket_score) and abs(bucket_score) >= RUN_GATE
     score = run_score if joins and abs(run_score) > abs(bucket_score) else bucket_score
     by_run = score is run_score
