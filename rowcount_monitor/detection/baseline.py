@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .models import (BASE_CYCLES, MIN_CYCLES, WEEKLY_GAIN, Fit, lagged_median, level_span, robust_center_scale, row_nanmedian,
+from .models import (BASE_CYCLES, MIN_CYCLES, WEEKLY_GAIN, Fit, nan_median, lagged_median, level_span, robust_center_scale, row_nanmedian,
                      run_horizon, run_horizons, run_score, spread, training_window, usable_periods)
 from .transform import PHI, from_model_space
 
@@ -92,7 +92,7 @@ def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes) -> 
     state = _pass(train, start, usable, counts, choose)
     change = None
     if change_at is not None and start <= change_at < len(z) - 1:
-        change = change_at, float(np.nanmedian(train[change_at:-1] - state.base[change_at - start:-1])) - state.center
+        change = change_at, float(nan_median(train[change_at:-1] - state.base[change_at - start:-1])) - state.center
     elif changes:
         change = _level_change(z, train, usable, state.used, counts)
     accepted = None
@@ -186,23 +186,23 @@ def _level_change(z, train, usable, used, counts) -> tuple[int, float] | None:
         return None
     valid = ~np.isnan(r)
     for sign in (1.0, -1.0):
-        side = valid & (sign * np.nan_to_num(r) > CHANGE_SIDE)
+        side = valid & (sign * np.where(valid, r, 0.0) > CHANGE_SIDE)
         # a recent change: a suffix on the far side
         valid_after, side_after = np.cumsum(valid[::-1])[::-1], np.cumsum(side[::-1])[::-1]
         ok = side & (valid_after >= need) & (side_after >= CHANGE_SHARE * valid_after)
         if ok.any():
             at = int(np.argmax(ok))
-            if sign * np.nanmedian(r[at:]) >= CHANGE_SIGMA and _not_an_outage(z, first, at, sign < 0, counts):
-                return first + at, float(np.nanmedian(resid[at:])) - state.center
+            if sign * nan_median(r[at:]) >= CHANGE_SIGMA and _not_an_outage(z, first, at, sign < 0, counts):
+                return first + at, float(nan_median(resid[at:])) - state.center
         # an older change: a prefix on the far side, the rest at the current level
         valid_before, side_before = np.cumsum(valid), np.cumsum(side)
         ok = side & (valid_before >= need) & (side_before >= CHANGE_SHARE * valid_before)
         ok[len(r) - need:] = False
         if ok.any():
             at = int(len(ok) - 1 - np.argmax(ok[::-1])) + 1  # the first bucket after the prefix
-            if (sign * np.nanmedian(r[:at]) >= CHANGE_SIGMA and abs(np.nanmedian(r[at:])) < CHANGE_SIGMA / 2
+            if (sign * nan_median(r[:at]) >= CHANGE_SIGMA and abs(nan_median(r[at:])) < CHANGE_SIGMA / 2
                     and _not_an_outage(z, first, at, sign > 0, counts)):
-                return first + at, state.center - float(np.nanmedian(resid[:at]))
+                return first + at, state.center - float(nan_median(resid[:at]))
     return None
 
 
@@ -210,8 +210,8 @@ def _not_an_outage(z, first, at, drop, counts) -> bool:
     """False where the level after bucket `at` is (almost) nothing next to the level before."""
     if not (counts and drop):
         return True
-    before = np.nanmedian(z[first:first + at]) if at else np.nan
-    after = np.nanmedian(z[first + at:-1])
+    before = nan_median(z[first:first + at]) if at else np.nan
+    after = nan_median(z[first + at:-1])
     return bool(before > 0) and from_model_space(after, True) >= CHANGE_FLOOR * from_model_space(before, True)
 
 
@@ -230,7 +230,7 @@ def _phase_shifted(train, z, state: _State) -> np.ndarray:
     observed = z[first:-1]
     plain = state.base[-look - 1:]
     gap = observed - plain[:-1]
-    if np.all(np.isnan(gap)) or not np.nanmax(np.abs(gap - np.nanmedian(gap)), initial=0.0) > 3 * state.scale:
+    if np.all(np.isnan(gap)) or not np.nanmax(np.abs(gap - nan_median(gap)), initial=0.0) > 3 * state.scale:
         return state.base  # the plain rhythm fits the last two days: nothing to explain
     best, best_err = None, None
     for step in (-1, 1):
@@ -256,7 +256,7 @@ def _phase_shifted(train, z, state: _State) -> np.ndarray:
 
 
 def _centered_error(resid: np.ndarray, telling: np.ndarray) -> float:
-    level = np.nanmedian(resid)
+    level = nan_median(resid)
     return float(np.mean(np.abs(resid[telling] - level)))
 
 

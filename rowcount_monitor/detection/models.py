@@ -61,12 +61,12 @@ def history_reach(periods: tuple[int, ...]) -> int:
 
 def level_span(period: int) -> int:
     """Buckets over which the baseline tracks the current level: half a cycle, 3 to 12."""
-    return int(np.clip(period // 2, 3, 12))
+    return min(max(period // 2, 3), 12)
 
 
 def run_horizon(periods: tuple[int, ...]) -> int:
     """The longest run the run test looks at: a quarter of the shortest cycle, 3 to 6 buckets."""
-    return int(np.clip(min(periods) // 4, 3, 6)) if periods else SHORT_RUN
+    return min(max(min(periods) // 4, 3), 6) if periods else SHORT_RUN
 
 
 def run_horizons(periods: tuple[int, ...]) -> tuple[int, ...]:
@@ -87,6 +87,12 @@ def robust_center_scale(x: np.ndarray) -> tuple[float, float]:
         return 0.0, MIN_SCALE
     med = _median(x)
     return med, max(_MAD_TO_SD * _median(np.abs(x - med)), MIN_SCALE)
+
+
+def nan_median(x: np.ndarray) -> float:
+    """The median ignoring NaN (NaN when there is nothing), without np.nanmedian's overhead."""
+    x = x[~np.isnan(x)]
+    return _median(x) if len(x) else float("nan")
 
 
 def _median(x: np.ndarray) -> float:
@@ -122,7 +128,7 @@ def run_score(resid: np.ndarray, horizon: int, limit: float, noise: float = 0.0)
     clipped = np.clip(resid, -limit, limit)
     kernel = np.ones(horizon)
     full = np.convolve(~np.isnan(clipped), kernel, mode="valid") == horizon
-    means = np.convolve(np.nan_to_num(clipped), kernel / horizon, mode="valid")
+    means = np.convolve(np.where(np.isnan(clipped), 0.0, clipped), kernel / horizon, mode="valid")
     earlier = means[:-1][full[:-1]]
     if not full[-1] or len(earlier) < 3 * horizon:
         return 0.0
