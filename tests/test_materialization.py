@@ -167,3 +167,46 @@ def test_snapshot_tables_record_totals_and_rows_added(tmp_path, demo_db):
     assert "rows_added" not in first.asset_materialization.metadata
     assert second.asset_materialization.metadata["dagster/row_count"].value == total - 10
     assert second.asset_materialization.metadata["rows_added"].value == -10
+
+
+def test_a_locked_warehouse_fails_its_step_in_seconds_naming_the_lock_holder(tmp_path, demo_db):
+    """dagster-duckdb's connect retries about 100 s, and the step used to retry every table
+    alone after the batch failed: a 250-table batch waited for hours."""
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "wh").mkdir()
+    db = tmp_path / "wh" / "shop.duckdb"  # the file's stem is the database name
+    shutil.copy(demo_db, db)
+    config = write_config(tmp_path, db, [table_entry("orders"), table_entry("payments"), table_entry("order_items")])
+    defs = build_definitions(config)
+    keys = [dg.AssetKey(["demo", "raw", t]) for t in ("orders", "payments", "order_items")]
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(db)!r}); "
+                               "print('locked', flush=True); time.sleep(120)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with dg.instance_for_test() as instance:
+            t0 = time.monotonic()
+            result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+                instance=instance, asset_selection=keys, partition_key="2026-02-25-10:00", raise_on_error=False)
+            took = time.monotonic() - t0
+            assert not result.success
+            failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+            message = failure.step_failure_data.error.to_string()
+            assert "Conflicting lock" in message and f"PID {holder.pid}" in message
+            assert all(k.to_user_string() in message for k in keys)
+            assert all(instance.fetch_materializations(k, limit=1).records == [] for k in keys)
+    finally:
+        holder.kill()
+    assert took < 30, f"the step took {took:.0f} s"  # bounded wait (15 s), not N x 100 s
+
+
+def test_a_missing_duckdb_file_is_named_not_created(tmp_path, demo_db):
+    from rowcount_monitor.config import WarehouseError
+
+    config = write_config(tmp_path, tmp_path / "no_such.duckdb", [table_entry("orders")])
+    with pytest.raises(WarehouseError, match="no_such.duckdb does not exist"):
+        build_definitions(config)
+    assert not (tmp_path / "no_such.duckdb").exists()

@@ -13,6 +13,7 @@ from typing import Callable, TypeVar
 import dagster as dg
 import pandas as pd
 
+from ..warehouse import WarehouseUnavailable
 from .cadence import BUCKET_UNIT, PARTITION_FORMAT
 from .catalog import TableFacts
 from .checks import buckets_needed, judge, judge_partition, load_snapshot_history, policy_for, recorded_windows
@@ -28,6 +29,8 @@ def _isolated(run: Callable[[list[TableFacts]], list[T]], tables: list[TableFact
     {asset name: error message})."""
     try:
         return {_name(f): r for f, r in zip(tables, run(tables))}, {}
+    except WarehouseUnavailable as exc:  # every table fails alike: no use asking one by one
+        return {}, {_name(f): str(exc).splitlines()[0] for f in tables}
     except Exception:  # noqa: BLE001 - which table is at fault is found below, one by one
         if len(tables) == 1:
             raise

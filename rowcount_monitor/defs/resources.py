@@ -12,7 +12,7 @@ from dagster_duckdb import DuckDBResource
 
 from ..config import ConfigError, MonitorConfig, WarehouseConfig, warehouse_path
 from ..warehouse import Warehouse
-from ..warehouse.duckdb import DuckDBWarehouse
+from ..warehouse.duckdb import DuckDBWarehouse, bounded_connect
 
 _SNOWFLAKE_REQUIRED = ("ACCOUNT", "USER")
 _SNOWFLAKE_AUTH = ("PASSWORD", "PRIVATE_KEY", "PRIVATE_KEY_PATH")
@@ -55,7 +55,7 @@ def snowflake_resource(name: str, wh: WarehouseConfig, source: str):
 def reader(resource) -> Warehouse:
     """The Warehouse interface over a configured resource."""
     if isinstance(resource, DuckDBResource):
-        return DuckDBWarehouse(resource.get_connection)
+        return DuckDBWarehouse(bounded_connect(resource.database, dict(resource.connection_config)))
     from dagster_snowflake import SnowflakeConnection, SnowflakeResource
 
     from ..warehouse.snowflake import SnowflakeWarehouse

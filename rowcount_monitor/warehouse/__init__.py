@@ -12,6 +12,11 @@ from typing import Iterator, Protocol
 import pandas as pd
 
 
+class WarehouseUnavailable(RuntimeError):
+    """The warehouse itself cannot be reached (a locked or corrupt file, a refused login): every
+    table of it fails alike, so there is no point trying them one by one."""
+
+
 @dataclass(frozen=True)
 class TableRef:
     """database.schema.table, as written in the config."""

@@ -1,14 +1,51 @@
 """The DuckDB warehouse: the embedded default and the demo."""
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
-from typing import Callable
-
 import re
+import time
+from pathlib import Path
+from contextlib import AbstractContextManager, contextmanager
+from typing import Callable
 
 import duckdb
 
-from . import UnionQueries, columns_by_table, qualified, quote_ident, unquote
+from . import UnionQueries, WarehouseUnavailable, columns_by_table, qualified, quote_ident, unquote
+
+# How long a reader waits for a DuckDB file another process holds (dbt building models, say)
+# before giving up with the lock holder's message. dagster-duckdb's own connect retries ten
+# times with exponential backoff, about 100 s, and a step that then retries its tables one by
+# one would wait that long for each of them.
+LOCK_WAIT_SECONDS = 15.0
+
+
+def bounded_connect(database: str, config: dict | None = None, wait: float = LOCK_WAIT_SECONDS):
+    """Connections to a DuckDB file that wait at most `wait` seconds for a lock; a file that
+    stays locked, is corrupt, is not a database or does not exist is WarehouseUnavailable."""
+
+    @contextmanager
+    def connect():
+        if database != ":memory:" and not Path(database).is_file():
+            # duckdb.connect would create an empty database and every table would be "missing"
+            raise WarehouseUnavailable(f"DuckDB file {database} does not exist")
+        deadline, delay = time.monotonic() + wait, 0.25
+        while True:
+            try:
+                conn = duckdb.connect(database, config=config or {})
+                break
+            except duckdb.IOException as exc:
+                locked = "lock" in str(exc).lower()
+                if not locked or time.monotonic() + delay > deadline:
+                    raise WarehouseUnavailable(f"cannot open DuckDB file {database}: {exc}") from None
+                time.sleep(delay)
+                delay = min(2 * delay, 4.0)
+            except (duckdb.Error, RuntimeError) as exc:
+                raise WarehouseUnavailable(f"cannot open DuckDB file {database}: {exc}") from None
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    return connect
 
 
 class DuckDBWarehouse(UnionQueries):
