@@ -3,7 +3,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from rowcount_monitor.config import ConfigError, load_config
+from rowcount_monitor.config import ConfigError, WarehouseError, load_config
 from rowcount_monitor.defs import build_definitions
 
 from .conftest import table_entry, write_config
@@ -171,5 +171,5 @@ def test_discover_stores_a_catalog_that_loads_without_the_warehouse(tmp_path, de
     orders = graph.get(dg.AssetKey(["demo", "raw", "orders"]))
     assert orders.partitions_def == live.get_assets_def(["demo", "raw", "orders"]).partitions_def
     path.write_text(path.read_text() + "\n# changed\n")  # a changed config no longer trusts the catalog
-    with pytest.raises(ConfigError, match="does not exist|no table"):
+    with pytest.raises(WarehouseError, match="DuckDB file .*shop.duckdb does not exist"):
         build_definitions(path)
