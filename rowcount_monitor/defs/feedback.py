@@ -20,7 +20,7 @@ import dagster as dg
 import pandas as pd
 
 from ..detection import DetectionPolicy
-from .history import CACHE_FILE
+from .history import HistoryCache
 
 KINDS = ("expected", "incident", "accept")
 _SCHEMA = """
@@ -58,8 +58,9 @@ class FeedbackStore:
 
     @classmethod
     def for_instance(cls, instance: dg.DagsterInstance) -> "FeedbackStore | None":
-        root = getattr(instance, "root_directory", None)
-        return cls(Path(root) / CACHE_FILE) if root else None
+        """Beside the history cache, in its file; None where the instance has none."""
+        cache = HistoryCache.for_instance(instance)
+        return cls(cache.path) if cache is not None else None
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=60)
