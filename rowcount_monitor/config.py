@@ -131,8 +131,17 @@ class AlertsConfig(_Strict):
     outbox: str | None = None  # SQLite file; default: rowcount_monitor_alerts.sqlite in DAGSTER_HOME
 
 
+class HistoryDepth(_Strict):
+    """How far back partitions (and backfills) reach, per cadence, whatever rows a table holds."""
+
+    hourly: int = Field(default=400, ge=1)
+    daily: int = Field(default=3660, ge=1)
+
+
 class ChecksConfig(_Strict):
     """How tables are counted and judged at scale."""
+
+    max_history_days: HistoryDepth = HistoryDepth()
 
     batch_size: int = Field(default=250, ge=1, le=5000)  # tables per counting step (and per scheduled run)
     plots: Literal["failures", "all", "never"] = "failures"  # which check results carry a PNG

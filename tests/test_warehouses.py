@@ -273,3 +273,31 @@ def _count_tz_batch(file, cadence):
     expected = {"hourly": {"orders": 2, "synced": 2, "local_ltz": 2},
                 "daily": {"orders": 3, "synced": 3, "local_ltz": 3}}[cadence]
     assert counts == expected
+
+
+def test_junk_timestamps_neither_stretch_partitions_nor_fail_the_load(tmp_path, caplog):
+    """A 1970 default, a year-1 date and -infinity in one table: ignored with a warning naming
+    the table; its partitions start at its real first load, the clean table beside it too."""
+    path = tmp_path / "shop.duckdb"
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("h")
+    first = now - pd.Timedelta(days=3)
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("CREATE SCHEMA raw")
+        for table in ("orders", "junk"):
+            conn.execute(f"CREATE TABLE shop.raw.{table} (id INTEGER, loaded_at TIMESTAMP)")
+            conn.execute(f"INSERT INTO shop.raw.{table} VALUES (1, TIMESTAMP '{first}'), (2, TIMESTAMP '{now}')")
+        conn.execute("INSERT INTO shop.raw.junk VALUES (3, TIMESTAMP '1970-01-01'), (4, TIMESTAMP '0001-01-01'), "
+                     "(5, '-infinity'::TIMESTAMP)")
+    file = tmp_path / "rowcount_monitor.yaml"
+    file.write_text(yaml.safe_dump({"warehouses": {"wh": {"type": "duckdb", "path": str(path)}}, "tables": [
+        {"table": f"shop.raw.{t}", "warehouse": "wh", "cadence": c, "timestamp_column": "loaded_at"}
+        for t in ("orders", "junk") for c in ("hourly",)]}))
+    with caplog.at_level("WARNING", logger="rowcount_monitor"):
+        defs = build_definitions(file)
+    graph = defs.get_repository_def().asset_graph
+    for table in ("orders", "junk"):
+        pdef = graph.get(dg.AssetKey(["wh", "raw", table])).partitions_def
+        assert pdef.get_first_partition_key() == first.strftime("%Y-%m-%d-%H:%M")
+    warned = [r.getMessage() for r in caplog.records]
+    assert any("shop.raw.junk: 3 row(s) with loaded_at before" in m and "max_history_days.hourly" in m for m in warned)
+    assert not any("shop.raw.orders" in m for m in warned)

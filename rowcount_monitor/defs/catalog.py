@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,8 @@ from ..config import ConfigError, MonitorConfig, TableConfig, WarehouseError
 from ..warehouse import TableRef
 from .resources import reader, resource_key, warehouse_resources
 from .cadence import BUCKET_STEP
+
+log = logging.getLogger("rowcount_monitor")
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,8 @@ def _discover(config: MonitorConfig, skip: frozenset[str]) -> list[TableFacts]:
             raise ConfigError(f"{where}, field 'timestamp_column': no column "
                               f"{entry.timestamp_column!r} in {entry.table}")
         described.append((where, entry, columns))
-    firsts = _first_loads(warehouses, [entry for _, entry, _ in described])
+    firsts = _first_loads(warehouses, [entry for _, entry, _ in described], config.checks.max_history_days.model_dump(),
+                          pd.Timestamp.now(tz="UTC").tz_localize(None))
     facts = []
     for (where, entry, columns), first in zip(described, firsts):
         start = None
@@ -147,13 +151,20 @@ def _discover(config: MonitorConfig, skip: frozenset[str]) -> list[TableFacts]:
     return facts
 
 
-def _first_loads(warehouses: dict, entries: list[TableConfig]) -> list[pd.Timestamp | None]:
-    """Each bucket table's configured start, else its earliest timestamp (asked of each
-    warehouse in a few batched queries); None for snapshot tables."""
+def _first_loads(warehouses: dict, entries: list[TableConfig], depth: dict[str, int],
+                 now: pd.Timestamp) -> list[pd.Timestamp | None]:
+    """Each bucket table's configured start, else its earliest timestamp within the history
+    depth of its cadence (asked of each warehouse in a few batched queries); None for snapshot
+    tables. Rows older than that (a 1970 or year-1 default, -infinity) are ignored with a
+    warning naming the table: one junk row must not stretch the partitions over decades."""
     firsts: list[pd.Timestamp | None] = [pd.Timestamp(e.start) if e.start else None for e in entries]
     for name, warehouse in warehouses.items():
         todo = [i for i, e in enumerate(entries) if e.warehouse == name and e.mode == "bucket" and not e.start]
-        found = warehouse.first_timestamps([(entries[i].ref, entries[i].timestamp_column) for i in todo])
-        for i, first in zip(todo, found):
+        bounds = [(now - pd.Timedelta(days=depth[entries[i].cadence])).floor("D") for i in todo]
+        found = warehouse.first_timestamps([(entries[i].ref, entries[i].timestamp_column) for i in todo], bounds)
+        for i, bound, (first, before) in zip(todo, bounds, found):
             firsts[i] = first
+            if before:
+                log.warning(f"{entries[i].table}: {before:,} row(s) with {entries[i].timestamp_column} before "
+                            f"{bound:%Y-%m-%d} (checks.max_history_days.{entries[i].cadence}) are ignored")
     return firsts

@@ -75,9 +75,13 @@ def union_bucket_sql(parts: list[tuple[str, str]], unit: str, placeholder: str, 
         for i, (table, ts) in enumerate(parts))
 
 
-def union_min_sql(parts: list[tuple[str, str]]) -> str:
-    """One statement with the earliest timestamp of many tables; rows are (position, min)."""
-    return " UNION ALL ".join(f"SELECT {i} AS t, min({ts}) AS first FROM {table}" for i, (table, ts) in enumerate(parts))
+def union_min_sql(parts: list[tuple[str, str]], placeholder: str) -> str:
+    """One statement with the earliest timestamp of many tables from a bound on (one parameter
+    per table, given twice), and how many rows lie before it; rows are (position, min, before)."""
+    return " UNION ALL ".join(
+        f"SELECT {i} AS t, min(CASE WHEN {ts} >= {placeholder} THEN {ts} END) AS first, "
+        f"sum(CASE WHEN {ts} < {placeholder} THEN 1 ELSE 0 END) AS before FROM {table}"
+        for i, (table, ts) in enumerate(parts))
 
 
 def union_total_sql(tables: list[str]) -> str:
@@ -86,6 +90,8 @@ def union_total_sql(tables: list[str]) -> str:
 
 
 _UNITS = {"hour", "day"}
+# Timestamps before this are junk in any warehouse (and beyond what pandas can represent).
+EARLIEST = pd.Timestamp("1900-01-01")
 
 
 def utc_naive(value) -> pd.Timestamp:
@@ -152,14 +158,17 @@ class UnionQueries:
         return out
 
     def first_timestamp(self, ref, timestamp_column):
-        return self.first_timestamps([(ref, timestamp_column)])[0]
+        return self.first_timestamps([(ref, timestamp_column)])[0][0]
 
-    def first_timestamps(self, tables):
-        out: list = [None] * len(tables)
-        rows = self._union(tables, lambda chunk: (
-            union_min_sql([(self._table(r), self._column(ts)) for r, ts in chunk]), ()))
-        for i, (value,) in rows:
-            out[i] = None if value is None else utc_naive(value)
+    def first_timestamps(self, tables, bounds=None):
+        bounds = bounds or [EARLIEST] * len(tables)
+        out: list = [(None, 0)] * len(tables)
+        items = [(ref, ts, bound) for (ref, ts), bound in zip(tables, bounds)]
+        rows = self._union(items, lambda chunk: (
+            union_min_sql([(self._table(r), self._column(ts)) for r, ts, _ in chunk], self.PLACEHOLDER),
+            tuple(b.to_pydatetime() for *_, bound in chunk for b in (bound, bound))))
+        for i, (value, before) in rows:
+            out[i] = (None if value is None else utc_naive(value), int(before or 0))
         return out
 
 
@@ -196,8 +205,10 @@ class Warehouse(Protocol):
     def schema_columns(self, database: str, schema: str) -> dict[str, list[tuple[str, str]]]:
         """column_schema of every table in one schema, by stored table name, in one query."""
 
-    def first_timestamps(self, tables: list[tuple[TableRef, str]]) -> list[pd.Timestamp | None]:
-        """first_timestamp of many (table, timestamp column) pairs in a few queries."""
+    def first_timestamps(self, tables: list[tuple[TableRef, str]],
+                         bounds: list[pd.Timestamp] | None = None) -> list[tuple[pd.Timestamp | None, int]]:
+        """For many (table, timestamp column) pairs, in a few queries: the earliest timestamp at
+        or after the table's bound (default EARLIEST), and how many rows lie before the bound."""
 
     def first_timestamp(self, ref: TableRef, timestamp_column: str) -> pd.Timestamp | None:
         """The earliest value of the timestamp column, None for an empty table."""
