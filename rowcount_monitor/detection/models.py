@@ -1,6 +1,8 @@
-"""The forecasting models. Each takes the model-space history (the tested bucket last, NaN for
-missing or excluded buckets) and returns the expected value and a robust spread for the tested
-bucket. They never see Dagster, files or timestamps: only numbers on a regular bucket grid.
+"""What every forecasting model shares (windows, robust medians, the run test, the Fit), and the
+statsmodels models STL and SARIMAX; the default robust baseline is in baseline.py. Each model
+takes the model-space history (the tested bucket last, NaN for missing or excluded buckets) and
+returns the expected value and a robust spread for the tested bucket. They never see Dagster,
+files or timestamps: only numbers on a regular bucket grid.
 """
 from __future__ import annotations
 
