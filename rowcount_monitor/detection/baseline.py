@@ -122,12 +122,13 @@ def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes) -> 
         if np.any(~np.isnan(recent)):
             level = float(np.median(recent[~np.isnan(recent)]))
     expected = float(base[-1]) + level
-    scale = max(state.scale, _count_noise(expected, counts))
+    noise = _count_noise(expected, counts)
+    scale = max(state.scale, noise)
     # the run test looks at what was loaded, masked or not: a run of bad loads is the point
     run_resid = z[start:] - base - state.center
     if counts:  # always-empty buckets say nothing about a run (and would shrink its spread to 0)
         run_resid[:-1][base[:-1] <= EMPTY] = np.nan
-    runs = [(run_score(run_resid, h, sensitivity * scale, _count_noise(expected, counts)), h)
+    runs = [(run_score(run_resid, h, sensitivity * scale, noise), h)
             for h in run_horizons(usable)]
     score, length = max(runs, key=lambda r: abs(r[0]))
     used = state.used

@@ -78,16 +78,14 @@ def _totals(grid: _Grid, pos: int, span: int) -> tuple[_Grid, int]:
     values = filled[ends + 1] - filled[ends + 1 - span]
     values[(gaps[ends + 1] - gaps[ends + 1 - span]) > 0] = np.nan
 
-    def any_in(flags):
+    def count_in(flags):
         c = np.concatenate(([0], np.cumsum(flags[:pos + 1])))
-        return (c[ends + 1] - c[ends + 1 - span]) > 0
+        return c[ends + 1] - c[ends + 1 - span]
 
     holiday = np.array([grid.holiday[e] or next((h for h in grid.holiday[e + 1 - span:e] if h), "")
                         for e in ends], object) if any(grid.holiday[:pos + 1]) else np.full(len(ends), "", object)
-    normal = (np.concatenate(([0], np.cumsum(grid.normal[:pos + 1])))[ends + 1] - np.concatenate(
-        ([0], np.cumsum(grid.normal[:pos + 1])))[ends + 1 - span]) == span
-    totals = _Grid(grid.times[ends], values, any_in(grid.excluded), grid.spacing * span, holiday,
-                   any_in(grid.untrained), normal, grid.span * span)
+    totals = _Grid(grid.times[ends], values, count_in(grid.excluded) > 0, grid.spacing * span, holiday,
+                   count_in(grid.untrained) > 0, count_in(grid.normal) == span, grid.span * span)
     return totals, len(ends) - 1
 
 
