@@ -60,6 +60,11 @@ def run(workers: int | None = None, judge_days: int = 5, until: str | None = Non
     """Fill all missing buckets; returns how many were filled. Raises if a worker failed."""
     sizes = bucket_table_sizes(_load())
     parts = shards(sizes, workers or min(2, os.cpu_count() or 1))
+    # Opening the instance creates and stamps its SQLite storages. Done here, once, because two
+    # workers doing it at the same moment on a new DAGSTER_HOME can both stamp the schema
+    # ("Version table 'alembic_version' has more than one head present" ever after).
+    with dg.DagsterInstance.get():
+        pass
     t0 = time.perf_counter()
     print(f"backfilling {len(sizes)} tables, {sum(sizes.values()):,} buckets at most, "
           f"in {len(parts)} worker(s)", flush=True)
