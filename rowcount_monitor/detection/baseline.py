@@ -33,6 +33,8 @@ PHASE_TAIL = 3
 # in the history in reach; its upper band then reaches this far beyond its second-largest burst.
 TAIL_EVENTS = 7
 TAIL_MARGIN = 1.25
+# The provisional band's spread comes from a fit measured on at least this many residuals.
+SUPPORT = 24
 # A median of same-phase values at or below this (model space, ~0.1 rows) is a structurally
 # empty bucket (a weekend of a weekday-only table, the hours a nightly batch does not run).
 EMPTY = 0.5
@@ -52,6 +54,7 @@ class _State:
     used: tuple[int, ...]
     center: float
     scale: float
+    support: int  # residuals the center and scale were measured on
 
 
 def fit_baseline(z: np.ndarray, periods: tuple[int, ...], sensitivity: float, counts: bool = True,
@@ -134,7 +137,7 @@ def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes) -> 
     used = state.used
     name = f"baseline(periods={','.join(map(str, used))})" if used else "baseline(non-seasonal)"
     upper_k = _burst_sensitivity(z[:-1] - around[:-1] - state.center, scale, sensitivity)
-    return Fit(expected, scale, score, length, name + label, upper_k=upper_k,
+    return Fit(expected, scale, score, length, name + label, upper_k=upper_k, support=state.support,
                shift_at=accepted[0] if accepted else None,
                shift=float(from_model_space(expected, counts)) / max(
                    float(from_model_space(expected - accepted[1], counts)), 1e-9) if accepted else None)
@@ -155,7 +158,7 @@ def _pass(train: np.ndarray, start: int, periods: tuple[int, ...], counts: bool,
     loaded = base[:-1] > EMPTY if counts else np.ones(len(base) - 1, bool)
     sample = resid[:-1][loaded] if loaded.sum() >= 10 else resid[:-1]
     center, scale = robust_center_scale(sample)
-    return _State(base, used, center, scale)
+    return _State(base, used, center, scale, int(np.sum(~np.isnan(resid[:-1][loaded]))))
 
 
 def _count_noise(expected: float, counts: bool) -> float:
@@ -275,9 +278,16 @@ def _burst_sensitivity(resid: np.ndarray, scale: float, sensitivity: float) -> f
 
 
 def _union(a: Fit, b: Fit, k: float) -> Fit:
-    """One fit whose band is the union of two: anomalous only where both call it anomalous."""
-    lower = min(a.expected - k * a.scale, b.expected - k * b.scale)
-    upper = max(a.expected + a.upper_k * a.scale, b.expected + b.upper_k * b.scale)
+    """One band spanning the expectations of two fits, anomalous only where both call it
+    anomalous. Its width beyond them is the noise of the fit that explains the history better
+    (the smaller spread): the other's spread is inflated by the very rhythm it does not know
+    (a weekday-only table's weekends, seen from the daily rhythm alone), once it rests on at
+    least SUPPORT residuals of loaded buckets (a weekly fit a few hours past its first week
+    has a handful)."""
+    trusted = [f.scale for f in (a, b) if f.support >= SUPPORT]
+    scale = min(trusted) if trusted else max(a.scale, b.scale)
+    lower = min(a.expected, b.expected) - k * scale
+    upper = max(a.expected, b.expected) + max(a.upper_k, b.upper_k) * scale
     expected, scale = (lower + upper) / 2, (upper - lower) / (2 * k)
     same_side = np.sign(a.run_score) == np.sign(b.run_score)
     run = min(a.run_score, b.run_score, key=abs) if same_side else 0.0

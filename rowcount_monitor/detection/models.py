@@ -50,6 +50,7 @@ class Fit:
     shift_at: int | None = None  # position (in the model's input) where an accepted level change began
     shift: float | None = None  # its size, as a factor of the rows expected before it
     provisional: bool = False  # the band allows for a seasonal effect not yet known
+    support: int = 0  # how many residuals the spread was measured on
 
 
 def training_window(periods: tuple[int, ...]) -> int:
