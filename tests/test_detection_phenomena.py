@@ -176,3 +176,19 @@ def test_feedback_an_expected_bucket_is_normal_and_an_incident_bucket_never_trai
     back = evaluate_latest(t, incidents)
     assert not back.is_anomaly, back.reason
     assert "level change" not in back.reason
+
+
+def test_weeks_after_a_daylight_saving_change_a_weekly_table_is_judged_at_its_new_hour():
+    """Opening hours in Berlin time and a quiet weekend: the same-phase medians span five weeks,
+    so without moving the history before the change (25 October) every ramp was judged against
+    the old hour for three weeks."""
+    idx = pd.date_range("2026-09-01", "2026-11-16", freq="h")
+    local = idx.tz_localize("UTC").tz_convert("Europe/Berlin")
+    rng = np.random.default_rng(3)
+    open_hours = np.asarray((local.hour >= 9) & (local.hour < 18))
+    weekday = np.where(np.asarray(local.day_of_week) >= 5, 0.3, 1.0)
+    mean = np.where(open_hours, 3000, 300) * weekday * rng.lognormal(0, 0.05, len(idx))
+    s = pd.Series(rng.poisson(mean).astype(float), idx)
+    flags = score_series(s, since=pd.Timestamp("2026-10-28"))["is_anomaly"]
+    assert alerts(flags).size <= 1, alerts(flags)
+    assert "daylight-saving change" in evaluate_latest(s.loc[:"2026-11-10 08:00"]).model

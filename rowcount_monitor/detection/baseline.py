@@ -8,7 +8,7 @@ It sees only model-space numbers on a regular grid, never timestamps.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -29,11 +29,16 @@ PHASE_GAIN = 0.6
 # ... judged on this many of the latest telling buckets: a daylight-saving change must be
 # recognised within hours, and only the ramps of a daily rhythm show it.
 PHASE_TAIL = 3
+# History is moved at a daylight-saving change only on this many telling buckets since it (a
+# few days of a daily rhythm's ramps): two or three can favour it by chance.
+CLOCK_EVIDENCE = 6
 # A table "bursts" when its loads exceeded the band upwards at least this many separate times
 # in the history in reach; its upper band then reaches this far beyond its second-largest burst.
 TAIL_EVENTS = 7
 TAIL_MARGIN = 1.25
-# The provisional band's spread comes from a fit measured on at least this many residuals.
+# The provisional band takes the longer rhythm's spread where the known rhythms' is this many
+# times larger, and that spread rests on at least SUPPORT residuals.
+INFLATED = 1.5
 SUPPORT = 24
 # A median of same-phase values at or below this (model space, ~0.1 rows) is a structurally
 # empty bucket (a weekend of a weekday-only table, the hours a nightly batch does not run).
@@ -58,7 +63,8 @@ class _State:
 
 
 def fit_baseline(z: np.ndarray, periods: tuple[int, ...], sensitivity: float, counts: bool = True,
-                 change_at: int | None = None, normal: np.ndarray | None = None) -> Fit | None:
+                 change_at: int | None = None, normal: np.ndarray | None = None,
+                 clock_changes: tuple[int, ...] = ()) -> Fit | None:
     """Robust seasonal baseline: same-phase medians of recent cycles plus the current level.
 
     1. for every bucket in the training window, the median of the same phase in the previous
@@ -68,7 +74,9 @@ def fit_baseline(z: np.ndarray, periods: tuple[int, ...], sensitivity: float, co
        `change_at`) re-levels everything before it, keeping the seasonal shape;
     3. training buckets deviating more than `sensitivity` sigmas are masked and step 1 redone
        (unless `normal` says the user called them expected);
-    4. the rhythm shifted by one bucket replaces it where that fits the last cycle far better;
+    4. cycles before a daylight-saving change (`clock_changes`) are moved by one bucket where
+       that fits the buckets since far better; the rhythm shifted by one bucket replaces it where
+       that fits the last cycle far better (a change too recent for the first);
     5. the level is the median residual of the last half cycle, the spread the MAD of the
        residuals of buckets that are not structurally empty, never below the count noise.
     Before a longer period has three cycles but after it has one, a second fit on that period
@@ -78,7 +86,8 @@ def fit_baseline(z: np.ndarray, periods: tuple[int, ...], sensitivity: float, co
     usable = usable_periods(z, periods)
     pending = [p for p in periods if p not in usable and len(z) - 1 >= p]
     # before the weekly rhythm is known, a weekend is indistinguishable from a level change
-    fit = _fit(z, usable, sensitivity, counts, change_at, normal, choose=True, changes=not pending)
+    fit = _fit(z, usable, sensitivity, counts, change_at, normal, choose=True, changes=not pending,
+               clock_changes=clock_changes)
     if fit is None or not pending or not usable or not counts:
         return fit
     # one or two cycles of the longer period cannot tell a level change from its rhythm
@@ -86,7 +95,7 @@ def fit_baseline(z: np.ndarray, periods: tuple[int, ...], sensitivity: float, co
     return fit if other is None else _union(fit, other, sensitivity)
 
 
-def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes) -> Fit | None:
+def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes, clock_changes=()) -> Fit | None:
     window = training_window(usable)
     horizon = run_horizon(usable)
     start = max(0, len(z) - 1 - window - horizon)
@@ -104,6 +113,9 @@ def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes) -> 
         z = np.concatenate((train[:-1], z[-1:]))
         accepted = change
         state = _pass(train, start, state.used, counts, choose=False)
+    realigned = _realigned(train, z, start, state, counts, clock_changes)
+    if realigned is not None:
+        train, z, state = realigned
     # masked over all the history in reach (older cycles feed the same-phase medians too),
     # each bucket against the same phase two cycles either side: the first cycles have no
     # earlier ones, and one burst there must not make the normal loads after it look deviant
@@ -118,6 +130,8 @@ def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes) -> 
     base, label = _phase_shifted(train, z, state), ""
     if base is not state.base:
         label = "; rhythm shifted by one bucket"
+    elif realigned is not None:
+        label = "; history before a daylight-saving change moved by one bucket"
     resid = train[start:] - base
     level = state.center  # without a season, the median of recent buckets already is the level
     if usable:
@@ -259,6 +273,49 @@ def _phase_shifted(train, z, state: _State) -> np.ndarray:
     return base
 
 
+def _realigned(train, z, start, state: _State, counts, clock_changes):
+    """(train, z, state) with the cycles before a daylight-saving change moved one bucket
+    earlier or later, where that fits the buckets since the change far better (on at least
+    CLOCK_EVIDENCE telling buckets: until then `_phase_shifted` follows the change); None otherwise.
+
+    A daily rhythm kept in local time moves an hour of UTC at the change, and same-phase medians
+    over five weeks take three to follow: without this, the ramps of a business day are judged
+    against the old hour for weeks. Telling buckets are those where the moved history expects
+    something else than the plain one (the ramps); only they decide."""
+    if not state.used or state.used[0] < 12:
+        return None
+    best, best_err = None, None
+    for at in clock_changes:
+        if not 0 < at < len(train) - 1:
+            continue
+        since = max(at, start)
+        for step in (-1, 1):
+            moved_train, moved_z = _moved_before(train, at, step), _moved_before(z, at, step)
+            moved = _pass(moved_train, start, state.used, counts, choose=False)
+            observed = train[since:-1]
+            plain, candidate = state.base[since - start:-1], moved.base[since - start:-1]
+            telling = np.flatnonzero((np.abs(candidate - plain) > 2 * state.scale) & ~np.isnan(observed))
+            if len(telling) < CLOCK_EVIDENCE:
+                continue
+            err_plain = _centered_error(observed - plain, telling)
+            err = _centered_error(observed - candidate, telling)
+            if err_plain > 1.5 * state.scale and err < PHASE_GAIN * err_plain and (best_err is None or err < best_err):
+                best, best_err = (moved_train, moved_z, moved), err
+    return best
+
+
+def _moved_before(x: np.ndarray, at: int, step: int) -> np.ndarray:
+    """`x` with its buckets before `at` taken from `step` buckets later (the tested value, last,
+    never moves into the history)."""
+    out = x.copy()
+    if step > 0:
+        out[:at] = x[1:at + 1]
+    else:
+        out[1:at] = x[:at - 1]
+        out[0] = np.nan
+    return out
+
+
 def _centered_error(resid: np.ndarray, telling: np.ndarray) -> float:
     level = nan_median(resid)
     return float(np.mean(np.abs(resid[telling] - level)))
@@ -278,16 +335,19 @@ def _burst_sensitivity(resid: np.ndarray, scale: float, sensitivity: float) -> f
 
 
 def _union(a: Fit, b: Fit, k: float) -> Fit:
-    """One band spanning the expectations of two fits, anomalous only where both call it
-    anomalous. Its width beyond them is the noise of the fit that explains the history better
-    (the smaller spread): the other's spread is inflated by the very rhythm it does not know
-    (a weekday-only table's weekends, seen from the daily rhythm alone), once it rests on at
-    least SUPPORT residuals of loaded buckets (a weekly fit a few hours past its first week
-    has a handful)."""
-    trusted = [f.scale for f in (a, b) if f.support >= SUPPORT]
-    scale = min(trusted) if trusted else max(a.scale, b.scale)
-    lower = min(a.expected, b.expected) - k * scale
-    upper = max(a.expected, b.expected) + max(a.upper_k, b.upper_k) * scale
+    """One band spanning both fits' bands: anomalous only where both call it anomalous.
+
+    Where the spread of `a` (the rhythms known so far) is INFLATED times that of `b` (the longer
+    rhythm, one or two cycles of it), it is swollen by the very rhythm it does not know (a
+    weekday-only table's weekends, seen from the daily rhythm alone): its band is then drawn with
+    the spread of `b`. A spread that rests on fewer than SUPPORT residuals of loaded buckets (a
+    weekly fit a few hours past its first week has a handful) is never narrower than the other."""
+    if b.support < SUPPORT:
+        b = replace(b, scale=max(a.scale, b.scale))
+    elif a.scale > INFLATED * b.scale:
+        a = replace(a, scale=b.scale)
+    lower = min(a.expected - k * a.scale, b.expected - k * b.scale)
+    upper = max(a.expected + a.upper_k * a.scale, b.expected + b.upper_k * b.scale)
     expected, scale = (lower + upper) / 2, (upper - lower) / (2 * k)
     same_side = np.sign(a.run_score) == np.sign(b.run_score)
     run = min(a.run_score, b.run_score, key=abs) if same_side else 0.0

@@ -50,3 +50,30 @@ def holiday_names(calendars: tuple[str, ...], times: pd.DatetimeIndex) -> np.nda
     if found.any():
         out[found] = [names[d] for d in days[found]]
     return out
+
+
+# Daylight-saving rules whose changes move loads kept in local time by an hour of UTC: the
+# United States' (its zones change within a few night hours of each other) and the European
+# Union's (all its zones at 01:00 UTC). Other rules (Australia, Chile, ...) are not known here.
+CLOCK_ZONES = ("America/New_York", "Europe/Berlin")
+
+
+@lru_cache(maxsize=64)
+def _clock_changes(year: int) -> np.ndarray:
+    """The UTC hours (int64 ns, naive) at which CLOCK_ZONES change their clocks in `year`."""
+    utc = pd.date_range(f"{year}-01-01", f"{year + 1}-01-01", freq="h", inclusive="left")
+    found = []
+    for zone in CLOCK_ZONES:
+        offset = (utc.tz_localize("UTC").tz_convert(zone).tz_localize(None) - utc).asi8
+        found.extend(utc.asi8[1:][np.diff(offset) != 0])
+    return np.sort(np.array(found, dtype=np.int64))
+
+
+def clock_changes(times: pd.DatetimeIndex) -> np.ndarray:
+    """Positions in `times` (sub-daily buckets, UTC) of the first bucket after a daylight-saving
+    change of CLOCK_ZONES, strictly after the first bucket."""
+    if len(times) < 2:
+        return np.array([], dtype=int)
+    stamps = np.concatenate([_clock_changes(y) for y in range(times[0].year, times[-1].year + 1)])
+    positions = np.searchsorted(times.asi8, stamps)
+    return np.unique(positions[(positions > 0) & (positions < len(times))])

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from .baseline import fit_baseline
-from .calendar import holiday_names
+from .calendar import clock_changes, holiday_names
 from .models import RUN_GATE, RUN_MARGIN, Fit, fit_sarimax, fit_stl, history_reach, training_window, usable_periods
 from .policy import DetectionPolicy, Verdict
 from .seasonality import infer_spacing, resolve_periods
@@ -36,6 +36,7 @@ class _Grid:
     untrained: np.ndarray  # bool: out of training only (buckets the user called incidents)
     normal: np.ndarray  # bool: the user called this bucket expected: never masked, never flagged
     span: int = 1  # buckets of the table per grid bucket (a sparse table's totals)
+    clock: tuple[int, ...] = ()  # positions just after a daylight-saving change
 
 
 def _validated(series: pd.Series) -> pd.Series:
@@ -64,8 +65,9 @@ def _grid(series: pd.Series, policy: DetectionPolicy) -> _Grid:
         excluded |= (times >= start) & (times <= end)
     holiday = holiday_names(policy.holidays, times) if policy.holidays else np.full(len(times), "", object)
     excluded |= holiday != ""
+    clock = tuple(clock_changes(times)) if spacing < pd.Timedelta(hours=12) else ()
     return _Grid(times, values, excluded, spacing, holiday, times.isin(policy.incidents),
-                 times.isin(policy.expected))
+                 times.isin(policy.expected), clock=clock)
 
 
 def _totals(grid: _Grid, pos: int, span: int) -> tuple[_Grid, int]:
@@ -138,7 +140,8 @@ def _judge(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, explain
     changes = np.flatnonzero(grid.times[first:pos].isin(policy.accepted_changes)) if policy.accepted_changes else ()
     fit = MODELS[model](z, periods, policy.sensitivity, counts=counts,
                         change_at=int(changes[-1]) if len(changes) else None,
-                        normal=grid.normal[first:pos + 1] if grid.normal.any() else None)
+                        normal=grid.normal[first:pos + 1] if grid.normal.any() else None,
+                        clock_changes=tuple(int(c) - first for c in grid.clock if first < c < pos))
     if fit is None:
         return Verdict(False, observed, nan, nan, nan, nan, model, n_history,
                        f"{model} cannot fit this history yet ({n_history} buckets)")
