@@ -6,6 +6,7 @@ import http.client
 import http.server
 import json
 import threading
+import time
 from contextlib import contextmanager
 
 import boto3
@@ -32,6 +33,7 @@ class FlakyProxy:
     def __init__(self, target: str):
         self.target = target.removeprefix("http://")
         self.healthy_for: int | None = None  # None: always healthy
+        self.delay = 0.0  # seconds each forwarded request takes (a slow endpoint)
         self.forwarded = 0
         self.refused = 0
         proxy = self
@@ -47,6 +49,7 @@ class FlakyProxy:
                     return
                 if proxy.healthy_for is not None:
                     proxy.healthy_for -= 1
+                time.sleep(proxy.delay)
                 conn = http.client.HTTPConnection(proxy.target, timeout=10)
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
                 conn.request("POST", self.path, body, headers)

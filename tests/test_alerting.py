@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from rowcount_monitor.alerting.messages import Alert
 from rowcount_monitor.alerting.outbox import Outbox
 from rowcount_monitor.alerting.sns import SNSPublisher
 from rowcount_monitor.defs import build_definitions
@@ -255,9 +256,10 @@ def test_sns_outage_delays_but_never_drops_or_duplicates(shop, sns, monkeypatch,
             quiet, _ = tick(defs, instance, topic, cursor)
     finally:
         proxy.close()
-    assert "queued 50 alerts; sent 20, failed 3" in first.skip_message
-    assert "deferred (endpoint down)" in first.skip_message
-    assert "sent 0, failed 3" in during.skip_message
+    # one table's alerts keep their order: the rest wait behind the one that failed
+    assert "queued 50 alerts; sent 20, failed 1" in first.skip_message
+    assert "29 held behind an earlier alert of their table" in first.skip_message
+    assert "sent 0, failed 1" in during.skip_message
     assert "sent 30, failed 0" in after.skip_message
     assert "queued 0 alerts; sent 0" in quiet.skip_message
     ids = [json.loads(m["Message"])["alert_id"] for m in drain(endpoint, queue)]
@@ -267,8 +269,8 @@ def test_sns_outage_delays_but_never_drops_or_duplicates(shop, sns, monkeypatch,
 
     with sqlite3.connect(outbox_path) as conn:
         retried = conn.execute("SELECT attempts, last_error FROM alerts WHERE last_error IS NOT NULL").fetchall()
-    # the three alerts tried while SNS was down failed twice, then went through: on record...
-    assert len(retried) == 3 and all(a == 3 and "(500)" in e for a, e in retried)
+    # the alert tried while SNS was down failed twice, then went through: on record...
+    assert len(retried) == 1 and all(a == 3 and "(500)" in e for a, e in retried)
     captured = caplog.text + "".join(capsys.readouterr())
     assert "SNS publish failed" in captured
     assert "AKIDTESTING" in caplog.text  # (botocore's debug log was captured)
@@ -292,6 +294,116 @@ def test_a_lost_sensor_cursor_resends_nothing(shop, sns):
     assert len(drain(endpoint, queue)) == 5
 
 
+def test_two_passes_at_once_send_every_alert_once(shop, sns, monkeypatch):
+    """Two daemons (or a replay during a tick) on one outbox, with a slow SNS so that their
+    passes overlap: each claims before it publishes, and reads past what the other ingested."""
+    import threading
+
+    endpoint, topic, queue = sns
+    _, make, outbox_path = shop
+    defs = make(notify="every_failure")
+    proxy = FlakyProxy(endpoint)
+    proxy.delay = 0.05
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    results = []
+    try:
+        with dg.instance_for_test() as instance:
+            for _ in range(3):  # three rounds of 17 new failures, two passes started together
+                _log_failures(instance, 17)
+                passes = [threading.Thread(target=lambda: results.append(tick(defs, instance, topic)[0]))
+                          for _ in range(2)]
+                for p in passes:
+                    p.start()
+                for p in passes:
+                    p.join()
+    finally:
+        proxy.close()
+    ids = [json.loads(m["Message"])["alert_id"] for m in drain(endpoint, queue)]
+    assert len(ids) == 51 and len(set(ids)) == 51, [r.skip_message for r in results]
+    assert Outbox(outbox_path).counts() == {"sent": 51}
+
+
+def test_a_lost_or_corrupt_outbox_resumes_from_the_sensor_cursor(shop, sns, caplog):
+    endpoint, topic, queue = sns
+    _, make, outbox_path = shop
+    defs = make(notify="every_failure")
+    with dg.instance_for_test() as instance:
+        _log_failures(instance, 5)
+        _, cursor = tick(defs, instance, topic)
+        assert len(drain(endpoint, queue)) == 5
+        outbox_path.unlink()  # deleted
+        lost, cursor = tick(defs, instance, topic, cursor)
+        outbox_path.write_bytes(b"")  # truncated
+        truncated, cursor = tick(defs, instance, topic, cursor)
+        outbox_path.write_bytes(b"this is not an SQLite file" * 100)  # corrupt
+        corrupt, cursor = tick(defs, instance, topic, cursor)
+        _log_failures(instance, 2)  # and new failures still go out
+        after, _ = tick(defs, instance, topic, cursor)
+    for result in (lost, truncated, corrupt):
+        assert "read 0 check evaluations, queued 0 alerts" in result.skip_message
+    assert "read 2 check evaluations, queued 2 alerts; sent 2" in after.skip_message
+    messages = [json.loads(m["Message"]) for m in drain(endpoint, queue)]
+    # nothing of the history re-sent: the new failures, and one operational alert about the file
+    assert sorted(m["kind"] for m in messages) == ["anomaly", "anomaly", "operational"]
+    assert "alert outbox was corrupt" in next(m["summary"] for m in messages if m["kind"] == "operational")
+    assert "read positions restored from the sensor's cursor" in lost.skip_message
+    assert "is corrupt" in caplog.text
+    assert list(outbox_path.parent.glob("outbox.sqlite.corrupt-*"))  # kept for inspection
+
+
+def test_overlapping_ingests_read_each_evaluation_once(tmp_path):
+    """Pass B ingests while pass A still holds the evaluations it read before: A's late ingest
+    must neither queue them again nor flip the check's state (a false "recovered")."""
+    from rowcount_monitor.defs.alert_sensors import CheckEvent
+
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+
+    def event(storage_id, passed):
+        return CheckEvent(storage_id, "run", ORDERS, CHECK_NAME, "p", passed, "WARN", "", {})
+
+    def to_alerts(ev, was_failing):
+        if ev.passed:
+            return ([Alert(f"{ev.storage_id}:recovered", "recovered", "orders", "", "INFO", "")]
+                    if was_failing else []), False
+        return ([] if was_failing else [Alert(f"{ev.storage_id}:anomaly", "anomaly", "orders", "", "WARN", "")]), True
+
+    key = CHECK.to_user_string()
+    read_by_a = [event(10, False), event(12, True)]
+    read_by_b = [event(10, False), event(12, True), event(14, False)]
+    assert outbox.ingest([(key, 14, read_by_b, to_alerts)]) == 3
+    assert outbox.ingest([(key, 12, read_by_a, to_alerts)]) == 0
+    assert outbox.positions() == {key: 14}
+    # the check still fails (as of 14): a pass at 16 is one "recovered", not a second anomaly
+    assert outbox.ingest([(key, 16, [event(16, True)], to_alerts)]) == 1
+
+
+def test_alerts_of_a_table_keep_their_order_behind_a_dead_letter(tmp_path):
+    import time
+
+    from rowcount_monitor.alerting.outbox import CLAIM_LEASE
+
+    now = time.time()
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    anomaly = Alert("a", "anomaly", "shop.raw.orders", "", "WARN", "down")
+    recovered = Alert("r", "recovered", "shop.raw.orders", "", "INFO", "up")
+    other = Alert("o", "anomaly", "shop.raw.payments", "", "WARN", "down")
+    outbox.add(anomaly)
+    assert outbox.claim("a", now)
+    assert not outbox.claim("a", now)  # a second pass cannot take it
+    outbox.mark_failed("a", "SNS down", retry_at=now, dead=True)
+    outbox.add(recovered)
+    outbox.add(other)
+    later = now + 10
+    assert [p.alert.id for p in outbox.due(later)] == ["o"]  # "recovered" waits for its anomaly
+    outbox.replay(None, later)
+    assert [p.alert.id for p in outbox.due(later)] == ["a", "r", "o"]
+    # a claim whose publisher died is taken over once its lease ran out, not before
+    assert outbox.claim("a", later)
+    assert [p.alert.id for p in outbox.due(later + 1)] == ["o"]
+    taken_over = outbox.due(later + CLAIM_LEASE + 1)
+    assert [p.alert.id for p in taken_over] == ["a", "r", "o"] and taken_over[0].interrupted
+
+
 def test_dead_letters_are_replayed_from_the_command_line(shop, sns, monkeypatch, capsys, tmp_path):
     from rowcount_monitor.cli import main
 
@@ -305,11 +417,12 @@ def test_dead_letters_are_replayed_from_the_command_line(shop, sns, monkeypatch,
         monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
         for _ in range(8):
             tick(defs, instance, topic)
-    assert Outbox(outbox_path).counts() == {"dead": 2}
+    # the first is dead-lettered; the second waits behind it (one table's alerts keep their order)
+    assert Outbox(outbox_path).counts() == {"dead": 1, "pending": 1}
     assert drain(endpoint, queue) == []
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     assert main(["alerts", "replay"]) == 0
-    assert "replayed 2 dead-lettered alerts: sent 2" in capsys.readouterr().out
+    assert "replayed 1 dead-lettered alerts: sent 2" in capsys.readouterr().out
     assert len(drain(endpoint, queue)) == 2
     assert Outbox(outbox_path).counts() == {"sent": 2}
 

@@ -20,6 +20,7 @@ class DeliveryReport:
     failed: list[str] = field(default_factory=list)
     dead: list[str] = field(default_factory=list)
     deferred: int = 0
+    held: int = 0  # behind an earlier alert of their check that failed (they keep its order)
     resent_after_crash: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -27,6 +28,8 @@ class DeliveryReport:
         text = f"sent {len(self.sent)}, failed {len(self.failed)}, dead-lettered {len(self.dead)}"
         if self.deferred:
             text += f", {self.deferred} deferred (endpoint down)"
+        if self.held:
+            text += f", {self.held} held behind an earlier alert of their table"
         return text
 
 
@@ -43,19 +46,26 @@ def describe_error(exc: Exception) -> str:
 def deliver(outbox: Outbox, publish: Callable[[Alert], str], now: float,
             max_attempts: int, first_delay: float, limit: int = 500) -> DeliveryReport:
     """Publish due alerts oldest first. A failed one is retried after a doubling delay and
-    dead-lettered after `max_attempts`; the others are still tried, unless several fail in a
-    row (the endpoint is down), when the rest waits for the next pass uncharged."""
+    dead-lettered after `max_attempts`; the others are still tried (except later alerts of its
+    check, which keep their order), unless several fail in a row (the endpoint is down), when
+    the rest waits for the next pass uncharged. An alert another pass claimed is left to it."""
     report = DeliveryReport()
     streak = 0
+    held: set[str] = set()  # checks whose earlier alert failed or is another pass's in this one
     due = outbox.due(now, limit)
     for i, item in enumerate(due):
         alert = item.alert
         if streak >= CONSECUTIVE_FAILURES_TO_PAUSE:
             report.deferred = len(due) - i
             break
+        if alert.table in held and alert.kind in ("anomaly", "recovered"):
+            report.held += 1
+            continue
+        if not outbox.claim(alert.id, now):
+            held.add(alert.table)
+            continue
         if item.interrupted:
             report.resent_after_crash.append(alert.id)
-        outbox.claim(alert.id)
         try:
             message_id = publish(alert)
         except Exception as exc:  # any publish failure: throttling, network, 5xx, bad topic
@@ -65,6 +75,7 @@ def deliver(outbox: Outbox, publish: Callable[[Alert], str], now: float,
             error = describe_error(exc)
             outbox.mark_failed(alert.id, error, now + backoff(attempts, first_delay), dead)
             (report.dead if dead else report.failed).append(alert.id)
+            held.add(alert.table)
             report.errors.append(error)
             continue
         streak = 0

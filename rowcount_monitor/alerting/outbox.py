@@ -2,12 +2,21 @@
 
 Check evaluations are turned into alerts and written here, together with the event-log
 position read up to, in one transaction: a tick that dies before the transaction wrote
-nothing; one that dies after it will not read those evaluations again. An alert leaves
-`pending` only when SNS accepted it (`sent`), or after too many failed attempts (`dead`, kept
-for `rowcount-monitor alerts replay`).
+nothing; one that dies after it will not read those evaluations again, and evaluations at or
+before a check's position are skipped inside the transaction, so two passes reading at once
+ingest each evaluation once. An alert leaves `pending` only when SNS accepted it (`sent`), or
+after too many failed attempts (`dead`, kept for `rowcount-monitor alerts replay`).
+
+Concurrent passes (two daemons, `alerts replay` during a tick): a pass publishes an alert only
+after claiming it (pending -> sending in one conditional update); a claim older than
+CLAIM_LEASE belongs to a process that died mid-publish and may be taken over. The alerts of one
+check go out in the order they were queued: one is not due while an earlier one of the same
+check waits for a retry or is dead-lettered (a replay sends them in order).
 """
 from __future__ import annotations
 
+import json
+import logging
 import sqlite3
 import time
 from contextlib import closing, contextmanager
@@ -15,6 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .messages import Alert
+
+SCHEMA_VERSION = 2
+# A claim older than this belongs to a publish that never reported back (the publisher's
+# timeouts and retries end within a minute).
+CLAIM_LEASE = 300.0
+LOG = logging.getLogger("rowcount_monitor")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -26,7 +41,9 @@ CREATE TABLE IF NOT EXISTS alerts (
     last_error TEXT,
     message_id TEXT,
     created REAL NOT NULL,
-    sent REAL
+    sent REAL,
+    stream TEXT,  -- the check whose alerts go out in order (NULL: no order)
+    claimed REAL  -- when the current 'sending' claim was taken
 );
 CREATE INDEX IF NOT EXISTS alerts_due ON alerts (status, next_attempt);
 CREATE TABLE IF NOT EXISTS check_state (
@@ -34,7 +51,13 @@ CREATE TABLE IF NOT EXISTS check_state (
     failing INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS cursor (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 """
+# columns added since version 1, for outboxes written by an earlier release
+_ADDED_COLUMNS = {"stream": "TEXT", "claimed": "REAL"}
+
+
+_TAKEABLE = "status = 'pending' OR (status = 'sending' AND coalesce(claimed, 0) <= :stale)"
 
 
 @dataclass(frozen=True)
@@ -48,8 +71,41 @@ class Outbox:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._create()
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError):  # locked, read-only, no such directory
+                raise
+            aside = self.quarantine(exc)
+            self._create()
+            self.add(Alert(f"outbox-corrupt:{aside.name}", "operational", "alert outbox", "", "ERROR",
+                           f"the alert outbox was corrupt ({exc}) and was moved to {aside}; a new one "
+                           "started from the sensor's cursor, alerts still pending in the old one are lost",
+                           {"path": str(aside)}))
+
+    def _create(self) -> None:
         with closing(sqlite3.connect(self.path, timeout=30)) as conn:
             conn.executescript(_SCHEMA)
+        with self._tx() as conn:
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(alerts)")}
+            for name, kind in _ADDED_COLUMNS.items():
+                if name not in columns:
+                    conn.execute(f"ALTER TABLE alerts ADD COLUMN {name} {kind}")
+            conn.execute("DELETE FROM schema_version")
+            conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+
+    def quarantine(self, error: Exception) -> Path:
+        """Move a corrupt outbox file aside (kept for inspection) so that a new one can start:
+        a corrupt file must not block every alert, operational ones included."""
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        for suffix in ("", "-wal", "-shm"):
+            part = Path(f"{self.path}{suffix}")
+            if part.exists():
+                part.rename(Path(f"{aside}{suffix}"))
+        LOG.error("alert outbox %s is corrupt (%s): moved to %s, starting a new one; its read positions "
+                  "come back from the sensor's cursor, alerts that were still pending in it are lost",
+                  self.path, error, aside)
+        return aside
 
     @contextmanager
     def _tx(self):
@@ -80,7 +136,11 @@ class Outbox:
         now = time.time()
         with self._tx() as conn:
             for name, position, evaluations, to_alerts in reads:
+                row = conn.execute("SELECT position FROM cursor WHERE name = ?", (name,)).fetchone()
+                read_up_to = row[0] if row else 0
                 for ev in evaluations:
+                    if ev.storage_id <= read_up_to:  # another pass ingested it meanwhile
+                        continue
                     row = conn.execute("SELECT failing FROM check_state WHERE check_key = ?", (ev.check_key,)).fetchone()
                     was_failing = bool(row and row[0])
                     alerts, failing = to_alerts(ev, was_failing)
@@ -102,34 +162,69 @@ class Outbox:
 
     @staticmethod
     def _insert(conn, alert: Alert, now: float) -> int:
-        cur = conn.execute("INSERT OR IGNORE INTO alerts (id, payload, next_attempt, created) VALUES (?, ?, ?, ?)",
-                           (alert.id, alert.to_json(), now, now))
+        stream = alert.table if alert.kind in ("anomaly", "recovered") else None
+        cur = conn.execute("INSERT OR IGNORE INTO alerts (id, payload, next_attempt, created, stream) "
+                           "VALUES (?, ?, ?, ?, ?)", (alert.id, alert.to_json(), now, now, stream))
         return cur.rowcount
+
+    def snapshot(self) -> str:
+        """Read positions and failing checks as JSON, for the sensor's cursor: if the outbox
+        file is lost, a new one starts from there instead of re-sending the whole history."""
+        with self._tx() as conn:
+            positions = dict(conn.execute("SELECT name, position FROM cursor").fetchall())
+            failing = [k for (k,) in conn.execute("SELECT check_key FROM check_state WHERE failing = 1")]
+        return json.dumps({"positions": positions, "failing": sorted(failing)}, separators=(",", ":"))
+
+    def restore(self, snapshot: str) -> int:
+        """Take read positions and failing checks from a snapshot, where this outbox has none
+        (new or lost). Returns how many positions were restored; 0 for anything not a snapshot."""
+        try:
+            data = json.loads(snapshot)
+            positions, failing = dict(data["positions"]), list(data["failing"])
+        except (TypeError, ValueError, KeyError):
+            return 0
+        with self._tx() as conn:
+            if conn.execute("SELECT count(*) FROM cursor").fetchone()[0]:
+                return 0
+            conn.executemany("INSERT INTO cursor (name, position) VALUES (?, ?)",
+                             [(str(k), int(v)) for k, v in positions.items()])
+            conn.executemany("INSERT OR IGNORE INTO check_state (check_key, failing) VALUES (?, 1)",
+                             [(str(k),) for k in failing])
+        return len(positions)
 
     # --- delivering ------------------------------------------------------------------------
 
     def due(self, now: float, limit: int = 500) -> list[Pending]:
+        """Alerts to publish now, in the order they were queued: pending ones whose retry time
+        has come, and claims past their lease; none behind an earlier alert of its check that
+        waits or is dead."""
         with self._tx() as conn:
             rows = conn.execute(
-                "SELECT payload, attempts, status FROM alerts WHERE status IN ('pending', 'sending') "
-                "AND next_attempt <= ? ORDER BY created, id LIMIT ?", (now, limit)).fetchall()
+                f"SELECT payload, attempts, status FROM alerts a WHERE ({_TAKEABLE}) AND next_attempt <= :now "
+                "AND NOT EXISTS (SELECT 1 FROM alerts b WHERE a.stream IS NOT NULL AND b.stream = a.stream "
+                "  AND b.rowid < a.rowid AND (b.status = 'dead' OR (b.status = 'pending' AND b.next_attempt > :now)"
+                "  OR (b.status = 'sending' AND b.claimed > :stale))) "
+                "ORDER BY rowid LIMIT :limit", {"now": now, "stale": now - CLAIM_LEASE, "limit": limit}).fetchall()
         return [Pending(Alert.from_json(p), a, s == "sending") for p, a, s in rows]
 
-    def claim(self, alert_id: str) -> None:
-        """Mark an alert as being published: if the process dies before mark_sent, the next
-        tick sees 'sending' and knows the outcome is unknown (FIFO topics deduplicate it)."""
+    def claim(self, alert_id: str, now: float) -> bool:
+        """Take an alert for publishing; False if another pass holds it or sent it meanwhile.
+        If the process dies before mark_sent, the claim runs out after CLAIM_LEASE and the next
+        pass re-sends it, knowing the outcome is unknown (FIFO topics deduplicate it)."""
         with self._tx() as conn:
-            conn.execute("UPDATE alerts SET status = 'sending' WHERE id = ?", (alert_id,))
+            cur = conn.execute(f"UPDATE alerts SET status = 'sending', claimed = :now WHERE id = :id AND ({_TAKEABLE})",
+                               {"id": alert_id, "now": now, "stale": now - CLAIM_LEASE})
+            return cur.rowcount == 1
 
     def mark_sent(self, alert_id: str, message_id: str, now: float) -> None:
         with self._tx() as conn:
             conn.execute("UPDATE alerts SET status = 'sent', message_id = ?, sent = ?, attempts = attempts + 1 "
-                         "WHERE id = ?", (message_id, now, alert_id))
+                         "WHERE id = ? AND status = 'sending'", (message_id, now, alert_id))
 
     def mark_failed(self, alert_id: str, error: str, retry_at: float, dead: bool) -> None:
         with self._tx() as conn:
             conn.execute("UPDATE alerts SET status = ?, attempts = attempts + 1, next_attempt = ?, last_error = ? "
-                         "WHERE id = ?", ("dead" if dead else "pending", retry_at, error[:500], alert_id))
+                         "WHERE id = ? AND status = 'sending'", ("dead" if dead else "pending", retry_at, error[:500], alert_id))
 
     def replay(self, ids: list[str] | None, now: float) -> int:
         """Dead alerts (all, or the given ids) back to pending with a fresh attempt count."""

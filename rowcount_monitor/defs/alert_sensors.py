@@ -146,6 +146,10 @@ def sensor_definitions(entries: list[TableConfig], alerts: AlertsConfig) -> list
                description="Forwards failed row-count checks (and failed counting runs) to SNS, exactly once.")
     def row_count_alerts(context: dg.SensorEvaluationContext, sns: SNSPublisher):
         outbox = outbox_for(alerts, context.instance.root_directory)
+        restored = bool(context.cursor) and outbox.restore(context.cursor) > 0
+        if restored:
+            context.log.warning(f"the alert outbox {outbox.path} had no read positions: they were restored "
+                                "from the sensor's cursor (alerts still pending in a lost outbox are gone)")
         storage = context.instance.event_log_storage
         now = time.time()
         latest = storage.get_latest_asset_check_execution_by_key([dg.AssetCheckKey(k, CHECK_NAME) for k in tables])
@@ -160,8 +164,10 @@ def sensor_definitions(entries: list[TableConfig], alerts: AlertsConfig) -> list
                           lambda ev, failing, entry=entry: alerts_for(ev, failing, entry, alerts)))
         added = outbox.ingest(reads)
         read = sum(len(events) for _, _, events, _ in reads)
-        context.update_cursor(str(max(outbox.positions().values(), default=0)))
+        context.update_cursor(outbox.snapshot())
         summary = f"read {read} check evaluations, queued {added} alerts"
+        if restored:
+            summary = f"read positions restored from the sensor's cursor; {summary}"
         if not sns.topic_arn:
             return dg.SkipReason(f"{summary}; no SNS topic (set {TOPIC_ENV}): alerts wait in the outbox")
         client = sns.client()
