@@ -44,13 +44,13 @@ def shop(tmp_path, demo_db):
     db = tmp_path / "wh" / "shop.duckdb"
     shutil.copy(demo_db, db)
 
-    def make(notify="state_changes", **entry):
+    def make(notify="state_changes", also=(), **entry):
         import yaml
 
         path = tmp_path / "rowcount_monitor.yaml"
         path.write_text(yaml.safe_dump({
             "warehouses": {"demo": {"type": "duckdb", "path": str(db)}},
-            "tables": [table_entry("orders", owner="team-orders", **entry)],
+            "tables": [table_entry("orders", owner="team-orders", **entry), *also],
             "alerts": {"notify": notify, "outbox": str(tmp_path / "outbox.sqlite"),
                        "retry_backoff_seconds": 0, "ui_base_url": "http://dagster.example:3000"},
         }))
@@ -442,14 +442,16 @@ def test_alerts_test_command_publishes_one_message(sns, monkeypatch, capsys, sho
 
 
 def test_a_failed_counting_run_sends_an_operational_alert(shop, sns):
+    """Orders cannot be counted, payments in the same run can: the alert names orders and pages
+    its owner only, not every team of the batch."""
     endpoint, topic, queue = sns
     db, make, outbox_path = shop
-    defs = make()
+    defs = make(also=[table_entry("payments", owner="team-payments")])
     with duckdb.connect(str(db)) as conn:
         conn.execute("ALTER TABLE shop.raw.orders RENAME COLUMN loaded_at TO loaded_ts")
     with dg.instance_for_test() as instance:
         job = defs.resolve_implicit_global_asset_job_def()
-        run = job.execute_in_process(instance=instance, asset_selection=[ORDERS],
+        run = job.execute_in_process(instance=instance, asset_selection=[ORDERS, dg.AssetKey(["demo", "raw", "payments"])],
                                      partition_key="2026-02-25-10:00", raise_on_error=False)
         assert not run.success
         failure_sensor = next(s for s in defs.sensors if s.name == "operational_alerts")

@@ -198,6 +198,22 @@ def test_score_series_equals_evaluate_latest_row_by_row(seed):
     assert (table["score"].abs() > policy.sensitivity).any()  # the anomalies were judged
 
 
+def test_a_missing_count_in_the_history_is_history_not_an_error():
+    """A NaN (a bucket whose count is unknown) is accepted by evaluate_latest in the history;
+    score_series leaves that row unjudged and judges the others as evaluate_latest does."""
+    rng = np.random.default_rng(5)
+    idx = pd.date_range("2026-03-01", periods=24 * 12, freq="h")
+    s = pd.Series(rng.poisson(500, len(idx)).astype(float), idx)
+    s.iloc[[100, 250]] = np.nan
+    policy = DetectionPolicy(min_anomalies=2, window=3)
+    table = score_series(s, policy)
+    assert table.iloc[[100, 250]]["expected"].isna().all() and not table.iloc[[100, 250]]["is_anomaly"].any()
+    for i in (101, 200, 251, len(s) - 1):
+        v = evaluate_latest(s.iloc[: i + 1], policy)
+        assert table.iloc[i]["expected"] == pytest.approx(v.expected, nan_ok=True)
+        assert bool(table.iloc[i]["is_anomaly"]) == v.is_anomaly
+
+
 def test_score_series_equivalence_for_stl_on_a_short_series():
     s = hourly(days=5)
     s.iloc[-3] = 0

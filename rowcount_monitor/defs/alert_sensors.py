@@ -26,6 +26,7 @@ from ..alerting.outbox import Outbox
 from ..alerting.sns import TOPIC_ENV, SNSPublisher
 from ..config import AlertsConfig, TableConfig
 from .checks import CHECK_NAME, check_executions
+from .counting import FAILED_ASSETS
 from .naming import asset_key
 
 OUTBOX_FILE = "rowcount_monitor_alerts.sqlite"
@@ -185,14 +186,19 @@ def sensor_definitions(entries: list[TableConfig], alerts: AlertsConfig) -> list
     def operational_alerts(context: dg.RunFailureSensorContext):
         run = context.dagster_run
         keys = [k for k in (run.asset_selection or []) if k in tables]
-        names = ", ".join(sorted(tables[k].table for k in keys)) or run.job_name
-        owners = ", ".join(sorted({tables[k].owner for k in keys if tables[k].owner}))
         error = context.failure_event.message or "run failed"
         for step_event in context.get_step_failure_events():
             data = step_event.step_failure_data
+            failed = (data.user_failure_data.metadata or {}).get(FAILED_ASSETS) if data and data.user_failure_data else None
+            if failed is not None:  # counting names the tables it could not count: page only their owners
+                keys = [k for k in map(dg.AssetKey.from_user_string, failed.value) if k in tables]
+                error = data.user_failure_data.description or error
+                break
             if data and data.error:
                 error = (data.error.cause or data.error).message.strip().splitlines()[0]
                 break
+        names = ", ".join(sorted(tables[k].table for k in keys)) or run.job_name
+        owners = ", ".join(sorted({tables[k].owner for k in keys if tables[k].owner}))
         alert = Alert(f"run-failure:{run.run_id}", "operational", names[:200], owners, "ERROR",
                       f"counting failed, no row count recorded: {error}",
                       {"run_id": run.run_id, "job": run.job_name,

@@ -24,6 +24,11 @@ from .naming import asset_key
 T = TypeVar("T")
 
 
+# Failure metadata naming the assets that could not be counted (the operational alert pages
+# only their owners, not every team of the batch).
+FAILED_ASSETS = "failed_assets"
+
+
 def _isolated(run: Callable[[list[TableFacts]], list[T]], tables: list[TableFacts]) -> tuple[dict, dict]:
     """run(tables) in one go; if that fails, table by table. Returns ({asset name: result},
     {asset name: error message})."""
@@ -47,7 +52,7 @@ def _fail_for(errors: dict, total: int) -> None:
     if errors:
         listed = "; ".join(f"{name}: {msg}" for name, msg in errors.items())
         raise dg.Failure(f"counting failed for {len(errors)} of {total} table(s), no row count recorded "
-                         f"for them: {listed}")
+                         f"for them: {listed}", metadata={FAILED_ASSETS: dg.MetadataValue.json(sorted(errors))})
 
 
 def _name(f: TableFacts) -> str:

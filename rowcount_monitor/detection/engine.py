@@ -265,7 +265,9 @@ def evaluate_latest(history: pd.Series, policy: DetectionPolicy | None = None) -
     grid = _grid(series, policy)
     counts = _is_counts(grid.values, policy)
     positions = grid.times.get_indexer(series.index)
-    verdicts = [_judge(grid, int(p), counts, policy) for p in positions[-policy.window:][::-1]]
+    last = positions[-1]
+    verdicts = [_judge(grid, int(p), counts, policy) for p in positions[-policy.window:][::-1]
+                if p == last or not np.isnan(grid.values[p])]  # a missing count in the window is no anomaly
     flagged = sum(v.raw_anomaly for v in verdicts) >= policy.min_anomalies
     return replace(verdicts[0], is_anomaly=bool(flagged))
 
@@ -276,7 +278,7 @@ def score_series(series: pd.Series, policy: DetectionPolicy | None = None,
     exactly as evaluate_latest(series.iloc[: i + 1]) judges it.
 
     Returns columns expected, lower, upper, score, is_anomaly (bool); rows without enough
-    history have NaN bounds and is_anomaly False. With `since`, only rows from that timestamp on
+    history, and rows whose value is NaN (a missing count), have NaN bounds and is_anomaly False. With `since`, only rows from that timestamp on
     are judged (the rows before it still serve as their history): a cheap band for a picture
     of the last weeks.
     """
@@ -298,7 +300,7 @@ def score_series(series: pd.Series, policy: DetectionPolicy | None = None,
     rows = []
     skip_before = pd.Timestamp(since) if since is not None else series.index[0]
     for i, pos in enumerate(positions):
-        if i == 0 or series.index[i] < skip_before:
+        if i == 0 or series.index[i] < skip_before or np.isnan(series.iloc[i]):  # a NaN is history, never tested
             rows.append(Verdict(False, float(series.iloc[i]), *(float("nan"),) * 4, "none", 0, "not judged"))
         elif i < final_spacing_from:
             rows.append(evaluate_latest(series.iloc[: i + 1], replace(policy, min_anomalies=1, window=1)))
