@@ -301,3 +301,52 @@ def test_junk_timestamps_neither_stretch_partitions_nor_fail_the_load(tmp_path, 
     warned = [r.getMessage() for r in caplog.records]
     assert any("shop.raw.junk: 3 row(s) with loaded_at before" in m and "max_history_days.hourly" in m for m in warned)
     assert not any("shop.raw.orders" in m for m in warned)
+
+
+def _odd_names_shop(tmp_path):
+    path = tmp_path / "shop.duckdb"
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("CREATE SCHEMA raw")
+        for table in ("orders", '"order-items"', "order_items", "заказы", "товары"):
+            conn.execute(f"CREATE TABLE shop.raw.{table} (id INTEGER, loaded_at TIMESTAMP)")
+            conn.execute(f"INSERT INTO shop.raw.{table} VALUES (1, TIMESTAMP '2026-01-01 10:30')")
+        conn.execute("CREATE TABLE shop.raw.epoch (id INTEGER, loaded_at BIGINT)")
+        conn.execute("INSERT INTO shop.raw.epoch VALUES (1, 1767225600)")
+    return path
+
+
+def _write(tmp_path, path, **body):
+    file = tmp_path / "rowcount_monitor.yaml"
+    file.write_text(yaml.safe_dump({"warehouses": {"wh": {"type": "duckdb", "path": str(path)}}, **body},
+                                   allow_unicode=True))
+    return file
+
+
+def test_a_schema_with_colliding_or_unusable_tables_still_loads_the_others(tmp_path, caplog):
+    """`order-items` beside `order_items`, two Cyrillic names of equal length, a BIGINT
+    timestamp: one new table in a globbed schema used to stop all monitoring."""
+    path = _odd_names_shop(tmp_path)
+    file = _write(tmp_path, path, schemas=[{"schema": "shop.raw", "warehouse": "wh", "include": ["*"],
+                                            "cadence": "hourly", "timestamp_column": "loaded_at"}])
+    with caplog.at_level("WARNING", logger="rowcount_monitor"):
+        defs = build_definitions(file)
+    names = sorted(k.path[-1] for a in defs.assets for k in a.keys)
+    assert len(names) == 4 and "orders" in names and "order_items" in names
+    assert len([n for n in names if n.startswith("______")]) == 2  # заказы and товары, distinct keys
+    warned = " ".join(r.getMessage() for r in caplog.records)
+    assert "table order_items: not monitored: its asset key wh/raw/order_items is already" in warned
+    assert "order-items" in warned
+    assert "column 'loaded_at' of shop.raw.epoch is BIGINT, not a TIMESTAMP or DATE" in warned
+
+
+@pytest.mark.parametrize("tables, message", [
+    (['shop.raw."order-items"', "shop.raw.order_items"],
+     r'tables\[1\] \(shop.raw.order_items\): its asset key wh/raw/order_items is already .*tables\[0\]'),
+    (["shop.raw.epoch"], r"tables\[0\] \(shop.raw.epoch\), field 'timestamp_column': column 'loaded_at' .* is BIGINT"),
+])
+def test_listed_tables_that_collide_or_cannot_be_counted_are_config_errors(tmp_path, tables, message):
+    path = _odd_names_shop(tmp_path)
+    file = _write(tmp_path, path, tables=[{"table": t, "warehouse": "wh", "cadence": "hourly",
+                                           "timestamp_column": "loaded_at"} for t in tables])
+    with pytest.raises(ConfigError, match=message):
+        build_definitions(file)

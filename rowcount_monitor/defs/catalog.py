@@ -22,6 +22,7 @@ from ..config import ConfigError, MonitorConfig, TableConfig, WarehouseError
 from ..warehouse import TableRef
 from .resources import reader, resource_key, warehouse_resources
 from .cadence import BUCKET_STEP
+from .naming import asset_key
 
 log = logging.getLogger("rowcount_monitor")
 
@@ -126,17 +127,29 @@ def _discover(config: MonitorConfig, skip: frozenset[str]) -> list[TableFacts]:
                   for name in config.warehouses}
     entries = [(f"{config.source}: tables[{i}] ({e.table})", e, None) for i, e in enumerate(config.tables)
                if e.table not in skip]
-    described = []
+    described, keys = [], {}
     for where, entry, columns in entries + discovered_entries(config, warehouses):
         warehouse = warehouses[entry.warehouse]
         try:
             columns = columns or warehouse.column_schema(entry.ref)
         except LookupError as exc:
             raise ConfigError(f"{where}, field 'table': {exc}") from None
-        if entry.mode == "bucket" and not any(warehouse.same_identifier(entry.timestamp_column, name)
-                                              for name, _ in columns):
-            raise ConfigError(f"{where}, field 'timestamp_column': no column "
-                              f"{entry.timestamp_column!r} in {entry.table}")
+        # an entry of `tables:` that cannot work is a config error; a table a schema entry found
+        # is skipped with a warning, and the others load (a new table must not stop them all)
+        listed = ", table " not in where
+        problem = _unusable(entry, columns, warehouse)
+        key = asset_key(entry.warehouse, entry.ref)
+        if problem is None and key in keys:
+            problem = (f"its asset key {key.to_user_string()} is already {keys[key]}'s (Dagster names "
+                       "allow only letters, digits and '_')")
+            if listed:
+                raise ConfigError(f"{where}: {problem}: monitor one of the two")
+        if problem:
+            if listed:
+                raise ConfigError(f"{where}, field 'timestamp_column': {problem}")
+            log.warning(f"{where}: not monitored: {problem}")
+            continue
+        keys[key] = where
         described.append((where, entry, columns))
     firsts = _first_loads(warehouses, [entry for _, entry, _ in described], config.checks.max_history_days.model_dump(),
                           pd.Timestamp.now(tz="UTC").tz_localize(None))
@@ -149,6 +162,21 @@ def _discover(config: MonitorConfig, skip: frozenset[str]) -> list[TableFacts]:
             start = cadence_floor(first, entry.cadence)
         facts.append(TableFacts(entry, columns, start))
     return facts
+
+
+def _unusable(entry: TableConfig, columns: list, warehouse) -> str | None:
+    """Why a bucket table cannot be counted by its timestamp column, or None: no such column,
+    or one of a type that is not a point in time (a BIGINT epoch, a VARCHAR)."""
+    if entry.mode != "bucket":
+        return None
+    found = [kind for name, kind in columns if warehouse.same_identifier(entry.timestamp_column, name)]
+    if not found:
+        return f"no column {entry.timestamp_column!r} in {entry.table}"
+    kind = str(found[0]).upper()
+    if not (kind.startswith(("TIMESTAMP", "DATETIME")) or kind == "DATE"):
+        return (f"column {entry.timestamp_column!r} of {entry.table} is {found[0]}, not a TIMESTAMP or DATE: "
+                "convert it in a view, or count the table as a whole (count_mode: snapshot)")
+    return None
 
 
 def _first_loads(warehouses: dict, entries: list[TableConfig], depth: dict[str, int],

@@ -1,7 +1,9 @@
 """How monitored tables are named in Dagster: asset keys, groups and owners."""
 from __future__ import annotations
 
+import hashlib
 import re
+import unicodedata
 
 import dagster as dg
 
@@ -16,7 +18,15 @@ def asset_key(warehouse: str, ref: TableRef) -> dg.AssetKey:
 
 
 def _name(part: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_]", "_", part.strip('"'))
+    """Accents dropped (`café` -> `cafe`), other characters Dagster does not allow become '_'.
+    A name with letters that have no Latin form (`заказы`) also gets a short hash of itself, so
+    that two such names of equal length do not become the same key."""
+    text = part.strip('"')
+    plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    name = re.sub(r"[^A-Za-z0-9_]", "_", plain)
+    if not plain.isascii():
+        name += "_" + hashlib.sha1(text.encode()).hexdigest()[:6]
+    return name
 
 
 def group_name(schema: str) -> str:
