@@ -6,6 +6,7 @@ single asset is built, so the code location never half-loads.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -79,6 +80,14 @@ class TableConfig(_Monitoring):
     table: str
     count_mode: Literal["bucket", "snapshot"] | None = None
     start: dt.datetime | None = None  # first partition; default: the table's first timestamp
+
+    @field_validator("start")
+    @classmethod
+    def _start_in_utc(cls, value: dt.datetime | None) -> dt.datetime | None:
+        """Buckets are UTC: a start with an offset is that instant in UTC, not its wall clock."""
+        if value is not None and value.tzinfo is not None:
+            return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value
 
     @field_validator("table")
     @classmethod
@@ -165,6 +174,15 @@ class MonitorConfig(_Strict):
     dbt: DbtConfig | None = None
     source: Path | None = None
 
+    @field_validator("warehouses")
+    @classmethod
+    def _names_fit_dagster(cls, value: dict) -> dict:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z0-9_]+", name):
+                raise ValueError(f"warehouse name {name!r} may hold only letters, digits and '_' (it names "
+                                 "the counting steps and resources in Dagster)")
+        return value
+
 
 def _where(raw: dict, loc: tuple) -> str:
     """'tables[2] (shop.raw.orders), field cadence' from a pydantic error location."""
@@ -178,16 +196,55 @@ def _where(raw: dict, loc: tuple) -> str:
     return "field " + repr(".".join(str(p) for p in loc))
 
 
-def load_config(path: str | Path) -> MonitorConfig:
-    path = Path(path)
+class _Loader(yaml.SafeLoader):
+    """YAML as the config reads it: a repeated key is an error (YAML keeps the last one, which
+    silently drops a whole `tables:` block), and dates stay text, so that `2026-13-45` is a
+    field error naming its entry rather than a bare "month must be in 1..12"."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise ConfigError(f"key {key!r} appears twice in one mapping: lines {seen[key]} and "
+                                  f"{key_node.start_mark.line + 1}")
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
+def _read(path: Path):
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a text file (byte 0x{exc.object[exc.start]:02x} at offset "
+                          f"{exc.start} is not UTF-8)") from None
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not a config: its YAML is nested thousands of levels deep") from None
+
+
+def load_config(path: str | Path) -> MonitorConfig:
+    path = Path(path)
+    raw = _read(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping with 'warehouses' and 'tables' at the top")
+    if "source" in raw:
+        raise ConfigError(f"{path}: field 'source': not a config key (the tables' warehouse is 'warehouse:' "
+                          "in each entry)")
     try:
         config = MonitorConfig(**raw, source=path)
     except ValidationError as exc:

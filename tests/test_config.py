@@ -60,6 +60,44 @@ def test_malformed_files(tmp_path, text, fragment):
         load_config(path)
 
 
+WH = "warehouses: {demo: {type: duckdb, path: x.duckdb}}\n"
+ORDERS = "{table: shop.raw.orders, warehouse: demo, cadence: hourly, timestamp_column: loaded_at"
+
+
+@pytest.mark.parametrize("data,fragment", [
+    (b"\x00\xff\xfe\x89PNG\r\n", r"not a text file \(byte 0xff at offset 1 is not UTF-8\)"),
+    (("tables: " + "[" * 5000 + "]" * 5000).encode(), "nested thousands of levels deep"),
+    ((WH + f"tables: [{ORDERS}, start: 2026-13-45}}]").encode(), r"tables\[0\] \(shop.raw.orders\), field 'start': .*month"),
+    (f"warehouses: {{my-wh: {{type: duckdb, path: x}}}}\ntables: [{ORDERS}}}]".encode(), "warehouse name 'my-wh' may hold only"),
+    (f"warehouses: {{'my wh': {{type: duckdb, path: x}}}}\ntables: [{ORDERS}}}]".encode(), "warehouse name 'my wh' may hold only"),
+    ((WH + "source: shop\ntables: []\n").encode(), "field 'source': not a config key"),
+    ((WH + f"tables: [{ORDERS}}}]\ntables: []\n").encode(), "key 'tables' appears twice in one mapping: lines 2 and 3"),
+    ((WH + f"tables:\n  - {ORDERS},\n     cadence: daily}}\n").encode(), "key 'cadence' appears twice"),
+])
+def test_malformed_files_end_in_one_config_error(tmp_path, data, fragment):
+    """Each of these once ended in a raw Python error or a wrong name (or, for a repeated key,
+    in 12 tables quietly no longer monitored)."""
+    path = tmp_path / "rowcount_monitor.yaml"
+    path.write_bytes(data)
+    with pytest.raises(ConfigError, match=f"^{path}: .*{fragment}"):
+        load_config(path)
+
+
+def test_a_directory_is_not_a_config(tmp_path):
+    with pytest.raises(ConfigError, match=f"{tmp_path}: is a directory, not a config file"):
+        load_config(tmp_path)
+
+
+def test_a_start_with_an_offset_is_that_instant_in_utc(tmp_path, demo_db):
+    path = write_config(tmp_path, demo_db, [table_entry("orders", start="2026-01-05T00:00:00+02:00")])
+    assert str(load_config(path).tables[0].start) == "2026-01-04 22:00:00"
+
+
+def test_duckdb_names_match_case_insensitively_as_duckdb_does(tmp_path, demo_db):
+    path = write_config(tmp_path, demo_db, [{**table_entry("orders"), "table": "SHOP.RAW.ORDERS"}])
+    assert len(build_definitions(path).assets) == 1
+
+
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(ConfigError, match="nowhere.yaml: config file not found"):
         load_config(tmp_path / "nowhere.yaml")

@@ -74,7 +74,8 @@ class DuckDBWarehouse(UnionQueries):
 
     def column_schema(self, ref):
         cols = self._rows("SELECT column_name, data_type FROM information_schema.columns "
-                          "WHERE table_catalog = ? AND table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+                          "WHERE lower(table_catalog) = lower(?) AND lower(table_schema) = lower(?) "
+                          "AND lower(table_name) = lower(?) ORDER BY ordinal_position",  # names are case-insensitive
                           tuple(unquote(p) for p in (ref.database, ref.schema, ref.table)))
         if not cols:
             raise LookupError(f"table {ref} does not exist in the warehouse")
