@@ -370,12 +370,52 @@ def cmd_alerts_read_queue(args) -> int:
             print(f"{envelope.get('Subject')}\n    {attrs}\n    {json.loads(envelope['Message'])['summary']}")
             sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
             count += 1
-    print(f"{count} message(s)")
+    print(f"{count} message(s) read and removed from {LOCAL_QUEUE}")
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments end in one line naming the command and exit 2 (argparse prints its whole
+    usage first, which hides the one line that matters)."""
+
+    def error(self, message: str):
+        command = self.prog.removeprefix("rowcount-monitor").strip()
+        self.exit(2, f"rowcount-monitor: {command + ': ' if command else ''}{message} (see --help)\n")
+
+
+def _timestamp(text: str) -> str:
+    """An ISO timestamp argument, checked here so that a typo is one line, not a traceback."""
+    import pandas as pd
+
+    try:
+        pd.Timestamp(text)
+    except (ValueError, TypeError):
+        raise argparse.ArgumentTypeError(f"not a timestamp: {text!r} (ISO, UTC: 2026-11-26T09:00 or 2026-11-26)") from None
+    return text
+
+
+def _age(text: str) -> str:
+    from .report import parse_age
+
+    try:
+        parse_age(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="rowcount-monitor",
         description="Seasonal row-count anomaly checks for warehouse tables, on Dagster.",
         epilog="Configuration: rowcount_monitor.yaml at the project root, or ROWCOUNT_MONITOR_CONFIG.",
@@ -393,10 +433,10 @@ def parser() -> argparse.ArgumentParser:
     wh.set_defaults(func=cmd_demo_warehouse)
 
     bf = sub.add_parser("backfill", help="record every table's missing row-count buckets in the Dagster instance")
-    bf.add_argument("--workers", type=int, default=None, help="worker processes (default: 2, or 1 on one core)")
+    bf.add_argument("--workers", type=_positive, default=None, help="worker processes (default: 2, or 1 on one core)")
     bf.add_argument("--judge-days", type=int, default=5,
                     help="run the row-count check on the filled buckets of the last N days (default 5)")
-    bf.add_argument("--until", metavar="TIMESTAMP", help="fill the buckets that ended by this time, ISO (default: now)")
+    bf.add_argument("--until", metavar="TIMESTAMP", type=_timestamp, help="fill the buckets that ended by this time, ISO (default: now)")
     bf.add_argument("--seed-cache", action="store_true",
                     help="instead, fill only the checks' history cache straight from the warehouse (fast "
                          "onboarding of many tables; no Dagster events, so the UI's history starts empty)")
@@ -407,7 +447,7 @@ def parser() -> argparse.ArgumentParser:
     st.set_defaults(func=cmd_status)
 
     an = sub.add_parser("anomalies", help="all failed row-count checks since a time")
-    an.add_argument("--since", default="7d", help="how far back: 7d, 12h, 30m (default 7d)")
+    an.add_argument("--since", default="7d", type=_age, help="how far back: 2w, 7d, 12h, 30m (default 7d)")
     an.add_argument("--json", action="store_true", help="print JSON, for scripts")
     an.set_defaults(func=cmd_anomalies)
 
@@ -424,7 +464,7 @@ def parser() -> argparse.ArgumentParser:
     bt.add_argument("--from-warehouse", action="store_true",
                     help="count the history from the warehouse's timestamp column, not the Dagster instance")
     bt.add_argument("--plot", metavar="PNG", help="draw history, band and alerts of the last policy to a PNG")
-    bt.add_argument("--last", type=int, default=10, help="how many of the latest alerts to list (default 10)")
+    bt.add_argument("--last", type=_positive, default=10, help="how many of the latest alerts to list (default 10)")
     bt.add_argument("--json", action="store_true", help="print JSON, for scripts")
     bt.set_defaults(func=cmd_backtest)
 
@@ -435,7 +475,7 @@ def parser() -> argparse.ArgumentParser:
                         epilog="example: rowcount-monitor feedback shop.raw.orders 2026-11-26T09:00 expected "
                                "--note 'Black Friday campaign'")
     fb.add_argument("table", help="shop.raw.orders, raw.orders, orders or demo/raw/orders")
-    fb.add_argument("bucket", help="the bucket's start, ISO, UTC: 2026-11-26T09:00 (hourly) or 2026-11-26 (daily)")
+    fb.add_argument("bucket", type=_timestamp, help="the bucket's start, ISO, UTC: 2026-11-26T09:00 (hourly) or 2026-11-26 (daily)")
     fb.add_argument("verdict", choices=["expected", "incident"])
     fb.add_argument("--note", default="", help="why, for the next person")
     fb.set_defaults(func=cmd_feedback)
@@ -446,7 +486,7 @@ def parser() -> argparse.ArgumentParser:
                          epilog="example: rowcount-monitor accept shop.raw.orders --from 2026-11-20T00:00 "
                                 "--note 'EU shop onboarded'")
     acc.add_argument("table", help="shop.raw.orders, raw.orders, orders or demo/raw/orders")
-    acc.add_argument("--from", dest="from_", required=True, metavar="BUCKET", help="the first bucket at the new level, ISO, UTC")
+    acc.add_argument("--from", dest="from_", required=True, metavar="BUCKET", type=_timestamp, help="the first bucket at the new level, ISO, UTC")
     acc.add_argument("--note", default="", help="why, for the next person")
     acc.set_defaults(func=cmd_accept)
 
@@ -468,16 +508,25 @@ def parser() -> argparse.ArgumentParser:
     local = al_sub.add_parser("local-topic", help="create a topic and queue on a local SNS (moto); print `export` lines")
     local.add_argument("--endpoint", default="http://127.0.0.1:5555", help="local endpoint (default %(default)s)")
     local.set_defaults(func=cmd_alerts_local_topic)
-    read = al_sub.add_parser("read-queue", help="print the alerts that arrived in the local-topic queue")
+    read = al_sub.add_parser("read-queue", help="print the alerts that arrived in the local-topic queue, "
+                             "and remove them from it (each is read once)")
     read.add_argument("--endpoint", default="http://127.0.0.1:5555", help="local endpoint (default %(default)s)")
     read.set_defaults(func=cmd_alerts_read_queue)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
     try:
-        return args.func(args)
+        args = parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0), or a bad argument, already said in one line (2)
+        return int(exc.code or 0)
+    try:
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in an "Exception ignored" at exit
+        return code
+    except BrokenPipeError:  # `... --json | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # a clear one-line error for users, not a traceback
         from .config import ConfigError, WarehouseError
 

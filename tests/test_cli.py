@@ -62,8 +62,12 @@ def test_anomalies_and_explain(monitored, capsys):
     assert [(r["table"], r["observed"], r["verdict"]) for r in broken] == [("demo/raw/orders", 0, "failing")]
     assert broken[0]["reason"].startswith("0 rows")
     assert all(r["bucket"] >= "2026-02-27-12:00" for r in rows)  # judged: the last day only
-    with pytest.raises(ValueError, match="7d, 12h or 30m"):
-        main(["anomalies", "--since", "soon"])
+    assert main(["anomalies", "--since", "2w", "--json"]) == 0  # weeks too
+    assert json.loads(capsys.readouterr().out) == rows
+    assert main(["anomalies", "--since", "soon"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("rowcount-monitor: anomalies: argument --since: expected a duration like 2w, 7d, 12h or 30m, "
+                   "not 'soon' (see --help)\n")
     assert main(["explain", "orders"]) == 0
     out = capsys.readouterr().out
     assert "demo/raw/orders, bucket 2026-02-28-11:00: OK" in out and "within the expected band" in out
@@ -167,9 +171,34 @@ BAD_FEEDBACK = [
     (["feedback", "no_such_table", "2026-02-28T09:00", "expected"], "no monitored bucket table 'no_such_table'"),
     (["feedback", "orders", "2026-02-28T09:30", "expected"], "is not a bucket of shop.raw.orders"),
     (["feedback", "orders", "2020-01-01T00:00", "incident"], "is not a bucket of shop.raw.orders"),
-    (["feedback", "orders", "yesterday-ish", "expected"], "is not a timestamp"),
+    (["feedback", "orders", "yesterday-ish", "expected"], "feedback: argument bucket: not a timestamp: 'yesterday-ish'"),
     (["accept", "orders", "--from", "2099-01-01T00:00"], "is not a bucket of shop.raw.orders"),
 ]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["backfill", "--workers", "0"], "backfill: argument --workers: expected a whole number of at least 1, not '0'"),
+    (["backfill", "--until", "tomorrow"], "backfill: argument --until: not a timestamp: 'tomorrow'"),
+    (["backtest", "orders", "--last", "-3"], "backtest: argument --last: expected a whole number"),
+    (["no-such-command"], "argument COMMAND: invalid choice: 'no-such-command'"),
+])
+def test_a_bad_argument_is_one_line_and_exit_2(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rowcount-monitor: ") and message in err and err.count("\n") == 1, err
+
+
+def test_a_pipe_closed_early_ends_quietly(tmp_path):
+    """`rowcount-monitor ... --json | head -1` printed a BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    script = ("import sys; from rowcount_monitor import cli\n"
+              "cli.cmd_demo_warehouse = lambda args: [print('x' * 100) for _ in range(100_000)] and 0\n"
+              "sys.exit(cli.main(['demo-warehouse']))")
+    done = subprocess.run(f"{sys.executable} -c \"{script}\" | head -c 10", shell=True, capture_output=True,
+                          text=True, timeout=60)
+    assert done.stdout == "x" * 10 and "Traceback" not in done.stderr and "Error" not in done.stderr, done.stderr
 
 
 def test_bad_feedback_is_a_clear_error_and_stores_nothing(monitored, capsys):

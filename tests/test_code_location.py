@@ -14,7 +14,7 @@ def test_code_location_loads_one_asset_per_table(shop_config):
     assert keys == {dg.AssetKey(["demo", "raw", t]) for t in ("orders", "payments", "customers")}
     orders = repo.asset_graph.get(dg.AssetKey(["demo", "raw", "orders"]))
     assert orders.group_name == "raw"
-    assert orders.owners == ["team:team_data"]
+    assert orders.owners == ["team:team-data"]  # the spelling of the config and of the SNS attribute
     assert "duckdb" in orders.kinds
     assert orders.metadata["dagster/table_name"] == "shop.raw.orders"
     columns = [c.name for c in orders.metadata["dagster/column_schema"].columns]

@@ -145,7 +145,7 @@ def test_schema_entries_discover_tables_with_globs(tmp_path, demo_db):
     keys = {k.path[-1] for a in defs.assets for k in a.keys}
     assert keys == {"orders", "order_items", "order_status", "payments"}
     assert graph.get(dg.AssetKey(["demo", "raw", "payments"])).owners == ["payments@shop.example"]
-    assert graph.get(dg.AssetKey(["demo", "raw", "orders"])).owners == ["team:team_data"]
+    assert graph.get(dg.AssetKey(["demo", "raw", "orders"])).owners == ["team:team-data"]
     assert isinstance(graph.get(dg.AssetKey(["demo", "raw", "orders"])).partitions_def, dg.HourlyPartitionsDefinition)
     status = graph.get(dg.AssetKey(["demo", "raw", "order_status"]))
     assert status.partitions_def is None and status.metadata["count_mode"] == "snapshot"

@@ -35,6 +35,9 @@ def group_name(schema: str) -> str:
 
 
 def owners(owner: str | None) -> list[str]:
-    if not owner:
+    """The Dagster owner of a table: its `owner:` as written (the same spelling the SNS
+    `owner` attribute carries, which routing filters match on), as a team unless an e-mail."""
+    if not owner or not owner.strip():
         return []
-    return [owner if "@" in owner else f"team:{re.sub(r'[^A-Za-z0-9_]', '_', owner)}"]
+    owner = owner.strip()
+    return [owner if "@" in owner else f"team:{owner}"]
