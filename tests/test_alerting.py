@@ -108,6 +108,8 @@ def test_check_passes_normal_loads_and_fails_a_broken_one(shop):
     assert "% below the expected" in broken.description and "a Friday 14:00 load" in broken.description
     meta = {k: v.value for k, v in broken.metadata.items()}
     assert meta["observed"] < meta["lower"] < meta["expected"] < meta["upper"]
+    # readable: whole rows, no 495.8778274829107
+    assert isinstance(meta["observed"], int) and all(meta[k] == round(meta[k]) for k in ("expected", "lower", "upper"))
     assert meta["n_history"] > 72 and meta["model"].startswith("baseline")
     assert "plot" not in normal.metadata  # pictures only for failures, by default
     pixels = png_pixels(meta["plot"])

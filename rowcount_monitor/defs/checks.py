@@ -57,13 +57,21 @@ def severity_for(entry: TableConfig, verdict: Verdict) -> dg.AssetCheckSeverity:
     return dg.AssetCheckSeverity.WARN
 
 
-def verdict_metadata(verdict: Verdict, policy: DetectionPolicy) -> dict:
-    def num(x):
-        return dg.MetadataValue.float(float(x)) if pd.notna(x) else dg.MetadataValue.text("n/a")
+def readable(x: float) -> float:
+    """Rounded for people: whole rows from 100 on, one decimal below (a 0.3-row sparse table)."""
+    return float(round(x)) if abs(x) >= 100 else round(float(x), 1)
 
+
+def verdict_metadata(verdict: Verdict, policy: DetectionPolicy) -> dict:
+    def num(x, digits=None):
+        if not pd.notna(x):
+            return dg.MetadataValue.text("n/a")
+        return dg.MetadataValue.float(round(float(x), digits) if digits else readable(x))
+
+    observed = dg.MetadataValue.int(int(verdict.observed)) if float(verdict.observed).is_integer() else num(verdict.observed)
     return {
-        "observed": num(verdict.observed), "expected": num(verdict.expected),
-        "lower": num(verdict.lower), "upper": num(verdict.upper), "score": num(verdict.score),
+        "observed": observed, "expected": num(verdict.expected),
+        "lower": num(verdict.lower), "upper": num(verdict.upper), "score": num(verdict.score, 2),
         "model": dg.MetadataValue.text(verdict.model), "n_history": dg.MetadataValue.int(verdict.n_history),
         "sensitivity": dg.MetadataValue.float(policy.sensitivity),
     }
