@@ -6,7 +6,9 @@ single asset is built, so the code location never half-loads.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
+import typing
 from pathlib import Path
 from typing import Literal
 
@@ -237,6 +239,27 @@ def _read(path: Path):
         raise ConfigError(f"{path}: not a config: its YAML is nested thousands of levels deep") from None
 
 
+def _did_you_mean(error: dict) -> str:
+    """For an unknown key, the closest valid key of the mapping it is in."""
+    if error["type"] != "extra_forbidden":
+        return ""
+    model = MonitorConfig
+    for part in error["loc"][:-1]:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is not None:  # else a list index or a dict key (a warehouse's name)
+            model = next((m for m in _models_in(field.annotation)), model)
+    close = difflib.get_close_matches(str(error["loc"][-1]), [f.alias or name for name, f in model.model_fields.items()],
+                                    n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _models_in(annotation):
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+    for arg in typing.get_args(annotation):
+        yield from _models_in(arg)
+
+
 def load_config(path: str | Path) -> MonitorConfig:
     path = Path(path)
     raw = _read(path)
@@ -248,7 +271,7 @@ def load_config(path: str | Path) -> MonitorConfig:
     try:
         config = MonitorConfig(**raw, source=path)
     except ValidationError as exc:
-        problems = "; ".join(f"{_where(raw, e['loc'])}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(f"{_where(raw, e['loc'])}: {e['msg']}{_did_you_mean(e)}" for e in exc.errors())
         raise ConfigError(f"{path}: {problems}") from None
     except TypeError as exc:
         raise ConfigError(f"{path}: {exc}") from None

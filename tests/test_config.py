@@ -9,7 +9,8 @@ from rowcount_monitor.defs import build_definitions
 from .conftest import table_entry, write_config
 
 BAD = {
-    "unknown key": ([table_entry("orders", cadense="hourly")], ["tables[0] (shop.raw.orders)", "'cadense'", "Extra inputs"]),
+    "unknown key": ([table_entry("orders", cadense="hourly")], ["tables[0] (shop.raw.orders)", "'cadense'", "did you mean 'cadence'?"]),
+    "unknown policy key": ([table_entry("orders", policy={"sensitivty": 3})], ["'policy.sensitivty'", "did you mean 'sensitivity'?"]),
     "wrong type": ([table_entry("orders", blocking="sometimes")], ["tables[0] (shop.raw.orders)", "'blocking'", "boolean"]),
     "bad cadence": ([table_entry("orders", cadence="weekly")], ["tables[0] (shop.raw.orders)", "'cadence'", "hourly"]),
     "two-part name": ([{**table_entry("orders"), "table": "raw.orders"}], ["tables[0] (raw.orders)", "'table'", "database.schema.table"]),
@@ -52,6 +53,8 @@ def test_config_against_the_warehouse_fails_the_load_not_half_of_it(tmp_path, de
     ("- just\n- a list\n", "expected a mapping"),
     ("warehouses: {}\n", "field 'tables': nothing to monitor"),
     ("warehouses: {demo: {type: oracle, path: x}}\ntables: []\n", "field 'warehouses.demo.type'"),
+    ("warehouses: {demo: {type: duckdb, pathh: x}}\ntables: []\n", "'warehouses.demo.pathh'.*did you mean 'path'"),
+    ("warehouses: {demo: {type: duckdb, path: x}}\ntable: []\n", "field 'table'.*did you mean 'tables'"),
 ])
 def test_malformed_files(tmp_path, text, fragment):
     path = tmp_path / "rowcount_monitor.yaml"
