@@ -50,8 +50,48 @@ def cmd_backfill(args) -> int:
     return 0
 
 
+def _port_holder(port: int) -> str:
+    """'pid 123 (dagster dev ...)' listening on `port`, from /proc (Linux); '' if unknown."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # LISTEN
+                inodes.add(f"socket:[{fields[9]}]")
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+                return f"pid {proc.name} ({cmdline[:80]})"
+        except OSError:
+            continue
+    return ""
+
+
+def _port_free(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the UI server binds: TIME_WAIT is free
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def cmd_demo(args) -> int:
     """Build the demo warehouse, backfill its history, then start `dagster dev`."""
+    if not _port_free(args.host, args.port):  # before any work: not a UI that dies in a log later
+        holder = _port_holder(args.port)
+        print(f"rowcount-monitor: port {args.port} on {args.host} is in use{' by ' + holder if holder else ''} "
+              f"(a demo already running?): stop it with Ctrl-C in its terminal"
+              f"{' or kill ' + holder.split()[1] if holder else ''}, or use --port {args.port + 1}", file=sys.stderr)
+        return 1
     cmd_demo_warehouse(argparse.Namespace(path=str(DEMO_FILE), force=False))
     cmd_backfill(argparse.Namespace(workers=None, judge_days=5, seed_cache=False))
     from .backfill import build_models

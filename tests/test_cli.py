@@ -188,6 +188,20 @@ def test_a_bad_argument_is_one_line_and_exit_2(argv, message, capsys):
     assert err.startswith("rowcount-monitor: ") and message in err and err.count("\n") == 1, err
 
 
+def test_demo_refuses_a_taken_port_at_once_naming_its_holder(capsys):
+    import os
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["demo", "--port", str(port)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"port {port} on 127.0.0.1 is in use by pid {os.getpid()} (" in err, err
+    assert f"kill {os.getpid()}, or use --port {port + 1}" in err
+
+
 def test_a_pipe_closed_early_ends_quietly(tmp_path):
     """`rowcount-monitor ... --json | head -1` printed a BrokenPipeError traceback."""
     import subprocess
