@@ -114,7 +114,12 @@ def _alerting():
 
     config = load_config(config_path())
     publisher = SNSPublisher(topic_arn=os.environ.get(TOPIC_ENV, ""))
-    return config.alerts, outbox_for(config.alerts, str(_dagster_home())), publisher
+    import dagster as dg
+
+    _dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        outbox = outbox_for(config.alerts, instance)
+    return config.alerts, outbox, publisher
 
 
 def cmd_alerts_test(args) -> int:
@@ -151,7 +156,7 @@ def cmd_alerts_replay(args) -> int:
 def cmd_alerts_status(args) -> int:
     _, outbox, _ = _alerting()
     counts = outbox.counts()
-    print(f"outbox {outbox.path}: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "empty"))
+    print(f"outbox {outbox}: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "empty"))
     for alert_id, attempts, error in outbox.listing("dead"):
         print(f"  dead  {alert_id}  after {attempts} attempts: {error}")
     return 0

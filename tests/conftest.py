@@ -1,4 +1,5 @@
-"""Shared fixtures: a small demo warehouse (a real DuckDB file) and configs pointing at it."""
+"""Shared fixtures: a small demo warehouse (a real DuckDB file), configs pointing at it, and a
+real PostgreSQL server (pgserver) for the production instance."""
 from pathlib import Path
 
 import pandas as pd
@@ -7,6 +8,28 @@ import pytest
 from rowcount_monitor import demo_warehouse
 
 ANCHOR = pd.Timestamp("2026-03-02")
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory):
+    """A PostgreSQL server started for this test session (the pgserver wheel ships one); it
+    listens on a Unix socket in its own folder only."""
+    import pgserver
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("postgres"), cleanup_mode="stop")
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def postgres_url(postgres_server, request) -> str:
+    """A fresh, empty database of that server for one test."""
+    import re
+
+    name = "t_" + re.sub(r"\W", "_", request.node.name.lower())[:50]
+    postgres_server.psql(f"DROP DATABASE IF EXISTS {name};")
+    postgres_server.psql(f"CREATE DATABASE {name};")
+    return postgres_server.get_uri(name)
 
 
 @pytest.fixture(scope="session")

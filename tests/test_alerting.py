@@ -353,12 +353,24 @@ def test_a_lost_or_corrupt_outbox_resumes_from_the_sensor_cursor(shop, sns, capl
     assert list(outbox_path.parent.glob("outbox.sqlite.corrupt-*"))  # kept for inspection
 
 
-def test_overlapping_ingests_read_each_evaluation_once(tmp_path):
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_outbox(request, tmp_path):
+    """The outbox of `dagster dev` (an SQLite file) and of production (the instance's
+    PostgreSQL database): one suite for both."""
+    from rowcount_monitor.alerting.outbox import PostgresOutbox
+
+    if request.param == "sqlite":
+        return lambda: Outbox(tmp_path / "outbox.sqlite")
+    url = request.getfixturevalue("postgres_url")
+    return lambda: PostgresOutbox(url)
+
+
+def test_overlapping_ingests_read_each_evaluation_once(any_outbox):
     """Pass B ingests while pass A still holds the evaluations it read before: A's late ingest
     must neither queue them again nor flip the check's state (a false "recovered")."""
     from rowcount_monitor.defs.alert_sensors import CheckEvent
 
-    outbox = Outbox(tmp_path / "outbox.sqlite")
+    outbox = any_outbox()
 
     def event(storage_id, passed):
         return CheckEvent(storage_id, "run", ORDERS, CHECK_NAME, "p", passed, "WARN", "", {})
@@ -379,13 +391,13 @@ def test_overlapping_ingests_read_each_evaluation_once(tmp_path):
     assert outbox.ingest([(key, 16, [event(16, True)], to_alerts)]) == 1
 
 
-def test_alerts_of_a_table_keep_their_order_behind_a_dead_letter(tmp_path):
+def test_alerts_of_a_table_keep_their_order_behind_a_dead_letter(any_outbox):
     import time
 
     from rowcount_monitor.alerting.outbox import CLAIM_LEASE
 
     now = time.time()
-    outbox = Outbox(tmp_path / "outbox.sqlite")
+    outbox = any_outbox()
     anomaly = Alert("a", "anomaly", "shop.raw.orders", "", "WARN", "down")
     recovered = Alert("r", "recovered", "shop.raw.orders", "", "INFO", "up")
     other = Alert("o", "anomaly", "shop.raw.payments", "", "WARN", "down")
@@ -404,6 +416,61 @@ def test_alerts_of_a_table_keep_their_order_behind_a_dead_letter(tmp_path):
     assert [p.alert.id for p in outbox.due(later + 1)] == ["o"]
     taken_over = outbox.due(later + CLAIM_LEASE + 1)
     assert [p.alert.id for p in taken_over] == ["a", "r", "o"] and taken_over[0].interrupted
+
+
+def test_the_outbox_survives_a_restart_and_restores_from_a_snapshot(any_outbox):
+    outbox = any_outbox()
+    outbox.add(Alert("a1", "anomaly", "shop.raw.orders", "", "WARN", "down"))
+    assert not outbox.add(Alert("a1", "anomaly", "shop.raw.orders", "", "WARN", "down"))  # idempotent
+    snapshot = '{"positions":{"demo/raw/orders:row_count_anomaly":42},"failing":["demo/raw/orders:row_count_anomaly"]}'
+    assert outbox.restore(snapshot) == 1
+    reopened = any_outbox()  # a new process: schema kept, nothing lost
+    assert reopened.counts() == {"pending": 1} and reopened.positions() == {"demo/raw/orders:row_count_anomaly": 42}
+    assert reopened.restore(snapshot) == 0  # positions exist: a snapshot never overwrites them
+    assert '"failing":["demo/raw/orders:row_count_anomaly"]' in reopened.snapshot()
+    assert reopened.replay(["a1"], 0.0) == 0 and reopened.listing("pending")[0][0] == "a1"
+
+
+def test_on_a_postgres_instance_the_outbox_lives_in_its_database(shop, sns, postgres_url, tmp_path, monkeypatch):
+    """Production: the instance on PostgreSQL, two passes at once, nothing written to
+    DAGSTER_HOME (the daemon's and the CLI's homes are different filesystems)."""
+    import threading
+
+    endpoint, topic, queue = sns
+    _, make, outbox_path = shop
+    defs = make(notify="every_failure")
+    # no outbox file configured: the instance decides where the outbox is
+    import yaml
+
+    config = tmp_path / "rowcount_monitor.yaml"
+    body = yaml.safe_load(config.read_text())
+    del body["alerts"]["outbox"]
+    config.write_text(yaml.safe_dump(body))
+    defs = build_definitions(config)
+    home = tmp_path / "readonly_home"
+    home.mkdir()
+    proxy = FlakyProxy(endpoint)
+    proxy.delay = 0.02
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    try:
+        with dg.instance_for_test(overrides={"storage": {"postgres": {"postgres_url": postgres_url}}},
+                                  temp_dir=str(home)) as instance:
+            _log_failures(instance, 12)
+            home.chmod(0o555)
+            passes = [threading.Thread(target=lambda: tick(defs, instance, topic)) for _ in range(2)]
+            for p in passes:
+                p.start()
+            for p in passes:
+                p.join()
+    finally:
+        home.chmod(0o755)
+        proxy.close()
+    ids = [json.loads(m["Message"])["alert_id"] for m in drain(endpoint, queue)]
+    assert len(ids) == 12 and len(set(ids)) == 12
+    from rowcount_monitor.alerting.outbox import PostgresOutbox
+
+    assert PostgresOutbox(postgres_url).counts() == {"sent": 12}
+    assert not outbox_path.exists() and not list(home.glob("*alerts*"))
 
 
 def test_dead_letters_are_replayed_from_the_command_line(shop, sns, monkeypatch, capsys, tmp_path):
@@ -491,7 +558,7 @@ def test_local_topic_and_read_queue_commands(monkeypatch, capsys):
         assert main(["alerts", "read-queue", "--endpoint", endpoint]) == 0
         out = capsys.readouterr().out
     assert "[INFO] rowcount-monitor.test: test message" in out
-    assert "'owner': 'team-x'" in out and out.rstrip().endswith("1 message(s)")
+    assert "'owner': 'team-x'" in out and out.rstrip().endswith("1 message(s) read and removed from rowcount-monitor-inbox")
 
 
 def test_the_sensor_reads_unread_executions_in_one_query_or_check_by_check_alike(shop, monkeypatch):

@@ -1,4 +1,5 @@
-"""A durable outbox of alerts in a small SQLite file.
+"""A durable outbox of alerts: an SQLite file for `dagster dev`, tables in the instance's
+PostgreSQL database in production (`PostgresOutbox`: no file any service must share).
 
 Check evaluations are turned into alerts and written here, together with the event-log
 position read up to, in one transaction: a tick that dies before the transaction wrote
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 import time
 from contextlib import closing, contextmanager
@@ -60,6 +62,29 @@ _ADDED_COLUMNS = {"stream": "TEXT", "claimed": "REAL"}
 _TAKEABLE = "status = 'pending' OR (status = 'sending' AND coalesce(claimed, 0) <= :stale)"
 
 
+_SQLITE_NAMES = {"alerts": "alerts", "check_state": "check_state", "cursor": "cursor", "seq": "rowid"}
+
+
+class _Statements:
+    """A transaction's connection, speaking one SQL for both databases: `{alerts}`-style table
+    names and `:name` parameters, rewritten for the driver at hand."""
+
+    def __init__(self, conn, names: dict, params):
+        self.conn, self.names, self.params = conn, names, params
+
+    def _sql(self, sql: str) -> str:
+        return self.params(sql.format(**self.names))
+
+    def execute(self, sql: str, args: dict | None = None):
+        cur = self.conn.cursor()
+        cur.execute(self._sql(sql), args or {})
+        return cur
+
+    def executemany(self, sql: str, rows: list[dict]) -> None:
+        if rows:
+            self.conn.cursor().executemany(self._sql(sql), rows)
+
+
 @dataclass(frozen=True)
 class Pending:
     alert: Alert
@@ -92,7 +117,10 @@ class Outbox:
                 if name not in columns:
                     conn.execute(f"ALTER TABLE alerts ADD COLUMN {name} {kind}")
             conn.execute("DELETE FROM schema_version")
-            conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+            conn.execute("INSERT INTO schema_version VALUES (:v)", {"v": SCHEMA_VERSION})
+
+    def __str__(self) -> str:
+        return str(self.path)
 
     def quarantine(self, error: Exception) -> Path:
         """Move a corrupt outbox file aside (kept for inspection) so that a new one can start:
@@ -109,11 +137,12 @@ class Outbox:
 
     @contextmanager
     def _tx(self):
+        """One write transaction, serialized against every other (BEGIN IMMEDIATE)."""
         with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("BEGIN IMMEDIATE")
             try:
-                yield conn
+                yield _Statements(conn, _SQLITE_NAMES, lambda sql: sql)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -124,7 +153,7 @@ class Outbox:
     def positions(self) -> dict[str, int]:
         """How far each source (a check) has been read."""
         with self._tx() as conn:
-            return dict(conn.execute("SELECT name, position FROM cursor").fetchall())
+            return dict(conn.execute("SELECT name, position FROM {cursor}").fetchall())
 
     def ingest(self, reads) -> int:
         """Atomically, for every (cursor name, position, evaluations, to_alerts) in `reads`: turn
@@ -136,23 +165,25 @@ class Outbox:
         now = time.time()
         with self._tx() as conn:
             for name, position, evaluations, to_alerts in reads:
-                row = conn.execute("SELECT position FROM cursor WHERE name = ?", (name,)).fetchone()
+                row = conn.execute("SELECT position FROM {cursor} WHERE name = :name", {"name": name}).fetchone()
                 read_up_to = row[0] if row else 0
                 for ev in evaluations:
                     if ev.storage_id <= read_up_to:  # another pass ingested it meanwhile
                         continue
-                    row = conn.execute("SELECT failing FROM check_state WHERE check_key = ?", (ev.check_key,)).fetchone()
+                    row = conn.execute("SELECT failing FROM {check_state} WHERE check_key = :key",
+                                       {"key": ev.check_key}).fetchone()
                     was_failing = bool(row and row[0])
                     alerts, failing = to_alerts(ev, was_failing)
                     conn.execute(
-                        "INSERT INTO check_state (check_key, failing) VALUES (?, ?) "
+                        "INSERT INTO {check_state} (check_key, failing) VALUES (:key, :failing) "
                         "ON CONFLICT(check_key) DO UPDATE SET failing = excluded.failing",
-                        (ev.check_key, int(failing)))
+                        {"key": ev.check_key, "failing": int(failing)})
                     for alert in alerts:
                         added += self._insert(conn, alert, now)
-                conn.execute("INSERT INTO cursor (name, position) VALUES (?, ?) "
-                             "ON CONFLICT(name) DO UPDATE SET position = max(position, excluded.position)",
-                             (name, position))
+                if position > read_up_to:
+                    conn.execute("INSERT INTO {cursor} (name, position) VALUES (:name, :position) "
+                                 "ON CONFLICT(name) DO UPDATE SET position = excluded.position",
+                                 {"name": name, "position": position})
         return added
 
     def add(self, alert: Alert) -> bool:
@@ -163,16 +194,17 @@ class Outbox:
     @staticmethod
     def _insert(conn, alert: Alert, now: float) -> int:
         stream = alert.table if alert.kind in ("anomaly", "recovered") else None
-        cur = conn.execute("INSERT OR IGNORE INTO alerts (id, payload, next_attempt, created, stream) "
-                           "VALUES (?, ?, ?, ?, ?)", (alert.id, alert.to_json(), now, now, stream))
+        cur = conn.execute("INSERT INTO {alerts} (id, payload, next_attempt, created, stream) "
+                           "VALUES (:id, :payload, :now, :now, :stream) ON CONFLICT (id) DO NOTHING",
+                           {"id": alert.id, "payload": alert.to_json(), "now": now, "stream": stream})
         return cur.rowcount
 
     def snapshot(self) -> str:
         """Read positions and failing checks as JSON, for the sensor's cursor: if the outbox
         file is lost, a new one starts from there instead of re-sending the whole history."""
         with self._tx() as conn:
-            positions = dict(conn.execute("SELECT name, position FROM cursor").fetchall())
-            failing = [k for (k,) in conn.execute("SELECT check_key FROM check_state WHERE failing = 1")]
+            positions = dict(conn.execute("SELECT name, position FROM {cursor}").fetchall())
+            failing = [k for (k,) in conn.execute("SELECT check_key FROM {check_state} WHERE failing = 1").fetchall()]
         return json.dumps({"positions": positions, "failing": sorted(failing)}, separators=(",", ":"))
 
     def restore(self, snapshot: str) -> int:
@@ -184,12 +216,12 @@ class Outbox:
         except (TypeError, ValueError, KeyError):
             return 0
         with self._tx() as conn:
-            if conn.execute("SELECT count(*) FROM cursor").fetchone()[0]:
+            if conn.execute("SELECT count(*) FROM {cursor}").fetchone()[0]:
                 return 0
-            conn.executemany("INSERT INTO cursor (name, position) VALUES (?, ?)",
-                             [(str(k), int(v)) for k, v in positions.items()])
-            conn.executemany("INSERT OR IGNORE INTO check_state (check_key, failing) VALUES (?, 1)",
-                             [(str(k),) for k in failing])
+            conn.executemany("INSERT INTO {cursor} (name, position) VALUES (:name, :position)",
+                             [{"name": str(k), "position": int(v)} for k, v in positions.items()])
+            conn.executemany("INSERT INTO {check_state} (check_key, failing) VALUES (:key, 1) "
+                             "ON CONFLICT (check_key) DO NOTHING", [{"key": str(k)} for k in failing])
         return len(positions)
 
     # --- delivering ------------------------------------------------------------------------
@@ -200,11 +232,11 @@ class Outbox:
         waits or is dead."""
         with self._tx() as conn:
             rows = conn.execute(
-                f"SELECT payload, attempts, status FROM alerts a WHERE ({_TAKEABLE}) AND next_attempt <= :now "
-                "AND NOT EXISTS (SELECT 1 FROM alerts b WHERE a.stream IS NOT NULL AND b.stream = a.stream "
-                "  AND b.rowid < a.rowid AND (b.status = 'dead' OR (b.status = 'pending' AND b.next_attempt > :now)"
+                f"SELECT payload, attempts, status FROM {{alerts}} a WHERE ({_TAKEABLE}) AND next_attempt <= :now "
+                "AND NOT EXISTS (SELECT 1 FROM {alerts} b WHERE a.stream IS NOT NULL AND b.stream = a.stream "
+                "  AND b.{seq} < a.{seq} AND (b.status = 'dead' OR (b.status = 'pending' AND b.next_attempt > :now)"
                 "  OR (b.status = 'sending' AND b.claimed > :stale))) "
-                "ORDER BY rowid LIMIT :limit", {"now": now, "stale": now - CLAIM_LEASE, "limit": limit}).fetchall()
+                "ORDER BY a.{seq} LIMIT :limit", {"now": now, "stale": now - CLAIM_LEASE, "limit": limit}).fetchall()
         return [Pending(Alert.from_json(p), a, s == "sending") for p, a, s in rows]
 
     def claim(self, alert_id: str, now: float) -> bool:
@@ -212,37 +244,100 @@ class Outbox:
         If the process dies before mark_sent, the claim runs out after CLAIM_LEASE and the next
         pass re-sends it, knowing the outcome is unknown (FIFO topics deduplicate it)."""
         with self._tx() as conn:
-            cur = conn.execute(f"UPDATE alerts SET status = 'sending', claimed = :now WHERE id = :id AND ({_TAKEABLE})",
+            cur = conn.execute(f"UPDATE {{alerts}} SET status = 'sending', claimed = :now WHERE id = :id AND ({_TAKEABLE})",
                                {"id": alert_id, "now": now, "stale": now - CLAIM_LEASE})
             return cur.rowcount == 1
 
     def mark_sent(self, alert_id: str, message_id: str, now: float) -> None:
         with self._tx() as conn:
-            conn.execute("UPDATE alerts SET status = 'sent', message_id = ?, sent = ?, attempts = attempts + 1 "
-                         "WHERE id = ? AND status = 'sending'", (message_id, now, alert_id))
+            conn.execute("UPDATE {alerts} SET status = 'sent', message_id = :message_id, sent = :now, "
+                         "attempts = attempts + 1 WHERE id = :id AND status = 'sending'",
+                         {"message_id": message_id, "now": now, "id": alert_id})
 
     def mark_failed(self, alert_id: str, error: str, retry_at: float, dead: bool) -> None:
         with self._tx() as conn:
-            conn.execute("UPDATE alerts SET status = ?, attempts = attempts + 1, next_attempt = ?, last_error = ? "
-                         "WHERE id = ? AND status = 'sending'", ("dead" if dead else "pending", retry_at, error[:500], alert_id))
+            conn.execute("UPDATE {alerts} SET status = :status, attempts = attempts + 1, next_attempt = :retry_at, "
+                         "last_error = :error WHERE id = :id AND status = 'sending'",
+                         {"status": "dead" if dead else "pending", "retry_at": retry_at, "error": error[:500], "id": alert_id})
 
     def replay(self, ids: list[str] | None, now: float) -> int:
         """Dead alerts (all, or the given ids) back to pending with a fresh attempt count."""
         with self._tx() as conn:
-            if ids:
-                marks = ",".join("?" * len(ids))
-                cur = conn.execute(f"UPDATE alerts SET status = 'pending', attempts = 0, next_attempt = ? "
-                                   f"WHERE status = 'dead' AND id IN ({marks})", (now, *ids))
-            else:
-                cur = conn.execute("UPDATE alerts SET status = 'pending', attempts = 0, next_attempt = ? "
-                                   "WHERE status = 'dead'", (now,))
-            return cur.rowcount
+            replayed = 0
+            for alert_id in ids or [None]:
+                cur = conn.execute("UPDATE {alerts} SET status = 'pending', attempts = 0, next_attempt = :now "
+                                   "WHERE status = 'dead'" + (" AND id = :id" if alert_id else ""),
+                                   {"now": now, "id": alert_id})
+                replayed += cur.rowcount
+            return replayed
 
     def counts(self) -> dict[str, int]:
         with self._tx() as conn:
-            return dict(conn.execute("SELECT status, count(*) FROM alerts GROUP BY status").fetchall())
+            return dict(conn.execute("SELECT status, count(*) FROM {alerts} GROUP BY status").fetchall())
 
     def listing(self, status: str) -> list[tuple[str, int, str | None]]:
         with self._tx() as conn:
-            return conn.execute("SELECT id, attempts, last_error FROM alerts WHERE status = ? ORDER BY created",
-                                (status,)).fetchall()
+            return [tuple(r) for r in conn.execute("SELECT id, attempts, last_error FROM {alerts} WHERE status = :status "
+                                                   "ORDER BY created", {"status": status}).fetchall()]
+
+
+_POSTGRES_NAMES = {"alerts": "rowcount_monitor_alerts", "check_state": "rowcount_monitor_check_state",
+                   "cursor": "rowcount_monitor_cursor", "seq": "seq"}
+_POSTGRES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS rowcount_monitor_alerts (
+    seq BIGSERIAL,  -- the order alerts were queued in
+    id TEXT PRIMARY KEY,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt DOUBLE PRECISION NOT NULL,
+    last_error TEXT,
+    message_id TEXT,
+    created DOUBLE PRECISION NOT NULL,
+    sent DOUBLE PRECISION,
+    stream TEXT,
+    claimed DOUBLE PRECISION
+);
+CREATE INDEX IF NOT EXISTS rowcount_monitor_alerts_due ON rowcount_monitor_alerts (status, next_attempt);
+CREATE TABLE IF NOT EXISTS rowcount_monitor_check_state (check_key TEXT PRIMARY KEY, failing INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS rowcount_monitor_cursor (name TEXT PRIMARY KEY, position BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS rowcount_monitor_schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL);
+"""
+# pg_advisory_xact_lock key ('rowcount'): every outbox transaction holds it, as SQLite's BEGIN
+# IMMEDIATE serializes writers, so the reasoning above holds for both.
+_LOCK_KEY = 0x726F77636F756E74
+
+
+class PostgresOutbox(Outbox):
+    """The outbox as tables (prefixed rowcount_monitor_) in the Dagster instance's PostgreSQL
+    database: the daemon, run workers and the CLI reach it from any host, and it lives as long
+    as the instance does."""
+
+    def __init__(self, url: str):
+        self.url = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)  # libpq's form of the URL
+        self.path = None
+        with self._tx() as conn:
+            for statement in filter(str.strip, _POSTGRES_SCHEMA.split(";")):
+                conn.execute(statement)
+            conn.execute("INSERT INTO rowcount_monitor_schema_version VALUES ('outbox', :v) "
+                         "ON CONFLICT (component) DO UPDATE SET version = excluded.version", {"v": SCHEMA_VERSION})
+
+    def __str__(self) -> str:
+        return "the rowcount_monitor_* tables of the instance's PostgreSQL database"
+
+    @contextmanager
+    def _tx(self):
+        import psycopg2  # dagster-postgres' driver
+
+        conn = psycopg2.connect(self.url)
+        try:
+            with conn:  # commits, or rolls back on an exception
+                conn.cursor().execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+                yield _Statements(conn, _POSTGRES_NAMES, _pyformat)
+        finally:
+            conn.close()
+
+
+def _pyformat(sql: str) -> str:
+    """`:name` parameters as psycopg2 wants them (`%(name)s`)."""
+    return re.sub(r"(?<![:\w]):([A-Za-z_]\w*)", r"%(\1)s", sql)

@@ -22,7 +22,7 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 
 from ..alerting.deliver import deliver
 from ..alerting.messages import Alert
-from ..alerting.outbox import Outbox
+from ..alerting.outbox import Outbox, PostgresOutbox
 from ..alerting.sns import TOPIC_ENV, SNSPublisher
 from ..config import AlertsConfig, TableConfig
 from .checks import CHECK_NAME, check_executions
@@ -114,11 +114,16 @@ def unread_executions(storage, after: dict[dg.AssetCheckKey, int]) -> dict[dg.As
     return out
 
 
-def outbox_for(alerts: AlertsConfig, dagster_home: str | None) -> Outbox:
-    """The configured outbox file, else rowcount_monitor_alerts.sqlite in DAGSTER_HOME."""
+def outbox_for(alerts: AlertsConfig, instance: dg.DagsterInstance) -> Outbox:
+    """The configured outbox file; else, on a PostgreSQL instance, tables in its database (the
+    daemon and the CLI may run on different hosts: no file in DAGSTER_HOME), else
+    rowcount_monitor_alerts.sqlite in DAGSTER_HOME."""
     if alerts.outbox:
         return Outbox(alerts.outbox)
-    return Outbox(Path(dagster_home or os.environ.get("DAGSTER_HOME") or ".") / OUTBOX_FILE)
+    postgres_url = getattr(instance.run_storage, "postgres_url", None)
+    if postgres_url:
+        return PostgresOutbox(postgres_url)
+    return Outbox(Path(instance.root_directory or os.environ.get("DAGSTER_HOME") or ".") / OUTBOX_FILE)
 
 
 def alerts_for(event: CheckEvent, was_failing: bool, entry: TableConfig, alerts: AlertsConfig):
@@ -146,10 +151,10 @@ def sensor_definitions(entries: list[TableConfig], alerts: AlertsConfig) -> list
                default_status=dg.DefaultSensorStatus.RUNNING,
                description="Forwards failed row-count checks (and failed counting runs) to SNS, exactly once.")
     def row_count_alerts(context: dg.SensorEvaluationContext, sns: SNSPublisher):
-        outbox = outbox_for(alerts, context.instance.root_directory)
+        outbox = outbox_for(alerts, context.instance)
         restored = bool(context.cursor) and outbox.restore(context.cursor) > 0
         if restored:
-            context.log.warning(f"the alert outbox {outbox.path} had no read positions: they were restored "
+            context.log.warning(f"the alert outbox {outbox} had no read positions: they were restored "
                                 "from the sensor's cursor (alerts still pending in a lost outbox are gone)")
         storage = context.instance.event_log_storage
         now = time.time()
@@ -203,6 +208,6 @@ def sensor_definitions(entries: list[TableConfig], alerts: AlertsConfig) -> list
                       f"counting failed, no row count recorded: {error}",
                       {"run_id": run.run_id, "job": run.job_name,
                        "url": f"{alerts.ui_base_url.rstrip('/')}/runs/{run.run_id}"})
-        outbox_for(alerts, context.instance.root_directory).add(alert)
+        outbox_for(alerts, context.instance).add(alert)
 
     return [row_count_alerts, operational_alerts]
