@@ -260,8 +260,8 @@ def cmd_explain(args) -> int:
     return 0
 
 
-def _bucket_table(text: str):
-    """The configured bucket table that `text` names, or None."""
+def _bucket_table(text: str, snapshots: bool = False):
+    """The configured bucket table (or, with `snapshots`, any table) that `text` names, or None."""
     from .config import load_config
     from .defs import config_path
     from .defs.catalog import resolve_tables
@@ -269,7 +269,7 @@ def _bucket_table(text: str):
 
     config = load_config(config_path())
     facts = [f for f in resolve_tables(config)
-             if f.start is not None and _names(text, asset_key(f.entry.warehouse, f.entry.ref))]
+             if (snapshots or f.start is not None) and _names(text, asset_key(f.entry.warehouse, f.entry.ref))]
     return (config, facts[0]) if facts else (config, None)
 
 
@@ -335,16 +335,26 @@ def cmd_backtest(args) -> int:
     from .defs.naming import asset_key
     from .defs.resources import warehouse_resources
 
-    config, table = _bucket_table(args.table)
+    config, table = _bucket_table(args.table, snapshots=True)
     if table is None:
-        print(f"rowcount-monitor: no bucket table {args.table!r} in the config", file=sys.stderr)
+        print(f"rowcount-monitor: no table {args.table!r} in the config", file=sys.stderr)
+        return 2
+    snapshot = table.start is None  # counted whole: its history is its recorded snapshots
+    if snapshot and args.from_warehouse:
+        print(f"rowcount-monitor: {table.entry.table} is counted as a snapshot: the warehouse keeps no history "
+              "of its size, only the recorded snapshots do (drop --from-warehouse)", file=sys.stderr)
         return 2
     until = pd.Timestamp.now(tz="UTC").tz_localize(None)
     _dagster_home()
     instance = dg.DagsterInstance.get()
-    name = asset_key(table.entry.warehouse, table.entry.ref).to_user_string()
+    key = asset_key(table.entry.warehouse, table.entry.ref)
+    name = key.to_user_string()
     feedback = feedback_for(instance, [name]).get(name)
-    if args.from_warehouse:
+    if snapshot:
+        from .defs.checks import load_snapshot_history
+
+        history = load_snapshot_history(instance, key, table.entry, 10_000)
+    elif args.from_warehouse:
         history = backtest.history_from_warehouse(warehouse_resources(config), table, until)
     else:
         history = backtest.history_from_instance(instance, table, until)

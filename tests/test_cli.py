@@ -224,3 +224,34 @@ def test_bad_feedback_is_a_clear_error_and_stores_nothing(monitored, capsys):
         assert err.startswith("rowcount-monitor: ") and message in err and "Traceback" not in err
     with dg.DagsterInstance.get() as instance:
         assert FeedbackStore.for_instance(instance).entries("demo/raw/orders") == []
+
+
+def test_backtest_replays_a_snapshot_table_from_its_recorded_snapshots(tmp_path, demo_db, monkeypatch, capsys):
+    """A table counted whole has no bucket history in the warehouse: its recorded snapshots are it."""
+    import time
+
+    from dagster._core.events.log import EventLogEntry
+    from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
+
+    config = tmp_path / "rowcount_monitor.yaml"
+    config.write_text(yaml.safe_dump({
+        "warehouses": {"demo": {"type": "duckdb", "path": str(demo_db)}},
+        "tables": [{"table": "shop.raw.customers", "warehouse": "demo", "cadence": "daily"}]}))
+    (tmp_path / "home").mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ROWCOUNT_MONITOR_CONFIG", str(config))
+    key = dg.AssetKey(["demo", "raw", "customers"])
+    now = time.time()
+    with dg.DagsterInstance.get() as instance:
+        for day in range(40, 0, -1):  # one snapshot a day, growing, the last one halved
+            rows = (1000 + 10 * (40 - day)) // (2 if day == 1 else 1)
+            event = DagsterEvent(DagsterEventType.ASSET_MATERIALIZATION.value, "snapshot_job",
+                                 event_specific_data=StepMaterializationData(dg.AssetMaterialization(
+                                     key, metadata={"dagster/row_count": dg.MetadataValue.int(rows)})))
+            instance.store_event(EventLogEntry(None, "INFO", "", f"run-{day}", now - day * 86400,
+                                               job_name="snapshot_job", dagster_event=event))
+    assert main(["backtest", "customers"]) == 0
+    out = capsys.readouterr().out
+    assert "shop.raw.customers: 40 buckets" in out and "50 % below" in out, out
+    assert main(["backtest", "customers", "--from-warehouse"]) == 2
+    assert "counted as a snapshot" in capsys.readouterr().err
