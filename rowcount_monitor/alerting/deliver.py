@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .messages import Alert
-from .outbox import Outbox
+from .outbox import Outbox, stream_of
 
 # Retry n waits first_delay * 2**(n-1), at most BACKOFF_CAP seconds.
 BACKOFF_CAP = 3600.0
@@ -51,18 +51,19 @@ def deliver(outbox: Outbox, publish: Callable[[Alert], str], now: float,
     the rest waits for the next pass uncharged. An alert another pass claimed is left to it."""
     report = DeliveryReport()
     streak = 0
-    held: set[str] = set()  # checks whose earlier alert failed or is another pass's in this one
+    held: set[str | None] = set()  # streams whose earlier alert failed or is another pass's in this one
     due = outbox.due(now, limit)
     for i, item in enumerate(due):
         alert = item.alert
         if streak >= CONSECUTIVE_FAILURES_TO_PAUSE:
             report.deferred = len(due) - i
             break
-        if alert.table in held and alert.kind in ("anomaly", "recovered"):
+        stream = stream_of(alert)
+        if stream is not None and stream in held:
             report.held += 1
             continue
         if not outbox.claim(alert.id, now):
-            held.add(alert.table)
+            held.add(stream)
             continue
         if item.interrupted:
             report.resent_after_crash.append(alert.id)
@@ -75,7 +76,7 @@ def deliver(outbox: Outbox, publish: Callable[[Alert], str], now: float,
             error = describe_error(exc)
             outbox.mark_failed(alert.id, error, now + backoff(attempts, first_delay), dead)
             (report.dead if dead else report.failed).append(alert.id)
-            held.add(alert.table)
+            held.add(stream)
             report.errors.append(error)
             continue
         streak = 0

@@ -62,6 +62,11 @@ _ADDED_COLUMNS = {"stream": "TEXT", "claimed": "REAL"}
 _TAKEABLE = "status = 'pending' OR (status = 'sending' AND coalesce(claimed, 0) <= :stale)"
 
 
+def stream_of(alert: Alert) -> str | None:
+    """The alerts that go out in queue order: a table's anomalies and recoveries (None: no order)."""
+    return alert.table if alert.kind in ("anomaly", "recovered") else None
+
+
 _SQLITE_NAMES = {"alerts": "alerts", "check_state": "check_state", "cursor": "cursor", "seq": "rowid"}
 
 
@@ -193,7 +198,7 @@ class Outbox:
 
     @staticmethod
     def _insert(conn, alert: Alert, now: float) -> int:
-        stream = alert.table if alert.kind in ("anomaly", "recovered") else None
+        stream = stream_of(alert)
         cur = conn.execute("INSERT INTO {alerts} (id, payload, next_attempt, created, stream) "
                            "VALUES (:id, :payload, :now, :now, :stream) ON CONFLICT (id) DO NOTHING",
                            {"id": alert.id, "payload": alert.to_json(), "now": now, "stream": stream})

@@ -130,13 +130,13 @@ def _discover(config: MonitorConfig, skip: frozenset[str]) -> list[TableFacts]:
     described, keys = [], {}
     for where, entry, columns in entries + discovered_entries(config, warehouses):
         warehouse = warehouses[entry.warehouse]
+        listed = columns is None  # an entry of `tables:`, not a table a schema entry found
         try:
             columns = columns or warehouse.column_schema(entry.ref)
         except LookupError as exc:
             raise ConfigError(f"{where}, field 'table': {exc}") from None
         # an entry of `tables:` that cannot work is a config error; a table a schema entry found
         # is skipped with a warning, and the others load (a new table must not stop them all)
-        listed = ", table " not in where
         problem = _unusable(entry, columns, warehouse)
         key = asset_key(entry.warehouse, entry.ref)
         if problem is None and key in keys:

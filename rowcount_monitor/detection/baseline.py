@@ -255,16 +255,10 @@ def _phase_shifted(train, z, state: _State) -> np.ndarray:
         moved = np.roll(train, -step)
         moved[-1] = np.nan
         candidate = lagged_median(moved, first, period)
-        telling = np.flatnonzero((np.abs(candidate[:-1] - plain[:-1]) > 2 * state.scale) & ~np.isnan(observed))
         if np.isnan(candidate[-1]):
             continue
-        telling = telling[-PHASE_TAIL:]
-        if len(telling) < 2:
-            continue
-        # net of the current level, so that a level change is not taken for a moved rhythm
-        err_plain = _centered_error(observed - plain[:-1], telling)
-        err = _centered_error(observed - candidate[:-1], telling)
-        if err_plain > 1.5 * state.scale and err < PHASE_GAIN * err_plain and (best_err is None or err < best_err):
+        err = _moved_error(observed, plain[:-1], candidate[:-1], state.scale, least=2, last=PHASE_TAIL)
+        if err is not None and (best_err is None or err < best_err):
             best, best_err = candidate, err
     if best is None:
         return state.base
@@ -289,18 +283,13 @@ def _realigned(train, z, start, state: _State, counts, clock_changes):
         if not 0 < at < len(train) - 1:
             continue
         since = max(at, start)
+        observed, plain = train[since:-1], state.base[since - start:-1]
         for step in (-1, 1):
-            moved_train, moved_z = _moved_before(train, at, step), _moved_before(z, at, step)
+            moved_train = _moved_before(train, at, step)
             moved = _pass(moved_train, start, state.used, counts, choose=False)
-            observed = train[since:-1]
-            plain, candidate = state.base[since - start:-1], moved.base[since - start:-1]
-            telling = np.flatnonzero((np.abs(candidate - plain) > 2 * state.scale) & ~np.isnan(observed))
-            if len(telling) < CLOCK_EVIDENCE:
-                continue
-            err_plain = _centered_error(observed - plain, telling)
-            err = _centered_error(observed - candidate, telling)
-            if err_plain > 1.5 * state.scale and err < PHASE_GAIN * err_plain and (best_err is None or err < best_err):
-                best, best_err = (moved_train, moved_z, moved), err
+            err = _moved_error(observed, plain, moved.base[since - start:-1], state.scale, least=CLOCK_EVIDENCE)
+            if err is not None and (best_err is None or err < best_err):
+                best, best_err = (moved_train, _moved_before(z, at, step), moved), err
     return best
 
 
@@ -314,6 +303,22 @@ def _moved_before(x: np.ndarray, at: int, step: int) -> np.ndarray:
         out[1:at] = x[:at - 1]
         out[0] = np.nan
     return out
+
+
+def _moved_error(observed, plain, candidate, scale, least: int, last: int | None = None) -> float | None:
+    """How far a moved rhythm `candidate` misses the `observed` buckets that tell it from the
+    `plain` one (they differ by two sigmas: a daily rhythm's ramps; only the `last` of them, if
+    given), where at least `least` tell, the plain rhythm misses them by 1.5 sigmas and the moved
+    one fits PHASE_GAIN better; None otherwise. Both net of the current level, so that a level
+    change is not taken for a moved rhythm."""
+    telling = np.flatnonzero((np.abs(candidate - plain) > 2 * scale) & ~np.isnan(observed))
+    if last is not None:
+        telling = telling[-last:]
+    if len(telling) < least:
+        return None
+    err_plain = _centered_error(observed - plain, telling)
+    err = _centered_error(observed - candidate, telling)
+    return err if err_plain > 1.5 * scale and err < PHASE_GAIN * err_plain else None
 
 
 def _centered_error(resid: np.ndarray, telling: np.ndarray) -> float:
