@@ -192,3 +192,26 @@ def test_weeks_after_a_daylight_saving_change_a_weekly_table_is_judged_at_its_ne
     flags = score_series(s, since=pd.Timestamp("2026-10-28"))["is_anomaly"]
     assert alerts(flags).size <= 1, alerts(flags)
     assert "daylight-saving change" in evaluate_latest(s.loc[:"2026-11-10 08:00"]).model
+
+
+def test_on_the_day_of_a_daylight_saving_change_a_moved_ramp_is_not_paged_and_a_drop_still_is():
+    """Business hours with soft ramps kept in New York time, buckets in UTC: on 1 November the
+    ramps come an hour late. Until the moved-rhythm check has seen enough of them, the band
+    allows for the rhythm moved by an hour either way, so the day of the change is quiet; a
+    half load that day is still an alert."""
+    idx = pd.date_range("2026-09-20", "2026-11-02 06:00", freq="h")
+    local = idx.tz_localize("UTC").tz_convert("America/New_York")
+    hour = np.asarray(local.hour)
+    shape = np.select([(hour >= 9) & (hour < 18), (hour == 8) | (hour == 18)], [1.0, 0.55], 0.1)
+    clean = 0
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        s = pd.Series(rng.poisson(5000 * shape * rng.lognormal(0, 0.05, len(idx))).astype(float), idx)
+        flags = score_series(s, since=pd.Timestamp("2026-11-01 06:00"))["is_anomaly"]
+        clean += alerts(flags).size
+    assert clean == 0, clean
+    noon = s.index.get_loc(pd.Timestamp("2026-11-01 17:00"))
+    broken = s.iloc[:noon + 1].copy()
+    broken.iloc[-1] = round(broken.iloc[-1] / 2)
+    verdict = evaluate_latest(broken)
+    assert verdict.is_anomaly and "daylight-saving change" in verdict.reason, verdict.reason

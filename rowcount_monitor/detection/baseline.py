@@ -141,20 +141,56 @@ def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes, clo
     expected = float(base[-1]) + level
     noise = _count_noise(expected, counts)
     scale = max(state.scale, noise)
-    # the run test looks at what was loaded, masked or not: a run of bad loads is the point
-    run_resid = z[start:] - base - state.center
-    if counts:  # always-empty buckets say nothing about a run (and would shrink its spread to 0)
-        run_resid[:-1][base[:-1] <= EMPTY] = np.nan
-    runs = [(run_score(run_resid, h, sensitivity * scale, noise), h)
-            for h in run_horizons(usable)]
-    score, length = max(runs, key=lambda r: abs(r[0]))
+    score, length = _run(z[start:], base + state.center, usable, counts, sensitivity * scale, noise)
     used = state.used
     name = f"baseline(periods={','.join(map(str, used))})" if used else "baseline(non-seasonal)"
     upper_k = _burst_sensitivity(z[:-1] - around[:-1] - state.center, scale, sensitivity)
-    return Fit(expected, scale, score, length, name + label, upper_k=upper_k, support=state.support,
-               shift_at=accepted[0] if accepted else None,
-               shift=float(from_model_space(expected, counts)) / max(
-                   float(from_model_space(expected - accepted[1], counts)), 1e-9) if accepted else None)
+    fit = Fit(expected, scale, score, length, name + label, upper_k=upper_k, bursty=upper_k > sensitivity,
+              support=state.support,
+              shift_at=accepted[0] if accepted else None,
+              shift=float(from_model_space(expected, counts)) / max(
+                  float(from_model_space(expected - accepted[1], counts)), 1e-9) if accepted else None)
+    if not label and _just_after(clock_changes, len(z) - 1, used):
+        fit = _around_clock_change(fit, train, z, start, state.center, level, used, counts, sensitivity, noise)
+    return fit
+
+
+def _run(loaded: np.ndarray, expected: np.ndarray, usable, counts, limit, noise) -> tuple[float, int]:
+    """The run test's score and run length: the loads (masked or not: a run of bad loads is the
+    point) against their expectation, over every run length."""
+    resid = loaded - expected
+    if counts:  # always-empty buckets say nothing about a run (and would shrink its spread to 0)
+        resid[:-1][expected[:-1] <= EMPTY] = np.nan
+    runs = [(run_score(resid, h, limit, noise), h) for h in run_horizons(usable)]
+    return max(runs, key=lambda r: abs(r[0]))
+
+
+def _just_after(clock_changes: tuple[int, ...], tested: int, used: tuple[int, ...]) -> bool:
+    """Whether the tested bucket lies within a day after a daylight-saving change, for a daily rhythm."""
+    return bool(used) and used[0] >= 12 and any(0 <= tested - at < 24 for at in clock_changes)
+
+
+def _around_clock_change(fit: Fit, train, z, start, center, level, used, counts, k, noise) -> Fit:
+    """The band widened to hold the rhythm moved by one bucket either way, and the run test
+    judged against whichever rhythm fits the run best: on the day after a daylight-saving
+    change a table loading in local time has moved by an hour of UTC, and until a few of its
+    ramps have shown which way (`_phase_shifted`), a ramp an hour early or late is the change,
+    not an incident."""
+    expected, runs = [fit.expected], [(fit.run_score, fit.horizon)]
+    for step in (-1, 1):
+        moved = np.roll(train, -step)
+        moved[-1] = np.nan
+        base = lagged_median(moved, start, used[0])
+        if np.isnan(base[-1]):
+            continue
+        expected.append(float(base[-1]) + level)
+        runs.append(_run(z[start:], base + center, used, counts, k * fit.scale, noise))
+    upper_k = fit.upper_k if fit.upper_k is not None else k
+    lower, upper = min(expected) - k * fit.scale, max(expected) + upper_k * fit.scale
+    same_side = len({np.sign(r) for r, _ in runs}) == 1
+    run, horizon = min(runs, key=lambda r: abs(r[0])) if same_side else (0.0, fit.horizon)
+    return replace(fit, expected=(lower + upper) / 2, scale=(upper - lower) / (2 * k), upper_k=k,
+                   run_score=run, horizon=horizon, clock_band=True)
 
 
 def _phase_median_around(train: np.ndarray, period: int) -> np.ndarray:
@@ -357,7 +393,7 @@ def _union(a: Fit, b: Fit, k: float) -> Fit:
     same_side = np.sign(a.run_score) == np.sign(b.run_score)
     run = min(a.run_score, b.run_score, key=abs) if same_side else 0.0
     return Fit(expected, scale, run, a.horizon, a.label + "; provisional (weekly rhythm not yet known)",
-               upper_k=k, shift_at=a.shift_at, shift=a.shift, provisional=True)
+               upper_k=k, shift_at=a.shift_at, shift=a.shift, provisional=True, bursty=a.bursty or b.bursty)
 
 
 def seasonal_base(train: np.ndarray, start: int, periods: tuple[int, ...], choose: bool = True):

@@ -193,7 +193,7 @@ def _verdict_from_fit(grid, pos, z, fit: Fit, counts, policy, periods, n_history
     else:
         reason = ""
     if explain:
-        reason += _notes(grid, fit, k_up > k and observed > expected)
+        reason += _notes(grid, fit, fit.bursty and observed > expected)
     return Verdict(bool(raw), observed, expected, lower, upper, float(score), fit.label, n_history, reason,
                    raw_anomaly=bool(raw))
 
@@ -214,6 +214,8 @@ def _notes(grid: _Grid, fit: Fit, burst_band: bool) -> str:
         notes.append(f"a level change from {when:%Y-%m-%d %H:%M} (x{fit.shift:.2f}) was accepted as the new normal")
     if fit.provisional:
         notes.append("provisional band: less than three weeks of history, so the weekday rhythm is not known yet")
+    if fit.clock_band:
+        notes.append("the band allows for the daily rhythm moved by an hour (a daylight-saving change in the last day)")
     if burst_band:
         notes.append("the upper band allows for this table's routine bursts")
     if grid.span > 1:

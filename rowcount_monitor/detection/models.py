@@ -51,6 +51,8 @@ class Fit:
     shift: float | None = None  # its size, as a factor of the rows expected before it
     provisional: bool = False  # the band allows for a seasonal effect not yet known
     support: int = 0  # how many residuals the spread was measured on
+    bursty: bool = False  # the upper band was widened for the table's routine bursts
+    clock_band: bool = False  # the band allows for a daylight-saving change of the rhythm
 
 
 def training_window(periods: tuple[int, ...]) -> int:
