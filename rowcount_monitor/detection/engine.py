@@ -5,6 +5,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm, poisson
 
 from .baseline import fit_baseline
 from .calendar import clock_changes, holiday_names
@@ -22,6 +23,11 @@ ZERO_PROBABILITY = 1e-4
 # Tables averaging fewer rows than this per bucket are judged on a whole cycle's total (a day of
 # hourly buckets, a week of daily ones): one bucket of a sparse table says nothing.
 SPARSE_ROWS = 3.0
+# Below this many expected rows a count's own sampling noise is a large part of its spread and
+# the model-space band (a normal approximation) is too narrow in the tails: a bucket outside the
+# band is an anomaly only if pure Poisson noise gives a count that far less often than the
+# band's sigmas do (a 0 where 7 were expected happens once in 1,300 loads: no page).
+FEW_ROWS = 1 / PHI
 
 
 @dataclass(frozen=True)
@@ -171,6 +177,11 @@ def _verdict_from_fit(grid, pos, z, fit: Fit, counts, policy, periods, n_history
     relative = (observed - expected) / abs(expected) if expected else (np.inf if observed else 0.0)
     big_enough = abs(relative) >= policy.min_relative_change
     raw = (score > k_up if score > 0 else -score > k) and big_enough and _direction_ok(score, policy)
+    by_chance = None  # how often sampling noise alone gives this count, where that overrules the band
+    if raw and counts and not by_run and expected < FEW_ROWS:
+        tail = _poisson_tail(observed, expected)
+        if tail >= norm.sf(k_up if score > 0 else k):
+            raw, by_chance = False, tail
 
     training = grid.values[max(0, pos - training_window(usable_periods(z, periods))):pos]
     training = training[~np.isnan(training)]
@@ -188,6 +199,10 @@ def _verdict_from_fit(grid, pos, z, fit: Fit, counts, policy, periods, n_history
         raw = True
         reason = (f"0 rows for {when} where the last {len(training):,} loads were never empty "
                   f"(expected {_fmt(expected)}, band {_fmt(lower)}–{_fmt(upper)})")
+    elif by_chance is not None and explain:
+        reason = (f"{_fmt(observed)} is outside the band {_fmt(lower)}–{_fmt(upper)} for {when}, but where "
+                  f"{_fmt(expected)} rows are expected sampling noise alone gives a count that far off "
+                  f"once in {1 / by_chance:,.0f} loads: not an anomaly")
     elif explain:
         reason = _reason(observed, expected, lower, upper, relative, raw, by_run, fit.horizon, when)
     else:
@@ -196,6 +211,14 @@ def _verdict_from_fit(grid, pos, z, fit: Fit, counts, policy, periods, n_history
         reason += _notes(grid, fit, fit.bursty and observed > expected)
     return Verdict(bool(raw), observed, expected, lower, upper, float(score), fit.label, n_history, reason,
                    raw_anomaly=bool(raw))
+
+
+def _poisson_tail(observed: float, expected: float) -> float:
+    """The chance of a count at least as far from `expected` as `observed`, on its side, from
+    sampling noise alone (Poisson: the least noise a count has)."""
+    if observed < expected:
+        return float(poisson.cdf(observed, expected))
+    return float(poisson.sf(observed - 1, expected))
 
 
 def _direction_ok(score: float, policy: DetectionPolicy) -> bool:
