@@ -133,7 +133,7 @@ def test_checks_read_history_from_the_cache_and_rebuild_it_from_the_event_log(sh
         defs = broken_friday(shop, instance)
         first = materialize(defs, instance, "2026-02-27-14:00")
         cache_file = Path(instance.root_directory) / CACHE_FILE
-        cached = HistoryCache(cache_file).read(["demo/raw/orders"], pd.Timestamp("2026-01-01"), pd.Timestamp("2026-03-01"))
+        cached = HistoryCache.at(cache_file).read(["demo/raw/orders"], pd.Timestamp("2026-01-01"), pd.Timestamp("2026-03-01"))
         records = instance.fetch_materializations(ORDERS, limit=10_000).records
         logged = {pd.to_datetime(r.partition_key, format="%Y-%m-%d-%H:%M"): r.asset_materialization.metadata["dagster/row_count"].value
                   for r in records}
@@ -141,7 +141,7 @@ def test_checks_read_history_from_the_cache_and_rebuild_it_from_the_event_log(sh
         for path in cache_file.parent.glob(CACHE_FILE + "*"):
             path.unlink()  # the cache is lost: the next check rebuilds it from the event log
         again = materialize(defs, instance, "2026-02-27-14:00")
-        assert HistoryCache(cache_file).complete(["demo/raw/orders"]) == {"demo/raw/orders"}
+        assert HistoryCache.at(cache_file).complete(["demo/raw/orders"]) == {"demo/raw/orders"}
     assert not first.passed
     assert (again.passed, again.description, again.metadata) == (first.passed, first.description, first.metadata)
 

@@ -120,7 +120,7 @@ def test_seed_cache_fills_the_checks_history_from_the_warehouse(tmp_path, demo_d
     monkeypatch.setenv("ROWCOUNT_MONITOR_CONFIG", str(config))
     assert main(["backfill", "--seed-cache", "--until", "2026-02-28 12:00"]) == 0
     assert "history cache seeded from the warehouse" in capsys.readouterr().out
-    cache = HistoryCache(home / CACHE_FILE)
+    cache = HistoryCache.at(home / CACHE_FILE)
     seeded = cache.read(["demo/raw/orders"], pd.Timestamp("2026-01-01"), pd.Timestamp("2026-03-01"))["demo/raw/orders"]
     with duckdb.connect(str(demo_db), read_only=True) as conn:
         rows = conn.execute("SELECT date_trunc('hour', loaded_at), count(*) FROM shop.raw.orders "

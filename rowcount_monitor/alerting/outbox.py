@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sqlite3
 import time
-from contextlib import closing, contextmanager
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..storage import first_time, libpq_url, postgres_transaction, sqlite_transaction
 from .messages import Alert
 
 SCHEMA_VERSION = 2
@@ -68,26 +68,6 @@ def stream_of(alert: Alert) -> str | None:
 
 
 _SQLITE_NAMES = {"alerts": "alerts", "check_state": "check_state", "cursor": "cursor", "seq": "rowid"}
-
-
-class _Statements:
-    """A transaction's connection, speaking one SQL for both databases: `{alerts}`-style table
-    names and `:name` parameters, rewritten for the driver at hand."""
-
-    def __init__(self, conn, names: dict, params):
-        self.conn, self.names, self.params = conn, names, params
-
-    def _sql(self, sql: str) -> str:
-        return self.params(sql.format(**self.names))
-
-    def execute(self, sql: str, args: dict | None = None):
-        cur = self.conn.cursor()
-        cur.execute(self._sql(sql), args or {})
-        return cur
-
-    def executemany(self, sql: str, rows: list[dict]) -> None:
-        if rows:
-            self.conn.cursor().executemany(self._sql(sql), rows)
 
 
 @dataclass(frozen=True)
@@ -140,18 +120,9 @@ class Outbox:
                   self.path, error, aside)
         return aside
 
-    @contextmanager
     def _tx(self):
         """One write transaction, serialized against every other (BEGIN IMMEDIATE)."""
-        with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield _Statements(conn, _SQLITE_NAMES, lambda sql: sql)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        return sqlite_transaction(self.path, _SQLITE_NAMES, timeout=30)
 
     # --- reading the event log -------------------------------------------------------------
 
@@ -319,8 +290,10 @@ class PostgresOutbox(Outbox):
     as the instance does."""
 
     def __init__(self, url: str):
-        self.url = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)  # libpq's form of the URL
+        self.url = libpq_url(url)
         self.path = None
+        if not first_time(self.url, _POSTGRES_SCHEMA):
+            return
         with self._tx() as conn:
             for statement in filter(str.strip, _POSTGRES_SCHEMA.split(";")):
                 conn.execute(statement)
@@ -330,19 +303,5 @@ class PostgresOutbox(Outbox):
     def __str__(self) -> str:
         return "the rowcount_monitor_* tables of the instance's PostgreSQL database"
 
-    @contextmanager
     def _tx(self):
-        import psycopg2  # dagster-postgres' driver
-
-        conn = psycopg2.connect(self.url)
-        try:
-            with conn:  # commits, or rolls back on an exception
-                conn.cursor().execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-                yield _Statements(conn, _POSTGRES_NAMES, _pyformat)
-        finally:
-            conn.close()
-
-
-def _pyformat(sql: str) -> str:
-    """`:name` parameters as psycopg2 wants them (`%(name)s`)."""
-    return re.sub(r"(?<![:\w]):([A-Za-z_]\w*)", r"%(\1)s", sql)
+        return postgres_transaction(self.url, _POSTGRES_NAMES, lock=_LOCK_KEY)

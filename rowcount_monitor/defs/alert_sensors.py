@@ -25,6 +25,7 @@ from ..alerting.messages import Alert
 from ..alerting.outbox import Outbox, PostgresOutbox
 from ..alerting.sns import TOPIC_ENV, SNSPublisher
 from ..config import AlertsConfig, TableConfig
+from ..storage import postgres_url
 from .checks import CHECK_NAME, check_executions
 from .counting import FAILED_ASSETS
 from .naming import asset_key
@@ -120,9 +121,9 @@ def outbox_for(alerts: AlertsConfig, instance: dg.DagsterInstance) -> Outbox:
     rowcount_monitor_alerts.sqlite in DAGSTER_HOME."""
     if alerts.outbox:
         return Outbox(alerts.outbox)
-    postgres_url = getattr(instance.run_storage, "postgres_url", None)
-    if postgres_url:
-        return PostgresOutbox(postgres_url)
+    url = postgres_url(instance)
+    if url:
+        return PostgresOutbox(url)
     return Outbox(Path(instance.root_directory or os.environ.get("DAGSTER_HOME") or ".") / OUTBOX_FILE)
 
 

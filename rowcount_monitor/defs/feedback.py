@@ -1,8 +1,8 @@
 """What people told the checks about a table: this bucket was expected, this one was an
 incident, from here on this level is the new normal.
 
-Stored where the checks read their history (the history cache's SQLite file in DAGSTER_HOME,
-table `feedback`), read by every check in one query per step, and also recorded as an
+Stored where the checks read their history (the history cache's SQLite file in DAGSTER_HOME, or
+the instance's PostgreSQL database: table `feedback`, `rowcount_monitor_feedback` there), read by every check in one query per step, and also recorded as an
 AssetObservation on the table's asset so it shows in the asset's events in the Dagster UI.
 The detection engine uses it (DetectionPolicy.expected / incidents / accepted_changes): an
 expected bucket is normal data and never flagged, an incident bucket never trains, an accepted
@@ -10,9 +10,7 @@ level re-levels the history before it.
 """
 from __future__ import annotations
 
-import sqlite3
 import time
-from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -20,13 +18,16 @@ import dagster as dg
 import pandas as pd
 
 from ..detection import DetectionPolicy
-from .history import HistoryCache
+from ..storage import Database, database_for
+from .history import CACHE_FILE
 
 KINDS = ("expected", "incident", "accept")
+_TABLES = ("feedback",)
+VERSIONS = {"feedback": 1}
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS feedback (
+CREATE TABLE IF NOT EXISTS {feedback} (
     asset TEXT NOT NULL, bucket TEXT NOT NULL, kind TEXT NOT NULL, note TEXT NOT NULL,
-    created REAL NOT NULL, PRIMARY KEY (asset, bucket, kind));
+    created DOUBLE PRECISION NOT NULL, PRIMARY KEY (asset, bucket, kind));
 """
 
 
@@ -51,48 +52,50 @@ class Entry:
 
 
 class FeedbackStore:
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        with closing(self._connect()) as conn:
-            conn.executescript(_SCHEMA)
+    def __init__(self, db: Database):
+        self.db = db
+
+    @classmethod
+    def at(cls, path: Path | None = None, *, url: str | None = None) -> "FeedbackStore":
+        return cls(Database(_TABLES, _SCHEMA, VERSIONS, path=path, url=url))
 
     @classmethod
     def for_instance(cls, instance: dg.DagsterInstance) -> "FeedbackStore | None":
-        """Beside the history cache, in its file; None where the instance has none."""
-        cache = HistoryCache.for_instance(instance)
-        return cls(cache.path) if cache is not None else None
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=60)
+        """Where the history cache is (its SQLite file, or the instance's PostgreSQL database);
+        None where the instance has neither."""
+        db = database_for(instance, CACHE_FILE, _TABLES, _SCHEMA, VERSIONS)
+        return cls(db) if db is not None else None
 
     def add(self, asset: str, bucket: pd.Timestamp, kind: str, note: str = "") -> bool:
         """Record one piece of feedback; False when exactly this was already recorded. A bucket
         is either expected or an incident: saying one replaces the other."""
         if kind not in KINDS:
             raise ValueError(f"feedback kind must be one of {', '.join(KINDS)}, not {kind!r}")
-        key = bucket.isoformat()
-        with closing(self._connect()) as conn, conn:
-            same = conn.execute("SELECT note FROM feedback WHERE asset = ? AND bucket = ? AND kind = ?",
-                                (asset, key, kind)).fetchone()
+        key = {"asset": asset, "bucket": bucket.isoformat(), "kind": kind, "note": note, "created": time.time()}
+        with self.db.transaction() as conn:
+            same = conn.execute("SELECT note FROM {feedback} WHERE asset = :asset AND bucket = :bucket AND kind = :kind",
+                                key).fetchone()
             if same is not None and same[0] == note:
                 return False
             if kind != "accept":
-                conn.execute("DELETE FROM feedback WHERE asset = ? AND bucket = ? AND kind IN ('expected', 'incident')",
-                             (asset, key))
-            conn.execute("INSERT OR REPLACE INTO feedback VALUES (?, ?, ?, ?, ?)", (asset, key, kind, note, time.time()))
+                conn.execute("DELETE FROM {feedback} WHERE asset = :asset AND bucket = :bucket "
+                             "AND kind IN ('expected', 'incident')", key)
+            conn.execute("INSERT INTO {feedback} VALUES (:asset, :bucket, :kind, :note, :created) "
+                         "ON CONFLICT (asset, bucket, kind) DO UPDATE SET note = excluded.note, created = excluded.created",
+                         key)
         return True
 
     def entries(self, asset: str) -> list[Entry]:
-        with closing(self._connect()) as conn:
-            rows = conn.execute("SELECT bucket, kind, note, created FROM feedback WHERE asset = ? ORDER BY bucket, kind",
-                                (asset,)).fetchall()
+        with self.db.transaction(write=False) as conn:
+            rows = conn.execute("SELECT bucket, kind, note, created FROM {feedback} WHERE asset = :asset "
+                                "ORDER BY bucket, kind", {"asset": asset}).fetchall()
         return [Entry(pd.Timestamp(b), k, n, c) for b, k, n, c in rows]
 
     def read(self, assets: list[str]) -> dict[str, Feedback]:
         """Each asset's feedback, in one query; assets without any are left out."""
         wanted = set(assets)
-        with closing(self._connect()) as conn:
-            rows = conn.execute("SELECT asset, bucket, kind FROM feedback").fetchall()
+        with self.db.transaction(write=False) as conn:
+            rows = conn.execute("SELECT asset, bucket, kind FROM {feedback}").fetchall()
         found: dict[str, dict[str, list]] = {}
         for asset, bucket, kind in rows:
             if asset in wanted:

@@ -1,0 +1,148 @@
+"""Where the project keeps its own state beside Dagster's (the alert outbox, the history cache,
+feedback): an SQLite file in DAGSTER_HOME for `dagster dev`, tables prefixed `rowcount_monitor_`
+in the instance's PostgreSQL database in production, where the webserver, the daemon, the code
+server and every run worker run on hosts of their own and share no file.
+
+Each store speaks one SQL for both: tables are named `{counts}`-style and parameters `:name`;
+`Statements` rewrites them for the driver at hand.
+"""
+from __future__ import annotations
+
+import re
+import sqlite3
+from contextlib import closing, contextmanager
+from pathlib import Path
+
+import dagster as dg
+
+PREFIX = "rowcount_monitor_"
+# Tables are created in a PostgreSQL database once per process, not on every step or tick.
+_CREATED: set[tuple[str, str]] = set()
+
+
+def first_time(url: str, schema: str) -> bool:
+    """True the first time this process creates `schema` in the database at `url`."""
+    key = (url, schema)
+    if key in _CREATED:
+        return False
+    _CREATED.add(key)
+    return True
+
+
+def postgres_url(instance: dg.DagsterInstance) -> str | None:
+    """The instance's PostgreSQL URL where its storage is dagster-postgres, else None."""
+    return getattr(instance.run_storage, "postgres_url", None)
+
+
+def libpq_url(url: str) -> str:
+    """A SQLAlchemy-style URL (postgresql+psycopg2://...) in the form libpq accepts."""
+    return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
+
+
+def _pyformat(sql: str) -> str:
+    """`:name` parameters as psycopg2 wants them (`%(name)s`)."""
+    return re.sub(r"(?<![:\w]):([A-Za-z_]\w*)", r"%(\1)s", sql)
+
+
+class Statements:
+    """A transaction's connection, speaking one SQL for both databases: `{alerts}`-style table
+    names and `:name` parameters, rewritten for the driver at hand."""
+
+    def __init__(self, conn, names: dict, postgres: bool):
+        self.conn, self.names, self.postgres = conn, names, postgres
+
+    def _sql(self, sql: str) -> str:
+        sql = sql.format(**self.names)
+        return _pyformat(sql) if self.postgres else sql
+
+    def execute(self, sql: str, args: dict | None = None):
+        cur = self.conn.cursor()
+        cur.execute(self._sql(sql), args or {})
+        return cur
+
+    def executemany(self, sql: str, rows: list[dict]) -> None:
+        if not rows:
+            return
+        if self.postgres:  # batched: one round trip per thousand rows, not one per row
+            from psycopg2.extras import execute_batch
+
+            execute_batch(self.conn.cursor(), self._sql(sql), rows, page_size=1000)
+        else:
+            self.conn.cursor().executemany(self._sql(sql), rows)
+
+
+@contextmanager
+def sqlite_transaction(path: Path, names: dict, timeout: float = 60, write: bool = True):
+    """One transaction on an SQLite file; a write transaction is serialized against every other
+    (BEGIN IMMEDIATE), a read-only one reads a snapshot beside them (WAL)."""
+    with closing(sqlite3.connect(path, timeout=timeout, isolation_level=None)) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield Statements(conn, names, postgres=False)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+@contextmanager
+def postgres_transaction(url: str, names: dict, lock: int | None = None):
+    """One transaction on PostgreSQL; with `lock`, serialized against every other holding the
+    same advisory lock (as SQLite's BEGIN IMMEDIATE serializes writers)."""
+    import psycopg2  # dagster-postgres' driver
+
+    conn = psycopg2.connect(url)
+    try:
+        with conn:  # commits, or rolls back on an exception
+            if lock is not None:
+                conn.cursor().execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+            yield Statements(conn, names, postgres=True)
+    finally:
+        conn.close()
+
+
+class Database:
+    """A store's tables: in an SQLite file (`path`) or in a PostgreSQL database (`url`, tables
+    prefixed rowcount_monitor_). `schema` is created once per process, with `versions` (component
+    -> version) recorded in the schema_version table."""
+
+    def __init__(self, tables: tuple[str, ...], schema: str, versions: dict[str, int], *,
+                 path: Path | None = None, url: str | None = None):
+        if (path is None) == (url is None):
+            raise ValueError("a Database is either an SQLite file or a PostgreSQL URL")
+        self.path, self.url = (Path(path) if path else None), (libpq_url(url) if url else None)
+        names = (*tables, "schema_version")
+        self.names = {t: (PREFIX + t if self.url else t) for t in names}
+        if self.path or first_time(self.url, schema):  # a deleted SQLite file comes back empty: create each time
+            with self.transaction() as conn:
+                conn.execute("CREATE TABLE IF NOT EXISTS {schema_version} "
+                             "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+                for statement in filter(str.strip, schema.split(";")):
+                    conn.execute(statement)
+                for component, version in versions.items():
+                    conn.execute("INSERT INTO {schema_version} VALUES (:c, :v) ON CONFLICT (component) "
+                                 "DO UPDATE SET version = excluded.version", {"c": component, "v": version})
+
+    @property
+    def postgres(self) -> bool:
+        return self.url is not None
+
+    def __str__(self) -> str:
+        return str(self.path) if self.path else "the instance's PostgreSQL database"
+
+    def transaction(self, write: bool = True):
+        if self.url:
+            return postgres_transaction(self.url, self.names)
+        return sqlite_transaction(self.path, self.names, write=write)
+
+
+def database_for(instance: dg.DagsterInstance, file_name: str, tables: tuple[str, ...], schema: str,
+                 versions: dict[str, int]) -> Database | None:
+    """The instance's PostgreSQL database where it has one, else the SQLite file `file_name` in
+    its directory; None for an instance without either (tests' ephemeral instances)."""
+    url = postgres_url(instance)
+    if url:
+        return Database(tables, schema, versions, url=url)
+    root = getattr(instance, "root_directory", None)
+    return Database(tables, schema, versions, path=Path(root) / file_name) if root else None
