@@ -20,10 +20,12 @@ floor, their ratio and peak memory (RSS). Asserts nothing.
 
     python benchmarks/scale.py                 # 1,000 tables, 8 weeks, 3 ticks
     python benchmarks/scale.py --tables 200 --ticks 1 --plots all
+    python benchmarks/scale.py --instance postgres --ticks 1   # production's storage
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import os
 import resource
@@ -84,9 +86,11 @@ def write_config(folder: Path, db: Path, batch_size: int, plots: str) -> Path:
 
 
 def make_home(folder: Path, storage: str) -> Path:
+    """A DAGSTER_HOME whose dagster.yaml has `storage` (an SQLite layout of STORAGE, or a
+    dagster-postgres `storage:` block)."""
     home = folder
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n" + STORAGE[storage].format(home=home))
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n" + STORAGE.get(storage, storage).format(home=home))
     os.environ["DAGSTER_HOME"] = str(home)
     import dagster as dg
 
@@ -225,10 +229,13 @@ def main() -> None:
     parser.add_argument("--plots", choices=["failures", "all", "never"], default="failures")
     parser.add_argument("--storage", choices=sorted(STORAGE), default="consolidated",
                         help="Dagster's SQLite event log layout (default: one consolidated file)")
+    parser.add_argument("--instance", choices=["sqlite", "postgres"], default="sqlite",
+                        help="postgres: both instances (and our history cache and outbox) in databases of a "
+                             "PostgreSQL server started for the run (pgserver), as in production")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:  # the stack closes first
         tmp = Path(tmp)
         db = tmp / "fleet.duckdb"
         t0 = time.perf_counter()
@@ -236,8 +243,17 @@ def main() -> None:
         print(f"warehouse: {args.tables} tables x {args.weeks} weeks hourly, {time.perf_counter() - t0:.1f}s")
         config = write_config(tmp, db, args.batch_size, args.plots)
         os.environ["ROWCOUNT_MONITOR_CONFIG"] = str(config)
-        home = make_home(tmp / "home", args.storage)
-        floor_home = make_home(tmp / "floor_home", args.storage)
+        storages = {"home": args.storage, "floor_home": args.storage}
+        if args.instance == "postgres":
+            import pgserver
+
+            server = pgserver.get_server(tmp / "postgres", cleanup_mode="stop")
+            stack.callback(server.cleanup)  # stopped before its folder is removed
+            for name in storages:
+                server.psql(f"CREATE DATABASE {name};")
+                storages[name] = f"storage:\n  postgres:\n    postgres_url: {server.get_uri(name)}\n"
+        home = make_home(tmp / "home", storages["home"])
+        floor_home = make_home(tmp / "floor_home", storages["floor_home"])
         os.environ["DAGSTER_HOME"] = str(home)
 
         from rowcount_monitor.backfill import seed_cache
@@ -278,7 +294,8 @@ def main() -> None:
         print()
         print(f"tables                  {args.tables}")
         print(f"layout                  {len(batches)} runs of <= {args.batch_size} tables, {args.workers} at a time, "
-              f"{args.storage} SQLite event log, plots: {args.plots}")
+              f"{'PostgreSQL instance' if args.instance == 'postgres' else args.storage + ' SQLite event log'}, "
+              f"plots: {args.plots}")
         print(f"seconds per tick        min {min(ours):.1f}  median {statistics.median(ours):.1f}"
               f"   (sensor pass median {statistics.median(sensor_secs):.1f})")
         print(f"bare-Dagster floor      min {min(floors):.1f}  median {statistics.median(floors):.1f}")

@@ -12,7 +12,7 @@ import time
 import dagster as dg
 import pandas as pd
 
-from .defs.backfill_job import JOB_NAME
+from .defs.backfill_job import JOB_NAME, missing_keys
 from .defs.naming import DBT_ASSETS
 
 
@@ -22,13 +22,17 @@ def _load():
     return build_definitions()
 
 
-def bucket_table_sizes(defs: dg.Definitions) -> dict[str, int]:
-    """Partition count per partitioned table asset, for balancing the workers."""
+def missing_buckets(defs: dg.Definitions, instance: dg.DagsterInstance, until: pd.Timestamp) -> dict[str, int]:
+    """Buckets not yet recorded up to `until`, per partitioned table asset that misses any: the
+    workers' loads, and no run at all for tables (or a fleet) already up to date."""
     sizes = {}
     for a in defs.assets:
         if isinstance(a, dg.AssetsDefinition) and a.partitions_def is not None and a.node_def.name != DBT_ASSETS:
-            n = len(a.partitions_def.get_partition_keys())
-            sizes.update({key.to_user_string(): n for key in a.keys})
+            for key in a.keys:
+                done = instance.get_materialized_partitions(key)
+                n = len(missing_keys(a.partitions_def, done, until.to_pydatetime()))
+                if n:
+                    sizes[key.to_user_string()] = n
     return sizes
 
 
@@ -58,16 +62,21 @@ def _run_shard(tables: list[str], judge_days: int, until: str | None) -> tuple[b
 
 def run(workers: int | None = None, judge_days: int = 5, until: str | None = None) -> int:
     """Fill all missing buckets; returns how many were filled. Raises if a worker failed."""
-    sizes = bucket_table_sizes(_load())
-    parts = shards(sizes, workers or min(2, os.cpu_count() or 1))
+    now = pd.Timestamp(until) if until else pd.Timestamp.now(tz="UTC")
+    now = now.tz_localize("UTC") if now.tzinfo is None else now
     # Opening the instance creates and stamps its SQLite storages. Done here, once, because two
     # workers doing it at the same moment on a new DAGSTER_HOME can both stamp the schema
     # ("Version table 'alembic_version' has more than one head present" ever after).
-    with dg.DagsterInstance.get():
-        pass
+    with dg.DagsterInstance.get() as instance:
+        sizes = missing_buckets(_load(), instance, now)
+    if not sizes:
+        print("backfill: every bucket is recorded, nothing to do", flush=True)
+        return 0
+    parts = shards(sizes, workers or min(2, os.cpu_count() or 1))
     t0 = time.perf_counter()
-    print(f"backfilling {len(sizes)} tables, {sum(sizes.values()):,} buckets at most, "
+    print(f"backfilling {sum(sizes.values()):,} missing buckets of {len(sizes)} tables "
           f"in {len(parts)} worker(s)", flush=True)
+    until = now.isoformat()  # the workers fill up to the instant counted here
     if len(parts) == 1:
         results = [_run_shard(parts[0], judge_days, until)]
     else:
@@ -82,7 +91,8 @@ def run(workers: int | None = None, judge_days: int = 5, until: str | None = Non
 
 
 def build_models() -> int:
-    """Run the dbt models once (the demo does, after the backfill); returns how many models."""
+    """Run the dbt models once (the demo does, after the backfill), unless they were built after
+    the newest load already (a re-run of the demo); returns how many models were built."""
     defs = _load()
     keys = [key for a in defs.assets if isinstance(a, dg.AssetsDefinition) and a.node_def.name == DBT_ASSETS
             for key in a.keys]
@@ -90,6 +100,9 @@ def build_models() -> int:
         return 0
     t0 = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
+        if _models_current(instance, keys, [k for k in defs.resolve_all_asset_keys() if k not in keys]):
+            print(f"dbt: {len(keys)} models built since the last load, nothing to do", flush=True)
+            return 0
         result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
             instance=instance, asset_selection=keys, raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
@@ -97,6 +110,19 @@ def build_models() -> int:
         raise RuntimeError(f"dbt models failed in run {result.run_id}: see the run in the UI")
     print(f"dbt: {len(keys)} models built in {time.perf_counter() - t0:.1f}s", flush=True)
     return len(keys)
+
+
+def _models_current(instance: dg.DagsterInstance, models: list[dg.AssetKey], tables: list[dg.AssetKey]) -> bool:
+    """Every model was materialized after the newest materialization of any table."""
+    def latest(key):
+        event = instance.get_latest_materialization_event(key)
+        return event.timestamp if event is not None else None
+
+    built = [latest(k) for k in models]
+    if None in built:
+        return False
+    loaded = [t for t in map(latest, tables) if t is not None]
+    return not loaded or min(built) >= max(loaded)
 
 
 def seed_cache(until: pd.Timestamp | None = None) -> int:

@@ -9,6 +9,10 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
 DEMO_FILE = PROJECT / "data" / "shop.duckdb"
+# An explicit instance config: local SQLite storage in DAGSTER_HOME, and no telemetry (whose
+# banner greeted every `make demo`).
+_DEFAULT_SETTINGS = ("# Dagster instance settings: local SQLite storage in this folder.\n"
+                     "telemetry:\n  enabled: false\n")
 
 
 def _dagster_home() -> Path:
@@ -16,9 +20,10 @@ def _dagster_home() -> Path:
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(PROJECT / ".dagster_home")))
     home.mkdir(parents=True, exist_ok=True)
     settings = home / "dagster.yaml"
-    if not settings.exists():  # an explicit (default) instance config: local SQLite storage
-        settings.write_text("# Dagster instance settings; empty = local SQLite storage in this folder.\n")
+    if not settings.exists():
+        settings.write_text(_DEFAULT_SETTINGS)
     return home
+
 
 
 def cmd_demo_warehouse(args) -> int:

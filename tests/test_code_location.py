@@ -51,3 +51,21 @@ def test_hourly_schedule_requests_the_last_complete_bucket(shop_config):
     assert len(requests) == 1
     assert requests[0].partition_key == "2026-03-02-06:00"
     assert set(requests[0].asset_selection) == {dg.AssetKey(["demo", "raw", "orders"]), dg.AssetKey(["demo", "raw", "payments"])}
+
+
+def test_a_scheduled_run_prints_warnings_not_every_event_and_keeps_them_all_in_its_log(shop_config, capfd):
+    defs = build_definitions(shop_config)
+    schedule = next(s for s in defs.schedules if s.name == "hourly_row_counts")
+    when = ANCHOR.tz_localize("UTC").to_pydatetime().replace(hour=7, minute=5)
+    with dg.build_schedule_context(scheduled_execution_time=when, repository_def=defs.get_repository_def()) as context:
+        request = next(iter(schedule.evaluate_tick(context).run_requests))
+    job = defs.resolve_implicit_global_asset_job_def()
+    with dg.instance_for_test() as instance:
+        capfd.readouterr()
+        result = job.execute_in_process(instance=instance, run_config=request.run_config,
+                                        partition_key=request.partition_key, asset_selection=request.asset_selection)
+        console = capfd.readouterr().err
+        logged = instance.all_logs(result.run_id)
+    assert result.success
+    assert " - DEBUG - " not in console and "counted" not in console, console[:500]
+    assert any("counted" in (e.user_message or "") for e in logged)  # the INFO line is in the run's log

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pandas as pd
 import pytest
 import yaml
 
@@ -106,3 +107,29 @@ def test_a_blocking_failed_check_holds_back_only_the_models_downstream(shop):
     held_back = {key("staging", "stg_orders"), key("marts", "daily_revenue"),
                  key("marts", "orders_per_customer"), key("marts", "sessions_funnel")}
     assert held_back <= set(request.asset_selection) and not held_back & done
+
+
+def test_a_rerun_of_the_demo_steps_adds_no_runs_until_a_new_bucket_is_there(shop, tmp_path, monkeypatch):
+    """`make demo` twice: the second backfill finds nothing missing and starts no run, and the
+    models, built after the newest load, are not built again; one more hour loaded, both run."""
+    from rowcount_monitor import backfill
+
+    from .conftest import ANCHOR
+
+    make = shop[1]
+    make()  # writes the config
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("ROWCOUNT_MONITOR_CONFIG", str(tmp_path / "rowcount_monitor.yaml"))
+    assert backfill.run(workers=1, judge_days=0, until=str(ANCHOR)) > 0
+    assert backfill.build_models() > 0
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs_count()
+    assert backfill.run(workers=1, judge_days=0, until=str(ANCHOR)) == 0
+    assert backfill.build_models() == 0
+    with dg.DagsterInstance.get() as instance:
+        assert instance.get_runs_count() == runs
+    assert backfill.run(workers=1, judge_days=0, until=str(ANCHOR + pd.Timedelta(hours=1))) == 3  # three hourly tables
+    assert backfill.build_models() > 0

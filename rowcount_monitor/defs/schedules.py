@@ -12,6 +12,9 @@ import pandas as pd
 from .cadence import BUCKET_STEP, PARTITION_FORMAT
 
 CRON = {"hourly": "5 * * * *", "daily": "15 0 * * *"}
+# A scheduled run prints warnings and errors to the console it runs in (`dagster dev`'s, a
+# worker's), not a DEBUG line per event: every event is still in the run's log in the UI.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def cadence_schedules(assets_by_cadence: dict[str, list[dg.AssetsDefinition]],
@@ -60,6 +63,6 @@ def _schedule(cadence: str, assets: list[dg.AssetsDefinition], models: list[dg.A
             last = last_complete_bucket(pdef, cadence, context.scheduled_execution_time)
             if last is not None:
                 yield dg.RunRequest(run_key=f"{cadence}:{last}:{name}", partition_key=last,
-                                    asset_selection=keys + models_of[name])
+                                    asset_selection=keys + models_of[name], run_config=QUIET_CONSOLE)
 
     return _tick
