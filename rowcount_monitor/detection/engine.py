@@ -26,7 +26,7 @@ SPARSE_ROWS = 3.0
 # Below this many expected rows a count's own sampling noise is a large part of its spread and
 # the model-space band (a normal approximation) is too narrow in the tails: a bucket outside the
 # band is an anomaly only if pure Poisson noise gives a count that far less often than the
-# band's sigmas do (a 0 where 7 were expected happens once in 1,300 loads: no page).
+# band's sigmas do (a 0 where 7 were expected happens once in 1,100 loads: no page).
 FEW_ROWS = 1 / PHI
 
 
