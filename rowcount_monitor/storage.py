@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import threading
 from contextlib import closing, contextmanager
 from pathlib import Path
 
@@ -18,15 +19,22 @@ import dagster as dg
 PREFIX = "rowcount_monitor_"
 # Tables are created in a PostgreSQL database once per process, not on every step or tick.
 _CREATED: set[tuple[str, str]] = set()
+_CREATING = threading.Lock()
+# pg_advisory_xact_lock key ('rc-schem') held while a store creates its tables
+SCHEMA_LOCK = 0x72632D736368656D
 
 
-def first_time(url: str, schema: str) -> bool:
-    """True the first time this process creates `schema` in the database at `url`."""
+def create_once(url: str, schema: str, create) -> None:
+    """Run `create()` (which makes `schema`'s tables in the database at `url`) unless this process
+    did already. Threads wait for the one creating; processes are serialized by SCHEMA_LOCK, which
+    `create` takes (two CREATE TABLE IF NOT EXISTS at once can still collide in PostgreSQL)."""
     key = (url, schema)
     if key in _CREATED:
-        return False
-    _CREATED.add(key)
-    return True
+        return
+    with _CREATING:
+        if key not in _CREATED:
+            create()
+            _CREATED.add(key)
 
 
 def postgres_url(instance: dg.DagsterInstance) -> str | None:
@@ -114,8 +122,10 @@ class Database:
         self.path, self.url = (Path(path) if path else None), (libpq_url(url) if url else None)
         names = (*tables, "schema_version")
         self.names = {t: (PREFIX + t if self.url else t) for t in names}
-        if self.path or first_time(self.url, schema):  # a deleted SQLite file comes back empty: create each time
-            with self.transaction() as conn:
+
+        def create():
+            tx = postgres_transaction(self.url, self.names, SCHEMA_LOCK) if self.url else self.transaction()
+            with tx as conn:
                 conn.execute("CREATE TABLE IF NOT EXISTS {schema_version} "
                              "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
                 for statement in filter(str.strip, schema.split(";")):
@@ -123,6 +133,11 @@ class Database:
                 for component, version in versions.items():
                     conn.execute("INSERT INTO {schema_version} VALUES (:c, :v) ON CONFLICT (component) "
                                  "DO UPDATE SET version = excluded.version", {"c": component, "v": version})
+
+        if self.path:
+            create()  # a deleted SQLite file comes back empty: create each time (cheap, local)
+        else:
+            create_once(self.url, schema, create)
 
     @property
     def postgres(self) -> bool:

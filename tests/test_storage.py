@@ -44,8 +44,8 @@ def test_the_newest_count_of_a_bucket_wins_and_a_read_returns_each_window(where)
 
 
 def test_run_workers_writing_at_once_lose_and_double_nothing(where):
-    """Four workers (threads here, hosts in production) record overlapping buckets at once."""
-    HistoryCache.at(**where)  # created before the race, as the first step of a deployment does
+    """Four workers (threads here, hosts in production) create the tables and record
+    overlapping buckets at once."""
     errors = []
 
     def worker(w):
@@ -128,3 +128,29 @@ def test_a_database_that_cannot_be_reached_is_named_without_its_password():
     with pytest.raises(psycopg2.OperationalError) as failure:
         HistoryCache.at(url=url)
     assert "pw-must-never-appear-7c1d" not in str(failure.value) and "127.0.0.1" in str(failure.value)
+
+
+def _open_every_store(url: str, barrier) -> str:
+    from rowcount_monitor.alerting.outbox import PostgresOutbox
+
+    barrier.wait(timeout=60)  # imports done everywhere: now all at once
+    HistoryCache.at(url=url).record([("a", T0, 1)])
+    FeedbackStore.at(url=url).read(["a"])
+    PostgresOutbox(url).counts()
+    return "ok"
+
+
+def test_processes_starting_at_once_on_a_new_database_create_its_tables_once(postgres_url):
+    """Run workers of a fresh deployment start together, each creating every store's tables (two
+    CREATE TABLE IF NOT EXISTS at once can collide in PostgreSQL: the creators are serialized)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, context.Pool(4) as pool:
+        barrier = manager.Barrier(4)
+        assert pool.starmap(_open_every_store, [(postgres_url, barrier)] * 4) == ["ok"] * 4
+    import psycopg2
+
+    with psycopg2.connect(postgres_url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT component, version FROM rowcount_monitor_schema_version ORDER BY component")
+        assert cur.fetchall() == [("feedback", 1), ("history", 1), ("outbox", 2)]

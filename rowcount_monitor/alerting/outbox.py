@@ -24,7 +24,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..storage import first_time, libpq_url, postgres_transaction, sqlite_transaction
+from ..storage import SCHEMA_LOCK, create_once, libpq_url, postgres_transaction, sqlite_transaction
 from .messages import Alert
 
 SCHEMA_VERSION = 2
@@ -292,9 +292,10 @@ class PostgresOutbox(Outbox):
     def __init__(self, url: str):
         self.url = libpq_url(url)
         self.path = None
-        if not first_time(self.url, _POSTGRES_SCHEMA):
-            return
-        with self._tx() as conn:
+        create_once(self.url, _POSTGRES_SCHEMA, self._create_tables)
+
+    def _create_tables(self) -> None:
+        with postgres_transaction(self.url, _POSTGRES_NAMES, lock=SCHEMA_LOCK) as conn:
             for statement in filter(str.strip, _POSTGRES_SCHEMA.split(";")):
                 conn.execute(statement)
             conn.execute("INSERT INTO rowcount_monitor_schema_version VALUES ('outbox', :v) "
