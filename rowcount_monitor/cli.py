@@ -107,7 +107,9 @@ def cmd_demo(args) -> int:
     print(f"\nstarting the Dagster UI at {url}  (Ctrl-C stops it; history stays in {os.environ['DAGSTER_HOME']})\n",
           flush=True)
     os.chdir(PROJECT)
-    os.execv(dagster, [dagster, "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)])
+    from .supervise import run_supervised
+
+    return run_supervised([dagster, "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)])
 
 
 def _alerting():

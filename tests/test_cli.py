@@ -1,6 +1,11 @@
 """The operating commands on a real instance: status, anomalies, explain, backtest (+ plot)."""
 import json
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -255,3 +260,47 @@ def test_backtest_replays_a_snapshot_table_from_its_recorded_snapshots(tmp_path,
     assert "shop.raw.customers: 40 buckets" in out and "50 % below" in out, out
     assert main(["backtest", "customers", "--from-warehouse"]) == 2
     assert "counted as a snapshot" in capsys.readouterr().err
+
+
+STUBBORN = """
+import signal, subprocess, sys, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+if sys.argv[1] == "parent":  # like `dagster dev`: children of its own, deaf to INT and TERM
+    child = subprocess.Popen([sys.executable, __file__, "child"])
+    print(child.pid, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_the_demo_stops_every_process_it_started_on_ctrl_c_or_sigterm(tmp_path, signum):
+    """The demo runs `dagster dev` under run_supervised: a real process tree that ignores INT and
+    TERM (as `dagster dev` started in the background does) is gone within seconds of the signal."""
+    script = tmp_path / "stubborn.py"
+    script.write_text(STUBBORN)
+    pids = tmp_path / "pids"
+    supervisor = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from rowcount_monitor.supervise import run_supervised; "
+                               f"sys.exit(run_supervised([sys.executable, {str(script)!r}, 'parent'], grace=2))"],
+        stdout=pids.open("w"))
+    deadline = time.monotonic() + 30
+    while not pids.read_text().strip() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    grandchild = int(pids.read_text().split()[0])
+    children = [int(p) for p in Path(f"/proc/{supervisor.pid}/task/{supervisor.pid}/children").read_text().split()]
+    started = time.monotonic()
+    supervisor.send_signal(signum)
+    assert supervisor.wait(timeout=15) == 128 + signum
+    assert time.monotonic() - started < 10
+    time.sleep(0.5)
+    for pid in children + [grandchild]:
+        assert not _alive(pid), f"process {pid} still runs"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has exited; its parent (init here) reaps it

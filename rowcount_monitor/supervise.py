@@ -1,0 +1,55 @@
+"""Running `dagster dev` for the demo so that Ctrl-C and SIGTERM stop every process it started.
+
+`dagster dev` starts a webserver, a daemon and code servers. Started in the background, it
+inherits an ignored SIGINT, and it answers SIGTERM slowly or not at all; its children then live
+on holding the port. So the demo runs it in a process group of its own and, on SIGINT or
+SIGTERM, signals the whole group, waits a few seconds for a clean shutdown and kills what is
+left.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def run_supervised(argv: list[str], grace: float = 5.0) -> int:
+    """Run `argv` until it exits, or until this process gets SIGINT or SIGTERM: then send SIGINT
+    and SIGTERM to its whole process group and SIGKILL whatever still runs after `grace`
+    seconds. Returns the child's exit code (128 + the signal's number when stopped)."""
+    child = subprocess.Popen(argv, start_new_session=True)
+    stop = threading.Event()
+    received: list[int] = []
+
+    def on_signal(signum, _frame):
+        received.append(signum)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in STOP_SIGNALS}
+    try:
+        while child.poll() is None and not stop.wait(0.2):
+            pass
+        if child.poll() is None:
+            print("\nstopping the Dagster UI and every process it started ...", flush=True)
+            for s in STOP_SIGNALS:
+                _signal_group(child.pid, s)
+            try:
+                child.wait(grace)
+            except subprocess.TimeoutExpired:
+                pass
+        _signal_group(child.pid, signal.SIGKILL)  # the children too, even where the leader has exited
+        child.wait()
+        return 128 + received[0] if received else child.returncode
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:  # the group is gone already
+        pass
