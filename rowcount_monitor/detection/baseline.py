@@ -178,17 +178,15 @@ def _around_clock_change(fit: Fit, train, z, start, center, level, used, counts,
     not an incident."""
     expected, runs = [fit.expected], [(fit.run_score, fit.horizon)]
     for step in (-1, 1):
-        moved = np.roll(train, -step)
-        moved[-1] = np.nan
-        base = lagged_median(moved, start, used[0])
+        base = _moved_base(train, start, used[0], step)
         if np.isnan(base[-1]):
             continue
         expected.append(float(base[-1]) + level)
         runs.append(_run(z[start:], base + center, used, counts, k * fit.scale, noise))
     upper_k = fit.upper_k if fit.upper_k is not None else k
     lower, upper = min(expected) - k * fit.scale, max(expected) + upper_k * fit.scale
-    same_side = len({np.sign(r) for r, _ in runs}) == 1
-    run, horizon = min(runs, key=lambda r: abs(r[0])) if same_side else (0.0, fit.horizon)
+    run = _agreed_run([r for r, _ in runs])
+    horizon = next((h for r, h in runs if r == run), fit.horizon)
     return replace(fit, expected=(lower + upper) / 2, scale=(upper - lower) / (2 * k), upper_k=k,
                    run_score=run, horizon=horizon, clock_band=True)
 
@@ -288,9 +286,7 @@ def _phase_shifted(train, z, state: _State) -> np.ndarray:
         return state.base  # the plain rhythm fits the last two days: nothing to explain
     best, best_err = None, None
     for step in (-1, 1):
-        moved = np.roll(train, -step)
-        moved[-1] = np.nan
-        candidate = lagged_median(moved, first, period)
+        candidate = _moved_base(train, first, period, step)
         if np.isnan(candidate[-1]):
             continue
         err = _moved_error(observed, plain[:-1], candidate[:-1], state.scale, least=2, last=PHASE_TAIL)
@@ -301,6 +297,21 @@ def _phase_shifted(train, z, state: _State) -> np.ndarray:
     base = state.base.copy()
     base[-look - 1:] = best
     return base
+
+
+def _moved_base(train: np.ndarray, start: int, period: int, step: int) -> np.ndarray:
+    """The same-phase medians from `start` on with the rhythm moved `step` buckets earlier
+    (later where negative); the tested bucket, last, never moves into the history."""
+    moved = np.roll(train, -step)
+    moved[-1] = np.nan
+    return lagged_median(moved, start, period)
+
+
+def _agreed_run(scores: list[float]) -> float:
+    """The run score several fits agree on: the weakest where they lean the same way, none
+    where they disagree."""
+    same_side = len({np.sign(s) for s in scores}) == 1
+    return min(scores, key=abs) if same_side else 0.0
 
 
 def _realigned(train, z, start, state: _State, counts, clock_changes):
@@ -390,8 +401,7 @@ def _union(a: Fit, b: Fit, k: float) -> Fit:
     lower = min(a.expected - k * a.scale, b.expected - k * b.scale)
     upper = max(a.expected + a.upper_k * a.scale, b.expected + b.upper_k * b.scale)
     expected, scale = (lower + upper) / 2, (upper - lower) / (2 * k)
-    same_side = np.sign(a.run_score) == np.sign(b.run_score)
-    run = min(a.run_score, b.run_score, key=abs) if same_side else 0.0
+    run = _agreed_run([a.run_score, b.run_score])
     return Fit(expected, scale, run, a.horizon, a.label + "; provisional (weekly rhythm not yet known)",
                upper_k=k, shift_at=a.shift_at, shift=a.shift, provisional=True, bursty=a.bursty or b.bursty)
 
