@@ -139,25 +139,35 @@ class Database:
         else:
             create_once(self.url, schema, create)
 
-    @property
-    def postgres(self) -> bool:
-        return self.url is not None
-
-    def __str__(self) -> str:
-        return str(self.path) if self.path else "the instance's PostgreSQL database"
-
     def transaction(self, write: bool = True):
         if self.url:
             return postgres_transaction(self.url, self.names)
         return sqlite_transaction(self.path, self.names, write=write)
 
 
-def database_for(instance: dg.DagsterInstance, file_name: str, tables: tuple[str, ...], schema: str,
-                 versions: dict[str, int]) -> Database | None:
-    """The instance's PostgreSQL database where it has one, else the SQLite file `file_name` in
-    its directory; None for an instance without either (tests' ephemeral instances)."""
-    url = postgres_url(instance)
-    if url:
-        return Database(tables, schema, versions, url=url)
-    root = getattr(instance, "root_directory", None)
-    return Database(tables, schema, versions, path=Path(root) / file_name) if root else None
+class Store:
+    """A store of the project's own state: its TABLES (created from SCHEMA, recorded with
+    VERSIONS) in the SQLite file FILE in DAGSTER_HOME, or in the instance's PostgreSQL database."""
+
+    TABLES: tuple[str, ...] = ()
+    SCHEMA = ""
+    VERSIONS: dict[str, int] = {}
+    FILE = ""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    @classmethod
+    def at(cls, path: Path | None = None, *, url: str | None = None):
+        """The store in an SQLite file or in a PostgreSQL database."""
+        return cls(Database(cls.TABLES, cls.SCHEMA, cls.VERSIONS, path=path, url=url))
+
+    @classmethod
+    def for_instance(cls, instance: dg.DagsterInstance):
+        """In the instance's PostgreSQL database where it has one, else in FILE in its directory;
+        None for an instance without either (tests' ephemeral instances)."""
+        url = postgres_url(instance)
+        if url:
+            return cls.at(url=url)
+        root = getattr(instance, "root_directory", None)
+        return cls.at(Path(root) / cls.FILE) if root else None

@@ -24,7 +24,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..storage import SCHEMA_LOCK, create_once, libpq_url, postgres_transaction, sqlite_transaction
+from ..storage import Database, libpq_url, postgres_transaction, sqlite_transaction
 from .messages import Alert
 
 SCHEMA_VERSION = 2
@@ -260,7 +260,7 @@ class Outbox:
 _POSTGRES_NAMES = {"alerts": "rowcount_monitor_alerts", "check_state": "rowcount_monitor_check_state",
                    "cursor": "rowcount_monitor_cursor", "seq": "seq"}
 _POSTGRES_SCHEMA = """
-CREATE TABLE IF NOT EXISTS rowcount_monitor_alerts (
+CREATE TABLE IF NOT EXISTS {alerts} (
     seq BIGSERIAL,  -- the order alerts were queued in
     id TEXT PRIMARY KEY,
     payload TEXT NOT NULL,
@@ -274,10 +274,9 @@ CREATE TABLE IF NOT EXISTS rowcount_monitor_alerts (
     stream TEXT,
     claimed DOUBLE PRECISION
 );
-CREATE INDEX IF NOT EXISTS rowcount_monitor_alerts_due ON rowcount_monitor_alerts (status, next_attempt);
-CREATE TABLE IF NOT EXISTS rowcount_monitor_check_state (check_key TEXT PRIMARY KEY, failing INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS rowcount_monitor_cursor (name TEXT PRIMARY KEY, position BIGINT NOT NULL);
-CREATE TABLE IF NOT EXISTS rowcount_monitor_schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS rowcount_monitor_alerts_due ON {alerts} (status, next_attempt);
+CREATE TABLE IF NOT EXISTS {check_state} (check_key TEXT PRIMARY KEY, failing INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS {cursor} (name TEXT PRIMARY KEY, position BIGINT NOT NULL);
 """
 # pg_advisory_xact_lock key ('rowcount'): every outbox transaction holds it, as SQLite's BEGIN
 # IMMEDIATE serializes writers, so the reasoning above holds for both.
@@ -292,14 +291,7 @@ class PostgresOutbox(Outbox):
     def __init__(self, url: str):
         self.url = libpq_url(url)
         self.path = None
-        create_once(self.url, _POSTGRES_SCHEMA, self._create_tables)
-
-    def _create_tables(self) -> None:
-        with postgres_transaction(self.url, _POSTGRES_NAMES, lock=SCHEMA_LOCK) as conn:
-            for statement in filter(str.strip, _POSTGRES_SCHEMA.split(";")):
-                conn.execute(statement)
-            conn.execute("INSERT INTO rowcount_monitor_schema_version VALUES ('outbox', :v) "
-                         "ON CONFLICT (component) DO UPDATE SET version = excluded.version", {"v": SCHEMA_VERSION})
+        Database(("alerts", "check_state", "cursor"), _POSTGRES_SCHEMA, {"outbox": SCHEMA_VERSION}, url=url)
 
     def __str__(self) -> str:
         return "the rowcount_monitor_* tables of the instance's PostgreSQL database"

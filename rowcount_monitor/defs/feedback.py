@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
 from ..detection import DetectionPolicy
-from ..storage import Database, database_for
+from ..storage import Store
 from .history import CACHE_FILE
 
 KINDS = ("expected", "incident", "accept")
-_TABLES = ("feedback",)
-VERSIONS = {"feedback": 1}
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS {feedback} (
     asset TEXT NOT NULL, bucket TEXT NOT NULL, kind TEXT NOT NULL, note TEXT NOT NULL,
@@ -51,20 +48,10 @@ class Entry:
     created: float
 
 
-class FeedbackStore:
-    def __init__(self, db: Database):
-        self.db = db
+class FeedbackStore(Store):
+    """Where the history cache is (its SQLite file, or the instance's PostgreSQL database)."""
 
-    @classmethod
-    def at(cls, path: Path | None = None, *, url: str | None = None) -> "FeedbackStore":
-        return cls(Database(_TABLES, _SCHEMA, VERSIONS, path=path, url=url))
-
-    @classmethod
-    def for_instance(cls, instance: dg.DagsterInstance) -> "FeedbackStore | None":
-        """Where the history cache is (its SQLite file, or the instance's PostgreSQL database);
-        None where the instance has neither."""
-        db = database_for(instance, CACHE_FILE, _TABLES, _SCHEMA, VERSIONS)
-        return cls(db) if db is not None else None
+    TABLES, SCHEMA, VERSIONS, FILE = ("feedback",), _SCHEMA, {"feedback": 1}, CACHE_FILE
 
     def add(self, asset: str, bucket: pd.Timestamp, kind: str, note: str = "") -> bool:
         """Record one piece of feedback; False when exactly this was already recorded. A bucket

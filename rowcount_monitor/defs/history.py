@@ -17,17 +17,12 @@ from the event log directly.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-import dagster as dg
 import pandas as pd
 
-from ..storage import Database, database_for
+from ..storage import Store
 
 CACHE_FILE = "rowcount_monitor_history.sqlite"
 
-_TABLES = ("counts", "complete")
-VERSIONS = {"history": 1}
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS {counts} (
     asset TEXT NOT NULL, bucket BIGINT NOT NULL, row_count BIGINT NOT NULL, PRIMARY KEY (asset, bucket));
@@ -43,22 +38,11 @@ def _seconds(ts: pd.Timestamp) -> int:
     return int((ts - _EPOCH) // _SECOND)
 
 
-class HistoryCache:
+class HistoryCache(Store):
     """asset (its user string, e.g. demo/raw/orders) -> bucket start -> rows. `complete` lists
     the assets whose cached history is known to hold everything the event log does."""
 
-    def __init__(self, db: Database):
-        self.db = db
-
-    @classmethod
-    def at(cls, path: Path | None = None, *, url: str | None = None) -> "HistoryCache":
-        """The cache in an SQLite file or in a PostgreSQL database."""
-        return cls(Database(_TABLES, _SCHEMA, VERSIONS, path=path, url=url))
-
-    @classmethod
-    def for_instance(cls, instance: dg.DagsterInstance) -> "HistoryCache | None":
-        db = database_for(instance, CACHE_FILE, _TABLES, _SCHEMA, VERSIONS)
-        return cls(db) if db is not None else None
+    TABLES, SCHEMA, VERSIONS, FILE = ("counts", "complete"), _SCHEMA, {"history": 1}, CACHE_FILE
 
     def record(self, rows: list[tuple[str, pd.Timestamp, int]], complete: list[str] = ()) -> None:
         """Upsert counts (the newest write of a bucket wins, as in the event log) and mark
