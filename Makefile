@@ -6,15 +6,21 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
 .PHONY: demo test install bench
 
-$(BIN)/.installed: pyproject.toml
+# The exact versions every install gets are in uv.lock (`uv lock` after editing the dependencies;
+# --locked refuses a lock that no longer matches pyproject.toml). uv itself, pinned, comes from
+# PyPI into the venv; --inexact keeps it there.
+UV_VERSION := 0.13.9
+
+$(BIN)/.installed: pyproject.toml uv.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
+	$(BIN)/uv sync --quiet --locked --inexact --extra dev
 	touch $@
 
 install: $(BIN)/.installed
 
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 demo: install

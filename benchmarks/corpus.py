@@ -268,7 +268,7 @@ def corpus(seed: int = 0, only: str | None = None) -> list[tuple[int, str, str, 
     """(table number, phenomenon, cadence, seed) for every table: each is built where it is scored."""
     specs, i = [], 0
     for phenomenon, counts in PHENOMENA.items():
-        for cadence, n in zip((HOURLY, DAILY), counts):
+        for cadence, n in zip((HOURLY, DAILY), counts, strict=True):
             for _ in range(n):
                 if only in (None, phenomenon):
                     specs.append((i, phenomenon, cadence, seed))
@@ -352,7 +352,7 @@ def main(argv=None) -> None:
     for t, mine, base in results:
         by_phen[t.phenomenon][0].append(mine)
         by_phen[t.phenomenon][1].append(base)
-        for (kind, c1), (_, c2) in zip(mine["caught"], base["caught"]):
+        for (kind, c1), (_, c2) in zip(mine["caught"], base["caught"], strict=True):
             by_kind[kind][0].append(c1)
             by_kind[kind][1].append(c2)
     print(f"{len(results)} tables, seed {args.seed}; false = false alerts per 1,000 judged buckets\n")

@@ -168,6 +168,7 @@ def sensor_pass(home: str) -> tuple[float, str, float]:
     sensors in a long-lived code server, so loading the code is not part of a pass)."""
     os.environ["DAGSTER_HOME"] = home
     import dagster as dg
+
     from rowcount_monitor.alerting.sns import SNSPublisher
     from rowcount_monitor.defs import build_definitions
 
@@ -182,12 +183,13 @@ def sensor_pass(home: str) -> tuple[float, str, float]:
 
 def picture_ms(defs, partition: str, calls: int = 5) -> float:
     """What one check picture costs: a failing check's band over four weeks, drawn as PNG."""
-    from rowcount_monitor.defs.catalog import resolve_tables
+    import dagster as dg
+
     from rowcount_monitor.config import load_config
     from rowcount_monitor.defs import config_path
+    from rowcount_monitor.defs.catalog import resolve_tables
     from rowcount_monitor.defs.checks import check_picture, policy_for, recorded_windows
     from rowcount_monitor.detection import evaluate_latest
-    import dagster as dg
 
     facts = resolve_tables(load_config(config_path()))[0]
     with dg.DagsterInstance.get() as instance:
@@ -212,7 +214,7 @@ def tick(ctx, workers: int, worker, home: str, requests: list, extra: tuple = ()
     finally:
         pool.close()
         pool.join()
-    failed = [r for r, (ok, _) in zip(requests, results) if not ok]
+    failed = [r for r, (ok, _) in zip(requests, results, strict=True) if not ok]
     if failed:
         raise RuntimeError(f"{len(failed)} run(s) failed, e.g. {failed[0].run_key}")
     return time.perf_counter() - t0, [mb for _, mb in results]

@@ -161,7 +161,7 @@ def seed_cache(until: pd.Timestamp | None = None) -> int:
                     [(f.entry.ref, f.entry.timestamp_column) for f in group], BUCKET_UNIT[cadence],
                     min(f.start for f in group), end)
                 rows, names = [], []
-                for f, found in zip(group, counts):
+                for f, found in zip(group, counts, strict=True):
                     name = asset_key(f.entry.warehouse, f.entry.ref).to_user_string()
                     rows += [(name, t, found.get(t, 0)) for t in pd.date_range(f.start, end, freq=step, inclusive="left")]
                     names.append(name)

@@ -9,11 +9,11 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from .defs.cadence import BUCKET_STEP, BUCKET_UNIT, PARTITION_FORMAT
 from .defs.catalog import TableFacts
 from .defs.checks import load_history, policy_for
-from .defs.resources import reader, resource_key
-from .defs.cadence import BUCKET_STEP, BUCKET_UNIT, PARTITION_FORMAT
 from .defs.naming import asset_key
+from .defs.resources import reader, resource_key
 from .detection import DetectionPolicy, evaluate_latest, score_series
 from .plots import band_png
 

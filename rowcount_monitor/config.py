@@ -88,7 +88,7 @@ class TableConfig(_Monitoring):
     def _start_in_utc(cls, value: dt.datetime | None) -> dt.datetime | None:
         """Buckets are UTC: a start with an offset is that instant in UTC, not its wall clock."""
         if value is not None and value.tzinfo is not None:
-            return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            return value.astimezone(dt.UTC).replace(tzinfo=None)
         return value
 
     @field_validator("table")

@@ -235,8 +235,8 @@ def test_backtest_replays_a_snapshot_table_from_its_recorded_snapshots(tmp_path,
     """A table counted whole has no bucket history in the warehouse: its recorded snapshots are it."""
     import time
 
-    from dagster._core.events.log import EventLogEntry
     from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
+    from dagster._core.events.log import EventLogEntry
 
     config = tmp_path / "rowcount_monitor.yaml"
     config.write_text(yaml.safe_dump({

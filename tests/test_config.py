@@ -14,13 +14,17 @@ BAD = {
     "wrong type": ([table_entry("orders", blocking="sometimes")], ["tables[0] (shop.raw.orders)", "'blocking'", "boolean"]),
     "bad cadence": ([table_entry("orders", cadence="weekly")], ["tables[0] (shop.raw.orders)", "'cadence'", "hourly"]),
     "two-part name": ([{**table_entry("orders"), "table": "raw.orders"}], ["tables[0] (raw.orders)", "'table'", "database.schema.table"]),
-    "duplicate": ([table_entry("orders"), table_entry("payments"), table_entry("orders")], ["tables[2] (shop.raw.orders)", "'table'", "duplicate of tables[0]"]),
+    "duplicate": ([table_entry("orders"), table_entry("payments"), table_entry("orders")],
+                  ["tables[2] (shop.raw.orders)", "'table'", "duplicate of tables[0]"]),
     "unknown warehouse": ([table_entry("orders", warehouse="prod")], ["tables[0] (shop.raw.orders)", "'warehouse'", "unknown warehouse 'prod'"]),
-    "bad policy value": ([table_entry("orders", policy={"sensitivity": -1})], ["tables[0] (shop.raw.orders)", "'policy.sensitivity'", "greater than 0"]),
+    "bad policy value": ([table_entry("orders", policy={"sensitivity": -1})],
+                         ["tables[0] (shop.raw.orders)", "'policy.sensitivity'", "greater than 0"]),
     "bad policy key": ([table_entry("orders", policy={"sensitivty": 3})], ["tables[0] (shop.raw.orders)", "'policy.sensitivty'"]),
     "impossible M-of-N": ([table_entry("orders", policy={"min_anomalies": 3, "window": 2})], ["tables[0] (shop.raw.orders)", "'policy'", "M-of-N"]),
-    "unknown holiday calendar": ([table_entry("orders", policy={"holidays": ["XX"]})], ["tables[0] (shop.raw.orders)", "'policy'", "unknown holiday calendar 'XX'"]),
-    "bucket mode without timestamp": ([{**table_entry("orders", count_mode="bucket"), "timestamp_column": None}], ["tables[0] (shop.raw.orders)", "'count_mode'", "timestamp_column"]),
+    "unknown holiday calendar": ([table_entry("orders", policy={"holidays": ["XX"]})],
+                                 ["tables[0] (shop.raw.orders)", "'policy'", "unknown holiday calendar 'XX'"]),
+    "bucket mode without timestamp": ([{**table_entry("orders", count_mode="bucket"), "timestamp_column": None}],
+                                      ["tables[0] (shop.raw.orders)", "'count_mode'", "timestamp_column"]),
 }
 
 
@@ -126,8 +130,9 @@ def test_cli_reports_config_errors_in_one_line(tmp_path, demo_db, monkeypatch, c
 
 
 def test_schema_entries_discover_tables_with_globs(tmp_path, demo_db):
-    import duckdb
     import shutil
+
+    import duckdb
 
     (tmp_path / "wh").mkdir()
     db = tmp_path / "wh" / "shop.duckdb"

@@ -89,7 +89,7 @@ def test_a_blocking_failed_check_holds_back_only_the_models_downstream(shop):
         config = {"ops": {"fill_missing_buckets": {"config": {"until": "2026-02-28 10:00", "judge_days": 0}}}}
         assert defs.resolve_job_def("backfill_row_counts").execute_in_process(instance=instance, run_config=config).success
         import datetime as dt
-        tick_time = dt.datetime(2026, 2, 28, 11, 5, tzinfo=dt.timezone.utc)
+        tick_time = dt.datetime(2026, 2, 28, 11, 5, tzinfo=dt.UTC)
         with dg.build_schedule_context(scheduled_execution_time=tick_time, instance=instance,
                                        repository_def=defs.get_repository_def()) as context:
             (request,) = schedule.evaluate_tick(context).run_requests

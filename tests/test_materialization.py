@@ -1,6 +1,6 @@
 """Materializing table assets on a real Dagster instance against a real DuckDB file."""
-import duckdb
 import dagster as dg
+import duckdb
 import pandas as pd
 import pytest
 
@@ -118,17 +118,19 @@ def test_one_broken_table_does_not_cost_its_batch_their_counts(tmp_path, demo_db
 
 
 def test_hostile_table_names_are_counted_not_executed(tmp_path):
+    from dagster_duckdb import DuckDBResource
+
     from rowcount_monitor.warehouse import TableRef
     from rowcount_monitor.warehouse.duckdb import DuckDBWarehouse
-    from dagster_duckdb import DuckDBResource
 
     db = tmp_path / "hostile.duckdb"
     evil = 'x"; drop table raw.victim; --'
     with duckdb.connect(str(db)) as conn:
         conn.execute("CREATE SCHEMA raw")
         conn.execute("CREATE TABLE raw.victim AS SELECT 1 AS id")
-        conn.execute(f'CREATE TABLE raw."{evil.replace(chr(34), chr(34) * 2)}" (loaded_at TIMESTAMP)')
-        conn.execute(f'INSERT INTO raw."{evil.replace(chr(34), chr(34) * 2)}" VALUES (TIMESTAMP \'2026-01-01 10:30\'), (TIMESTAMP \'2026-01-01 10:45\')')
+        quoted = 'raw."' + evil.replace('"', '""') + '"'
+        conn.execute(f"CREATE TABLE {quoted} (loaded_at TIMESTAMP)")
+        conn.execute(f"INSERT INTO {quoted} VALUES (TIMESTAMP '2026-01-01 10:30'), (TIMESTAMP '2026-01-01 10:45')")
     warehouse = DuckDBWarehouse(DuckDBResource(database=str(db)).get_connection)
     ref = TableRef("hostile", "raw", evil)
     assert warehouse.total_count(ref) == 2

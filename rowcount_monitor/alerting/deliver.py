@@ -1,8 +1,8 @@
 """Sending what is due in the outbox, with backoff, without one failure blocking the rest."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from .messages import Alert
 from .outbox import Outbox, stream_of

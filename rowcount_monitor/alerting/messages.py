@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
+
 @dataclass(frozen=True)
 class Alert:
     """One message. `id` is its idempotency key: the same id is never sent twice."""
@@ -40,5 +41,5 @@ class Alert:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "Alert":
+    def from_json(cls, text: str) -> Alert:
         return cls(**json.loads(text))

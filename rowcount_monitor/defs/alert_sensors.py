@@ -57,7 +57,7 @@ class CheckEvent:
         return f"{self.asset_key.to_user_string()}:{CHECK_NAME}"
 
     @classmethod
-    def from_record(cls, record) -> "CheckEvent":
+    def from_record(cls, record) -> CheckEvent:
         """From an AssetCheckExecutionRecord that has its evaluation."""
         ev = record.event.dagster_event.event_specific_data
         numbers = {k: v.value for k, v in ev.metadata.items() if isinstance(v.value, (int, float))}
@@ -88,11 +88,11 @@ def unread_executions(storage, after: dict[dg.AssetCheckKey, int]) -> dict[dg.As
     1,000 checks costs 1,000 connections. A check far behind the others (one that has not run
     for weeks) would make that one query read everybody's records since then, so past
     BULK_LIMIT rows the checks are read one by one instead."""
+    import sqlalchemy as sa
     from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecord
     from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable as T
     from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
     from dagster._core.storage.sqlalchemy_compat import db_fetch_mappings, db_select
-    import sqlalchemy as sa
 
     known = {k: p for k, p in after.items() if p > 0}  # never read: its whole history is due anyway
     out = {k: [] for k in after}
@@ -111,7 +111,7 @@ def unread_executions(storage, after: dict[dg.AssetCheckKey, int]) -> dict[dg.As
                     out[key].append(AssetCheckExecutionRecord.from_db_row(row, key=key))
             after = {k: p for k, p in after.items() if k not in known}
     for key, position in after.items():
-        out[key] = list(itertools.takewhile(lambda r: r.id > position, check_executions(storage, key, first_page=4)))
+        out[key] = list(itertools.takewhile(lambda r, position=position: r.id > position, check_executions(storage, key, first_page=4)))
     return out
 
 

@@ -13,13 +13,13 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
-from .catalog import TableFacts
-from .feedback import feedback_for
-from .checks import CHECK_NAME, buckets_needed, history_keys, judge, load_history, policy_for
-from .resources import reader, resource_key
 from .cadence import BUCKET_UNIT, PARTITION_FORMAT
+from .catalog import TableFacts
+from .checks import CHECK_NAME, buckets_needed, history_keys, judge, load_history, policy_for
+from .feedback import feedback_for
 from .history import HistoryCache
 from .naming import asset_key
+from .resources import reader, resource_key
 from .tables import partitions_for
 
 JOB_NAME = "backfill_row_counts"

@@ -20,9 +20,9 @@ import pandas as pd
 
 from ..config import ConfigError, MonitorConfig, TableConfig, WarehouseError
 from ..warehouse import TableRef
-from .resources import reader, resource_key, warehouse_resources
 from .cadence import BUCKET_STEP
 from .naming import asset_key
+from .resources import reader, resource_key, warehouse_resources
 
 log = logging.getLogger("rowcount_monitor")
 
@@ -154,7 +154,7 @@ def _discover(config: MonitorConfig, skip: frozenset[str]) -> list[TableFacts]:
     firsts = _first_loads(warehouses, [entry for _, entry, _ in described], config.checks.max_history_days.model_dump(),
                           pd.Timestamp.now(tz="UTC").tz_localize(None))
     facts = []
-    for (where, entry, columns), first in zip(described, firsts):
+    for (where, entry, columns), first in zip(described, firsts, strict=True):
         start = None
         if entry.mode == "bucket":
             if first is None:
@@ -190,7 +190,7 @@ def _first_loads(warehouses: dict, entries: list[TableConfig], depth: dict[str, 
         todo = [i for i, e in enumerate(entries) if e.warehouse == name and e.mode == "bucket" and not e.start]
         bounds = [(now - pd.Timedelta(days=depth[entries[i].cadence])).floor("D") for i in todo]
         found = warehouse.first_timestamps([(entries[i].ref, entries[i].timestamp_column) for i in todo], bounds)
-        for i, bound, (first, before) in zip(todo, bounds, found):
+        for i, bound, (first, before) in zip(todo, bounds, found, strict=True):
             firsts[i] = first
             if before:
                 log.warning(f"{entries[i].table}: {before:,} row(s) with {entries[i].timestamp_column} before "

@@ -6,7 +6,6 @@ model fills have a check of their own (`model_check`), judged on the totals the 
 """
 from __future__ import annotations
 
-
 import dagster as dg
 import pandas as pd
 
@@ -15,8 +14,8 @@ from ..detection import DetectionPolicy, Verdict, evaluate_latest, required_hist
 from ..detection.models import history_reach
 from ..detection.seasonality import resolve_periods
 from ..plots import band_png, markdown_image
-from .catalog import TableFacts
 from .cadence import BUCKET_STEP, PARTITION_FORMAT
+from .catalog import TableFacts
 from .feedback import Feedback, feedback_for
 from .history import HistoryCache
 from .naming import asset_key

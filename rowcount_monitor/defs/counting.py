@@ -8,7 +8,8 @@ operational alert, see alert_sensors.py).
 from __future__ import annotations
 
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 import dagster as dg
 import pandas as pd
@@ -33,7 +34,7 @@ def _isolated(run: Callable[[list[TableFacts]], list[T]], tables: list[TableFact
     """run(tables) in one go; if that fails, table by table. Returns ({asset name: result},
     {asset name: error message})."""
     try:
-        return {_name(f): r for f, r in zip(tables, run(tables))}, {}
+        return {_name(f): r for f, r in zip(tables, run(tables), strict=True)}, {}
     except WarehouseUnavailable as exc:  # every table fails alike: no use asking one by one
         return {}, {_name(f): str(exc).splitlines()[0] for f in tables}
     except Exception:  # noqa: BLE001 - which table is at fault is found below, one by one
@@ -72,7 +73,7 @@ def count_buckets(context, warehouse, tables: list[TableFacts], checked: list[Ta
             lambda batch: warehouse.bucket_counts_many(
                 [(f.entry.ref, f.entry.timestamp_column) for f in batch], BUCKET_UNIT[cadence], start, end),
             tables)
-        buckets = list(zip(keys, pd.to_datetime(keys, format=PARTITION_FORMAT[cadence])))
+        buckets = list(zip(keys, pd.to_datetime(keys, format=PARTITION_FORMAT[cadence]), strict=True))
     rows = []
     for f in tables:
         if _name(f) not in counts:

@@ -28,8 +28,8 @@ from ..config import MonitorConfig, relative_to_config, warehouse_path
 from ..warehouse import TableRef
 from .catalog import TableFacts
 from .checks import judge_partition
-from .resources import reader, resource_key
 from .naming import DBT_ASSETS, asset_key, group_name
+from .resources import reader, resource_key
 
 PARTITION_TAG = "dagster/partition"
 

@@ -2,8 +2,9 @@
 incident, from here on this level is the new normal.
 
 Stored where the checks read their history (the history cache's SQLite file in DAGSTER_HOME, or
-the instance's PostgreSQL database: table `feedback`, `rowcount_monitor_feedback` there), read by every check in one query per step, and also recorded as an
-AssetObservation on the table's asset so it shows in the asset's events in the Dagster UI.
+the instance's PostgreSQL database: table `feedback`, `rowcount_monitor_feedback` there), read
+by every check in one query per step, and also recorded as an AssetObservation on the table's
+asset so it shows in the asset's events in the Dagster UI.
 The detection engine uses it (DetectionPolicy.expected / incidents / accepted_changes): an
 expected bucket is normal data and never flagged, an incident bucket never trains, an accepted
 level re-levels the history before it.

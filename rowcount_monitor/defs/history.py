@@ -68,8 +68,9 @@ class HistoryCache(Store):
             for at in range(0, len(assets), _CHUNK):
                 chunk = assets[at:at + _CHUNK]
                 args = {f"a{i}": a for i, a in enumerate(chunk)} | {"first": _seconds(first), "last": _seconds(last)}
+                names = ", ".join(f":{name}" for name in args if name.startswith("a"))
                 rows += conn.execute(
-                    f"SELECT asset, bucket, row_count FROM {{counts}} WHERE asset IN ({', '.join(':a%d' % i for i in range(len(chunk)))}) "
+                    f"SELECT asset, bucket, row_count FROM {{counts}} WHERE asset IN ({names}) "
                     "AND bucket BETWEEN :first AND :last ORDER BY asset, bucket", args).fetchall()
         frame = pd.DataFrame(rows, columns=["asset", "bucket", "row_count"])
         frame["bucket"] = pd.to_datetime(frame["bucket"].astype("int64"), unit="s")

@@ -12,8 +12,23 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .models import (BASE_CYCLES, MIN_CYCLES, WEEKLY_GAIN, Fit, nan_median, lagged_median, level_span, robust_center_scale, row_nanmedian,
-                     run_horizon, run_horizons, run_score, spread, training_window, usable_periods)
+from .models import (
+    BASE_CYCLES,
+    MIN_CYCLES,
+    WEEKLY_GAIN,
+    Fit,
+    lagged_median,
+    level_span,
+    nan_median,
+    robust_center_scale,
+    row_nanmedian,
+    run_horizon,
+    run_horizons,
+    run_score,
+    spread,
+    training_window,
+    usable_periods,
+)
 from .transform import PHI, from_model_space
 
 # A level change is sustained when CHANGE_SHARE of the buckets since it lie on the same side of

@@ -201,8 +201,8 @@ def fit_sarimax(z: np.ndarray, periods: tuple[int, ...], sensitivity: float, **_
     the level wanders and the series is differenced. The spread is the MAD of the one-step
     in-sample residuals (skipping the first cycle, where the filter is still settling).
     """
-    from statsmodels.tsa.stattools import adfuller
     from statsmodels.tsa.statespace.sarimax import SARIMAX
+    from statsmodels.tsa.stattools import adfuller
 
     usable = usable_periods(z, periods)
     period = min(usable) if usable else 0

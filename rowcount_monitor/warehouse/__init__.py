@@ -6,8 +6,9 @@ rejected, never executed.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, Protocol
+from typing import Protocol
 
 import pandas as pd
 
@@ -26,7 +27,7 @@ class TableRef:
     table: str
 
     @classmethod
-    def parse(cls, text: str) -> "TableRef":
+    def parse(cls, text: str) -> TableRef:
         """Split on the dots outside double quotes: shop.raw."odd.name" has three parts."""
         parts = _PART.findall(text)
         if len(parts) != 3 or ".".join(parts) != text:
@@ -163,7 +164,7 @@ class UnionQueries:
     def first_timestamps(self, tables, bounds=None):
         bounds = bounds or [EARLIEST] * len(tables)
         out: list = [(None, 0)] * len(tables)
-        items = [(ref, ts, bound) for (ref, ts), bound in zip(tables, bounds)]
+        items = [(ref, ts, bound) for (ref, ts), bound in zip(tables, bounds, strict=True)]
         rows = self._union(items, lambda chunk: (
             union_min_sql([(self._table(r), self._column(ts)) for r, ts, _ in chunk], self.PLACEHOLDER),
             tuple(b.to_pydatetime() for *_, bound in chunk for b in (bound, bound))))

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
+from collections.abc import Callable
 from contextlib import AbstractContextManager, contextmanager
-from typing import Callable
+from pathlib import Path
 
 import duckdb
 

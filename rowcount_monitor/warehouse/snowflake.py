@@ -8,8 +8,8 @@ so nothing in a name is ever executed.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Callable
 
 from . import TableRef, UnionQueries, columns_by_table, quote_ident, unquote
 
