@@ -8,10 +8,16 @@ FROM python:3.11-slim
 
 WORKDIR /opt/rowcount-monitor
 ENV PYTHONUNBUFFERED=1 DAGSTER_HOME=/opt/dagster/home
-COPY pyproject.toml README.md ./
+COPY pyproject.toml uv.lock README.md ./
 COPY rowcount_monitor ./rowcount_monitor
-# dbt-snowflake: the dbt project's prod target (the DuckDB adapter is a dependency already)
-RUN pip install --no-cache-dir . "dbt-snowflake>=1.9,<1.11" && mkdir -p "$DAGSTER_HOME"
+# The versions of uv.lock (what the tests ran on), without the test tools; dbt-snowflake, the dbt
+# project's prod target, is not in the lock and is held to the locked versions it shares.
+RUN pip install --no-cache-dir "uv==0.13.9" \
+ && uv export --locked --no-emit-project --no-hashes -o /tmp/requirements.txt \
+ && pip install --no-cache-dir -r /tmp/requirements.txt \
+ && pip install --no-cache-dir --no-deps . \
+ && pip install --no-cache-dir -c /tmp/requirements.txt "dbt-snowflake>=1.9,<1.11" \
+ && mkdir -p "$DAGSTER_HOME"
 COPY definitions.py rowcount_monitor.yaml ./
 COPY dbt_project ./dbt_project
 COPY deploy/dagster.yaml deploy/workspace.yaml "$DAGSTER_HOME"/

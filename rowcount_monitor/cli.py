@@ -90,7 +90,8 @@ def _port_free(host: str, port: int) -> bool:
 
 
 def cmd_demo(args) -> int:
-    """Build the demo warehouse, backfill its history, then start `dagster dev`."""
+    """Build the demo warehouse, backfill its history, then start `dg dev` (Dagster's `dagster dev`
+    without its supersession warning)."""
     if not _port_free(args.host, args.port):  # before any work: not a UI that dies in a log later
         holder = _port_holder(args.port)
         print(f"rowcount-monitor: port {args.port} on {args.host} is in use{' by ' + holder if holder else ''} "
@@ -102,14 +103,14 @@ def cmd_demo(args) -> int:
     from .backfill import build_models
 
     build_models()
-    dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
+    dg_cli = shutil.which("dg", path=str(Path(sys.executable).parent)) or "dg"
     url = f"http://{args.host}:{args.port}"
     print(f"\nstarting the Dagster UI at {url}  (Ctrl-C stops it; history stays in {os.environ['DAGSTER_HOME']})\n",
           flush=True)
     os.chdir(PROJECT)
     from .supervise import run_supervised
 
-    return run_supervised([dagster, "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)])
+    return run_supervised([dg_cli, "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)])
 
 
 def _alerting():

@@ -1,4 +1,10 @@
 """The code location loads, with one asset per configured table, schedules and the backfill job."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import dagster as dg
 
 from rowcount_monitor.defs import build_definitions
@@ -33,13 +39,26 @@ def test_code_location_loads_one_asset_per_table(shop_config):
 def test_project_definitions_file_loads_the_demo_config(monkeypatch, shop_config):
     """definitions.py, as `dagster dev` loads it (ROWCOUNT_MONITOR_CONFIG selects the file)."""
     import importlib.util
-    from pathlib import Path
 
     monkeypatch.setenv("ROWCOUNT_MONITOR_CONFIG", str(shop_config))
     spec = importlib.util.spec_from_file_location("definitions", Path(__file__).parents[1] / "definitions.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert sum(len(a.keys) for a in module.defs.assets) == 3
+
+
+def test_dg_checks_and_lists_the_code_location(monkeypatch, shop_config):
+    """Dagster's `dg` CLI finds the project from pyproject.toml ([tool.dg]) and loads definitions.py."""
+    root = Path(__file__).parents[1]
+    dg_cli = Path(sys.executable).parent / "dg"
+    env = {**os.environ, "ROWCOUNT_MONITOR_CONFIG": str(shop_config)}
+    check = subprocess.run([dg_cli, "check", "defs"], cwd=root, env=env, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "All definitions loaded successfully" in check.stdout
+    listed = subprocess.run([dg_cli, "list", "defs", "--json"], cwd=root, env=env, capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+    assets = {a["asset_key"] for a in json.loads(listed.stdout)["assets"]}
+    assert assets == {"demo/raw/orders", "demo/raw/payments", "demo/raw/customers"}
 
 
 def test_hourly_schedule_requests_the_last_complete_bucket(shop_config):

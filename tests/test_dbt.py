@@ -56,6 +56,13 @@ def test_lineage_runs_from_raw_tables_through_staging_to_marts(shop):
     assert ("daily_revenue", "unique_daily_revenue_day") in checks  # dbt's own test
 
 
+def test_model_descriptions_are_the_models_docs_without_their_sql(shop):
+    _, make = shop
+    specs = {s.key: s for s in make().resolve_all_asset_specs()}
+    assert specs[key("marts", "daily_revenue")].description == "Orders and revenue per day."
+    assert specs[key("staging", "stg_orders")].description is None  # undocumented: no raw SQL instead
+
+
 def test_models_materialize_with_exact_rows_and_row_counts(shop):
     db, make = shop
     defs = make()

@@ -51,6 +51,11 @@ class WarehouseTranslator(DagsterDbtTranslator):
     def get_group_name(self, dbt_resource_props) -> str:
         return group_name(dbt_resource_props["schema"])
 
+    def get_description(self, dbt_resource_props) -> str | None:
+        """The model's own documentation, or none (dagster-dbt's default appends the raw SQL,
+        `{{ config(...) }}` and all, which reads as noise in the catalog)."""
+        return dbt_resource_props.get("description") or None
+
 
 def dbt_executable() -> str:
     """The dbt installed beside this Python (the project's venv need not be on PATH)."""
