@@ -21,6 +21,7 @@ install: $(BIN)/.installed
 
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 demo: install

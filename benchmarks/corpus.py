@@ -22,6 +22,7 @@ the last 14 values including the tested one, |z| > 3) is scored beside ours in t
 
 Asserts nothing; decisions about detection defaults are made on its output.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,13 +75,22 @@ def hour_shape(kind: str, rng) -> np.ndarray:
     if kind == "nightly":
         s = np.zeros(24)
         start = rng.integers(0, 5)
-        s[start:start + rng.integers(1, 4)] = 1.0
+        s[start : start + rng.integers(1, 4)] = 1.0
         return s
     return 1 + rng.uniform(0.0, 0.15) * np.sin(2 * np.pi * (h - 8) / 24)  # flat
 
 
-def base_mean(idx: pd.DatetimeIndex, cadence: str, rng, *, shape: str, weekend: float, level: float,
-              growth: float, local_tz: str | None = None) -> np.ndarray:
+def base_mean(
+    idx: pd.DatetimeIndex,
+    cadence: str,
+    rng,
+    *,
+    shape: str,
+    weekend: float,
+    level: float,
+    growth: float,
+    local_tz: str | None = None,
+) -> np.ndarray:
     """Expected rows per bucket (before noise): level x hour shape x weekday profile x growth."""
     local = idx.tz_localize("UTC").tz_convert(local_tz).tz_localize(None) if local_tz else idx
     dow = local.day_of_week.to_numpy()
@@ -94,7 +104,7 @@ def base_mean(idx: pd.DatetimeIndex, cadence: str, rng, *, shape: str, weekend: 
 
 
 def noisy(mean: np.ndarray, noise: float, rng) -> np.ndarray:
-    return rng.poisson(np.maximum(mean * rng.lognormal(-noise ** 2 / 2, noise, len(mean)), 0)).astype(float)
+    return rng.poisson(np.maximum(mean * rng.lognormal(-(noise**2) / 2, noise, len(mean)), 0)).astype(float)
 
 
 # ---------------------------------------------------------------- incidents
@@ -111,7 +121,7 @@ def inject(values: np.ndarray, mean: np.ndarray, kind: str, at: int, cadence: st
         return at
     if kind == "half load":
         n = int(rng.integers(1, 4))
-        values[at:at + n] = np.round(values[at:at + n] * 0.5)
+        values[at : at + n] = np.round(values[at : at + n] * 0.5)
         return at + n - 1
     if kind == "double load":
         values[at] *= 2
@@ -121,18 +131,18 @@ def inject(values: np.ndarray, mean: np.ndarray, kind: str, at: int, cadence: st
         return at
     if kind == "short day -30 %":
         drop = 0.3 if cadence == HOURLY else max(0.3, 3 * noise)  # a daily load is judged alone
-        values[at:at + per_day] = np.round(values[at:at + per_day] * (1 - drop))
+        values[at : at + per_day] = np.round(values[at : at + per_day] * (1 - drop))
         return at + per_day - 1
     if kind == "slow decline":
         n = 12 if cadence == HOURLY else 4
         floor = 0.4 if cadence == HOURLY else 0.5
-        values[at:at + n] = np.round(values[at:at + n] * np.linspace(0.9, floor, n))
+        values[at : at + n] = np.round(values[at : at + n] * np.linspace(0.9, floor, n))
         return at + n - 1
     if kind == "empty day":
-        values[at:at + per_day] = 0
+        values[at : at + per_day] = 0
         return at + per_day - 1
     if kind == "day at 4x":
-        values[at:at + per_day] = rng.poisson(4 * mean[at:at + per_day])
+        values[at : at + per_day] = rng.poisson(4 * mean[at : at + per_day])
         return at + per_day - 1
     raise ValueError(kind)
 
@@ -148,16 +158,18 @@ def place_incidents(t: Table, mean: np.ndarray, noise: float, rng, kinds, count:
         kind = kinds[int(rng.integers(len(kinds)))]
         for _try in range(20):
             at = int(rng.integers(first + per_day, len(values) - 2 * per_day))
-            if kind in ("zero load", "half load", "double load", "4x spike") and mean[at] < 0.3 * np.median(mean[mean > 0]):
+            if kind in ("zero load", "half load", "double load", "4x spike") and mean[at] < 0.3 * np.median(
+                mean[mean > 0]
+            ):
                 continue  # single-load incidents on a real load, not on a quiet night hour
-            if kind in ("empty day", "day at 4x") and mean[at:at + per_day].sum() < 10:
+            if kind in ("empty day", "day at 4x") and mean[at : at + per_day].sum() < 10:
                 continue
-            if not busy[max(0, at - 3 * per_day):at + 3 * per_day].any():
+            if not busy[max(0, at - 3 * per_day) : at + 3 * per_day].any():
                 break
         else:
             continue
         last = inject(values, mean, kind, at, t.cadence, noise, rng)
-        busy[at:last + 1] = True
+        busy[at : last + 1] = True
         t.incidents.append((kind, at, last))
     t.series = pd.Series(values, t.series.index)
 
@@ -171,11 +183,13 @@ def _index(cadence: str, end: pd.Timestamp, buckets: int) -> pd.DatetimeIndex:
 
 
 def _draw(rng, cadence: str, **force):
-    p = dict(shape=rng.choice(["business", "business", "flat", "evening"]) if cadence == HOURLY else "flat",
-             weekend=float(rng.choice([1.0, 0.7, 0.4, 0.25])),
-             level=float(np.exp(rng.uniform(np.log(200), np.log(5e6)))),
-             growth=float(rng.choice([0.0, 0.0, 0.1, 0.3, -0.1])),
-             noise=float(np.exp(rng.uniform(np.log(0.03), np.log(0.2)))))
+    p = dict(
+        shape=rng.choice(["business", "business", "flat", "evening"]) if cadence == HOURLY else "flat",
+        weekend=float(rng.choice([1.0, 0.7, 0.4, 0.25])),
+        level=float(np.exp(rng.uniform(np.log(200), np.log(5e6)))),
+        growth=float(rng.choice([0.0, 0.0, 0.1, 0.3, -0.1])),
+        noise=float(np.exp(rng.uniform(np.log(0.03), np.log(0.2)))),
+    )
     p.update(force)
     return p
 
@@ -210,8 +224,16 @@ def make_table(i: int, phenomenon: str, cadence: str, seed: int) -> Table:
     p = _draw(rng, cadence, **force)
     per_week = 168 if cadence == HOURLY else 7
     idx = _index(cadence, end, int(weeks * per_week))
-    mean = base_mean(idx, cadence, rng, shape=p["shape"], weekend=p["weekend"], level=p["level"],
-                     growth=p["growth"], local_tz=local_tz)
+    mean = base_mean(
+        idx,
+        cadence,
+        rng,
+        shape=p["shape"],
+        weekend=p["weekend"],
+        level=p["level"],
+        growth=p["growth"],
+        local_tz=local_tz,
+    )
     dont_care = np.zeros(len(idx), bool)
     if phenomenon == "holidays":
         import holidays as calendar
@@ -233,8 +255,15 @@ def make_table(i: int, phenomenon: str, cadence: str, seed: int) -> Table:
             values[at] = np.round(values[at] * rng.uniform(10, 50) + rng.uniform(10, 50))
     # a table is judged once it has a week of history (no detector here judges the first week)
     judge_from = idx[max(per_week, len(idx) - int(judge_weeks * per_week))]
-    t = Table(f"{phenomenon.replace(' ', '_')}_{cadence}_{i}", phenomenon, cadence, pd.Series(values, idx),
-              judge_from, dont_care=dont_care, holidays=holidays)
+    t = Table(
+        f"{phenomenon.replace(' ', '_')}_{cadence}_{i}",
+        phenomenon,
+        cadence,
+        pd.Series(values, idx),
+        judge_from,
+        dont_care=dont_care,
+        holidays=holidays,
+    )
     if phenomenon == "level shift":
         first = idx.get_indexer([judge_from])[0]
         at = int(rng.integers(first + per_week // 7, len(idx) - per_week))
@@ -242,7 +271,7 @@ def make_table(i: int, phenomenon: str, cadence: str, seed: int) -> Table:
         values[at:] = noisy(mean[at:] * factor, noise, rng)
         mean[at:] *= factor
         t.series = pd.Series(values, idx)
-        dont_care[at:at + DONT_CARE_AFTER_SHIFT[cadence]] = True
+        dont_care[at : at + DONT_CARE_AFTER_SHIFT[cadence]] = True
     small = phenomenon in ("tiny", "sparse")
     kinds = SMALL_INCIDENT_KINDS if small else INCIDENT_KINDS
     count = int(rng.integers(0, 3))
@@ -285,7 +314,7 @@ def elementary_style(s: pd.Series, cadence: str) -> np.ndarray:
     period = 24 if cadence == HOURLY else 7
     v = s.to_numpy()
     padded = np.r_[np.full(14 * period, np.nan), v]
-    lags = np.stack([padded[14 * period - k * period:len(padded) - k * period] for k in range(14)], axis=1)
+    lags = np.stack([padded[14 * period - k * period : len(padded) - k * period] for k in range(14)], axis=1)
     n = np.sum(~np.isnan(lags), axis=1)
     with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -295,12 +324,16 @@ def elementary_style(s: pd.Series, cadence: str) -> np.ndarray:
 
 
 def ours(t: Table) -> np.ndarray:
-    policy = DetectionPolicy(holidays=t.holidays) if t.holidays and "holidays" in DetectionPolicy.__dataclass_fields__ else DetectionPolicy()
+    policy = (
+        DetectionPolicy(holidays=t.holidays)
+        if t.holidays and "holidays" in DetectionPolicy.__dataclass_fields__
+        else DetectionPolicy()
+    )
     return score_series(t.series, policy, since=t.judge_from)["is_anomaly"].to_numpy()
 
 
 def score_table(t: Table, flags: np.ndarray) -> dict:
-    judged = (t.series.index >= t.judge_from)
+    judged = t.series.index >= t.judge_from
     f = flags & judged
     rise = f & ~np.r_[False, f[:-1]]
     hit_window = np.zeros(len(f), bool)
@@ -310,9 +343,13 @@ def score_table(t: Table, flags: np.ndarray) -> dict:
         hit_window[a:end] = True
         caught.append((kind, bool(f[a:end].any())))
     counted = judged & ~t.dont_care & ~hit_window
-    return {"false": int((rise & counted).sum()), "true": int((rise & hit_window).sum()),
-            "judged": int((judged & ~t.dont_care).sum()), "caught": caught,
-            "false_at": [str(x) for x in t.series.index[rise & counted][:5]]}
+    return {
+        "false": int((rise & counted).sum()),
+        "true": int((rise & hit_window).sum()),
+        "judged": int((judged & ~t.dont_care).sum()),
+        "caught": caught,
+        "false_at": [str(x) for x in t.series.index[rise & counted][:5]],
+    }
 
 
 def run_one(spec) -> tuple[Table, dict, dict]:
@@ -327,15 +364,29 @@ def summarize(rows) -> dict:
     caught = [c for r in rows for _, c in r["caught"]]
     recall = np.mean(caught) if caught else float("nan")
     precision = true / (true + false) if true + false else float("nan")
-    f1 = 2 * recall * precision / (recall + precision) if caught and true + false and recall + precision else float("nan")
-    return {"false_1k": 1000 * false / judged if judged else 0.0, "false": false, "judged": judged,
-            "caught": sum(caught), "incidents": len(caught), "recall": recall, "precision": precision, "f1": f1}
+    f1 = (
+        2 * recall * precision / (recall + precision)
+        if caught and true + false and recall + precision
+        else float("nan")
+    )
+    return {
+        "false_1k": 1000 * false / judged if judged else 0.0,
+        "false": false,
+        "judged": judged,
+        "caught": sum(caught),
+        "incidents": len(caught),
+        "recall": recall,
+        "precision": precision,
+        "f1": f1,
+    }
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="example: python benchmarks/corpus.py --only 'level shift' --worst 5")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example: python benchmarks/corpus.py --only 'level shift' --worst 5",
+    )
     parser.add_argument("--seed", type=int, default=0, help="corpus seed (default 0)")
     parser.add_argument("--only", choices=list(PHENOMENA), help="score one phenomenon only")
     parser.add_argument("--worst", type=int, default=0, metavar="N", help="list the N tables with most false alerts")
@@ -345,8 +396,15 @@ def main(argv=None) -> None:
     from tqdm import tqdm
 
     with Pool(args.processes) as pool:
-        results = list(tqdm(pool.imap_unordered(run_one, specs, chunksize=2), total=len(specs),
-                            desc="scoring tables", file=sys.stderr, leave=False))
+        results = list(
+            tqdm(
+                pool.imap_unordered(run_one, specs, chunksize=2),
+                total=len(specs),
+                desc="scoring tables",
+                file=sys.stderr,
+                leave=False,
+            )
+        )
     by_phen = defaultdict(lambda: ([], []))
     by_kind = defaultdict(lambda: [[], []])
     for t, mine, base in results:
@@ -356,26 +414,32 @@ def main(argv=None) -> None:
             by_kind[kind][0].append(c1)
             by_kind[kind][1].append(c2)
     print(f"{len(results)} tables, seed {args.seed}; false = false alerts per 1,000 judged buckets\n")
-    print(f"{'phenomenon':15s} {'tables':>6s} {'judged':>8s} | {'ours false':>10s} {'caught':>8s} | "
-          f"{'elem. false':>11s} {'caught':>8s}")
+    print(
+        f"{'phenomenon':15s} {'tables':>6s} {'judged':>8s} | {'ours false':>10s} {'caught':>8s} | "
+        f"{'elem. false':>11s} {'caught':>8s}"
+    )
     for phen in PHENOMENA:
         if phen not in by_phen:
             continue
         mine, base = (summarize(x) for x in by_phen[phen])
-        print(f"{phen:15s} {len(by_phen[phen][0]):6d} {mine['judged']:8,d} | {mine['false_1k']:10.2f} "
-              f"{mine['caught']:3d}/{mine['incidents']:<4d} | {base['false_1k']:11.2f} {base['caught']:3d}/{base['incidents']:<4d}")
+        print(
+            f"{phen:15s} {len(by_phen[phen][0]):6d} {mine['judged']:8,d} | {mine['false_1k']:10.2f} "
+            f"{mine['caught']:3d}/{mine['incidents']:<4d} | {base['false_1k']:11.2f} {base['caught']:3d}/{base['incidents']:<4d}"
+        )
     print(f"\n{'incident':16s} {'ours':>9s} {'elementary':>11s}")
     for kind in INCIDENT_KINDS + SMALL_INCIDENT_KINDS:
         if kind in by_kind:
             a, b = by_kind[kind]
-            print(f"{kind:16s} {sum(a):3d}/{len(a):<3d}   {sum(b):3d}/{len(b):<3d} ({100 * np.mean(a):.0f} % vs {100 * np.mean(b):.0f} %)")
+            print(
+                f"{kind:16s} {sum(a):3d}/{len(a):<3d}   {sum(b):3d}/{len(b):<3d} ({100 * np.mean(a):.0f} % vs {100 * np.mean(b):.0f} %)"
+            )
     print(f"\n{'detector':18s} {'recall':>6s} {'precision':>9s} {'F1':>6s} {'false/1k':>8s}")
     for name, col in (("ours (defaults)", 0), ("elementary-style", 1)):
         s = summarize([r for rows in by_phen.values() for r in rows[col]])
         print(f"{name:18s} {s['recall']:6.3f} {s['precision']:9.3f} {s['f1']:6.3f} {s['false_1k']:8.2f}")
     if args.worst:
         print("\nmost false alerts (ours):")
-        for t, mine, _ in sorted(results, key=lambda r: -r[1]["false"])[:args.worst]:
+        for t, mine, _ in sorted(results, key=lambda r: -r[1]["false"])[: args.worst]:
             print(f"  {t.name:28s} false={mine['false']:3d} first at {', '.join(mine['false_at'][:3])}")
 
 

@@ -8,6 +8,7 @@ proxy that can fail or slow down), the outbox an SQLite file. Each scenario coun
 ids that arrived in the SQS queue subscribed to the topic. Asserts nothing: tests/test_alerting.py
 holds the same guarantees as tests.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,27 +42,48 @@ def definitions(folder: Path) -> tuple[dg.Definitions, Path]:
     db = folder / "shop.duckdb"
     with duckdb.connect(str(db)) as conn:
         conn.execute("CREATE SCHEMA IF NOT EXISTS raw")
-        conn.execute("CREATE TABLE IF NOT EXISTS raw.orders AS SELECT range AS id, "
-                     "TIMESTAMP '2026-02-01' + range * INTERVAL 1 MINUTE AS loaded_at FROM range(10000)")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS raw.orders AS SELECT range AS id, "
+            "TIMESTAMP '2026-02-01' + range * INTERVAL 1 MINUTE AS loaded_at FROM range(10000)"
+        )
     outbox = folder / "outbox.sqlite"
     config = folder / "rowcount_monitor.yaml"
-    config.write_text(yaml.safe_dump({
-        "warehouses": {"demo": {"type": "duckdb", "path": str(db)}},
-        "tables": [{"table": "shop.raw.orders", "warehouse": "demo", "cadence": "hourly",
-                    "timestamp_column": "loaded_at", "owner": "team-orders"}],
-        "alerts": {"notify": "every_failure", "outbox": str(outbox), "retry_backoff_seconds": 0},
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "warehouses": {"demo": {"type": "duckdb", "path": str(db)}},
+                "tables": [
+                    {
+                        "table": "shop.raw.orders",
+                        "warehouse": "demo",
+                        "cadence": "hourly",
+                        "timestamp_column": "loaded_at",
+                        "owner": "team-orders",
+                    }
+                ],
+                "alerts": {"notify": "every_failure", "outbox": str(outbox), "retry_backoff_seconds": 0},
+            }
+        )
+    )
     return build_definitions(config), outbox
 
 
 def log_failures(instance, n: int) -> None:
     """n failed check evaluations of orders, written by a real run."""
+
     @dg.op
     def evaluate(context):
         for i in range(n):
-            context.log_event(dg.AssetCheckEvaluation(
-                asset_key=ORDERS, check_name=CHECK_NAME, passed=False, partition=f"2026-02-{1 + i // 24:02d}-{i % 24:02d}:00",
-                severity=dg.AssetCheckSeverity.WARN, description=f"bucket {i} is 60 % below the expected 100"))
+            context.log_event(
+                dg.AssetCheckEvaluation(
+                    asset_key=ORDERS,
+                    check_name=CHECK_NAME,
+                    passed=False,
+                    partition=f"2026-02-{1 + i // 24:02d}-{i % 24:02d}:00",
+                    severity=dg.AssetCheckSeverity.WARN,
+                    description=f"bucket {i} is 60 % below the expected 100",
+                )
+            )
 
     @dg.job
     def failing():
@@ -72,8 +94,9 @@ def log_failures(instance, n: int) -> None:
 
 def tick(defs, instance, topic, cursor):
     sensor = next(s for s in defs.sensors if s.name == "row_count_alerts")
-    with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
-                                 resources={"sns": SNSPublisher(topic_arn=topic)}) as context:
+    with dg.build_sensor_context(
+        instance=instance, cursor=cursor, definitions=defs, resources={"sns": SNSPublisher(topic_arn=topic)}
+    ) as context:
         sensor(context)
         return context.cursor
 
@@ -130,6 +153,7 @@ def lost_outbox(how: str):
         log_failures(instance, 3)
         s.tick(instance)
         return 20 + (how == "corrupted")  # the corrupt file is reported by one operational alert
+
     return scenario
 
 
@@ -158,8 +182,9 @@ SCENARIOS = {
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     epilog="example: python benchmarks/delivery_faults.py --rounds 5")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], epilog="example: python benchmarks/delivery_faults.py --rounds 5"
+    )
     parser.add_argument("--rounds", type=int, default=5, help="rounds of the overlapping-passes scenario (default 5)")
     args = parser.parse_args(argv)
     os.environ.update(AWS_ACCESS_KEY_ID="AKIDTESTING", AWS_SECRET_ACCESS_KEY="secret", AWS_DEFAULT_REGION="us-east-1")
@@ -178,8 +203,11 @@ def main(argv=None) -> None:
                     ids = Counter(json.loads(m["Message"])["alert_id"] for m in drain(endpoint, s.queue))
                     delivered = len(ids)
                     duplicated = sum(n - 1 for n in ids.values())
-                    print(f"{name:40s} {expected:8d} {delivered:9d} {duplicated:10d} "
-                          f"{max(expected - delivered, 0):5d} {time.perf_counter() - t0:7.1f}", flush=True)
+                    print(
+                        f"{name:40s} {expected:8d} {delivered:9d} {duplicated:10d} "
+                        f"{max(expected - delivered, 0):5d} {time.perf_counter() - t0:7.1f}",
+                        flush=True,
+                    )
         finally:
             proxy.close()
 

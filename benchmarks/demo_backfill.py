@@ -4,6 +4,7 @@ fresh local (SQLite) Dagster instance (judging the last five days with the row-c
 
     python benchmarks/demo_backfill.py [--workers N]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,7 +42,9 @@ def main() -> None:
         again = backfill.run(workers=workers)
         rerun = time.perf_counter() - t0
     print()
-    print(f"demo warehouse build: {built:6.1f} s ({len(demo_warehouse.TABLES)} tables, {demo_warehouse.HISTORY_DAYS} days)")
+    print(
+        f"demo warehouse build: {built:6.1f} s ({len(demo_warehouse.TABLES)} tables, {demo_warehouse.HISTORY_DAYS} days)"
+    )
     print(f"history backfill:     {filled:6.1f} s ({buckets:,} buckets, {buckets / filled:,.0f} buckets/s)")
     print(f"re-run (no-op):       {rerun:6.1f} s ({again} buckets added)")
 

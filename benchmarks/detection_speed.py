@@ -6,6 +6,7 @@
   200 calls; target <= 5 ms);
 - score_series over 5,000 hourly buckets (target >= 2,000 buckets per second).
 """
+
 from __future__ import annotations
 
 import statistics
@@ -38,10 +39,14 @@ def main() -> None:
     policy = DetectionPolicy()
     hourly = synthetic(8 * 7 * 24, "h")
     daily = synthetic(365, "D")
-    print(f"evaluate_latest, 8 weeks hourly ({len(hourly)} buckets): "
-          f"median {median_ms(lambda: evaluate_latest(hourly, policy)):.2f} ms")
-    print(f"evaluate_latest, 1 year daily ({len(daily)} buckets):   "
-          f"median {median_ms(lambda: evaluate_latest(daily, policy)):.2f} ms")
+    print(
+        f"evaluate_latest, 8 weeks hourly ({len(hourly)} buckets): "
+        f"median {median_ms(lambda: evaluate_latest(hourly, policy)):.2f} ms"
+    )
+    print(
+        f"evaluate_latest, 1 year daily ({len(daily)} buckets):   "
+        f"median {median_ms(lambda: evaluate_latest(daily, policy)):.2f} ms"
+    )
     long = synthetic(5000, "h", seed=1)
     best = float("inf")
     for _ in range(3):

@@ -6,6 +6,7 @@ table plus 1 per schema). Prints figures, asserts nothing.
 
     python benchmarks/load_250_tables.py
 """
+
 from __future__ import annotations
 
 import os
@@ -35,11 +36,23 @@ def main() -> None:
                     cur.execute(f"CREATE TABLE shop.source_{s}.table_{t} (id INTEGER, loaded_at TIMESTAMP)")
                     cur.execute(f"INSERT INTO shop.source_{s}.table_{t} VALUES (1, TIMESTAMP '2026-01-01 10:00')")
         config = Path(tmp) / "rowcount_monitor.yaml"
-        config.write_text(yaml.safe_dump({
-            "warehouses": {"prod": {"type": "snowflake"}},
-            "schemas": [{"schema": f"shop.source_{s}", "warehouse": "prod", "include": ["table_*"],
-                         "cadence": "hourly", "timestamp_column": "loaded_at"} for s in range(SCHEMAS)],
-        }))
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "warehouses": {"prod": {"type": "snowflake"}},
+                    "schemas": [
+                        {
+                            "schema": f"shop.source_{s}",
+                            "warehouse": "prod",
+                            "include": ["table_*"],
+                            "cadence": "hourly",
+                            "timestamp_column": "loaded_at",
+                        }
+                        for s in range(SCHEMAS)
+                    ],
+                }
+            )
+        )
         live = load_times(build_definitions, config)
         t0 = time.perf_counter()
         refresh_catalog(config)

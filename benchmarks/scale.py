@@ -22,6 +22,7 @@ floor, their ratio and peak memory (RSS). Asserts nothing.
     python benchmarks/scale.py --tables 200 --ticks 1 --plots all
     python benchmarks/scale.py --instance postgres --ticks 1   # production's storage
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,10 @@ import pandas as pd
 
 ANCHOR = pd.Timestamp("2026-03-02 00:00")  # the first tick's bucket; history ends just before it
 STORAGE = {
-    "consolidated": ("event_log_storage:\n  module: dagster._core.storage.event_log\n"
-                     "  class: ConsolidatedSqliteEventLogStorage\n  config:\n    base_dir: {home}/history\n"),
+    "consolidated": (
+        "event_log_storage:\n  module: dagster._core.storage.event_log\n"
+        "  class: ConsolidatedSqliteEventLogStorage\n  config:\n    base_dir: {home}/history\n"
+    ),
     "sharded": "",  # Dagster's default: one SQLite file per run plus an index file
 }
 
@@ -51,8 +54,9 @@ def build_warehouse(path: Path, tables: int, weeks: int, ticks: int) -> None:
     from tqdm import tqdm
 
     rng = np.random.default_rng(7)
-    hours = pd.date_range(ANCHOR - pd.Timedelta(weeks=weeks), ANCHOR + pd.Timedelta(hours=ticks), freq="h",
-                          inclusive="left")
+    hours = pd.date_range(
+        ANCHOR - pd.Timedelta(weeks=weeks), ANCHOR + pd.Timedelta(hours=ticks), freq="h", inclusive="left"
+    )
     daily = 1 + 0.6 * np.sin(2 * np.pi * (hours.hour - 6) / 24)
     weekly = np.where(hours.day_of_week >= 5, 0.55, 1.0)
     with duckdb.connect(str(path)) as conn:
@@ -75,13 +79,23 @@ def write_config(folder: Path, db: Path, batch_size: int, plots: str) -> Path:
     import yaml
 
     path = folder / "rowcount_monitor.yaml"
-    path.write_text(yaml.safe_dump({
-        "warehouses": {"fleet": {"type": "duckdb", "path": str(db)}},
-        "schemas": [{"schema": f"{db.stem}.raw", "warehouse": "fleet", "cadence": "hourly",
-                     "timestamp_column": "loaded_at"}],
-        "alerts": {"outbox": str(folder / "outbox.sqlite")},
-        "checks": {"batch_size": batch_size, "plots": plots},
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "warehouses": {"fleet": {"type": "duckdb", "path": str(db)}},
+                "schemas": [
+                    {
+                        "schema": f"{db.stem}.raw",
+                        "warehouse": "fleet",
+                        "cadence": "hourly",
+                        "timestamp_column": "loaded_at",
+                    }
+                ],
+                "alerts": {"outbox": str(folder / "outbox.sqlite")},
+                "checks": {"batch_size": batch_size, "plots": plots},
+            }
+        )
+    )
     return path
 
 
@@ -90,7 +104,9 @@ def make_home(folder: Path, storage: str) -> Path:
     dagster-postgres `storage:` block)."""
     home = folder
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n" + STORAGE.get(storage, storage).format(home=home))
+    (home / "dagster.yaml").write_text(
+        "telemetry:\n  enabled: false\n" + STORAGE.get(storage, storage).format(home=home)
+    )
     os.environ["DAGSTER_HOME"] = str(home)
     import dagster as dg
 
@@ -105,6 +121,7 @@ def _peak_mb() -> float:
 
 # --- what a run worker does ------------------------------------------------------------------
 
+
 def _execute(defs, partition: str, keys: list[str]) -> tuple[bool, float]:
     """One run of the tick, as a run worker executes it; success and the process's peak RSS."""
     import dagster as dg
@@ -112,9 +129,12 @@ def _execute(defs, partition: str, keys: list[str]) -> tuple[bool, float]:
     job = defs.resolve_implicit_global_asset_job_def()
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
-            instance=instance, partition_key=partition, raise_on_error=False,
+            instance=instance,
+            partition_key=partition,
+            raise_on_error=False,
             asset_selection=[dg.AssetKey.from_user_string(k) for k in keys],
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        )
     return result.success, _peak_mb()
 
 
@@ -133,10 +153,13 @@ def trivial_definitions(batches: dict[str, list[str]], start: str):
     for name, keys in batches.items():
         asset_keys = [dg.AssetKey.from_user_string(k) for k in keys]
 
-        @dg.multi_asset(name=name, specs=[dg.AssetSpec(k, skippable=True) for k in asset_keys],
-                        check_specs=[dg.AssetCheckSpec("row_count_anomaly", asset=k, partitions_def=pdef)
-                                     for k in asset_keys],
-                        partitions_def=pdef, can_subset=True)
+        @dg.multi_asset(
+            name=name,
+            specs=[dg.AssetSpec(k, skippable=True) for k in asset_keys],
+            check_specs=[dg.AssetCheckSpec("row_count_anomaly", asset=k, partitions_def=pdef) for k in asset_keys],
+            partitions_def=pdef,
+            can_subset=True,
+        )
         def trivial(context):
             for k in context.selected_asset_keys:
                 yield dg.MaterializeResult(asset_key=k, metadata={"dagster/row_count": 1})
@@ -147,19 +170,23 @@ def trivial_definitions(batches: dict[str, list[str]], start: str):
     return dg.Definitions(assets=assets)
 
 
-def floor_run(home: str, partition: str, keys: list[str], batches: dict[str, list[str]], start: str) -> tuple[bool, float]:
+def floor_run(
+    home: str, partition: str, keys: list[str], batches: dict[str, list[str]], start: str
+) -> tuple[bool, float]:
     os.environ["DAGSTER_HOME"] = home
     return _execute(trivial_definitions(batches, start), partition, keys)
 
 
 # --- the tick ----------------------------------------------------------------------------------
 
+
 def run_requests(defs, when: pd.Timestamp) -> list:
     import dagster as dg
 
     schedule = next(s for s in defs.schedules if s.name == "hourly_row_counts")
-    with dg.build_schedule_context(scheduled_execution_time=when.tz_localize("UTC").to_pydatetime(),
-                                   repository_def=defs.get_repository_def()) as context:
+    with dg.build_schedule_context(
+        scheduled_execution_time=when.tz_localize("UTC").to_pydatetime(), repository_def=defs.get_repository_def()
+    ) as context:
         return list(schedule.evaluate_tick(context).run_requests)
 
 
@@ -175,8 +202,12 @@ def sensor_pass(home: str) -> tuple[float, str, float]:
     defs = build_definitions()
     sensor = next(s for s in defs.sensors if s.name == "row_count_alerts")
     t0 = time.perf_counter()
-    with dg.DagsterInstance.get() as instance, dg.build_sensor_context(
-            instance=instance, definitions=defs, resources={"sns": SNSPublisher(topic_arn="")}) as context:
+    with (
+        dg.DagsterInstance.get() as instance,
+        dg.build_sensor_context(
+            instance=instance, definitions=defs, resources={"sns": SNSPublisher(topic_arn="")}
+        ) as context,
+    ):
         result = sensor(context)
     return time.perf_counter() - t0, getattr(result, "skip_message", str(result)), _peak_mb()
 
@@ -209,8 +240,9 @@ def tick(ctx, workers: int, worker, home: str, requests: list, extra: tuple = ()
     t0 = time.perf_counter()
     pool = ctx.Pool(workers, maxtasksperchild=1)  # a fresh process per run, as a run launcher starts
     try:
-        results = pool.starmap(worker, [(home, r.partition_key, [k.to_user_string() for k in r.asset_selection],
-                                         *extra) for r in requests])
+        results = pool.starmap(
+            worker, [(home, r.partition_key, [k.to_user_string() for k in r.asset_selection], *extra) for r in requests]
+        )
     finally:
         pool.close()
         pool.join()
@@ -221,19 +253,28 @@ def tick(ctx, workers: int, worker, home: str, requests: list, extra: tuple = ()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--tables", type=int, default=1000)
     parser.add_argument("--weeks", type=int, default=8)
     parser.add_argument("--ticks", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="runs executed side by side (default 2: one per core)")
     parser.add_argument("--batch-size", type=int, default=250, help="tables per counting step and run")
     parser.add_argument("--plots", choices=["failures", "all", "never"], default="failures")
-    parser.add_argument("--storage", choices=sorted(STORAGE), default="consolidated",
-                        help="Dagster's SQLite event log layout (default: one consolidated file)")
-    parser.add_argument("--instance", choices=["sqlite", "postgres"], default="sqlite",
-                        help="postgres: both instances (and our history cache and outbox) in databases of a "
-                             "PostgreSQL server started for the run (pgserver), as in production")
+    parser.add_argument(
+        "--storage",
+        choices=sorted(STORAGE),
+        default="consolidated",
+        help="Dagster's SQLite event log layout (default: one consolidated file)",
+    )
+    parser.add_argument(
+        "--instance",
+        choices=["sqlite", "postgres"],
+        default="sqlite",
+        help="postgres: both instances (and our history cache and outbox) in databases of a "
+        "PostgreSQL server started for the run (pgserver), as in production",
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -287,25 +328,36 @@ def main() -> None:
             sensor_secs.append(sensor)
             peaks.append(max(mb))
             sensor_peaks.append(sensor_mb)
-            print(f"tick {n + 1}: {len(requests)} runs for bucket {requests[0].partition_key}: "
-                  f"runs {runs:.1f}s + sensor {sensor:.1f}s = {runs + sensor:.1f}s | floor {floor:.1f}s | "
-                  f"sensor: {message}", flush=True)
+            print(
+                f"tick {n + 1}: {len(requests)} runs for bucket {requests[0].partition_key}: "
+                f"runs {runs:.1f}s + sensor {sensor:.1f}s = {runs + sensor:.1f}s | floor {floor:.1f}s | "
+                f"sensor: {message}",
+                flush=True,
+            )
 
         worker_peak = max(peaks)
         picture = picture_ms(defs, requests[0].partition_key)
         print()
         print(f"tables                  {args.tables}")
-        print(f"layout                  {len(batches)} runs of <= {args.batch_size} tables, {args.workers} at a time, "
-              f"{'PostgreSQL instance' if args.instance == 'postgres' else args.storage + ' SQLite event log'}, "
-              f"plots: {args.plots}")
-        print(f"seconds per tick        min {min(ours):.1f}  median {statistics.median(ours):.1f}"
-              f"   (sensor pass median {statistics.median(sensor_secs):.1f})")
+        print(
+            f"layout                  {len(batches)} runs of <= {args.batch_size} tables, {args.workers} at a time, "
+            f"{'PostgreSQL instance' if args.instance == 'postgres' else args.storage + ' SQLite event log'}, "
+            f"plots: {args.plots}"
+        )
+        print(
+            f"seconds per tick        min {min(ours):.1f}  median {statistics.median(ours):.1f}"
+            f"   (sensor pass median {statistics.median(sensor_secs):.1f})"
+        )
         print(f"bare-Dagster floor      min {min(floors):.1f}  median {statistics.median(floors):.1f}")
         print(f"ratio (median)          {statistics.median(ours) / statistics.median(floors):.2f}")
-        print(f"check picture           median {picture:.0f} ms each (4 weeks, band, PNG); plots: all would add "
-              f"~{args.tables * picture / 1000 / args.workers:.0f}s per tick")
-        print(f"peak RSS                run worker {worker_peak:,.0f} MB ({args.workers} side by side: "
-              f"{args.workers * worker_peak:,.0f} MB), sensor pass {max(sensor_peaks):,.0f} MB")
+        print(
+            f"check picture           median {picture:.0f} ms each (4 weeks, band, PNG); plots: all would add "
+            f"~{args.tables * picture / 1000 / args.workers:.0f}s per tick"
+        )
+        print(
+            f"peak RSS                run worker {worker_peak:,.0f} MB ({args.workers} side by side: "
+            f"{args.workers * worker_peak:,.0f} MB), sensor pass {max(sensor_peaks):,.0f} MB"
+        )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 Writing events to a local SQLite instance costs a few milliseconds each and is mostly
 single-threaded Python, so two workers (one per core) each take half the buckets.
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -51,10 +52,14 @@ def _run_shard(tables: list[str], judge_days: int, until: str | None) -> tuple[b
     job = defs.resolve_job_def(JOB_NAME)
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
-            instance=instance, raise_on_error=False,
-            run_config={"ops": {"fill_missing_buckets": {"config": {"tables": tables, "judge_days": judge_days,
-                                                                    "until": until}}},
-                        "loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            instance=instance,
+            raise_on_error=False,
+            run_config={
+                "ops": {
+                    "fill_missing_buckets": {"config": {"tables": tables, "judge_days": judge_days, "until": until}}
+                },
+                "loggers": {"console": {"config": {"log_level": "INFO"}}},
+            },
         )
         filled = result.output_for_node("fill_missing_buckets") if result.success else 0
         return result.success, filled, result.run_id
@@ -74,8 +79,10 @@ def run(workers: int | None = None, judge_days: int = 5, until: str | None = Non
         return 0
     parts = shards(sizes, workers or min(2, os.cpu_count() or 1))
     t0 = time.perf_counter()
-    print(f"backfilling {sum(sizes.values()):,} missing buckets of {len(sizes)} tables "
-          f"in {len(parts)} worker(s)", flush=True)
+    print(
+        f"backfilling {sum(sizes.values()):,} missing buckets of {len(sizes)} tables in {len(parts)} worker(s)",
+        flush=True,
+    )
     until = now.isoformat()  # the workers fill up to the instant counted here
     if len(parts) == 1:
         results = [_run_shard(parts[0], judge_days, until)]
@@ -94,8 +101,12 @@ def build_models() -> int:
     """Run the dbt models once (the demo does, after the backfill), unless they were built after
     the newest load already (a re-run of the demo); returns how many models were built."""
     defs = _load()
-    keys = [key for a in defs.assets if isinstance(a, dg.AssetsDefinition) and a.node_def.name == DBT_ASSETS
-            for key in a.keys]
+    keys = [
+        key
+        for a in defs.assets
+        if isinstance(a, dg.AssetsDefinition) and a.node_def.name == DBT_ASSETS
+        for key in a.keys
+    ]
     if not keys:
         return 0
     t0 = time.perf_counter()
@@ -104,8 +115,11 @@ def build_models() -> int:
             print(f"dbt: {len(keys)} models built since the last load, nothing to do", flush=True)
             return 0
         result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-            instance=instance, asset_selection=keys, raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+            instance=instance,
+            asset_selection=keys,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        )
     if not result.success:
         raise RuntimeError(f"dbt models failed in run {result.run_id}: see the run in the UI")
     print(f"dbt: {len(keys)} models built in {time.perf_counter() - t0:.1f}s", flush=True)
@@ -114,6 +128,7 @@ def build_models() -> int:
 
 def _models_current(instance: dg.DagsterInstance, models: list[dg.AssetKey], tables: list[dg.AssetKey]) -> bool:
     """Every model was materialized after the newest materialization of any table."""
+
     def latest(key):
         event = instance.get_latest_materialization_event(key)
         return event.timestamp if event is not None else None
@@ -153,17 +168,22 @@ def seed_cache(until: pd.Timestamp | None = None) -> int:
     written = 0
     with tqdm(total=len(tables), unit="table", desc="seeding history cache") as bar:
         for first in range(0, len(tables), UNION_BATCH):
-            batch = tables[first:first + UNION_BATCH]
+            batch = tables[first : first + UNION_BATCH]
             for (warehouse, cadence), group in _by(batch, lambda f: (f.entry.warehouse, f.entry.cadence)).items():
                 step = BUCKET_STEP[cadence]
                 end = now.floor(step)
                 counts = reader(resources[resource_key(warehouse)].process_config_and_initialize()).bucket_counts_many(
-                    [(f.entry.ref, f.entry.timestamp_column) for f in group], BUCKET_UNIT[cadence],
-                    min(f.start for f in group), end)
+                    [(f.entry.ref, f.entry.timestamp_column) for f in group],
+                    BUCKET_UNIT[cadence],
+                    min(f.start for f in group),
+                    end,
+                )
                 rows, names = [], []
                 for f, found in zip(group, counts, strict=True):
                     name = asset_key(f.entry.warehouse, f.entry.ref).to_user_string()
-                    rows += [(name, t, found.get(t, 0)) for t in pd.date_range(f.start, end, freq=step, inclusive="left")]
+                    rows += [
+                        (name, t, found.get(t, 0)) for t in pd.date_range(f.start, end, freq=step, inclusive="left")
+                    ]
                     names.append(name)
                 cache.record(rows, complete=names)
                 written += len(rows)

@@ -1,5 +1,6 @@
 """Replaying a table's history through a detection policy before enabling it: how many alerts
 it would have raised, when and why, beside the table's current policy, and a picture."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -37,10 +38,13 @@ def history_from_instance(instance: dg.DagsterInstance, facts: TableFacts, until
     """Every recorded bucket of the table, from its first partition to `until`."""
     entry = facts.entry
     step = BUCKET_STEP[entry.cadence]
-    keys = [t.strftime(PARTITION_FORMAT[entry.cadence])
-            for t in pd.date_range(facts.start, until.floor(step), freq=step)]
-    parts = [load_history(instance, asset_key(entry.warehouse, entry.ref), entry, keys[i:i + 2000])
-             for i in range(0, len(keys), 2000)]
+    keys = [
+        t.strftime(PARTITION_FORMAT[entry.cadence]) for t in pd.date_range(facts.start, until.floor(step), freq=step)
+    ]
+    parts = [
+        load_history(instance, asset_key(entry.warehouse, entry.ref), entry, keys[i : i + 2000])
+        for i in range(0, len(keys), 2000)
+    ]
     return pd.concat(parts).sort_index() if parts else pd.Series(dtype=float)
 
 
@@ -59,8 +63,10 @@ def run(history: pd.Series, policy: DetectionPolicy, label: str, explain: bool =
     scores = score_series(history, policy)
     flags = scores["is_anomaly"]
     starts = flags & ~flags.shift(1, fill_value=False)
-    alerts = [Alert(t, float(history[t]), evaluate_latest(history.loc[:t], policy).reason if explain else "")
-              for t in history.index[starts.to_numpy()]]
+    alerts = [
+        Alert(t, float(history[t]), evaluate_latest(history.loc[:t], policy).reason if explain else "")
+        for t in history.index[starts.to_numpy()]
+    ]
     return Backtest(label, policy, scores, alerts)
 
 
@@ -81,5 +87,10 @@ def plot(history: pd.Series, result: Backtest, path: str, title: str) -> None:
 
 def summary(history: pd.Series, result: Backtest) -> dict:
     judged = int(result.scores["expected"].notna().sum())
-    return {"policy": result.label, "buckets": len(history), "judged": judged, "alerts": len(result.alerts),
-            "alerts_per_1000": round(1000 * len(result.alerts) / judged, 2) if judged else np.nan}
+    return {
+        "policy": result.label,
+        "buckets": len(history),
+        "judged": judged,
+        "alerts": len(result.alerts),
+        "alerts_per_1000": round(1000 * len(result.alerts) / judged, 2) if judged else np.nan,
+    }

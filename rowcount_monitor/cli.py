@@ -1,4 +1,5 @@
 """rowcount-monitor: one command line, subcommands for set-up and operation."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,8 +12,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 DEMO_FILE = PROJECT / "data" / "shop.duckdb"
 # An explicit instance config: local SQLite storage in DAGSTER_HOME, and no telemetry (whose
 # banner greeted every `make demo`).
-_DEFAULT_SETTINGS = ("# Dagster instance settings: local SQLite storage in this folder.\n"
-                     "telemetry:\n  enabled: false\n")
+_DEFAULT_SETTINGS = "# Dagster instance settings: local SQLite storage in this folder.\ntelemetry:\n  enabled: false\n"
 
 
 def _dagster_home() -> Path:
@@ -23,7 +23,6 @@ def _dagster_home() -> Path:
     if not settings.exists():
         settings.write_text(_DEFAULT_SETTINGS)
     return home
-
 
 
 def cmd_demo_warehouse(args) -> int:
@@ -94,9 +93,12 @@ def cmd_demo(args) -> int:
     without its supersession warning)."""
     if not _port_free(args.host, args.port):  # before any work: not a UI that dies in a log later
         holder = _port_holder(args.port)
-        print(f"rowcount-monitor: port {args.port} on {args.host} is in use{' by ' + holder if holder else ''} "
-              f"(a demo already running?): stop it with Ctrl-C in its terminal"
-              f"{' or kill ' + holder.split()[1] if holder else ''}, or use --port {args.port + 1}", file=sys.stderr)
+        print(
+            f"rowcount-monitor: port {args.port} on {args.host} is in use{' by ' + holder if holder else ''} "
+            f"(a demo already running?): stop it with Ctrl-C in its terminal"
+            f"{' or kill ' + holder.split()[1] if holder else ''}, or use --port {args.port + 1}",
+            file=sys.stderr,
+        )
         return 1
     cmd_demo_warehouse(argparse.Namespace(path=str(DEMO_FILE), force=False))
     cmd_backfill(argparse.Namespace(workers=None, judge_days=5, seed_cache=False))
@@ -105,8 +107,10 @@ def cmd_demo(args) -> int:
     build_models()
     dg_cli = shutil.which("dg", path=str(Path(sys.executable).parent)) or "dg"
     url = f"http://{args.host}:{args.port}"
-    print(f"\nstarting the Dagster UI at {url}  (Ctrl-C stops it; history stays in {os.environ['DAGSTER_HOME']})\n",
-          flush=True)
+    print(
+        f"\nstarting the Dagster UI at {url}  (Ctrl-C stops it; history stays in {os.environ['DAGSTER_HOME']})\n",
+        flush=True,
+    )
     os.chdir(PROJECT)
     from .supervise import run_supervised
 
@@ -137,8 +141,14 @@ def cmd_alerts_test(args) -> int:
     from .alerting.messages import Alert
 
     _, _, publisher = _alerting()
-    alert = Alert(f"test:{uuid.uuid4()}", "test", args.table, args.owner, "INFO",
-                  "rowcount-monitor test message: if you read this, your subscription works")
+    alert = Alert(
+        f"test:{uuid.uuid4()}",
+        "test",
+        args.table,
+        args.owner,
+        "INFO",
+        "rowcount-monitor test message: if you read this, your subscription works",
+    )
     message_id = publisher.publish(alert)
     print(f"published a test message to {publisher.topic_arn} (MessageId {message_id}) at {time.ctime()}")
     return 0
@@ -153,8 +163,9 @@ def cmd_alerts_replay(args) -> int:
     now = time.time()
     count = outbox.replay(args.ids or None, now)
     client = publisher.client()
-    report = deliver(outbox, lambda a: publisher.publish(a, client), now, alerts.max_attempts,
-                     alerts.retry_backoff_seconds)
+    report = deliver(
+        outbox, lambda a: publisher.publish(a, client), now, alerts.max_attempts, alerts.retry_backoff_seconds
+    )
     print(f"replayed {count} dead-lettered alerts: {report.line()}")
     for error in report.errors[:5]:
         print(f"  {error}")
@@ -177,8 +188,10 @@ def cmd_discover(args) -> int:
 
     t0 = time.perf_counter()
     count, path = refresh_catalog()
-    print(f"{count} tables described in {path} ({time.perf_counter() - t0:.1f}s); "
-          "the code location now loads from it until the config changes")
+    print(
+        f"{count} tables described in {path} ({time.perf_counter() - t0:.1f}s); "
+        "the code location now loads from it until the config changes"
+    )
     return 0
 
 
@@ -219,10 +232,18 @@ def cmd_status(args) -> int:
 
     instance, checks = _instance_and_checks()
     rows = status(instance, checks)
-    _print_rows(rows, args.json, [
-        ("table", 30, lambda r: r.table), ("bucket", 17, lambda r: r.bucket or "-"),
-        ("observed", 9, lambda r: _fmt(r.observed)), ("expected", 9, lambda r: _fmt(r.expected)),
-        ("verdict", 10, lambda r: r.verdict), ("failing since", 17, lambda r: r.failing_since or "")])
+    _print_rows(
+        rows,
+        args.json,
+        [
+            ("table", 30, lambda r: r.table),
+            ("bucket", 17, lambda r: r.bucket or "-"),
+            ("observed", 9, lambda r: _fmt(r.observed)),
+            ("expected", 9, lambda r: _fmt(r.expected)),
+            ("verdict", 10, lambda r: r.verdict),
+            ("failing since", 17, lambda r: r.failing_since or ""),
+        ],
+    )
     return 0
 
 
@@ -231,10 +252,17 @@ def cmd_anomalies(args) -> int:
 
     instance, checks = _instance_and_checks()
     rows = anomalies(instance, checks, parse_age(args.since))
-    _print_rows(rows, args.json, [
-        ("bucket", 17, lambda r: r.bucket or "-"), ("table", 30, lambda r: r.table),
-        ("observed", 9, lambda r: _fmt(r.observed)), ("expected", 9, lambda r: _fmt(r.expected)),
-        ("reason", 0, lambda r: r.reason)])
+    _print_rows(
+        rows,
+        args.json,
+        [
+            ("bucket", 17, lambda r: r.bucket or "-"),
+            ("table", 30, lambda r: r.table),
+            ("observed", 9, lambda r: _fmt(r.observed)),
+            ("expected", 9, lambda r: _fmt(r.expected)),
+            ("reason", 0, lambda r: r.reason),
+        ],
+    )
     if not args.json:
         print(f"{len(rows)} failed row-count checks in the last {args.since}")
     return 0
@@ -256,14 +284,18 @@ def cmd_explain(args) -> int:
         print(f"{row.table}, bucket {row.bucket}: {row.verdict.upper()}")
         print(f"  {row.reason}")
         if row.expected is not None:
-            print(f"  observed {_fmt(row.observed)} rows; expected {_fmt(row.expected)}, "
-                  f"normal between {_fmt(row.lower)} and {_fmt(row.upper)}; score {row.score:+.1f} "
-                  "robust standard deviations")
+            print(
+                f"  observed {_fmt(row.observed)} rows; expected {_fmt(row.expected)}, "
+                f"normal between {_fmt(row.lower)} and {_fmt(row.upper)}; score {row.score:+.1f} "
+                "robust standard deviations"
+            )
         if row.failing_since:
             print(f"  failing since bucket {row.failing_since}")
         store = FeedbackStore.for_instance(instance)
         for e in store.entries(row.table) if store is not None else []:
-            said = {"expected": "marked expected", "incident": "marked an incident", "accept": "new normal level from"}[e.kind]
+            said = {"expected": "marked expected", "incident": "marked an incident", "accept": "new normal level from"}[
+                e.kind
+            ]
             print(f"  feedback: {said} {e.bucket:%Y-%m-%d %H:%M}" + (f" ({e.note})" if e.note else ""))
     return 0
 
@@ -276,8 +308,11 @@ def _bucket_table(text: str, snapshots: bool = False):
     from .defs.naming import asset_key
 
     config = load_config(config_path())
-    facts = [f for f in resolve_tables(config)
-             if (snapshots or f.start is not None) and _names(text, asset_key(f.entry.warehouse, f.entry.ref))]
+    facts = [
+        f
+        for f in resolve_tables(config)
+        if (snapshots or f.start is not None) and _names(text, asset_key(f.entry.warehouse, f.entry.ref))
+    ]
     return (config, facts[0]) if facts else (config, None)
 
 
@@ -303,9 +338,11 @@ def _record_feedback(table: str, when: str, kind: str, note: str) -> int:
     if bucket.tzinfo is not None:
         bucket = bucket.tz_convert("UTC").tz_localize(None)
     if bucket != bucket.floor(step) or bucket < facts.start or bucket > pd.Timestamp.now(tz="UTC").tz_localize(None):
-        print(f"rowcount-monitor: {when!r} is not a bucket of {facts.entry.table}: {facts.entry.cadence} buckets "
-              f"start on the {'hour' if step < pd.Timedelta(days=1) else 'day'}, from {facts.start} to now (UTC)",
-              file=sys.stderr)
+        print(
+            f"rowcount-monitor: {when!r} is not a bucket of {facts.entry.table}: {facts.entry.cadence} buckets "
+            f"start on the {'hour' if step < pd.Timedelta(days=1) else 'day'}, from {facts.start} to now (UTC)",
+            file=sys.stderr,
+        )
         return 2
     _dagster_home()
     instance = dg.DagsterInstance.get()
@@ -314,12 +351,21 @@ def _record_feedback(table: str, when: str, kind: str, note: str) -> int:
     if not store.add(key.to_user_string(), bucket, kind, note):
         print(f"{facts.entry.table} {bucket:%Y-%m-%d %H:%M}: already recorded as {kind}, nothing changed")
         return 0
-    instance.report_runless_asset_event(dg.AssetObservation(asset_key=key, metadata={
-        "feedback": dg.MetadataValue.text(kind), "bucket": dg.MetadataValue.text(str(bucket)),
-        "note": dg.MetadataValue.text(note)}))
-    what = {"expected": "normal: never flagged, used as training data",
-            "incident": "an incident: never used as training data",
-            "accept": "the start of a new normal level: history before it is re-levelled"}[kind]
+    instance.report_runless_asset_event(
+        dg.AssetObservation(
+            asset_key=key,
+            metadata={
+                "feedback": dg.MetadataValue.text(kind),
+                "bucket": dg.MetadataValue.text(str(bucket)),
+                "note": dg.MetadataValue.text(note),
+            },
+        )
+    )
+    what = {
+        "expected": "normal: never flagged, used as training data",
+        "incident": "an incident: never used as training data",
+        "accept": "the start of a new normal level: history before it is re-levelled",
+    }[kind]
     print(f"{facts.entry.table} {bucket:%Y-%m-%d %H:%M}: recorded as {what}; the next check of the table uses it")
     return 0
 
@@ -349,8 +395,11 @@ def cmd_backtest(args) -> int:
         return 2
     snapshot = table.start is None  # counted whole: its history is its recorded snapshots
     if snapshot and args.from_warehouse:
-        print(f"rowcount-monitor: {table.entry.table} is counted as a snapshot: the warehouse keeps no history "
-              "of its size, only the recorded snapshots do (drop --from-warehouse)", file=sys.stderr)
+        print(
+            f"rowcount-monitor: {table.entry.table} is counted as a snapshot: the warehouse keeps no history "
+            "of its size, only the recorded snapshots do (drop --from-warehouse)",
+            file=sys.stderr,
+        )
         return 2
     until = pd.Timestamp.now(tz="UTC").tz_localize(None)
     _dagster_home()
@@ -369,22 +418,34 @@ def cmd_backtest(args) -> int:
     if history.empty:
         print("no history yet: run `rowcount-monitor backfill` or use --from-warehouse", file=sys.stderr)
         return 1
-    overrides = {k: v for k, v in {"model": args.model, "sensitivity": args.sensitivity,
-                                   "direction": args.direction}.items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in {"model": args.model, "sensitivity": args.sensitivity, "direction": args.direction}.items()
+        if v is not None
+    }
     if args.seasonality is not None:
-        overrides["seasonality"] = None if args.seasonality == "none" else (
-            "auto" if args.seasonality == "auto" else tuple(int(p) for p in args.seasonality.split(",")))
+        overrides["seasonality"] = (
+            None
+            if args.seasonality == "none"
+            else ("auto" if args.seasonality == "auto" else tuple(int(p) for p in args.seasonality.split(",")))
+        )
     results = backtest.compare(history, table, overrides, feedback)
     if args.json:
-        print(json.dumps([{**backtest.summary(history, r), "alert_buckets": [str(a.bucket) for a in r.alerts]}
-                          for r in results], indent=1))
+        print(
+            json.dumps(
+                [{**backtest.summary(history, r), "alert_buckets": [str(a.bucket) for a in r.alerts]} for r in results],
+                indent=1,
+            )
+        )
     else:
         print(f"{table.entry.table}: {len(history):,} buckets from {history.index[0]} to {history.index[-1]}")
         for r in results:
             s = backtest.summary(history, r)
-            print(f"\n{r.label}: {s['alerts']} alerts in {s['judged']:,} judged buckets "
-                  f"({s['alerts_per_1000']} per 1,000)")
-            for a in r.alerts[-args.last:]:
+            print(
+                f"\n{r.label}: {s['alerts']} alerts in {s['judged']:,} judged buckets "
+                f"({s['alerts_per_1000']} per 1,000)"
+            )
+            for a in r.alerts[-args.last :]:
                 print(f"  {a.bucket:%Y-%m-%d %H:%M}  {a.reason}")
             if len(r.alerts) > args.last:
                 print(f"  ... and {len(r.alerts) - args.last} earlier (--last N shows more)")
@@ -402,8 +463,12 @@ def cmd_alerts_local_topic(args) -> int:
     environment that points rowcount-monitor at it, for `eval`."""
     import boto3
 
-    env = {"AWS_ENDPOINT_URL": args.endpoint, "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+    env = {
+        "AWS_ENDPOINT_URL": args.endpoint,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+    }
     os.environ.update(env)
     sns, sqs = boto3.client("sns"), boto3.client("sqs")
     topic = sns.create_topic(Name="rowcount-monitor-alerts")["TopicArn"]
@@ -422,8 +487,13 @@ def cmd_alerts_read_queue(args) -> int:
 
     import boto3
 
-    sqs = boto3.client("sqs", endpoint_url=args.endpoint, region_name="us-east-1",
-                       aws_access_key_id="local", aws_secret_access_key="local")
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=args.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
     queue = sqs.get_queue_url(QueueName=LOCAL_QUEUE)["QueueUrl"]
     count = 0
     while batch := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
@@ -453,7 +523,9 @@ def _timestamp(text: str) -> str:
     try:
         pd.Timestamp(text)
     except (ValueError, TypeError):
-        raise argparse.ArgumentTypeError(f"not a timestamp: {text!r} (ISO, UTC: 2026-11-26T09:00 or 2026-11-26)") from None
+        raise argparse.ArgumentTypeError(
+            f"not a timestamp: {text!r} (ISO, UTC: 2026-11-26T09:00 or 2026-11-26)"
+        ) from None
     return text
 
 
@@ -497,12 +569,24 @@ def parser() -> argparse.ArgumentParser:
 
     bf = sub.add_parser("backfill", help="record every table's missing row-count buckets in the Dagster instance")
     bf.add_argument("--workers", type=_positive, default=None, help="worker processes (default: 2, or 1 on one core)")
-    bf.add_argument("--judge-days", type=int, default=5,
-                    help="run the row-count check on the filled buckets of the last N days (default 5)")
-    bf.add_argument("--until", metavar="TIMESTAMP", type=_timestamp, help="fill the buckets that ended by this time, ISO (default: now)")
-    bf.add_argument("--seed-cache", action="store_true",
-                    help="instead, fill only the checks' history cache straight from the warehouse (fast "
-                         "onboarding of many tables; no Dagster events, so the UI's history starts empty)")
+    bf.add_argument(
+        "--judge-days",
+        type=int,
+        default=5,
+        help="run the row-count check on the filled buckets of the last N days (default 5)",
+    )
+    bf.add_argument(
+        "--until",
+        metavar="TIMESTAMP",
+        type=_timestamp,
+        help="fill the buckets that ended by this time, ISO (default: now)",
+    )
+    bf.add_argument(
+        "--seed-cache",
+        action="store_true",
+        help="instead, fill only the checks' history cache straight from the warehouse (fast "
+        "onboarding of many tables; no Dagster events, so the UI's history starts empty)",
+    )
     bf.set_defaults(func=cmd_backfill)
 
     st = sub.add_parser("status", help="every table: last bucket judged, count, expected, verdict, failing since")
@@ -524,37 +608,57 @@ def parser() -> argparse.ArgumentParser:
     bt.add_argument("--sensitivity", type=float, help="robust standard deviations (current: the table's)")
     bt.add_argument("--seasonality", help="auto, none, or periods in buckets like 24,168")
     bt.add_argument("--direction", choices=["both", "drop", "spike"])
-    bt.add_argument("--from-warehouse", action="store_true",
-                    help="count the history from the warehouse's timestamp column, not the Dagster instance")
+    bt.add_argument(
+        "--from-warehouse",
+        action="store_true",
+        help="count the history from the warehouse's timestamp column, not the Dagster instance",
+    )
     bt.add_argument("--plot", metavar="PNG", help="draw history, band and alerts of the last policy to a PNG")
     bt.add_argument("--last", type=_positive, default=10, help="how many of the latest alerts to list (default 10)")
     bt.add_argument("--json", action="store_true", help="print JSON, for scripts")
     bt.set_defaults(func=cmd_backtest)
 
-    fb = sub.add_parser("feedback", help="tell the checks a bucket was expected or an incident",
-                        description="Tell the checks what a bucket was. 'expected': normal, never flagged, used "
-                        "for training; 'incident': never used for training. Used by the next check, by explain "
-                        "and by backtest. Saying it again changes nothing.",
-                        epilog="example: rowcount-monitor feedback shop.raw.orders 2026-11-26T09:00 expected "
-                               "--note 'Black Friday campaign'")
+    fb = sub.add_parser(
+        "feedback",
+        help="tell the checks a bucket was expected or an incident",
+        description="Tell the checks what a bucket was. 'expected': normal, never flagged, used "
+        "for training; 'incident': never used for training. Used by the next check, by explain "
+        "and by backtest. Saying it again changes nothing.",
+        epilog="example: rowcount-monitor feedback shop.raw.orders 2026-11-26T09:00 expected "
+        "--note 'Black Friday campaign'",
+    )
     fb.add_argument("table", help="shop.raw.orders, raw.orders, orders or demo/raw/orders")
-    fb.add_argument("bucket", type=_timestamp, help="the bucket's start, ISO, UTC: 2026-11-26T09:00 (hourly) or 2026-11-26 (daily)")
+    fb.add_argument(
+        "bucket", type=_timestamp, help="the bucket's start, ISO, UTC: 2026-11-26T09:00 (hourly) or 2026-11-26 (daily)"
+    )
     fb.add_argument("verdict", choices=["expected", "incident"])
     fb.add_argument("--note", default="", help="why, for the next person")
     fb.set_defaults(func=cmd_feedback)
 
-    acc = sub.add_parser("accept", help="accept a table's level from a bucket on as its new normal",
-                         description="A new source was onboarded, a table was split: from this bucket on the "
-                         "level is the new normal. The history before it is re-levelled to it (the rhythm is kept).",
-                         epilog="example: rowcount-monitor accept shop.raw.orders --from 2026-11-20T00:00 "
-                                "--note 'EU shop onboarded'")
+    acc = sub.add_parser(
+        "accept",
+        help="accept a table's level from a bucket on as its new normal",
+        description="A new source was onboarded, a table was split: from this bucket on the "
+        "level is the new normal. The history before it is re-levelled to it (the rhythm is kept).",
+        epilog="example: rowcount-monitor accept shop.raw.orders --from 2026-11-20T00:00 --note 'EU shop onboarded'",
+    )
     acc.add_argument("table", help="shop.raw.orders, raw.orders, orders or demo/raw/orders")
-    acc.add_argument("--from", dest="from_", required=True, metavar="BUCKET", type=_timestamp, help="the first bucket at the new level, ISO, UTC")
+    acc.add_argument(
+        "--from",
+        dest="from_",
+        required=True,
+        metavar="BUCKET",
+        type=_timestamp,
+        help="the first bucket at the new level, ISO, UTC",
+    )
     acc.add_argument("--note", default="", help="why, for the next person")
     acc.set_defaults(func=cmd_accept)
 
-    disc = sub.add_parser("discover", help="ask the warehouse about every configured table (schema globs "
-                          "included) and store the answer, so the code location loads without queries")
+    disc = sub.add_parser(
+        "discover",
+        help="ask the warehouse about every configured table (schema globs "
+        "included) and store the answer, so the code location loads without queries",
+    )
     disc.set_defaults(func=cmd_discover)
 
     al = sub.add_parser("alerts", help="the SNS alert outbox: send a test message, replay dead letters, status")
@@ -568,11 +672,15 @@ def parser() -> argparse.ArgumentParser:
     replay.set_defaults(func=cmd_alerts_replay)
     status = al_sub.add_parser("status", help="how many alerts are pending, sent, dead")
     status.set_defaults(func=cmd_alerts_status)
-    local = al_sub.add_parser("local-topic", help="create a topic and queue on a local SNS (moto); print `export` lines")
+    local = al_sub.add_parser(
+        "local-topic", help="create a topic and queue on a local SNS (moto); print `export` lines"
+    )
     local.add_argument("--endpoint", default="http://127.0.0.1:5555", help="local endpoint (default %(default)s)")
     local.set_defaults(func=cmd_alerts_local_topic)
-    read = al_sub.add_parser("read-queue", help="print the alerts that arrived in the local-topic queue, "
-                             "and remove them from it (each is read once)")
+    read = al_sub.add_parser(
+        "read-queue",
+        help="print the alerts that arrived in the local-topic queue, and remove them from it (each is read once)",
+    )
     read.add_argument("--endpoint", default="http://127.0.0.1:5555", help="local endpoint (default %(default)s)")
     read.set_defaults(func=cmd_alerts_read_queue)
     return p

@@ -3,6 +3,7 @@
 Any problem is a ConfigError naming the file, the table entry and the field, raised before a
 single asset is built, so the code location never half-loads.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -181,8 +182,10 @@ class MonitorConfig(_Strict):
     def _names_fit_dagster(cls, value: dict) -> dict:
         for name in value:
             if not re.fullmatch(r"[A-Za-z0-9_]+", name):
-                raise ValueError(f"warehouse name {name!r} may hold only letters, digits and '_' (it names "
-                                 "the counting steps and resources in Dagster)")
+                raise ValueError(
+                    f"warehouse name {name!r} may hold only letters, digits and '_' (it names "
+                    "the counting steps and resources in Dagster)"
+                )
         return value
 
 
@@ -208,15 +211,17 @@ class _Loader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
             if key in seen:
-                raise ConfigError(f"key {key!r} appears twice in one mapping: lines {seen[key]} and "
-                                  f"{key_node.start_mark.line + 1}")
+                raise ConfigError(
+                    f"key {key!r} appears twice in one mapping: lines {seen[key]} and {key_node.start_mark.line + 1}"
+                )
             seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep)
 
 
 _Loader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def _read(path: Path):
@@ -227,8 +232,9 @@ def _read(path: Path):
     except IsADirectoryError:
         raise ConfigError(f"{path}: is a directory, not a config file") from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not a text file (byte 0x{exc.object[exc.start]:02x} at offset "
-                          f"{exc.start} is not UTF-8)") from None
+        raise ConfigError(
+            f"{path}: not a text file (byte 0x{exc.object[exc.start]:02x} at offset {exc.start} is not UTF-8)"
+        ) from None
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except ConfigError as exc:
@@ -248,8 +254,9 @@ def _did_you_mean(error: dict) -> str:
         field = model.model_fields.get(part) if isinstance(part, str) else None
         if field is not None:  # else a list index or a dict key (a warehouse's name)
             model = next((m for m in _models_in(field.annotation)), model)
-    close = difflib.get_close_matches(str(error["loc"][-1]), [f.alias or name for name, f in model.model_fields.items()],
-                                    n=1, cutoff=0.6)
+    close = difflib.get_close_matches(
+        str(error["loc"][-1]), [f.alias or name for name, f in model.model_fields.items()], n=1, cutoff=0.6
+    )
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -266,8 +273,9 @@ def load_config(path: str | Path) -> MonitorConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping with 'warehouses' and 'tables' at the top")
     if "source" in raw:
-        raise ConfigError(f"{path}: field 'source': not a config key (the tables' warehouse is 'warehouse:' "
-                          "in each entry)")
+        raise ConfigError(
+            f"{path}: field 'source': not a config key (the tables' warehouse is 'warehouse:' in each entry)"
+        )
     try:
         config = MonitorConfig(**raw, source=path)
     except ValidationError as exc:
@@ -290,8 +298,9 @@ def _with_default_holidays(config: MonitorConfig) -> MonitorConfig:
             return entry
         return entry.model_copy(update={"policy": entry.policy.model_copy(update={"holidays": list(config.holidays)})})
 
-    return config.model_copy(update={"tables": [filled(e) for e in config.tables],
-                                     "schemas": [filled(e) for e in config.schemas]})
+    return config.model_copy(
+        update={"tables": [filled(e) for e in config.tables], "schemas": [filled(e) for e in config.schemas]}
+    )
 
 
 def _check_references(config: MonitorConfig, path: Path) -> None:
@@ -309,8 +318,10 @@ def _check_references(config: MonitorConfig, path: Path) -> None:
             raise ConfigError(f"{where}, field 'table': duplicate of tables[{seen[entry.table]}]")
         seen[entry.table] = i
         if entry.warehouse not in config.warehouses:
-            raise ConfigError(f"{where}, field 'warehouse': unknown warehouse {entry.warehouse!r} "
-                              f"(defined: {', '.join(sorted(config.warehouses))})")
+            raise ConfigError(
+                f"{where}, field 'warehouse': unknown warehouse {entry.warehouse!r} "
+                f"(defined: {', '.join(sorted(config.warehouses))})"
+            )
         if entry.mode == "bucket" and not entry.timestamp_column:
             raise ConfigError(f"{where}, field 'count_mode': bucket counting needs a timestamp_column")
         try:
@@ -323,8 +334,10 @@ def _check_references(config: MonitorConfig, path: Path) -> None:
         except ValueError as exc:
             raise ConfigError(f"{path}: schemas[{i}] ({entry.schema_name}), field 'policy': {exc}") from None
         if entry.warehouse not in config.warehouses:
-            raise ConfigError(f"{path}: schemas[{i}] ({entry.schema_name}), field 'warehouse': unknown "
-                              f"warehouse {entry.warehouse!r} (defined: {', '.join(sorted(config.warehouses))})")
+            raise ConfigError(
+                f"{path}: schemas[{i}] ({entry.schema_name}), field 'warehouse': unknown "
+                f"warehouse {entry.warehouse!r} (defined: {', '.join(sorted(config.warehouses))})"
+            )
     if config.dbt and config.dbt.warehouse not in config.warehouses:
         raise ConfigError(f"{path}: dbt, field 'warehouse': unknown warehouse {config.dbt.warehouse!r}")
     if config.dbt and not (relative_to_config(config, config.dbt.project_dir) / "dbt_project.yml").exists():

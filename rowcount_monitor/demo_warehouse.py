@@ -6,6 +6,7 @@ reproduces the same counts for the same hours). On top: a holiday and four incid
 row-count checks should catch. The tables also hold 14 days of future loads, so the hourly
 schedule keeps finding fresh rows after the demo starts.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,17 +38,36 @@ class DemoTable:
 
 
 TABLES = (
-    DemoTable("orders", "hourly", 100, 0.7, 0.6, 0.15, 0.08, ("amount DOUBLE AS (id % 9973) / 100.0", "customer_id INTEGER AS (id * 7919) % 5000")),
+    DemoTable(
+        "orders",
+        "hourly",
+        100,
+        0.7,
+        0.6,
+        0.15,
+        0.08,
+        ("amount DOUBLE AS (id % 9973) / 100.0", "customer_id INTEGER AS (id * 7919) % 5000"),
+    ),
     DemoTable("order_items", "hourly", 250, 0.7, 0.6, 0.15, 0.08, ("quantity INTEGER AS 1 + id % 4",)),
-    DemoTable("payments", "hourly", 97, 0.7, 0.6, 0.15, 0.08, ("method VARCHAR AS ['card','paypal','invoice'][1 + id % 3]",)),
-    DemoTable("events", "hourly", 800, 0.6, 0.8, 0.25, 0.06, ("event_type VARCHAR AS ['view','click','scroll'][1 + id % 3]",)),
-    DemoTable("sessions", "hourly", 200, 0.6, 0.8, 0.2, 0.07, ("device VARCHAR AS ['web','ios','android'][1 + id % 3]",)),
+    DemoTable(
+        "payments", "hourly", 97, 0.7, 0.6, 0.15, 0.08, ("method VARCHAR AS ['card','paypal','invoice'][1 + id % 3]",)
+    ),
+    DemoTable(
+        "events", "hourly", 800, 0.6, 0.8, 0.25, 0.06, ("event_type VARCHAR AS ['view','click','scroll'][1 + id % 3]",)
+    ),
+    DemoTable(
+        "sessions", "hourly", 200, 0.6, 0.8, 0.2, 0.07, ("device VARCHAR AS ['web','ios','android'][1 + id % 3]",)
+    ),
     DemoTable("page_views", "hourly", 600, 0.6, 0.8, 0.2, 0.06, ("path VARCHAR AS '/p/' || (id % 500)",)),
     DemoTable("cart_events", "hourly", 300, 0.7, 0.7, 0.15, 0.08, ("action VARCHAR AS ['add','remove'][1 + id % 2]",)),
     DemoTable("shipments", "hourly", 40, 0.9, 0.2, 0.1, 0.12, ("carrier VARCHAR AS ['dhl','ups'][1 + id % 2]",)),
     DemoTable("inventory_snapshots", "daily", 5000, 0.0, 1.0, 0.02, 0.01, ("sku_id INTEGER AS id % 5000",)),
-    DemoTable("customers", "daily", 350, 0.0, 0.7, 0.3, 0.08, ("country VARCHAR AS ['DE','FR','US','GB'][1 + id % 4]",)),
-    DemoTable("refunds", "daily", 25, 0.0, 0.8, 0.1, 0.15, ("reason VARCHAR AS ['damaged','late','other'][1 + id % 3]",)),
+    DemoTable(
+        "customers", "daily", 350, 0.0, 0.7, 0.3, 0.08, ("country VARCHAR AS ['DE','FR','US','GB'][1 + id % 4]",)
+    ),
+    DemoTable(
+        "refunds", "daily", 25, 0.0, 0.8, 0.1, 0.15, ("reason VARCHAR AS ['damaged','late','other'][1 + id % 3]",)
+    ),
     DemoTable("marketing_spend", "daily", 48, 0.0, 1.0, 0.0, 0.02, ("channel VARCHAR AS 'channel_' || (id % 48)",)),
 )
 
@@ -94,8 +114,7 @@ def bucket_counts(table: DemoTable, anchor: pd.Timestamp, history_days: int = HI
     return counts[counts.index >= start].round().astype(int)
 
 
-def build(path: Path, anchor: pd.Timestamp | None = None, progress=print,
-          history_days: int = HISTORY_DAYS) -> Path:
+def build(path: Path, anchor: pd.Timestamp | None = None, progress=print, history_days: int = HISTORY_DAYS) -> Path:
     """Write the demo DuckDB file (atomically: a half-written file never replaces a good one)."""
     anchor = anchor or anchor_day()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
 """Pictures of a table's row counts: the history, the band the detector expected and the
 anomalies. One drawing serves the backtest's --plot file and the PNG inside a failed check."""
+
 from __future__ import annotations
 
 import base64
@@ -8,8 +9,9 @@ import io
 import pandas as pd
 
 
-def band_png(history: pd.Series, scores: pd.DataFrame, title: str, size: tuple[float, float] = (12, 4.5),
-             dpi: int = 100) -> bytes:
+def band_png(
+    history: pd.Series, scores: pd.DataFrame, title: str, size: tuple[float, float] = (12, 4.5), dpi: int = 100
+) -> bytes:
     """History (line), expected band (shaded, where scored) and flagged buckets (red), as PNG.
     Drawn on a bare Agg Figure, not through pyplot: no global figure state to leak inside a
     long-lived run worker, and half a second less to import."""
@@ -19,8 +21,9 @@ def band_png(history: pd.Series, scores: pd.DataFrame, title: str, size: tuple[f
     fig = Figure(figsize=size, dpi=dpi)
     FigureCanvasAgg(fig)
     ax = fig.subplots()
-    ax.fill_between(scores.index, scores["lower"], scores["upper"], color="#9ecae1", alpha=0.6,
-                    linewidth=0, label="expected band")
+    ax.fill_between(
+        scores.index, scores["lower"], scores["upper"], color="#9ecae1", alpha=0.6, linewidth=0, label="expected band"
+    )
     ax.plot(history.index, history.to_numpy(), color="#08306b", linewidth=0.8, label="row count")
     flagged = scores.index[scores["is_anomaly"].to_numpy(dtype=bool)]
     ax.scatter(flagged, history[flagged], color="#e31a1c", s=18, zorder=3, label="anomaly")

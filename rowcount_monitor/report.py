@@ -1,6 +1,7 @@
 """What the command line tells about the monitored tables, read from the Dagster instance:
 `status` (the latest verdict of every table), `anomalies` (failed checks since a time) and
 `explain` (one table's latest verdict in words)."""
+
 from __future__ import annotations
 
 import itertools
@@ -35,10 +36,17 @@ class Row:
 
 def _row(table: str, record) -> Row:
     ev = record.event.dagster_event.event_specific_data
-    numbers = {k: ev.metadata[k].value for k in _NUMBERS if k in ev.metadata
-               and isinstance(ev.metadata[k].value, (int, float))}
-    return Row(table, ev.partition, "ok" if ev.passed else "failing", reason=ev.description or "",
-               checked_at=record.create_timestamp, **numbers)
+    numbers = {
+        k: ev.metadata[k].value for k in _NUMBERS if k in ev.metadata and isinstance(ev.metadata[k].value, (int, float))
+    }
+    return Row(
+        table,
+        ev.partition,
+        "ok" if ev.passed else "failing",
+        reason=ev.description or "",
+        checked_at=record.create_timestamp,
+        **numbers,
+    )
 
 
 def row_count_checks(defs: dg.Definitions) -> dict[dg.AssetCheckKey, str]:
@@ -81,8 +89,11 @@ def anomalies(instance: dg.DagsterInstance, checks: dict[dg.AssetCheckKey, str],
     rows = []
     for key, table in checks.items():
         failed = check_executions(storage, key, status={Status.FAILED})
-        rows += [_row(table, r) for r in itertools.takewhile(lambda r: r.create_timestamp >= after, failed)
-                 if r.event is not None]
+        rows += [
+            _row(table, r)
+            for r in itertools.takewhile(lambda r: r.create_timestamp >= after, failed)
+            if r.event is not None
+        ]
     return sorted(rows, key=lambda r: (r.bucket or "", r.table))
 
 

@@ -6,6 +6,7 @@ server and every run worker run on hosts of their own and share no file.
 Each store speaks one SQL for both: tables are named `{counts}`-style and parameters `:name`;
 `Statements` rewrites them for the driver at hand.
 """
+
 from __future__ import annotations
 
 import re
@@ -115,8 +116,15 @@ class Database:
     prefixed rowcount_monitor_). `schema` is created once per process, with `versions` (component
     -> version) recorded in the schema_version table."""
 
-    def __init__(self, tables: tuple[str, ...], schema: str, versions: dict[str, int], *,
-                 path: Path | None = None, url: str | None = None):
+    def __init__(
+        self,
+        tables: tuple[str, ...],
+        schema: str,
+        versions: dict[str, int],
+        *,
+        path: Path | None = None,
+        url: str | None = None,
+    ):
         if (path is None) == (url is None):
             raise ValueError("a Database is either an SQLite file or a PostgreSQL URL")
         self.path, self.url = (Path(path) if path else None), (libpq_url(url) if url else None)
@@ -126,13 +134,17 @@ class Database:
         def create():
             tx = postgres_transaction(self.url, self.names, SCHEMA_LOCK) if self.url else self.transaction()
             with tx as conn:
-                conn.execute("CREATE TABLE IF NOT EXISTS {schema_version} "
-                             "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS {schema_version} (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+                )
                 for statement in filter(str.strip, schema.split(";")):
                     conn.execute(statement)
                 for component, version in versions.items():
-                    conn.execute("INSERT INTO {schema_version} VALUES (:c, :v) ON CONFLICT (component) "
-                                 "DO UPDATE SET version = excluded.version", {"c": component, "v": version})
+                    conn.execute(
+                        "INSERT INTO {schema_version} VALUES (:c, :v) ON CONFLICT (component) "
+                        "DO UPDATE SET version = excluded.version",
+                        {"c": component, "v": version},
+                    )
 
         if self.path:
             create()  # a deleted SQLite file comes back empty: create each time (cheap, local)

@@ -6,6 +6,7 @@ on holding the port. So the demo runs it in a process group of its own and, on S
 SIGTERM, signals the whole group, waits a few seconds for a clean shutdown and kills what is
 left.
 """
+
 from __future__ import annotations
 
 import os

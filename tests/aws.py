@@ -1,5 +1,6 @@
 """Real local AWS endpoints for the alerting tests: moto's server mode on 127.0.0.1, and a small
 HTTP proxy in front of it that can be switched to answer 500s (an SNS outage)."""
+
 from __future__ import annotations
 
 import http.client

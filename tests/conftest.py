@@ -1,5 +1,6 @@
 """Shared fixtures: a small demo warehouse (a real DuckDB file), configs pointing at it, and a
 real PostgreSQL server (pgserver) for the production instance."""
+
 from pathlib import Path
 
 import pandas as pd
@@ -44,21 +45,36 @@ def write_config(folder: Path, db: Path, tables: list[dict]) -> Path:
     import yaml
 
     path = folder / "rowcount_monitor.yaml"
-    path.write_text(yaml.safe_dump({
-        "warehouses": {"demo": {"type": "duckdb", "path": str(db)}},
-        "tables": tables,
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "warehouses": {"demo": {"type": "duckdb", "path": str(db)}},
+                "tables": tables,
+            }
+        )
+    )
     return path
 
 
 def table_entry(name: str, cadence: str = "hourly", **extra) -> dict:
-    return {"table": f"shop.raw.{name}", "warehouse": "demo", "cadence": cadence,
-            "timestamp_column": "loaded_at", "owner": "team-data", **extra}
+    return {
+        "table": f"shop.raw.{name}",
+        "warehouse": "demo",
+        "cadence": cadence,
+        "timestamp_column": "loaded_at",
+        "owner": "team-data",
+        **extra,
+    }
 
 
 @pytest.fixture
 def shop_config(tmp_path, demo_db) -> Path:
-    return write_config(tmp_path, demo_db, [
-        table_entry("orders"), table_entry("payments", owner="payments@shop.example"),
-        table_entry("customers", "daily"),
-    ])
+    return write_config(
+        tmp_path,
+        demo_db,
+        [
+            table_entry("orders"),
+            table_entry("payments", owner="payments@shop.example"),
+            table_entry("customers", "daily"),
+        ],
+    )

@@ -1,5 +1,6 @@
 """Row-count checks on real materializations, and their forwarding to SNS through boto3 against
 moto's server on 127.0.0.1 (and a proxy in front of it that can fail), read back from SQS."""
+
 import base64
 import io
 import json
@@ -48,12 +49,20 @@ def shop(tmp_path, demo_db):
         import yaml
 
         path = tmp_path / "rowcount_monitor.yaml"
-        path.write_text(yaml.safe_dump({
-            "warehouses": {"demo": {"type": "duckdb", "path": str(db)}},
-            "tables": [table_entry("orders", owner="team-orders", **entry), *also],
-            "alerts": {"notify": notify, "outbox": str(tmp_path / "outbox.sqlite"),
-                       "retry_backoff_seconds": 0, "ui_base_url": "http://dagster.example:3000"},
-        }))
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "warehouses": {"demo": {"type": "duckdb", "path": str(db)}},
+                    "tables": [table_entry("orders", owner="team-orders", **entry), *also],
+                    "alerts": {
+                        "notify": notify,
+                        "outbox": str(tmp_path / "outbox.sqlite"),
+                        "retry_backoff_seconds": 0,
+                        "ui_base_url": "http://dagster.example:3000",
+                    },
+                }
+            )
+        )
         return build_definitions(path)
 
     return db, make, tmp_path / "outbox.sqlite"
@@ -82,8 +91,9 @@ def materialize(defs, instance, partition):
 
 def tick(defs, instance, topic, cursor=None):
     sensor = next(s for s in defs.sensors if s.name == "row_count_alerts")
-    with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
-                                 resources={"sns": SNSPublisher(topic_arn=topic)}) as context:
+    with dg.build_sensor_context(
+        instance=instance, cursor=cursor, definitions=defs, resources={"sns": SNSPublisher(topic_arn=topic)}
+    ) as context:
         result = sensor(context)
         return result, context.cursor
 
@@ -116,7 +126,7 @@ def test_check_passes_normal_loads_and_fails_a_broken_one(shop):
     band = np.all(np.abs(pixels - [0xB5, 0xD9, 0xEB]) < 40, axis=-1)  # the light blue band
     red = np.all(np.abs(pixels - [0xE3, 0x1A, 0x1C]) < 40, axis=-1)  # the tested point, flagged
     assert band.mean() > 0.02 and red.sum() > 10
-    assert red[:, int(0.85 * pixels.shape[1]):].sum() > 10  # the flagged point is the newest (legend aside)
+    assert red[:, int(0.85 * pixels.shape[1]) :].sum() > 10  # the flagged point is the newest (legend aside)
 
 
 def png_pixels(markdown: str) -> np.ndarray:
@@ -133,10 +143,16 @@ def test_checks_read_history_from_the_cache_and_rebuild_it_from_the_event_log(sh
         defs = broken_friday(shop, instance)
         first = materialize(defs, instance, "2026-02-27-14:00")
         cache_file = Path(instance.root_directory) / CACHE_FILE
-        cached = HistoryCache.at(cache_file).read(["demo/raw/orders"], pd.Timestamp("2026-01-01"), pd.Timestamp("2026-03-01"))
+        cached = HistoryCache.at(cache_file).read(
+            ["demo/raw/orders"], pd.Timestamp("2026-01-01"), pd.Timestamp("2026-03-01")
+        )
         records = instance.fetch_materializations(ORDERS, limit=10_000).records
-        logged = {pd.to_datetime(r.partition_key, format="%Y-%m-%d-%H:%M"): r.asset_materialization.metadata["dagster/row_count"].value
-                  for r in records}
+        logged = {
+            pd.to_datetime(r.partition_key, format="%Y-%m-%d-%H:%M"): r.asset_materialization.metadata[
+                "dagster/row_count"
+            ].value
+            for r in records
+        }
         assert cached["demo/raw/orders"].to_dict() == logged and len(logged) > 250
         for path in cache_file.parent.glob(CACHE_FILE + "*"):
             path.unlink()  # the cache is lost: the next check rebuilds it from the event log
@@ -174,13 +190,19 @@ def test_backfill_judges_recent_buckets_as_the_live_check_does(shop):
         backfill_until(defs, backfilled, "2026-02-28 12:00", judge_days=1)
         judged = {
             r.event_log_entry.dagster_event.event_specific_data.partition: r.event_log_entry.dagster_event.event_specific_data
-            for r in backfilled.event_log_storage.get_event_records(dg.EventRecordsFilter(dg.DagsterEventType.ASSET_CHECK_EVALUATION), limit=100)}
+            for r in backfilled.event_log_storage.get_event_records(
+                dg.EventRecordsFilter(dg.DagsterEventType.ASSET_CHECK_EVALUATION), limit=100
+            )
+        }
         assert len(judged) == 24
         backfill_until(defs, live, "2026-02-28 09:00")
         for hour in ("2026-02-28-09:00", "2026-02-28-10:00"):
             now = materialize(defs, live, hour)
             assert (now.passed, now.description, now.metadata) == (
-                judged[hour].passed, judged[hour].description, judged[hour].metadata)
+                judged[hour].passed,
+                judged[hour].description,
+                judged[hour].metadata,
+            )
     assert not judged["2026-02-28-09:00"].passed
 
 
@@ -201,7 +223,11 @@ def test_end_to_end_one_anomalous_bucket_one_message(shop, sns):
     body = json.loads(m["Message"])
     assert m["Subject"].startswith("[WARN] shop.raw.orders: row count anomaly (")
     assert {k: v["Value"] for k, v in m["MessageAttributes"].items()} == {
-        "owner": "team-orders", "severity": "WARN", "table": "shop.raw.orders", "kind": "anomaly"}
+        "owner": "team-orders",
+        "severity": "WARN",
+        "table": "shop.raw.orders",
+        "kind": "anomaly",
+    }
     assert body["partition"] == "2026-02-27-15:00" and body["observed"] < body["lower"]
     assert body["url"] == "http://dagster.example:3000/assets/demo/raw/orders?view=checks"
     assert body["run_id"] and "% below the expected" in body["summary"]
@@ -225,14 +251,21 @@ def test_state_changes_fail_fail_fail_pass_sends_two_messages(shop, sns):
 
 def _log_failures(instance, n):
     """n failed check evaluations of orders, written by a real run as a check run writes them."""
+
     @dg.op
     def evaluate(context):
         for i in range(n):
-            context.log_event(dg.AssetCheckEvaluation(
-                asset_key=ORDERS, check_name=CHECK_NAME, passed=False,
-                partition=f"2026-02-{20 + i // 24}-{i % 24:02d}:00", severity=dg.AssetCheckSeverity.WARN,
-                description=f"bucket {i} is 60 % below the expected 100",
-                metadata={"observed": 40.0, "expected": 100.0, "lower": 80.0, "upper": 120.0}))
+            context.log_event(
+                dg.AssetCheckEvaluation(
+                    asset_key=ORDERS,
+                    check_name=CHECK_NAME,
+                    passed=False,
+                    partition=f"2026-02-{20 + i // 24}-{i % 24:02d}:00",
+                    severity=dg.AssetCheckSeverity.WARN,
+                    description=f"bucket {i} is 60 % below the expected 100",
+                    metadata={"observed": 40.0, "expected": 100.0, "lower": 80.0, "upper": 120.0},
+                )
+            )
 
     @dg.job
     def failing():
@@ -279,8 +312,10 @@ def test_sns_outage_delays_but_never_drops_or_duplicates(shop, sns, monkeypatch,
     assert SECRET not in captured  # ...but the secret key is nowhere: not in logs,
     assert SECRET.encode() not in outbox_path.read_bytes()  # not in the outbox
     with capsys.disabled():  # the figures, for `pytest -s`
-        print(f"\nfault test: queued 50, received {len(ids)}, distinct {len(set(ids))}, "
-              f"publishes refused by the proxy {proxy.refused}")
+        print(
+            f"\nfault test: queued 50, received {len(ids)}, distinct {len(set(ids))}, "
+            f"publishes refused by the proxy {proxy.refused}"
+        )
 
 
 def test_a_lost_sensor_cursor_resends_nothing(shop, sns):
@@ -312,8 +347,9 @@ def test_two_passes_at_once_send_every_alert_once(shop, sns, monkeypatch):
         with dg.instance_for_test() as instance:
             for _ in range(3):  # three rounds of 17 new failures, two passes started together
                 _log_failures(instance, 17)
-                passes = [threading.Thread(target=lambda: results.append(tick(defs, instance, topic)[0]))
-                          for _ in range(2)]
+                passes = [
+                    threading.Thread(target=lambda: results.append(tick(defs, instance, topic)[0])) for _ in range(2)
+                ]
                 for p in passes:
                     p.start()
                 for p in passes:
@@ -377,8 +413,9 @@ def test_overlapping_ingests_read_each_evaluation_once(any_outbox):
 
     def to_alerts(ev, was_failing):
         if ev.passed:
-            return ([Alert(f"{ev.storage_id}:recovered", "recovered", "orders", "", "INFO", "")]
-                    if was_failing else []), False
+            return (
+                [Alert(f"{ev.storage_id}:recovered", "recovered", "orders", "", "INFO", "")] if was_failing else []
+            ), False
         return ([] if was_failing else [Alert(f"{ev.storage_id}:anomaly", "anomaly", "orders", "", "WARN", "")]), True
 
     key = CHECK.to_user_string()
@@ -453,8 +490,9 @@ def test_on_a_postgres_instance_the_outbox_lives_in_its_database(shop, sns, post
     proxy.delay = 0.02
     monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
     try:
-        with dg.instance_for_test(overrides={"storage": {"postgres": {"postgres_url": postgres_url}}},
-                                  temp_dir=str(home)) as instance:
+        with dg.instance_for_test(
+            overrides={"storage": {"postgres": {"postgres_url": postgres_url}}}, temp_dir=str(home)
+        ) as instance:
             _log_failures(instance, 12)
             home.chmod(0o555)
             passes = [threading.Thread(target=lambda: tick(defs, instance, topic)) for _ in range(2)]
@@ -520,15 +558,22 @@ def test_a_failed_counting_run_sends_an_operational_alert(shop, sns):
         conn.execute("ALTER TABLE shop.raw.orders RENAME COLUMN loaded_at TO loaded_ts")
     with dg.instance_for_test() as instance:
         job = defs.resolve_implicit_global_asset_job_def()
-        run = job.execute_in_process(instance=instance, asset_selection=[ORDERS, dg.AssetKey(["demo", "raw", "payments"])],
-                                     partition_key="2026-02-25-10:00", raise_on_error=False)
+        run = job.execute_in_process(
+            instance=instance,
+            asset_selection=[ORDERS, dg.AssetKey(["demo", "raw", "payments"])],
+            partition_key="2026-02-25-10:00",
+            raise_on_error=False,
+        )
         assert not run.success
         failure_sensor = next(s for s in defs.sensors if s.name == "operational_alerts")
         dagster_run = instance.get_run_by_id(run.run_id)
         failure_event = next(e for e in run.all_events if e.event_type_value == "PIPELINE_FAILURE")
         context = dg.build_run_status_sensor_context(
-            sensor_name="operational_alerts", dagster_event=failure_event, dagster_instance=instance,
-            dagster_run=dagster_run).for_run_failure()
+            sensor_name="operational_alerts",
+            dagster_event=failure_event,
+            dagster_instance=instance,
+            dagster_run=dagster_run,
+        ).for_run_failure()
         failure_sensor(context)
         tick(defs, instance, topic)
     (m,) = drain(endpoint, queue)
@@ -544,12 +589,16 @@ def test_local_topic_and_read_queue_commands(monkeypatch, capsys):
     from rowcount_monitor.cli import main
 
     with moto_server() as endpoint:
-        for var in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                    "ROWCOUNT_MONITOR_SNS_TOPIC_ARN"):
+        for var in (
+            "AWS_ENDPOINT_URL",
+            "AWS_DEFAULT_REGION",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "ROWCOUNT_MONITOR_SNS_TOPIC_ARN",
+        ):
             monkeypatch.delenv(var, raising=False)
         assert main(["alerts", "local-topic", "--endpoint", endpoint]) == 0
-        exports = dict(line.removeprefix("export ").split("=", 1)
-                       for line in capsys.readouterr().out.splitlines())
+        exports = dict(line.removeprefix("export ").split("=", 1) for line in capsys.readouterr().out.splitlines())
         assert exports["AWS_ENDPOINT_URL"] == endpoint
         for key, value in exports.items():
             monkeypatch.setenv(key, value)
@@ -558,7 +607,9 @@ def test_local_topic_and_read_queue_commands(monkeypatch, capsys):
         assert main(["alerts", "read-queue", "--endpoint", endpoint]) == 0
         out = capsys.readouterr().out
     assert "[INFO] rowcount-monitor.test: test message" in out
-    assert "'owner': 'team-x'" in out and out.rstrip().endswith("1 message(s) read and removed from rowcount-monitor-inbox")
+    assert "'owner': 'team-x'" in out and out.rstrip().endswith(
+        "1 message(s) read and removed from rowcount-monitor-inbox"
+    )
 
 
 def test_the_sensor_reads_unread_executions_in_one_query_or_check_by_check_alike(shop, monkeypatch):

@@ -1,4 +1,5 @@
 """The operating commands on a real instance: status, anomalies, explain, backtest (+ plot)."""
+
 import json
 import shutil
 import signal
@@ -29,10 +30,22 @@ def monitored(tmp_path, demo_db, monkeypatch):
     with duckdb.connect(str(db)) as conn:
         conn.execute("DELETE FROM shop.raw.orders WHERE date_trunc('hour', loaded_at) = TIMESTAMP '2026-02-28 09:00'")
     config = tmp_path / "rowcount_monitor.yaml"
-    config.write_text(yaml.safe_dump({
-        "warehouses": {"demo": {"type": "duckdb", "path": str(db)}},
-        "tables": [{"table": f"shop.raw.{t}", "warehouse": "demo", "cadence": "hourly",
-                    "timestamp_column": "loaded_at"} for t in ("orders", "payments")]}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "warehouses": {"demo": {"type": "duckdb", "path": str(db)}},
+                "tables": [
+                    {
+                        "table": f"shop.raw.{t}",
+                        "warehouse": "demo",
+                        "cadence": "hourly",
+                        "timestamp_column": "loaded_at",
+                    }
+                    for t in ("orders", "payments")
+                ],
+            }
+        )
+    )
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("DAGSTER_HOME", str(home))
@@ -40,8 +53,11 @@ def monitored(tmp_path, demo_db, monkeypatch):
     defs = build_definitions(config)
     run_config = {"ops": {"fill_missing_buckets": {"config": {"until": "2026-02-28 12:00", "judge_days": 1}}}}
     with dg.DagsterInstance.get() as instance:
-        assert defs.resolve_job_def("backfill_row_counts").execute_in_process(
-            instance=instance, run_config=run_config).success
+        assert (
+            defs.resolve_job_def("backfill_row_counts")
+            .execute_in_process(instance=instance, run_config=run_config)
+            .success
+        )
     return db
 
 
@@ -51,8 +67,9 @@ def test_status_lists_every_table_with_its_latest_verdict(monitored, capsys):
     assert set(rows) == {"demo/raw/orders", "demo/raw/payments"}
     assert rows["demo/raw/orders"]["bucket"] == "2026-02-28-11:00" and rows["demo/raw/orders"]["verdict"] == "ok"
     with duckdb.connect(str(monitored)) as conn:
-        n = conn.execute("SELECT count(*) FROM shop.raw.orders WHERE date_trunc('hour', loaded_at) = "
-                         "TIMESTAMP '2026-02-28 11:00'").fetchone()[0]
+        n = conn.execute(
+            "SELECT count(*) FROM shop.raw.orders WHERE date_trunc('hour', loaded_at) = TIMESTAMP '2026-02-28 11:00'"
+        ).fetchone()[0]
     assert rows["demo/raw/orders"]["observed"] == n
     assert main(["status"]) == 0
     assert "demo/raw/payments" in capsys.readouterr().out
@@ -71,8 +88,10 @@ def test_anomalies_and_explain(monitored, capsys):
     assert json.loads(capsys.readouterr().out) == rows
     assert main(["anomalies", "--since", "soon"]) == 2
     err = capsys.readouterr().err
-    assert err == ("rowcount-monitor: anomalies: argument --since: expected a duration like 2w, 7d, 12h or 30m, "
-                   "not 'soon' (see --help)\n")
+    assert err == (
+        "rowcount-monitor: anomalies: argument --since: expected a duration like 2w, 7d, 12h or 30m, "
+        "not 'soon' (see --help)\n"
+    )
     assert main(["explain", "orders"]) == 0
     out = capsys.readouterr().out
     assert "demo/raw/orders, bucket 2026-02-28-11:00: OK" in out and "within the expected band" in out
@@ -90,8 +109,10 @@ def test_backtest_equals_score_series_and_draws_the_band(monitored, capsys, tmp_
     history = history.reindex(pd.date_range(history.index[0], "2026-02-28 11:00", freq="h"), fill_value=0.0)
     from rowcount_monitor.detection import DetectionPolicy
 
-    for result, policy in ((current, DetectionPolicy(value_type="count")),
-                           (proposed, DetectionPolicy(value_type="count", sensitivity=3))):
+    for result, policy in (
+        (current, DetectionPolicy(value_type="count")),
+        (proposed, DetectionPolicy(value_type="count", sensitivity=3)),
+    ):
         flags = score_series(history, policy)["is_anomaly"]
         starts = flags & ~flags.shift(1, fill_value=False)
         assert result["alert_buckets"] == [str(t) for t in history.index[starts.to_numpy()]]
@@ -116,10 +137,21 @@ def test_seed_cache_fills_the_checks_history_from_the_warehouse(tmp_path, demo_d
     from rowcount_monitor.defs.history import CACHE_FILE, HistoryCache
 
     config = tmp_path / "rowcount_monitor.yaml"
-    config.write_text(yaml.safe_dump({
-        "warehouses": {"demo": {"type": "duckdb", "path": str(demo_db)}},
-        "tables": [{"table": "shop.raw.orders", "warehouse": "demo", "cadence": "hourly",
-                    "timestamp_column": "loaded_at"}]}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "warehouses": {"demo": {"type": "duckdb", "path": str(demo_db)}},
+                "tables": [
+                    {
+                        "table": "shop.raw.orders",
+                        "warehouse": "demo",
+                        "cadence": "hourly",
+                        "timestamp_column": "loaded_at",
+                    }
+                ],
+            }
+        )
+    )
     home = tmp_path / "home"
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("ROWCOUNT_MONITOR_CONFIG", str(config))
@@ -128,15 +160,20 @@ def test_seed_cache_fills_the_checks_history_from_the_warehouse(tmp_path, demo_d
     cache = HistoryCache.at(home / CACHE_FILE)
     seeded = cache.read(["demo/raw/orders"], pd.Timestamp("2026-01-01"), pd.Timestamp("2026-03-01"))["demo/raw/orders"]
     with duckdb.connect(str(demo_db), read_only=True) as conn:
-        rows = conn.execute("SELECT date_trunc('hour', loaded_at), count(*) FROM shop.raw.orders "
-                            "WHERE loaded_at < TIMESTAMP '2026-02-28 12:00' GROUP BY 1").fetchall()
+        rows = conn.execute(
+            "SELECT date_trunc('hour', loaded_at), count(*) FROM shop.raw.orders "
+            "WHERE loaded_at < TIMESTAMP '2026-02-28 12:00' GROUP BY 1"
+        ).fetchall()
     assert seeded.to_dict() == {pd.Timestamp(b): n for b, n in rows}  # every hour has loads in the demo
     assert cache.complete(["demo/raw/orders"]) == {"demo/raw/orders"}
     defs = build_definitions(config)
     with dg.DagsterInstance.get() as instance:
         assert instance.fetch_materializations(dg.AssetKey(["demo", "raw", "orders"]), limit=1).records == []
         result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-            instance=instance, partition_key="2026-02-28-12:00", asset_selection=[dg.AssetKey(["demo", "raw", "orders"])])
+            instance=instance,
+            partition_key="2026-02-28-12:00",
+            asset_selection=[dg.AssetKey(["demo", "raw", "orders"])],
+        )
     verdict = result.get_asset_check_evaluations()[0]
     assert verdict.metadata["n_history"].value == len(seeded)  # judged on all the seeded history
 
@@ -145,7 +182,9 @@ def test_feedback_is_stored_shown_used_and_replayed(monitored, capsys):
     orders = dg.AssetKey(["demo", "raw", "orders"])
     assert main(["feedback", "orders", "2026-02-28T09:00", "expected", "--note", "planned source migration"]) == 0
     assert "recorded as normal" in capsys.readouterr().out
-    assert main(["feedback", "shop.raw.orders", "2026-02-28T09:00", "expected", "--note", "planned source migration"]) == 0
+    assert (
+        main(["feedback", "shop.raw.orders", "2026-02-28T09:00", "expected", "--note", "planned source migration"]) == 0
+    )
     assert "already recorded as expected, nothing changed" in capsys.readouterr().out  # idempotent
     assert main(["explain", "orders"]) == 0
     assert "feedback: marked expected 2026-02-28 09:00 (planned source migration)" in capsys.readouterr().out
@@ -153,7 +192,8 @@ def test_feedback_is_stored_shown_used_and_replayed(monitored, capsys):
     defs = build_definitions()
     with dg.DagsterInstance.get() as instance:
         result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-            instance=instance, partition_key="2026-02-28-09:00", asset_selection=[orders])
+            instance=instance, partition_key="2026-02-28-09:00", asset_selection=[orders]
+        )
         observed = instance.fetch_observations(orders, limit=5).records
     verdict = result.get_asset_check_evaluations()[0]
     assert verdict.passed and "marked expected by feedback" in verdict.description
@@ -176,17 +216,26 @@ BAD_FEEDBACK = [
     (["feedback", "no_such_table", "2026-02-28T09:00", "expected"], "no monitored bucket table 'no_such_table'"),
     (["feedback", "orders", "2026-02-28T09:30", "expected"], "is not a bucket of shop.raw.orders"),
     (["feedback", "orders", "2020-01-01T00:00", "incident"], "is not a bucket of shop.raw.orders"),
-    (["feedback", "orders", "yesterday-ish", "expected"], "feedback: argument bucket: not a timestamp: 'yesterday-ish'"),
+    (
+        ["feedback", "orders", "yesterday-ish", "expected"],
+        "feedback: argument bucket: not a timestamp: 'yesterday-ish'",
+    ),
     (["accept", "orders", "--from", "2099-01-01T00:00"], "is not a bucket of shop.raw.orders"),
 ]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["backfill", "--workers", "0"], "backfill: argument --workers: expected a whole number of at least 1, not '0'"),
-    (["backfill", "--until", "tomorrow"], "backfill: argument --until: not a timestamp: 'tomorrow'"),
-    (["backtest", "orders", "--last", "-3"], "backtest: argument --last: expected a whole number"),
-    (["no-such-command"], "argument COMMAND: invalid choice: 'no-such-command'"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["backfill", "--workers", "0"],
+            "backfill: argument --workers: expected a whole number of at least 1, not '0'",
+        ),
+        (["backfill", "--until", "tomorrow"], "backfill: argument --until: not a timestamp: 'tomorrow'"),
+        (["backtest", "orders", "--last", "-3"], "backtest: argument --last: expected a whole number"),
+        (["no-such-command"], "argument COMMAND: invalid choice: 'no-such-command'"),
+    ],
+)
 def test_a_bad_argument_is_one_line_and_exit_2(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -212,11 +261,14 @@ def test_a_pipe_closed_early_ends_quietly(tmp_path):
     import subprocess
     import sys
 
-    script = ("import sys; from rowcount_monitor import cli\n"
-              "cli.cmd_demo_warehouse = lambda args: [print('x' * 100) for _ in range(100_000)] and 0\n"
-              "sys.exit(cli.main(['demo-warehouse']))")
-    done = subprocess.run(f"{sys.executable} -c \"{script}\" | head -c 10", shell=True, capture_output=True,
-                          text=True, timeout=60)
+    script = (
+        "import sys; from rowcount_monitor import cli\n"
+        "cli.cmd_demo_warehouse = lambda args: [print('x' * 100) for _ in range(100_000)] and 0\n"
+        "sys.exit(cli.main(['demo-warehouse']))"
+    )
+    done = subprocess.run(
+        f'{sys.executable} -c "{script}" | head -c 10', shell=True, capture_output=True, text=True, timeout=60
+    )
     assert done.stdout == "x" * 10 and "Traceback" not in done.stderr and "Error" not in done.stderr, done.stderr
 
 
@@ -239,9 +291,14 @@ def test_backtest_replays_a_snapshot_table_from_its_recorded_snapshots(tmp_path,
     from dagster._core.events.log import EventLogEntry
 
     config = tmp_path / "rowcount_monitor.yaml"
-    config.write_text(yaml.safe_dump({
-        "warehouses": {"demo": {"type": "duckdb", "path": str(demo_db)}},
-        "tables": [{"table": "shop.raw.customers", "warehouse": "demo", "cadence": "daily"}]}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "warehouses": {"demo": {"type": "duckdb", "path": str(demo_db)}},
+                "tables": [{"table": "shop.raw.customers", "warehouse": "demo", "cadence": "daily"}],
+            }
+        )
+    )
     (tmp_path / "home").mkdir()
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("ROWCOUNT_MONITOR_CONFIG", str(config))
@@ -250,11 +307,18 @@ def test_backtest_replays_a_snapshot_table_from_its_recorded_snapshots(tmp_path,
     with dg.DagsterInstance.get() as instance:
         for day in range(40, 0, -1):  # one snapshot a day, growing, the last one halved
             rows = (1000 + 10 * (40 - day)) // (2 if day == 1 else 1)
-            event = DagsterEvent(DagsterEventType.ASSET_MATERIALIZATION.value, "snapshot_job",
-                                 event_specific_data=StepMaterializationData(dg.AssetMaterialization(
-                                     key, metadata={"dagster/row_count": dg.MetadataValue.int(rows)})))
-            instance.store_event(EventLogEntry(None, "INFO", "", f"run-{day}", now - day * 86400,
-                                               job_name="snapshot_job", dagster_event=event))
+            event = DagsterEvent(
+                DagsterEventType.ASSET_MATERIALIZATION.value,
+                "snapshot_job",
+                event_specific_data=StepMaterializationData(
+                    dg.AssetMaterialization(key, metadata={"dagster/row_count": dg.MetadataValue.int(rows)})
+                ),
+            )
+            instance.store_event(
+                EventLogEntry(
+                    None, "INFO", "", f"run-{day}", now - day * 86400, job_name="snapshot_job", dagster_event=event
+                )
+            )
     assert main(["backtest", "customers"]) == 0
     out = capsys.readouterr().out
     assert "shop.raw.customers: 40 buckets" in out and "50 % below" in out, out
@@ -281,9 +345,14 @@ def test_the_demo_stops_every_process_it_started_on_ctrl_c_or_sigterm(tmp_path, 
     script.write_text(STUBBORN)
     pids = tmp_path / "pids"
     supervisor = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from rowcount_monitor.supervise import run_supervised; "
-                               f"sys.exit(run_supervised([sys.executable, {str(script)!r}, 'parent'], grace=2))"],
-        stdout=pids.open("w"))
+        [
+            sys.executable,
+            "-c",
+            "import sys; from rowcount_monitor.supervise import run_supervised; "
+            f"sys.exit(run_supervised([sys.executable, {str(script)!r}, 'parent'], grace=2))",
+        ],
+        stdout=pids.open("w"),
+    )
     deadline = time.monotonic() + 30
     while not pids.read_text().strip() and time.monotonic() < deadline:
         time.sleep(0.1)

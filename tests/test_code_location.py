@@ -1,4 +1,5 @@
 """The code location loads, with one asset per configured table, schedules and the backfill job."""
+
 import json
 import os
 import subprocess
@@ -26,13 +27,18 @@ def test_code_location_loads_one_asset_per_table(shop_config):
     columns = [c.name for c in orders.metadata["dagster/column_schema"].columns]
     assert columns[:2] == ["id", "loaded_at"]
     assert isinstance(orders.partitions_def, dg.HourlyPartitionsDefinition)
-    assert orders.partitions_def.start.replace(tzinfo=None) == (ANCHOR - __import__("pandas").Timedelta(days=14)).to_pydatetime()
+    assert (
+        orders.partitions_def.start.replace(tzinfo=None)
+        == (ANCHOR - __import__("pandas").Timedelta(days=14)).to_pydatetime()
+    )
     payments = repo.asset_graph.get(dg.AssetKey(["demo", "raw", "payments"]))
     assert payments.owners == ["payments@shop.example"]
     customers = repo.asset_graph.get(dg.AssetKey(["demo", "raw", "customers"]))
     assert isinstance(customers.partitions_def, dg.DailyPartitionsDefinition)
     assert {s.name: s.cron_schedule for s in defs.schedules} == {
-        "hourly_row_counts": CRON["hourly"], "daily_row_counts": CRON["daily"]}
+        "hourly_row_counts": CRON["hourly"],
+        "daily_row_counts": CRON["daily"],
+    }
     assert defs.resolve_job_def("backfill_row_counts") is not None
 
 
@@ -69,7 +75,10 @@ def test_hourly_schedule_requests_the_last_complete_bucket(shop_config):
         requests = list(schedule.evaluate_tick(context).run_requests)
     assert len(requests) == 1
     assert requests[0].partition_key == "2026-03-02-06:00"
-    assert set(requests[0].asset_selection) == {dg.AssetKey(["demo", "raw", "orders"]), dg.AssetKey(["demo", "raw", "payments"])}
+    assert set(requests[0].asset_selection) == {
+        dg.AssetKey(["demo", "raw", "orders"]),
+        dg.AssetKey(["demo", "raw", "payments"]),
+    }
 
 
 def test_a_scheduled_run_prints_warnings_not_every_event_and_keeps_them_all_in_its_log(shop_config, capfd):
@@ -81,8 +90,12 @@ def test_a_scheduled_run_prints_warnings_not_every_event_and_keeps_them_all_in_i
     job = defs.resolve_implicit_global_asset_job_def()
     with dg.instance_for_test() as instance:
         capfd.readouterr()
-        result = job.execute_in_process(instance=instance, run_config=request.run_config,
-                                        partition_key=request.partition_key, asset_selection=request.asset_selection)
+        result = job.execute_in_process(
+            instance=instance,
+            run_config=request.run_config,
+            partition_key=request.partition_key,
+            asset_selection=request.asset_selection,
+        )
         console = capfd.readouterr().err
         logged = instance.all_logs(result.run_id)
     assert result.success

@@ -1,4 +1,5 @@
 """Malformed configs are rejected before anything loads, naming the file, the entry and the field."""
+
 import dagster as dg
 import pytest
 import yaml
@@ -9,22 +10,51 @@ from rowcount_monitor.defs import build_definitions
 from .conftest import table_entry, write_config
 
 BAD = {
-    "unknown key": ([table_entry("orders", cadense="hourly")], ["tables[0] (shop.raw.orders)", "'cadense'", "did you mean 'cadence'?"]),
-    "unknown policy key": ([table_entry("orders", policy={"sensitivty": 3})], ["'policy.sensitivty'", "did you mean 'sensitivity'?"]),
-    "wrong type": ([table_entry("orders", blocking="sometimes")], ["tables[0] (shop.raw.orders)", "'blocking'", "boolean"]),
+    "unknown key": (
+        [table_entry("orders", cadense="hourly")],
+        ["tables[0] (shop.raw.orders)", "'cadense'", "did you mean 'cadence'?"],
+    ),
+    "unknown policy key": (
+        [table_entry("orders", policy={"sensitivty": 3})],
+        ["'policy.sensitivty'", "did you mean 'sensitivity'?"],
+    ),
+    "wrong type": (
+        [table_entry("orders", blocking="sometimes")],
+        ["tables[0] (shop.raw.orders)", "'blocking'", "boolean"],
+    ),
     "bad cadence": ([table_entry("orders", cadence="weekly")], ["tables[0] (shop.raw.orders)", "'cadence'", "hourly"]),
-    "two-part name": ([{**table_entry("orders"), "table": "raw.orders"}], ["tables[0] (raw.orders)", "'table'", "database.schema.table"]),
-    "duplicate": ([table_entry("orders"), table_entry("payments"), table_entry("orders")],
-                  ["tables[2] (shop.raw.orders)", "'table'", "duplicate of tables[0]"]),
-    "unknown warehouse": ([table_entry("orders", warehouse="prod")], ["tables[0] (shop.raw.orders)", "'warehouse'", "unknown warehouse 'prod'"]),
-    "bad policy value": ([table_entry("orders", policy={"sensitivity": -1})],
-                         ["tables[0] (shop.raw.orders)", "'policy.sensitivity'", "greater than 0"]),
-    "bad policy key": ([table_entry("orders", policy={"sensitivty": 3})], ["tables[0] (shop.raw.orders)", "'policy.sensitivty'"]),
-    "impossible M-of-N": ([table_entry("orders", policy={"min_anomalies": 3, "window": 2})], ["tables[0] (shop.raw.orders)", "'policy'", "M-of-N"]),
-    "unknown holiday calendar": ([table_entry("orders", policy={"holidays": ["XX"]})],
-                                 ["tables[0] (shop.raw.orders)", "'policy'", "unknown holiday calendar 'XX'"]),
-    "bucket mode without timestamp": ([{**table_entry("orders", count_mode="bucket"), "timestamp_column": None}],
-                                      ["tables[0] (shop.raw.orders)", "'count_mode'", "timestamp_column"]),
+    "two-part name": (
+        [{**table_entry("orders"), "table": "raw.orders"}],
+        ["tables[0] (raw.orders)", "'table'", "database.schema.table"],
+    ),
+    "duplicate": (
+        [table_entry("orders"), table_entry("payments"), table_entry("orders")],
+        ["tables[2] (shop.raw.orders)", "'table'", "duplicate of tables[0]"],
+    ),
+    "unknown warehouse": (
+        [table_entry("orders", warehouse="prod")],
+        ["tables[0] (shop.raw.orders)", "'warehouse'", "unknown warehouse 'prod'"],
+    ),
+    "bad policy value": (
+        [table_entry("orders", policy={"sensitivity": -1})],
+        ["tables[0] (shop.raw.orders)", "'policy.sensitivity'", "greater than 0"],
+    ),
+    "bad policy key": (
+        [table_entry("orders", policy={"sensitivty": 3})],
+        ["tables[0] (shop.raw.orders)", "'policy.sensitivty'"],
+    ),
+    "impossible M-of-N": (
+        [table_entry("orders", policy={"min_anomalies": 3, "window": 2})],
+        ["tables[0] (shop.raw.orders)", "'policy'", "M-of-N"],
+    ),
+    "unknown holiday calendar": (
+        [table_entry("orders", policy={"holidays": ["XX"]})],
+        ["tables[0] (shop.raw.orders)", "'policy'", "unknown holiday calendar 'XX'"],
+    ),
+    "bucket mode without timestamp": (
+        [{**table_entry("orders", count_mode="bucket"), "timestamp_column": None}],
+        ["tables[0] (shop.raw.orders)", "'count_mode'", "timestamp_column"],
+    ),
 }
 
 
@@ -40,10 +70,16 @@ def test_malformed_config_names_file_entry_and_field(tmp_path, demo_db, case):
         assert fragment in message, message
 
 
-@pytest.mark.parametrize("tables,fragments", [
-    ([table_entry("no_such_table")], ["tables[0] (shop.raw.no_such_table)", "'table'", "does not exist"]),
-    ([table_entry("orders", timestamp_column="created")], ["tables[0] (shop.raw.orders)", "'timestamp_column'", "no column 'created'"]),
-])
+@pytest.mark.parametrize(
+    "tables,fragments",
+    [
+        ([table_entry("no_such_table")], ["tables[0] (shop.raw.no_such_table)", "'table'", "does not exist"]),
+        (
+            [table_entry("orders", timestamp_column="created")],
+            ["tables[0] (shop.raw.orders)", "'timestamp_column'", "no column 'created'"],
+        ),
+    ],
+)
 def test_config_against_the_warehouse_fails_the_load_not_half_of_it(tmp_path, demo_db, tables, fragments):
     path = write_config(tmp_path, demo_db, [table_entry("payments")] + tables)
     with pytest.raises(ConfigError) as err:
@@ -52,14 +88,17 @@ def test_config_against_the_warehouse_fails_the_load_not_half_of_it(tmp_path, de
         assert fragment.replace("tables[0]", "tables[1]") in str(err.value), str(err.value)
 
 
-@pytest.mark.parametrize("text,fragment", [
-    ("tables: [\n  - table: a.b.c\n", "not valid YAML"),
-    ("- just\n- a list\n", "expected a mapping"),
-    ("warehouses: {}\n", "field 'tables': nothing to monitor"),
-    ("warehouses: {demo: {type: oracle, path: x}}\ntables: []\n", "field 'warehouses.demo.type'"),
-    ("warehouses: {demo: {type: duckdb, pathh: x}}\ntables: []\n", "'warehouses.demo.pathh'.*did you mean 'path'"),
-    ("warehouses: {demo: {type: duckdb, path: x}}\ntable: []\n", "field 'table'.*did you mean 'tables'"),
-])
+@pytest.mark.parametrize(
+    "text,fragment",
+    [
+        ("tables: [\n  - table: a.b.c\n", "not valid YAML"),
+        ("- just\n- a list\n", "expected a mapping"),
+        ("warehouses: {}\n", "field 'tables': nothing to monitor"),
+        ("warehouses: {demo: {type: oracle, path: x}}\ntables: []\n", "field 'warehouses.demo.type'"),
+        ("warehouses: {demo: {type: duckdb, pathh: x}}\ntables: []\n", "'warehouses.demo.pathh'.*did you mean 'path'"),
+        ("warehouses: {demo: {type: duckdb, path: x}}\ntable: []\n", "field 'table'.*did you mean 'tables'"),
+    ],
+)
 def test_malformed_files(tmp_path, text, fragment):
     path = tmp_path / "rowcount_monitor.yaml"
     path.write_text(text)
@@ -71,16 +110,31 @@ WH = "warehouses: {demo: {type: duckdb, path: x.duckdb}}\n"
 ORDERS = "{table: shop.raw.orders, warehouse: demo, cadence: hourly, timestamp_column: loaded_at"
 
 
-@pytest.mark.parametrize("data,fragment", [
-    (b"\x00\xff\xfe\x89PNG\r\n", r"not a text file \(byte 0xff at offset 1 is not UTF-8\)"),
-    (("tables: " + "[" * 5000 + "]" * 5000).encode(), "nested thousands of levels deep"),
-    ((WH + f"tables: [{ORDERS}, start: 2026-13-45}}]").encode(), r"tables\[0\] \(shop.raw.orders\), field 'start': .*month"),
-    (f"warehouses: {{my-wh: {{type: duckdb, path: x}}}}\ntables: [{ORDERS}}}]".encode(), "warehouse name 'my-wh' may hold only"),
-    (f"warehouses: {{'my wh': {{type: duckdb, path: x}}}}\ntables: [{ORDERS}}}]".encode(), "warehouse name 'my wh' may hold only"),
-    ((WH + "source: shop\ntables: []\n").encode(), "field 'source': not a config key"),
-    ((WH + f"tables: [{ORDERS}}}]\ntables: []\n").encode(), "key 'tables' appears twice in one mapping: lines 2 and 3"),
-    ((WH + f"tables:\n  - {ORDERS},\n     cadence: daily}}\n").encode(), "key 'cadence' appears twice"),
-])
+@pytest.mark.parametrize(
+    "data,fragment",
+    [
+        (b"\x00\xff\xfe\x89PNG\r\n", r"not a text file \(byte 0xff at offset 1 is not UTF-8\)"),
+        (("tables: " + "[" * 5000 + "]" * 5000).encode(), "nested thousands of levels deep"),
+        (
+            (WH + f"tables: [{ORDERS}, start: 2026-13-45}}]").encode(),
+            r"tables\[0\] \(shop.raw.orders\), field 'start': .*month",
+        ),
+        (
+            f"warehouses: {{my-wh: {{type: duckdb, path: x}}}}\ntables: [{ORDERS}}}]".encode(),
+            "warehouse name 'my-wh' may hold only",
+        ),
+        (
+            f"warehouses: {{'my wh': {{type: duckdb, path: x}}}}\ntables: [{ORDERS}}}]".encode(),
+            "warehouse name 'my wh' may hold only",
+        ),
+        ((WH + "source: shop\ntables: []\n").encode(), "field 'source': not a config key"),
+        (
+            (WH + f"tables: [{ORDERS}}}]\ntables: []\n").encode(),
+            "key 'tables' appears twice in one mapping: lines 2 and 3",
+        ),
+        ((WH + f"tables:\n  - {ORDERS},\n     cadence: daily}}\n").encode(), "key 'cadence' appears twice"),
+    ],
+)
 def test_malformed_files_end_in_one_config_error(tmp_path, data, fragment):
     """Each of these once ended in a raw Python error or a wrong name (or, for a repeated key,
     in 12 tables quietly no longer monitored)."""
@@ -111,8 +165,21 @@ def test_missing_file_is_named(tmp_path):
 
 
 def test_policy_overrides_reach_the_detection_policy(tmp_path, demo_db):
-    path = write_config(tmp_path, demo_db, [table_entry("orders", policy={
-        "sensitivity": 5, "direction": "drop", "seasonality": [24], "exclude": [["2026-02-01T00:00", "2026-02-02T00:00"]]})])
+    path = write_config(
+        tmp_path,
+        demo_db,
+        [
+            table_entry(
+                "orders",
+                policy={
+                    "sensitivity": 5,
+                    "direction": "drop",
+                    "seasonality": [24],
+                    "exclude": [["2026-02-01T00:00", "2026-02-02T00:00"]],
+                },
+            )
+        ],
+    )
     policy = load_config(path).tables[0].policy.to_policy("count")
     assert policy.sensitivity == 5 and policy.direction == "drop" and policy.seasonality == (24,)
     assert len(policy.exclude) == 1 and policy.min_relative_change == 0.1
@@ -141,13 +208,25 @@ def test_schema_entries_discover_tables_with_globs(tmp_path, demo_db):
         conn.execute("CREATE TABLE shop.raw.order_status AS SELECT 1 AS id")
         conn.execute("CREATE TABLE shop.raw.tmp_scratch AS SELECT 1 AS id")
     path = tmp_path / "rowcount_monitor.yaml"
-    path.write_text(yaml.safe_dump({
-        "warehouses": {"demo": {"type": "duckdb", "path": str(db)}},
-        "schemas": [{"schema": "shop.raw", "warehouse": "demo", "include": ["order*", "pay*", "tmp_*"],
-                     "exclude": ["tmp_*"], "cadence": "hourly", "timestamp_column": "loaded_at",
-                     "owner": "team-data"}],
-        "tables": [table_entry("payments", owner="payments@shop.example")],
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "warehouses": {"demo": {"type": "duckdb", "path": str(db)}},
+                "schemas": [
+                    {
+                        "schema": "shop.raw",
+                        "warehouse": "demo",
+                        "include": ["order*", "pay*", "tmp_*"],
+                        "exclude": ["tmp_*"],
+                        "cadence": "hourly",
+                        "timestamp_column": "loaded_at",
+                        "owner": "team-data",
+                    }
+                ],
+                "tables": [table_entry("payments", owner="payments@shop.example")],
+            }
+        )
+    )
     defs = build_definitions(path)
     graph = defs.get_repository_def().asset_graph
     keys = {k.path[-1] for a in defs.assets for k in a.keys}
@@ -161,11 +240,20 @@ def test_schema_entries_discover_tables_with_globs(tmp_path, demo_db):
 
 def test_holiday_calendars_default_at_the_top_and_override_per_table(tmp_path, demo_db):
     path = tmp_path / "rowcount_monitor.yaml"
-    path.write_text(yaml.safe_dump({
-        "warehouses": {"demo": {"type": "duckdb", "path": str(demo_db)}}, "holidays": ["US"],
-        "tables": [table_entry("orders"), table_entry("payments", policy={"holidays": ["DE-BY"]}),
-                   table_entry("customers", "daily", policy={"holidays": []})],
-        "schemas": [{"schema": "shop.raw", "warehouse": "demo", "include": ["order_*"]}]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "warehouses": {"demo": {"type": "duckdb", "path": str(demo_db)}},
+                "holidays": ["US"],
+                "tables": [
+                    table_entry("orders"),
+                    table_entry("payments", policy={"holidays": ["DE-BY"]}),
+                    table_entry("customers", "daily", policy={"holidays": []}),
+                ],
+                "schemas": [{"schema": "shop.raw", "warehouse": "demo", "include": ["order_*"]}],
+            }
+        )
+    )
     config = load_config(path)
     policies = [t.policy.to_policy("count").holidays for t in config.tables]
     assert policies == [("US",), ("DE-BY",), ()]
@@ -175,18 +263,26 @@ def test_holiday_calendars_default_at_the_top_and_override_per_table(tmp_path, d
         load_config(path)
 
 
-@pytest.mark.parametrize("schema,fragments", [
-    ({"schema": "shop.raw", "warehouse": "demo", "policy": {"min_anomalies": 3, "window": 2}},
-     ["schemas[0] (shop.raw)", "'policy'", "M-of-N"]),
-    ({"schema": "shop.raw", "warehouse": "demo", "include": ["nothing_*"]},
-     ["schemas[0] (shop.raw)", "'include'", "no table in shop.raw matches"]),
-    ({"schema": "raw", "warehouse": "demo"}, ["schemas[0] (raw)", "'schema'", "database.schema"]),
-    ({"schema": "shop.raw", "warehouse": "prod"}, ["schemas[0] (shop.raw)", "'warehouse'", "unknown warehouse"]),
-])
+@pytest.mark.parametrize(
+    "schema,fragments",
+    [
+        (
+            {"schema": "shop.raw", "warehouse": "demo", "policy": {"min_anomalies": 3, "window": 2}},
+            ["schemas[0] (shop.raw)", "'policy'", "M-of-N"],
+        ),
+        (
+            {"schema": "shop.raw", "warehouse": "demo", "include": ["nothing_*"]},
+            ["schemas[0] (shop.raw)", "'include'", "no table in shop.raw matches"],
+        ),
+        ({"schema": "raw", "warehouse": "demo"}, ["schemas[0] (raw)", "'schema'", "database.schema"]),
+        ({"schema": "shop.raw", "warehouse": "prod"}, ["schemas[0] (shop.raw)", "'warehouse'", "unknown warehouse"]),
+    ],
+)
 def test_bad_schema_entries(tmp_path, demo_db, schema, fragments):
     path = tmp_path / "rowcount_monitor.yaml"
-    path.write_text(yaml.safe_dump({"warehouses": {"demo": {"type": "duckdb", "path": str(demo_db)}},
-                                    "schemas": [schema]}))
+    path.write_text(
+        yaml.safe_dump({"warehouses": {"demo": {"type": "duckdb", "path": str(demo_db)}}, "schemas": [schema]})
+    )
     with pytest.raises(ConfigError) as err:
         build_definitions(path)
     for fragment in fragments:
@@ -202,10 +298,22 @@ def test_discover_stores_a_catalog_that_loads_without_the_warehouse(tmp_path, de
     db = tmp_path / "wh" / "shop.duckdb"
     shutil.copy(demo_db, db)
     path = tmp_path / "rowcount_monitor.yaml"
-    path.write_text(yaml.safe_dump({
-        "warehouses": {"demo": {"type": "duckdb", "path": str(db)}},
-        "schemas": [{"schema": "shop.raw", "warehouse": "demo", "include": ["order*"], "cadence": "hourly",
-                     "timestamp_column": "loaded_at"}]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "warehouses": {"demo": {"type": "duckdb", "path": str(db)}},
+                "schemas": [
+                    {
+                        "schema": "shop.raw",
+                        "warehouse": "demo",
+                        "include": ["order*"],
+                        "cadence": "hourly",
+                        "timestamp_column": "loaded_at",
+                    }
+                ],
+            }
+        )
+    )
     monkeypatch.setenv("ROWCOUNT_MONITOR_CONFIG", str(path))
     assert main(["discover"]) == 0
     assert "2 tables described in" in capsys.readouterr().out

@@ -1,4 +1,5 @@
 """dbt models as assets downstream of the monitored raw tables, on a real DuckDB file."""
+
 import shutil
 from pathlib import Path
 
@@ -26,14 +27,25 @@ def shop(tmp_path, demo_db):
 
     def make(blocking=False):
         path = tmp_path / "rowcount_monitor.yaml"
-        path.write_text(yaml.safe_dump({
-            "warehouses": {"demo": {"type": "duckdb", "path": str(db)}},
-            "tables": [{"table": f"shop.raw.{t}", "warehouse": "demo", "timestamp_column": "loaded_at",
-                        "cadence": "daily" if t == "customers" else "hourly",
-                        "blocking": blocking and t == "orders"} for t in RAW]
-                      + [{"table": "shop.marts.daily_revenue", "warehouse": "demo", "cadence": "daily"}],
-            "dbt": {"project_dir": str(PROJECT), "warehouse": "demo"},
-        }))
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "warehouses": {"demo": {"type": "duckdb", "path": str(db)}},
+                    "tables": [
+                        {
+                            "table": f"shop.raw.{t}",
+                            "warehouse": "demo",
+                            "timestamp_column": "loaded_at",
+                            "cadence": "daily" if t == "customers" else "hourly",
+                            "blocking": blocking and t == "orders",
+                        }
+                        for t in RAW
+                    ]
+                    + [{"table": "shop.marts.daily_revenue", "warehouse": "demo", "cadence": "daily"}],
+                    "dbt": {"project_dir": str(PROJECT), "warehouse": "demo"},
+                }
+            )
+        )
         return build_definitions(path)
 
     return db, make
@@ -45,7 +57,10 @@ def test_lineage_runs_from_raw_tables_through_staging_to_marts(shop):
     for table in RAW:
         assert key("staging", f"stg_{table}") in graph.get(key("raw", table)).child_keys
     assert graph.get(key("marts", "sessions_funnel")).parent_keys == {
-        key("staging", "stg_orders"), key("staging", "stg_sessions"), key("staging", "stg_cart_events")}
+        key("staging", "stg_orders"),
+        key("staging", "stg_sessions"),
+        key("staging", "stg_cart_events"),
+    }
     assert graph.get(key("marts", "daily_revenue")).group_name == "marts"
     # the dbt sources are the monitored raw assets themselves (no second node per table);
     # sources nobody monitors stay external assets
@@ -71,15 +86,22 @@ def test_models_materialize_with_exact_rows_and_row_counts(shop):
     with dg.instance_for_test() as instance:
         result = job.execute_in_process(instance=instance, asset_selection=models)
         assert result.success
-        counts = {k.path[-1]: instance.fetch_materializations(k, limit=1).records[0]
-                  .asset_materialization.metadata["dagster/row_count"].value for k in models[1:]}
+        counts = {
+            k.path[-1]: instance.fetch_materializations(k, limit=1)
+            .records[0]
+            .asset_materialization.metadata["dagster/row_count"]
+            .value
+            for k in models[1:]
+        }
         checks = {(e.asset_key.path[-1], e.check_name): e.passed for e in result.get_asset_check_evaluations()}
     with duckdb.connect(str(db)) as conn:  # dbt's adapter may still hold the file in this process
         mart = conn.execute("SELECT day, orders, round(revenue, 2) FROM shop.marts.daily_revenue ORDER BY 1").fetchall()
         expected = conn.execute("""SELECT date_trunc('day', loaded_at), count(*), round(sum(amount), 2)
                                    FROM shop.raw.orders WHERE loaded_at < now()::timestamp GROUP BY 1 ORDER BY 1""").fetchall()
-        sizes = {t: conn.execute(f"SELECT count(*) FROM shop.marts.{t}").fetchone()[0]
-                 for t in ("daily_revenue", "orders_per_customer")}
+        sizes = {
+            t: conn.execute(f"SELECT count(*) FROM shop.marts.{t}").fetchone()[0]
+            for t in ("daily_revenue", "orders_per_customer")
+        }
     assert mart == expected and len(mart) > 10
     assert counts == sizes
     assert checks[("daily_revenue", "unique_daily_revenue_day")] is True
@@ -94,25 +116,37 @@ def test_a_blocking_failed_check_holds_back_only_the_models_downstream(shop):
     schedule = next(s for s in defs.schedules if s.name == "hourly_row_counts")
     with dg.instance_for_test() as instance:
         config = {"ops": {"fill_missing_buckets": {"config": {"until": "2026-02-28 10:00", "judge_days": 0}}}}
-        assert defs.resolve_job_def("backfill_row_counts").execute_in_process(instance=instance, run_config=config).success
+        assert (
+            defs.resolve_job_def("backfill_row_counts").execute_in_process(instance=instance, run_config=config).success
+        )
         import datetime as dt
+
         tick_time = dt.datetime(2026, 2, 28, 11, 5, tzinfo=dt.UTC)
-        with dg.build_schedule_context(scheduled_execution_time=tick_time, instance=instance,
-                                       repository_def=defs.get_repository_def()) as context:
+        with dg.build_schedule_context(
+            scheduled_execution_time=tick_time, instance=instance, repository_def=defs.get_repository_def()
+        ) as context:
             (request,) = schedule.evaluate_tick(context).run_requests
         assert request.partition_key == "2026-02-28-10:00"
         job = defs.resolve_implicit_global_asset_job_def()
-        result = job.execute_in_process(instance=instance, asset_selection=request.asset_selection,
-                                        partition_key=request.partition_key)
+        result = job.execute_in_process(
+            instance=instance, asset_selection=request.asset_selection, partition_key=request.partition_key
+        )
         assert result.success
         done = {e.asset_key for e in result.get_asset_materialization_events()}
-        failed = [e.asset_key for e in result.get_asset_check_evaluations()
-                  if e.check_name == "row_count_anomaly" and not e.passed]
+        failed = [
+            e.asset_key
+            for e in result.get_asset_check_evaluations()
+            if e.check_name == "row_count_anomaly" and not e.passed
+        ]
     assert failed == [key("raw", "orders")]
     assert {key("raw", t) for t in ("orders", "sessions", "cart_events")} <= done
     assert {key("staging", "stg_sessions"), key("staging", "stg_cart_events")} <= done
-    held_back = {key("staging", "stg_orders"), key("marts", "daily_revenue"),
-                 key("marts", "orders_per_customer"), key("marts", "sessions_funnel")}
+    held_back = {
+        key("staging", "stg_orders"),
+        key("marts", "daily_revenue"),
+        key("marts", "orders_per_customer"),
+        key("marts", "sessions_funnel"),
+    }
     assert held_back <= set(request.asset_selection) and not held_back & done
 
 

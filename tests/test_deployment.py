@@ -8,6 +8,7 @@ newest complete bucket); everything after that is the deployment's own doing: th
 coordinator starts it, the run worker counts and judges the tables through the code server, and
 the daemon's alert sensor forwards the failed check to SNS.
 """
+
 import json
 import os
 import shutil
@@ -55,49 +56,105 @@ def deployment(tmp_path, demo_db, postgres_url, monkeypatch):
     shutil.copy(demo_db, db)
     cut_hour(db, "2026-02-27 14:00", keep=0.3)
     config = tmp_path / "rowcount_monitor.yaml"
-    config.write_text(yaml.safe_dump({
-        "warehouses": {"demo": {"type": "duckdb", "path": str(db)}},
-        "tables": [table_entry("orders", owner="team-orders"), table_entry("payments")],
-        "alerts": {"notify": "every_failure", "retry_backoff_seconds": 0},
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "warehouses": {"demo": {"type": "duckdb", "path": str(db)}},
+                "tables": [table_entry("orders", owner="team-orders"), table_entry("payments")],
+                "alerts": {"notify": "every_failure", "retry_backoff_seconds": 0},
+            }
+        )
+    )
     home = tmp_path / "home"
     home.mkdir()
-    (home / "dagster.yaml").write_text(yaml.safe_dump({
-        "storage": {"postgres": {"postgres_url": postgres_url}},
-        "run_coordinator": {"module": "dagster._core.run_coordinator", "class": "QueuedRunCoordinator",
-                            "config": {"max_concurrent_runs": 2}},
-        "compute_logs": {"module": "dagster._core.storage.noop_compute_log_manager", "class": "NoOpComputeLogManager"},
-        "telemetry": {"enabled": False},
-    }))
+    (home / "dagster.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "storage": {"postgres": {"postgres_url": postgres_url}},
+                "run_coordinator": {
+                    "module": "dagster._core.run_coordinator",
+                    "class": "QueuedRunCoordinator",
+                    "config": {"max_concurrent_runs": 2},
+                },
+                "compute_logs": {
+                    "module": "dagster._core.storage.noop_compute_log_manager",
+                    "class": "NoOpComputeLogManager",
+                },
+                "telemetry": {"enabled": False},
+            }
+        )
+    )
     code_port, web_port = free_port(), free_port()
     workspace = tmp_path / "workspace.yaml"
-    workspace.write_text(yaml.safe_dump({"load_from": [{"grpc_server": {
-        "host": "127.0.0.1", "port": code_port, "location_name": "rowcount_monitor"}}]}))
+    workspace.write_text(
+        yaml.safe_dump(
+            {
+                "load_from": [
+                    {"grpc_server": {"host": "127.0.0.1", "port": code_port, "location_name": "rowcount_monitor"}}
+                ]
+            }
+        )
+    )
     with moto_server() as endpoint:
         aws_env(monkeypatch, endpoint)
         topic, queue = topic_with_queue(endpoint)
-        env = {**os.environ, "DAGSTER_HOME": str(home), "ROWCOUNT_MONITOR_CONFIG": str(config),
-               "ROWCOUNT_MONITOR_SNS_TOPIC_ARN": topic}
+        env = {
+            **os.environ,
+            "DAGSTER_HOME": str(home),
+            "ROWCOUNT_MONITOR_CONFIG": str(config),
+            "ROWCOUNT_MONITOR_SNS_TOPIC_ARN": topic,
+        }
         logs = {}
 
         def start(name, *args, cwd):
             logs[name] = open(tmp_path / f"{name}.log", "w")
-            return subprocess.Popen([str(BIN / args[0]), *args[1:]], cwd=cwd, env=env,
-                                    stdout=logs[name], stderr=subprocess.STDOUT, start_new_session=True)
+            return subprocess.Popen(
+                [str(BIN / args[0]), *args[1:]],
+                cwd=cwd,
+                env=env,
+                stdout=logs[name],
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
         # each service in a working directory of its own: they share the database, no file
         for name in ("code", "daemon", "web"):
             (tmp_path / name).mkdir()
         processes = [
-            start("code", "dagster", "code-server", "start", "-h", "127.0.0.1", "-p", str(code_port),
-                  "-f", str(ROOT / "definitions.py"), "-d", str(ROOT), "--location-name", "rowcount_monitor",
-                  cwd=tmp_path / "code"),
+            start(
+                "code",
+                "dagster",
+                "code-server",
+                "start",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(code_port),
+                "-f",
+                str(ROOT / "definitions.py"),
+                "-d",
+                str(ROOT),
+                "--location-name",
+                "rowcount_monitor",
+                cwd=tmp_path / "code",
+            ),
         ]
         try:
             wait_for("the code server", lambda: _listening(code_port), timeout=120)
             processes.append(start("daemon", "dagster-daemon", "run", "-w", str(workspace), cwd=tmp_path / "daemon"))
-            processes.append(start("web", "dagster-webserver", "-w", str(workspace), "-h", "127.0.0.1",
-                                   "-p", str(web_port), cwd=tmp_path / "web"))
+            processes.append(
+                start(
+                    "web",
+                    "dagster-webserver",
+                    "-w",
+                    str(workspace),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(web_port),
+                    cwd=tmp_path / "web",
+                )
+            )
             wait_for("the webserver", lambda: _http_ok(f"http://127.0.0.1:{web_port}/server_info"), timeout=120)
             yield DagsterGraphQLClient("127.0.0.1", port_number=web_port), endpoint, queue, tmp_path
         finally:
@@ -138,8 +195,10 @@ def test_a_schedule_tick_on_the_production_topology_counts_judges_and_pages(depl
     client, endpoint, queue, folder = deployment
     location = {"repository_location_name": "rowcount_monitor", "repository_name": "__repository__"}
     seed = client.submit_job_execution(
-        "backfill_row_counts", **location,
-        run_config={"ops": {"fill_missing_buckets": {"config": {"until": "2026-02-27 13:00", "judge_days": 0}}}})
+        "backfill_row_counts",
+        **location,
+        run_config={"ops": {"fill_missing_buckets": {"config": {"until": "2026-02-27 13:00", "judge_days": 0}}}},
+    )
     wait_for("the history backfill run", lambda: _finished(client, seed), timeout=240)
     tick = client.submit_job_execution("__ASSET_JOB", **location, tags={"dagster/partition": "2026-02-27-14:00"})
     wait_for("the scheduled counting run", lambda: _finished(client, tick), timeout=240)

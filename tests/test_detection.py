@@ -1,4 +1,5 @@
 """Unit tests of rowcount_monitor.detection: per model, per edge case, and walk-forward equivalence."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -60,7 +61,7 @@ def test_weekly_pattern_is_learned_so_weekends_do_not_alert():
     flags = score_series(s)
     last_two_weeks = flags.iloc[-14 * 24 :]
     assert last_two_weeks["is_anomaly"].sum() <= 2
-    v = evaluate_latest(s.loc[: "2026-02-14 12:00"])  # a Saturday noon, 30 % of a weekday
+    v = evaluate_latest(s.loc[:"2026-02-14 12:00"])  # a Saturday noon, 30 % of a weekday
     assert "168" in v.model and not v.is_anomaly, v.reason
 
 
@@ -128,10 +129,17 @@ def test_a_past_outage_does_not_widen_the_band_without_being_told():
     assert after.expected == pytest.approx(clean.expected, rel=0.05)
 
 
-@pytest.mark.parametrize("direction,value,flagged", [
-    ("drop", 0.4, True), ("drop", 2.5, False), ("spike", 0.4, False), ("spike", 2.5, True),
-    ("both", 0.4, True), ("both", 2.5, True),
-])
+@pytest.mark.parametrize(
+    "direction,value,flagged",
+    [
+        ("drop", 0.4, True),
+        ("drop", 2.5, False),
+        ("spike", 0.4, False),
+        ("spike", 2.5, True),
+        ("both", 0.4, True),
+        ("both", 2.5, True),
+    ],
+)
 def test_direction(direction, value, flagged):
     s = hourly(days=21)
     v = evaluate_latest(with_last(s, s.iloc[-1] * value), DetectionPolicy(direction=direction, fail_on_zero=False))
@@ -155,23 +163,36 @@ def test_signed_series_with_negative_values():
     assert evaluate_latest(with_last(s, s.iloc[-1] + 5000)).is_anomaly
 
 
-@pytest.mark.parametrize("make,message", [
-    (lambda s: s.iloc[::-1], "not sorted"),
-    (lambda s: pd.concat([s.iloc[:10], s.iloc[9:]]), "duplicate timestamps"),
-    (lambda s: with_last(s, -5), "cannot be negative"),
-    (lambda s: with_last(s, np.nan), "is NaN"),
-    (lambda s: s.set_axis(s.index[:-1].append(pd.DatetimeIndex([s.index[-1] + pd.Timedelta(minutes=17)]))), "irregular spacing"),
-    (lambda s: s.reset_index(drop=True), "DatetimeIndex"),
-])
+@pytest.mark.parametrize(
+    "make,message",
+    [
+        (lambda s: s.iloc[::-1], "not sorted"),
+        (lambda s: pd.concat([s.iloc[:10], s.iloc[9:]]), "duplicate timestamps"),
+        (lambda s: with_last(s, -5), "cannot be negative"),
+        (lambda s: with_last(s, np.nan), "is NaN"),
+        (
+            lambda s: s.set_axis(s.index[:-1].append(pd.DatetimeIndex([s.index[-1] + pd.Timedelta(minutes=17)]))),
+            "irregular spacing",
+        ),
+        (lambda s: s.reset_index(drop=True), "DatetimeIndex"),
+    ],
+)
 def test_bad_input_is_a_clear_value_error(make, message):
     with pytest.raises(ValueError, match=message):
         evaluate_latest(make(hourly(days=5)), DetectionPolicy(value_type="count"))
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(model="prophet"), dict(direction="up"), dict(sensitivity=0), dict(min_anomalies=3, window=2),
-    dict(seasonality=[1]), dict(min_relative_change=-0.1),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(model="prophet"),
+        dict(direction="up"),
+        dict(sensitivity=0),
+        dict(min_anomalies=3, window=2),
+        dict(seasonality=[1]),
+        dict(min_relative_change=-0.1),
+    ],
+)
 def test_bad_policy_is_a_clear_value_error(kwargs):
     with pytest.raises(ValueError):
         DetectionPolicy(**kwargs)
@@ -250,7 +271,7 @@ def test_a_three_hour_shortfall_is_caught_by_the_short_run_test():
     failing source; a six-load mean would half-dilute them with normal loads."""
     s = hourly(days=21, seed=11)
     s.iloc[-3:] = (s.iloc[-3:] * 0.85).round()
-    first, second, third = (evaluate_latest(s.iloc[:len(s) - k]) for k in (2, 1, 0))
+    first, second, third = (evaluate_latest(s.iloc[: len(s) - k]) for k in (2, 1, 0))
     assert not first.is_anomaly and not second.is_anomaly
     assert third.is_anomaly, third.reason
     assert "the last 3 loads together run below expectation" in third.reason

@@ -1,5 +1,6 @@
 """What real warehouse tables do, each on a small generated series (benchmarks/corpus.py has the
 big labelled corpus these defaults were chosen on)."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -30,8 +31,8 @@ def test_a_level_change_is_one_alert_and_the_new_normal_within_a_day_hourly():
     s.iloc[at:] = (s.iloc[at:] * 1.8).round()
     flags = score_series(s, since=s.index[at - 24])["is_anomaly"]
     assert flags.iloc[at], "the change itself is reported"
-    assert not flags.iloc[at + 30:].any(), alerts(flags.iloc[at + 30:])
-    later = evaluate_latest(s.iloc[:at + 30])
+    assert not flags.iloc[at + 30 :].any(), alerts(flags.iloc[at + 30 :])
+    later = evaluate_latest(s.iloc[: at + 30])
     assert not later.is_anomaly
     assert "level change from" in later.reason and "accepted as the new normal" in later.reason
 
@@ -42,7 +43,7 @@ def test_a_level_change_of_a_daily_table_is_learned_within_a_few_loads():
     s.iloc[at:] = (s.iloc[at:] * 0.6).round()
     flags = score_series(s, since=s.index[at - 5])["is_anomaly"]
     assert flags.iloc[at]
-    assert not flags.iloc[at + 5:].any(), alerts(flags.iloc[at + 5:])
+    assert not flags.iloc[at + 5 :].any(), alerts(flags.iloc[at + 5 :])
 
 
 def test_an_outage_is_never_accepted_as_a_new_level():
@@ -211,7 +212,7 @@ def test_on_the_day_of_a_daylight_saving_change_a_moved_ramp_is_not_paged_and_a_
         clean += alerts(flags).size
     assert clean == 0, clean
     noon = s.index.get_loc(pd.Timestamp("2026-11-01 17:00"))
-    broken = s.iloc[:noon + 1].copy()
+    broken = s.iloc[: noon + 1].copy()
     broken.iloc[-1] = round(broken.iloc[-1] / 2)
     verdict = evaluate_latest(broken)
     assert verdict.is_anomaly and "daylight-saving change" in verdict.reason, verdict.reason

@@ -1,4 +1,5 @@
 """Materializing table assets on a real Dagster instance against a real DuckDB file."""
+
 import dagster as dg
 import duckdb
 import pandas as pd
@@ -17,7 +18,8 @@ ORDERS = dg.AssetKey(["demo", "raw", "orders"])
 def sql_counts(db, table, unit="hour"):
     with duckdb.connect(str(db), read_only=True) as conn:
         rows = conn.execute(
-            f"SELECT date_trunc('{unit}', loaded_at), count(*) FROM shop.raw.{table} GROUP BY 1").fetchall()
+            f"SELECT date_trunc('{unit}', loaded_at), count(*) FROM shop.raw.{table} GROUP BY 1"
+        ).fetchall()
     return {pd.Timestamp(b): n for b, n in rows}
 
 
@@ -31,8 +33,10 @@ def test_a_partition_range_records_exact_counts_once_per_partition(shop_config, 
     job = defs.resolve_implicit_global_asset_job_def()
     with dg.instance_for_test() as instance:
         result = job.execute_in_process(
-            instance=instance, asset_selection=[ORDERS],
-            tags={RANGE_START: "2026-02-25-00:00", RANGE_END: "2026-02-26-23:00"})
+            instance=instance,
+            asset_selection=[ORDERS],
+            tags={RANGE_START: "2026-02-25-00:00", RANGE_END: "2026-02-26-23:00"},
+        )
         assert result.success
         got = recorded(instance, ORDERS)
         assert len(instance.fetch_materializations(ORDERS, limit=1000).records) == 48
@@ -47,9 +51,16 @@ def test_backfill_job_fills_missing_buckets_once(shop_config, demo_db):
     defs = build_definitions(shop_config)
     job = defs.resolve_job_def(JOB_NAME)
     until = str(ANCHOR)
-    config = {"ops": {"fill_missing_buckets": {"config": {"tables": ["demo/raw/orders", "demo/raw/customers"], "until": until}}}}
+    config = {
+        "ops": {
+            "fill_missing_buckets": {"config": {"tables": ["demo/raw/orders", "demo/raw/customers"], "until": until}}
+        }
+    }
     with dg.instance_for_test() as instance:
-        assert job.execute_in_process(instance=instance, run_config=config).output_for_node("fill_missing_buckets") == 14 * 24 + 14
+        assert (
+            job.execute_in_process(instance=instance, run_config=config).output_for_node("fill_missing_buckets")
+            == 14 * 24 + 14
+        )
         orders = recorded(instance, ORDERS)
         customers = recorded(instance, dg.AssetKey(["demo", "raw", "customers"]))
         again = job.execute_in_process(instance=instance, run_config=config)
@@ -81,8 +92,9 @@ def test_a_warehouse_error_fails_the_step_and_records_nothing(tmp_path, demo_db)
         conn.execute("ALTER TABLE shop.raw.orders RENAME COLUMN loaded_at TO loaded_ts")
     job = defs.resolve_implicit_global_asset_job_def()
     with dg.instance_for_test() as instance:
-        result = job.execute_in_process(instance=instance, asset_selection=[ORDERS],
-                                        partition_key="2026-02-25-10:00", raise_on_error=False)
+        result = job.execute_in_process(
+            instance=instance, asset_selection=[ORDERS], partition_key="2026-02-25-10:00", raise_on_error=False
+        )
         assert not result.success
         failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
         assert "loaded_at" in failure.step_failure_data.error.cause.message  # DuckDB's own message
@@ -104,8 +116,12 @@ def test_one_broken_table_does_not_cost_its_batch_their_counts(tmp_path, demo_db
     payments = dg.AssetKey(["demo", "raw", "payments"])
     job = defs.resolve_implicit_global_asset_job_def()
     with dg.instance_for_test() as instance:
-        result = job.execute_in_process(instance=instance, asset_selection=[ORDERS, payments],
-                                        partition_key="2026-02-25-10:00", raise_on_error=False)
+        result = job.execute_in_process(
+            instance=instance,
+            asset_selection=[ORDERS, payments],
+            partition_key="2026-02-25-10:00",
+            raise_on_error=False,
+        )
         assert not result.success
         failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
         assert failure.step_failure_data.error.message.count("demo/raw/") == 1
@@ -134,13 +150,15 @@ def test_hostile_table_names_are_counted_not_executed(tmp_path):
     warehouse = DuckDBWarehouse(DuckDBResource(database=str(db)).get_connection)
     ref = TableRef("hostile", "raw", evil)
     assert warehouse.total_count(ref) == 2
-    assert warehouse.bucket_counts(ref, "loaded_at", "hour", pd.Timestamp("2026-01-01"), pd.Timestamp("2026-01-02")) == {
-        pd.Timestamp("2026-01-01 10:00"): 2}
+    assert warehouse.bucket_counts(
+        ref, "loaded_at", "hour", pd.Timestamp("2026-01-01"), pd.Timestamp("2026-01-02")
+    ) == {pd.Timestamp("2026-01-01 10:00"): 2}
     assert warehouse.column_schema(ref) == [("loaded_at", "TIMESTAMP")]
     assert evil in warehouse.list_tables("hostile", "raw")
     with pytest.raises(duckdb.Error):
-        warehouse.bucket_counts(ref, 'loaded_at"; drop table raw.victim; --', "hour",
-                                pd.Timestamp("2026-01-01"), pd.Timestamp("2026-01-02"))
+        warehouse.bucket_counts(
+            ref, 'loaded_at"; drop table raw.victim; --', "hour", pd.Timestamp("2026-01-01"), pd.Timestamp("2026-01-02")
+        )
     with pytest.raises(LookupError):
         warehouse.column_schema(TableRef("hostile", "raw", "victim; drop table raw.victim"))
     assert warehouse.total_count(TableRef("hostile", "raw", "victim")) == 1  # still there
@@ -185,14 +203,22 @@ def test_a_locked_warehouse_fails_its_step_in_seconds_naming_the_lock_holder(tmp
     config = write_config(tmp_path, db, [table_entry("orders"), table_entry("payments"), table_entry("order_items")])
     defs = build_definitions(config)
     keys = [dg.AssetKey(["demo", "raw", t]) for t in ("orders", "payments", "order_items")]
-    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(db)!r}); "
-                               "print('locked', flush=True); time.sleep(120)"], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(db)!r}); print('locked', flush=True); time.sleep(120)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         with dg.instance_for_test() as instance:
             t0 = time.monotonic()
             result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-                instance=instance, asset_selection=keys, partition_key="2026-02-25-10:00", raise_on_error=False)
+                instance=instance, asset_selection=keys, partition_key="2026-02-25-10:00", raise_on_error=False
+            )
             took = time.monotonic() - t0
             assert not result.success
             failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")

@@ -1,6 +1,7 @@
 """The project's own state (history cache, feedback) in both of its homes: an SQLite file for
 `dagster dev` and the instance's PostgreSQL database (a real server, started by the tests) in
 production. One suite for both."""
+
 import threading
 
 import dagster as dg
@@ -16,8 +17,9 @@ from .conftest import ANCHOR
 
 T0 = pd.Timestamp("2026-03-01")
 # production sends compute logs to blob storage, not to DAGSTER_HOME
-NO_LOG_FILES = {"compute_logs": {"module": "dagster._core.storage.noop_compute_log_manager",
-                                 "class": "NoOpComputeLogManager"}}
+NO_LOG_FILES = {
+    "compute_logs": {"module": "dagster._core.storage.noop_compute_log_manager", "class": "NoOpComputeLogManager"}
+}
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -75,7 +77,9 @@ def test_feedback_is_idempotent_one_verdict_per_bucket_and_read_in_one_query(whe
     assert store.add("a", bucket, "incident", "it was the sale's bug")  # replaces "expected"
     assert store.add("a", T0, "accept")
     assert [(e.bucket, e.kind, e.note) for e in store.entries("a")] == [
-        (T0, "accept", ""), (bucket, "incident", "it was the sale's bug")]
+        (T0, "accept", ""),
+        (bucket, "incident", "it was the sale's bug"),
+    ]
     read = store.read(["a", "b"])
     assert set(read) == {"a"} and read["a"].incidents == (bucket,) and read["a"].accepted == (T0,)
     with pytest.raises(ValueError, match="feedback kind must be one of"):
@@ -91,11 +95,17 @@ def test_on_a_postgres_instance_counts_checks_and_feedback_write_no_file(shop_co
     defs = build_definitions(shop_config)
     home = tmp_path / "readonly_home"
     home.mkdir()
-    config = {"ops": {"fill_missing_buckets": {"config": {"tables": ["demo/raw/orders", "demo/raw/customers"],
-                                                          "until": str(ANCHOR)}}}}
+    config = {
+        "ops": {
+            "fill_missing_buckets": {
+                "config": {"tables": ["demo/raw/orders", "demo/raw/customers"], "until": str(ANCHOR)}
+            }
+        }
+    }
     try:
-        with dg.instance_for_test(overrides={"storage": {"postgres": {"postgres_url": postgres_url}}, **NO_LOG_FILES},
-                                  temp_dir=str(home)) as instance:
+        with dg.instance_for_test(
+            overrides={"storage": {"postgres": {"postgres_url": postgres_url}}, **NO_LOG_FILES}, temp_dir=str(home)
+        ) as instance:
             before = sorted(home.rglob("*"))  # the instance's own dagster.yaml and folders
             for folder in [home, *(p for p in before if p.is_dir())]:
                 folder.chmod(0o555)
@@ -103,8 +113,9 @@ def test_on_a_postgres_instance_counts_checks_and_feedback_write_no_file(shop_co
             FeedbackStore.for_instance(instance).add("demo/raw/orders", ANCHOR - pd.Timedelta(hours=3), "expected")
             job = defs.resolve_implicit_global_asset_job_def()
             last = (ANCHOR - pd.Timedelta(hours=1)).strftime("%Y-%m-%d-%H:%M")
-            result = job.execute_in_process(instance=instance, partition_key=last,
-                                            asset_selection=[dg.AssetKey(["demo", "raw", "orders"])])
+            result = job.execute_in_process(
+                instance=instance, partition_key=last, asset_selection=[dg.AssetKey(["demo", "raw", "orders"])]
+            )
             assert result.success
             checks = result.get_asset_check_evaluations()
             assert checks and all("insufficient history" not in (c.description or "") for c in checks)

@@ -19,18 +19,26 @@ from rowcount_monitor.warehouse import TableRef
 
 HOSTILE = 'x"; drop table raw.victim; --'
 ROWS = ["2026-01-01 10:30", "2026-01-01 10:45", "2026-01-01 11:10", "2026-01-02 00:05"]
-SNOWFLAKE_ENV = {"SNOWFLAKE_ACCOUNT": "acct", "SNOWFLAKE_USER": "monitor", "SNOWFLAKE_PASSWORD": "pw-secret-123",
-                 "SNOWFLAKE_ROLE": "MONITOR", "SNOWFLAKE_WAREHOUSE": "XS"}
+SNOWFLAKE_ENV = {
+    "SNOWFLAKE_ACCOUNT": "acct",
+    "SNOWFLAKE_USER": "monitor",
+    "SNOWFLAKE_PASSWORD": "pw-secret-123",
+    "SNOWFLAKE_ROLE": "MONITOR",
+    "SNOWFLAKE_WAREHOUSE": "XS",
+}
 
 
 def _setup(execute):
     """The same tables in either warehouse."""
     q = '"' + HOSTILE.replace('"', '""') + '"'
-    for sql in ["CREATE TABLE shop.raw.orders (id INTEGER, loaded_at TIMESTAMP)",
-                'CREATE TABLE shop.raw."MixedCase" (id INTEGER, "loadedAt" TIMESTAMP)',
-                f"CREATE TABLE shop.raw.{q} (id INTEGER, loaded_at TIMESTAMP)",
-                "CREATE TABLE shop.raw.victim (id INTEGER)", "INSERT INTO shop.raw.victim VALUES (1)",
-                "CREATE TABLE shop.raw.tmp_scratch (id INTEGER)"]:
+    for sql in [
+        "CREATE TABLE shop.raw.orders (id INTEGER, loaded_at TIMESTAMP)",
+        'CREATE TABLE shop.raw."MixedCase" (id INTEGER, "loadedAt" TIMESTAMP)',
+        f"CREATE TABLE shop.raw.{q} (id INTEGER, loaded_at TIMESTAMP)",
+        "CREATE TABLE shop.raw.victim (id INTEGER)",
+        "INSERT INTO shop.raw.victim VALUES (1)",
+        "CREATE TABLE shop.raw.tmp_scratch (id INTEGER)",
+    ]:
         execute(sql)
     for i, ts in enumerate(ROWS):
         for table in ("shop.raw.orders", 'shop.raw."MixedCase"', f"shop.raw.{q}"):
@@ -74,12 +82,21 @@ def warehouse(request, tmp_path, monkeypatch):
 
 def test_bucket_counts_are_exact(warehouse):
     wh, _, _, _, _ = warehouse
-    counts = wh.bucket_counts(TableRef("shop", "raw", "orders"), "loaded_at", "hour",
-                              pd.Timestamp("2026-01-01"), pd.Timestamp("2026-01-02 01:00"))
-    assert counts == {pd.Timestamp("2026-01-01 10:00"): 2, pd.Timestamp("2026-01-01 11:00"): 1,
-                      pd.Timestamp("2026-01-02 00:00"): 1}
-    days = wh.bucket_counts(TableRef("shop", "raw", "orders"), "loaded_at", "day",
-                            pd.Timestamp("2026-01-01"), pd.Timestamp("2026-01-02"))
+    counts = wh.bucket_counts(
+        TableRef("shop", "raw", "orders"),
+        "loaded_at",
+        "hour",
+        pd.Timestamp("2026-01-01"),
+        pd.Timestamp("2026-01-02 01:00"),
+    )
+    assert counts == {
+        pd.Timestamp("2026-01-01 10:00"): 2,
+        pd.Timestamp("2026-01-01 11:00"): 1,
+        pd.Timestamp("2026-01-02 00:00"): 1,
+    }
+    days = wh.bucket_counts(
+        TableRef("shop", "raw", "orders"), "loaded_at", "day", pd.Timestamp("2026-01-01"), pd.Timestamp("2026-01-02")
+    )
     assert days == {pd.Timestamp("2026-01-01"): 3}  # the end is exclusive
 
 
@@ -98,7 +115,10 @@ def test_mixed_case_names_keep_their_case(warehouse):
     ref = TableRef("shop", "raw", mixed)
     assert wh.total_count(ref) == 4
     assert [c for c, _ in wh.column_schema(ref)] == ["id" if not mixed.startswith('"') else "ID", "loadedAt"]
-    assert sum(wh.bucket_counts(ref, mixed_ts, "day", pd.Timestamp("2026-01-01"), pd.Timestamp("2026-01-03")).values()) == 4
+    assert (
+        sum(wh.bucket_counts(ref, mixed_ts, "day", pd.Timestamp("2026-01-01"), pd.Timestamp("2026-01-03")).values())
+        == 4
+    )
     assert wh.same_identifier(mixed_ts, "loadedAt")
     assert wh.config_name("MixedCase") in ("MixedCase", '"MixedCase"')
 
@@ -116,9 +136,19 @@ def test_hostile_names_are_counted_not_executed(warehouse):
 
 def test_discovery_with_globs_builds_one_asset_per_table(warehouse, tmp_path):
     wh, _, _, kind, path = warehouse
-    config = {"warehouses": {"wh": {"type": kind, **({"path": str(path)} if path else {})}},
-              "schemas": [{"schema": "shop.raw", "warehouse": "wh", "include": ["*"], "exclude": ["tmp_*", "victim"],
-                           "cadence": "hourly", "timestamp_column": "loaded_at"}]}
+    config = {
+        "warehouses": {"wh": {"type": kind, **({"path": str(path)} if path else {})}},
+        "schemas": [
+            {
+                "schema": "shop.raw",
+                "warehouse": "wh",
+                "include": ["*"],
+                "exclude": ["tmp_*", "victim"],
+                "cadence": "hourly",
+                "timestamp_column": "loaded_at",
+            }
+        ],
+    }
     file = tmp_path / "rowcount_monitor.yaml"
     file.write_text(yaml.safe_dump(config))
     defs = build_definitions(file)
@@ -131,7 +161,9 @@ def test_discovery_with_globs_builds_one_asset_per_table(warehouse, tmp_path):
     assert mixed.partitions_def is None  # no loaded_at column: a snapshot table
     job = defs.resolve_implicit_global_asset_job_def()
     with dg.instance_for_test() as instance:
-        assert job.execute_in_process(instance=instance, asset_selection=[orders.key], partition_key="2026-01-01-10:00").success
+        assert job.execute_in_process(
+            instance=instance, asset_selection=[orders.key], partition_key="2026-01-01-10:00"
+        ).success
         record = instance.fetch_materializations(orders.key, limit=1).records[0]
     assert record.asset_materialization.metadata["dagster/row_count"].value == 2
 
@@ -141,8 +173,14 @@ def test_missing_snowflake_variables_are_named_at_load(tmp_path, monkeypatch):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("SNOWFLAKE_ACCOUNT", "acct")
     file = tmp_path / "rowcount_monitor.yaml"
-    file.write_text(yaml.safe_dump({"warehouses": {"prod": {"type": "snowflake"}},
-                                    "tables": [{"table": "shop.raw.orders", "warehouse": "prod"}]}))
+    file.write_text(
+        yaml.safe_dump(
+            {
+                "warehouses": {"prod": {"type": "snowflake"}},
+                "tables": [{"table": "shop.raw.orders", "warehouse": "prod"}],
+            }
+        )
+    )
     with pytest.raises(ConfigError) as err:
         build_definitions(file)
     message = str(err.value)
@@ -155,9 +193,22 @@ def test_a_snowflake_error_fails_the_step_with_its_message(tmp_path, monkeypatch
     for key, value in SNOWFLAKE_ENV.items():
         monkeypatch.setenv(key, value)
     file = tmp_path / "rowcount_monitor.yaml"
-    file.write_text(yaml.safe_dump({"warehouses": {"prod": {"type": "snowflake"}},
-                                    "tables": [{"table": "shop.raw.orders", "warehouse": "prod", "cadence": "hourly",
-                                                "timestamp_column": "loaded_at", "start": "2026-01-01T00:00"}]}))
+    file.write_text(
+        yaml.safe_dump(
+            {
+                "warehouses": {"prod": {"type": "snowflake"}},
+                "tables": [
+                    {
+                        "table": "shop.raw.orders",
+                        "warehouse": "prod",
+                        "cadence": "hourly",
+                        "timestamp_column": "loaded_at",
+                        "start": "2026-01-01T00:00",
+                    }
+                ],
+            }
+        )
+    )
     with fakesnow.patch():
         import snowflake.connector
 
@@ -172,7 +223,8 @@ def test_a_snowflake_error_fails_the_step_with_its_message(tmp_path, monkeypatch
         key = dg.AssetKey(["prod", "raw", "orders"])
         with dg.instance_for_test() as instance:
             result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-                instance=instance, asset_selection=[key], partition_key="2026-01-01-10:00", raise_on_error=False)
+                instance=instance, asset_selection=[key], partition_key="2026-01-01-10:00", raise_on_error=False
+            )
             assert not result.success
             failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
             assert "orders" in failure.step_failure_data.error.cause.message.lower()
@@ -192,8 +244,14 @@ def test_bad_snowflake_credentials_give_snowflakes_message(tmp_path, monkeypatch
     class Login(http.server.BaseHTTPRequestHandler):
         def do_POST(self):
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            body = json.dumps({"data": {"nextAction": "RETRY_LOGIN"}, "code": "390100", "success": False,
-                               "message": "Incorrect username or password was specified."}).encode()
+            body = json.dumps(
+                {
+                    "data": {"nextAction": "RETRY_LOGIN"},
+                    "code": "390100",
+                    "success": False,
+                    "message": "Incorrect username or password was specified.",
+                }
+            ).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -208,10 +266,24 @@ def test_bad_snowflake_credentials_give_snowflakes_message(tmp_path, monkeypatch
     for key, value in SNOWFLAKE_ENV.items():
         monkeypatch.setenv(key, value)
     file = tmp_path / "rowcount_monitor.yaml"
-    file.write_text(yaml.safe_dump({
-        "warehouses": {"prod": {"type": "snowflake", "connection_args": {
-            "host": "127.0.0.1", "port": server.server_address[1], "protocol": "http", "login_timeout": 10}}},
-        "tables": [{"table": "shop.raw.orders", "warehouse": "prod"}]}))
+    file.write_text(
+        yaml.safe_dump(
+            {
+                "warehouses": {
+                    "prod": {
+                        "type": "snowflake",
+                        "connection_args": {
+                            "host": "127.0.0.1",
+                            "port": server.server_address[1],
+                            "protocol": "http",
+                            "login_timeout": 10,
+                        },
+                    }
+                },
+                "tables": [{"table": "shop.raw.orders", "warehouse": "prod"}],
+            }
+        )
+    )
     monkeypatch.setenv("ROWCOUNT_MONITOR_CONFIG", str(file))
     try:
         assert main(["discover"]) == 3
@@ -232,15 +304,21 @@ def test_a_tz_aware_timestamp_column_is_counted_in_utc_beside_naive_ones(kind, c
     """Fivetran's _fivetran_synced is TIMESTAMP_TZ: one such table in a batch of naive ones
     used to stop counting for every table of the warehouse (tz-naive vs tz-aware)."""
     ts_type = {"duckdb": "TIMESTAMPTZ", "snowflake": "TIMESTAMP_TZ"}[kind]
-    statements = ["CREATE TABLE shop.raw.orders (id INTEGER, loaded_at TIMESTAMP)",
-                  f"CREATE TABLE shop.raw.synced (id INTEGER, loaded_at {ts_type})",
-                  "CREATE TABLE shop.raw.local_ltz (id INTEGER, loaded_at TIMESTAMP_LTZ)" if kind == "snowflake"
-                  else "CREATE TABLE shop.raw.local_ltz (id INTEGER, loaded_at TIMESTAMPTZ)"]
+    statements = [
+        "CREATE TABLE shop.raw.orders (id INTEGER, loaded_at TIMESTAMP)",
+        f"CREATE TABLE shop.raw.synced (id INTEGER, loaded_at {ts_type})",
+        "CREATE TABLE shop.raw.local_ltz (id INTEGER, loaded_at TIMESTAMP_LTZ)"
+        if kind == "snowflake"
+        else "CREATE TABLE shop.raw.local_ltz (id INTEGER, loaded_at TIMESTAMPTZ)",
+    ]
     statements += [f"INSERT INTO shop.raw.orders VALUES ({i}, TIMESTAMP '{t}')" for i, t in enumerate(ROWS)]
-    statements += [f"INSERT INTO shop.raw.{t} VALUES ({i}, '{v}')" for t in ("synced", "local_ltz")
-                   for i, v in enumerate(TZ_ROWS)]
-    tables = [{"table": f"shop.raw.{t}", "warehouse": "wh", "cadence": cadence, "timestamp_column": "loaded_at"}
-              for t in ("orders", "synced", "local_ltz")]
+    statements += [
+        f"INSERT INTO shop.raw.{t} VALUES ({i}, '{v}')" for t in ("synced", "local_ltz") for i, v in enumerate(TZ_ROWS)
+    ]
+    tables = [
+        {"table": f"shop.raw.{t}", "warehouse": "wh", "cadence": cadence, "timestamp_column": "loaded_at"}
+        for t in ("orders", "synced", "local_ltz")
+    ]
     file = tmp_path / "rowcount_monitor.yaml"
     if kind == "duckdb":
         path = tmp_path / "shop.duckdb"
@@ -266,13 +344,21 @@ def _count_tz_batch(file, cadence):
     partition = "2026-01-01-10:00" if cadence == "hourly" else "2026-01-01"
     with dg.instance_for_test() as instance:
         result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-            instance=instance, asset_selection=keys, partition_key=partition)
+            instance=instance, asset_selection=keys, partition_key=partition
+        )
         assert result.success
-        counts = {k.path[-1]: instance.fetch_materializations(k, limit=1).records[0]
-                  .asset_materialization.metadata["dagster/row_count"].value for k in keys}
+        counts = {
+            k.path[-1]: instance.fetch_materializations(k, limit=1)
+            .records[0]
+            .asset_materialization.metadata["dagster/row_count"]
+            .value
+            for k in keys
+        }
     # hourly 10:00 UTC: two rows each; daily 2026-01-01 UTC: three each (19:05-05 is the next UTC day)
-    expected = {"hourly": {"orders": 2, "synced": 2, "local_ltz": 2},
-                "daily": {"orders": 3, "synced": 3, "local_ltz": 3}}[cadence]
+    expected = {
+        "hourly": {"orders": 2, "synced": 2, "local_ltz": 2},
+        "daily": {"orders": 3, "synced": 3, "local_ltz": 3},
+    }[cadence]
     assert counts == expected
 
 
@@ -287,12 +373,23 @@ def test_junk_timestamps_neither_stretch_partitions_nor_fail_the_load(tmp_path, 
         for table in ("orders", "junk"):
             conn.execute(f"CREATE TABLE shop.raw.{table} (id INTEGER, loaded_at TIMESTAMP)")
             conn.execute(f"INSERT INTO shop.raw.{table} VALUES (1, TIMESTAMP '{first}'), (2, TIMESTAMP '{now}')")
-        conn.execute("INSERT INTO shop.raw.junk VALUES (3, TIMESTAMP '1970-01-01'), (4, TIMESTAMP '0001-01-01'), "
-                     "(5, '-infinity'::TIMESTAMP)")
+        conn.execute(
+            "INSERT INTO shop.raw.junk VALUES (3, TIMESTAMP '1970-01-01'), (4, TIMESTAMP '0001-01-01'), "
+            "(5, '-infinity'::TIMESTAMP)"
+        )
     file = tmp_path / "rowcount_monitor.yaml"
-    file.write_text(yaml.safe_dump({"warehouses": {"wh": {"type": "duckdb", "path": str(path)}}, "tables": [
-        {"table": f"shop.raw.{t}", "warehouse": "wh", "cadence": c, "timestamp_column": "loaded_at"}
-        for t in ("orders", "junk") for c in ("hourly",)]}))
+    file.write_text(
+        yaml.safe_dump(
+            {
+                "warehouses": {"wh": {"type": "duckdb", "path": str(path)}},
+                "tables": [
+                    {"table": f"shop.raw.{t}", "warehouse": "wh", "cadence": c, "timestamp_column": "loaded_at"}
+                    for t in ("orders", "junk")
+                    for c in ("hourly",)
+                ],
+            }
+        )
+    )
     with caplog.at_level("WARNING", logger="rowcount_monitor"):
         defs = build_definitions(file)
     graph = defs.get_repository_def().asset_graph
@@ -318,8 +415,9 @@ def _odd_names_shop(tmp_path):
 
 def _write(tmp_path, path, **body):
     file = tmp_path / "rowcount_monitor.yaml"
-    file.write_text(yaml.safe_dump({"warehouses": {"wh": {"type": "duckdb", "path": str(path)}}, **body},
-                                   allow_unicode=True))
+    file.write_text(
+        yaml.safe_dump({"warehouses": {"wh": {"type": "duckdb", "path": str(path)}}, **body}, allow_unicode=True)
+    )
     return file
 
 
@@ -327,8 +425,19 @@ def test_a_schema_with_colliding_or_unusable_tables_still_loads_the_others(tmp_p
     """`order-items` beside `order_items`, two Cyrillic names of equal length, a BIGINT
     timestamp: one new table in a globbed schema used to stop all monitoring."""
     path = _odd_names_shop(tmp_path)
-    file = _write(tmp_path, path, schemas=[{"schema": "shop.raw", "warehouse": "wh", "include": ["*"],
-                                            "cadence": "hourly", "timestamp_column": "loaded_at"}])
+    file = _write(
+        tmp_path,
+        path,
+        schemas=[
+            {
+                "schema": "shop.raw",
+                "warehouse": "wh",
+                "include": ["*"],
+                "cadence": "hourly",
+                "timestamp_column": "loaded_at",
+            }
+        ],
+    )
     with caplog.at_level("WARNING", logger="rowcount_monitor"):
         defs = build_definitions(file)
     names = sorted(k.path[-1] for a in defs.assets for k in a.keys)
@@ -340,14 +449,25 @@ def test_a_schema_with_colliding_or_unusable_tables_still_loads_the_others(tmp_p
     assert "column 'loaded_at' of shop.raw.epoch is BIGINT, not a TIMESTAMP or DATE" in warned
 
 
-@pytest.mark.parametrize("tables, message", [
-    (['shop.raw."order-items"', "shop.raw.order_items"],
-     r'tables\[1\] \(shop.raw.order_items\): its asset key wh/raw/order_items is already .*tables\[0\]'),
-    (["shop.raw.epoch"], r"tables\[0\] \(shop.raw.epoch\), field 'timestamp_column': column 'loaded_at' .* is BIGINT"),
-])
+@pytest.mark.parametrize(
+    "tables, message",
+    [
+        (
+            ['shop.raw."order-items"', "shop.raw.order_items"],
+            r"tables\[1\] \(shop.raw.order_items\): its asset key wh/raw/order_items is already .*tables\[0\]",
+        ),
+        (
+            ["shop.raw.epoch"],
+            r"tables\[0\] \(shop.raw.epoch\), field 'timestamp_column': column 'loaded_at' .* is BIGINT",
+        ),
+    ],
+)
 def test_listed_tables_that_collide_or_cannot_be_counted_are_config_errors(tmp_path, tables, message):
     path = _odd_names_shop(tmp_path)
-    file = _write(tmp_path, path, tables=[{"table": t, "warehouse": "wh", "cadence": "hourly",
-                                           "timestamp_column": "loaded_at"} for t in tables])
+    file = _write(
+        tmp_path,
+        path,
+        tables=[{"table": t, "warehouse": "wh", "cadence": "hourly", "timestamp_column": "loaded_at"} for t in tables],
+    )
     with pytest.raises(ConfigError, match=message):
         build_definitions(file)

@@ -1,4 +1,5 @@
 """Sending what is due in the outbox, with backoff, without one failure blocking the rest."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -43,8 +44,9 @@ def describe_error(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"[:300]
 
 
-def deliver(outbox: Outbox, publish: Callable[[Alert], str], now: float,
-            max_attempts: int, first_delay: float, limit: int = 500) -> DeliveryReport:
+def deliver(
+    outbox: Outbox, publish: Callable[[Alert], str], now: float, max_attempts: int, first_delay: float, limit: int = 500
+) -> DeliveryReport:
     """Publish due alerts oldest first. A failed one is retried after a doubling delay and
     dead-lettered after `max_attempts`; the others are still tried (except later alerts of its
     check, which keep their order), unless several fail in a row (the endpoint is down), when

@@ -1,4 +1,5 @@
 """The alert: what a person reads in the e-mail or chat message an SNS subscription delivers."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,12 @@ class Alert:
 
     def subject(self) -> str:
         """SNS subjects must be ASCII, one line, at most 100 characters."""
-        head = {"anomaly": "row count anomaly", "recovered": "recovered",
-                "operational": "count failed", "test": "test message"}[self.kind]
+        head = {
+            "anomaly": "row count anomaly",
+            "recovered": "recovered",
+            "operational": "count failed",
+            "test": "test message",
+        }[self.kind]
         text = f"[{self.severity}] {self.table}: {head}"
         if self.kind == "anomaly" and "observed" in self.details and "expected" in self.details:
             text += f" ({self.details['observed']:,.0f} rows, expected {self.details['expected']:,.0f})"
@@ -28,9 +33,19 @@ class Alert:
         return text if len(text) <= 100 else text[:97] + "..."
 
     def message(self) -> str:
-        return json.dumps({"alert_id": self.id, "kind": self.kind, "table": self.table, "owner": self.owner,
-                           "severity": self.severity, "summary": self.summary, **self.details},
-                          ensure_ascii=False, sort_keys=True)
+        return json.dumps(
+            {
+                "alert_id": self.id,
+                "kind": self.kind,
+                "table": self.table,
+                "owner": self.owner,
+                "severity": self.severity,
+                "summary": self.summary,
+                **self.details,
+            },
+            ensure_ascii=False,
+            sort_keys=True,
+        )
 
     def attributes(self) -> dict:
         """SNS message attributes, for subscription filter policies (route per team)."""

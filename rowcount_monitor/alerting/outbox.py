@@ -14,6 +14,7 @@ CLAIM_LEASE belongs to a process that died mid-publish and may be taken over. Th
 check go out in the order they were queued: one is not due while an earlier one of the same
 check waits for a retry or is dead-lettered (a replay sends them in order).
 """
+
 from __future__ import annotations
 
 import json
@@ -88,10 +89,18 @@ class Outbox:
                 raise
             aside = self.quarantine(exc)
             self._create()
-            self.add(Alert(f"outbox-corrupt:{aside.name}", "operational", "alert outbox", "", "ERROR",
-                           f"the alert outbox was corrupt ({exc}) and was moved to {aside}; a new one "
-                           "started from the sensor's cursor, alerts still pending in the old one are lost",
-                           {"path": str(aside)}))
+            self.add(
+                Alert(
+                    f"outbox-corrupt:{aside.name}",
+                    "operational",
+                    "alert outbox",
+                    "",
+                    "ERROR",
+                    f"the alert outbox was corrupt ({exc}) and was moved to {aside}; a new one "
+                    "started from the sensor's cursor, alerts still pending in the old one are lost",
+                    {"path": str(aside)},
+                )
+            )
 
     def _create(self) -> None:
         with closing(sqlite3.connect(self.path, timeout=30)) as conn:
@@ -115,9 +124,13 @@ class Outbox:
             part = Path(f"{self.path}{suffix}")
             if part.exists():
                 part.rename(Path(f"{aside}{suffix}"))
-        LOG.error("alert outbox %s is corrupt (%s): moved to %s, starting a new one; its read positions "
-                  "come back from the sensor's cursor, alerts that were still pending in it are lost",
-                  self.path, error, aside)
+        LOG.error(
+            "alert outbox %s is corrupt (%s): moved to %s, starting a new one; its read positions "
+            "come back from the sensor's cursor, alerts that were still pending in it are lost",
+            self.path,
+            error,
+            aside,
+        )
         return aside
 
     def _tx(self):
@@ -146,20 +159,24 @@ class Outbox:
                 for ev in evaluations:
                     if ev.storage_id <= read_up_to:  # another pass ingested it meanwhile
                         continue
-                    row = conn.execute("SELECT failing FROM {check_state} WHERE check_key = :key",
-                                       {"key": ev.check_key}).fetchone()
+                    row = conn.execute(
+                        "SELECT failing FROM {check_state} WHERE check_key = :key", {"key": ev.check_key}
+                    ).fetchone()
                     was_failing = bool(row and row[0])
                     alerts, failing = to_alerts(ev, was_failing)
                     conn.execute(
                         "INSERT INTO {check_state} (check_key, failing) VALUES (:key, :failing) "
                         "ON CONFLICT(check_key) DO UPDATE SET failing = excluded.failing",
-                        {"key": ev.check_key, "failing": int(failing)})
+                        {"key": ev.check_key, "failing": int(failing)},
+                    )
                     for alert in alerts:
                         added += self._insert(conn, alert, now)
                 if position > read_up_to:
-                    conn.execute("INSERT INTO {cursor} (name, position) VALUES (:name, :position) "
-                                 "ON CONFLICT(name) DO UPDATE SET position = excluded.position",
-                                 {"name": name, "position": position})
+                    conn.execute(
+                        "INSERT INTO {cursor} (name, position) VALUES (:name, :position) "
+                        "ON CONFLICT(name) DO UPDATE SET position = excluded.position",
+                        {"name": name, "position": position},
+                    )
         return added
 
     def add(self, alert: Alert) -> bool:
@@ -170,9 +187,11 @@ class Outbox:
     @staticmethod
     def _insert(conn, alert: Alert, now: float) -> int:
         stream = stream_of(alert)
-        cur = conn.execute("INSERT INTO {alerts} (id, payload, next_attempt, created, stream) "
-                           "VALUES (:id, :payload, :now, :now, :stream) ON CONFLICT (id) DO NOTHING",
-                           {"id": alert.id, "payload": alert.to_json(), "now": now, "stream": stream})
+        cur = conn.execute(
+            "INSERT INTO {alerts} (id, payload, next_attempt, created, stream) "
+            "VALUES (:id, :payload, :now, :now, :stream) ON CONFLICT (id) DO NOTHING",
+            {"id": alert.id, "payload": alert.to_json(), "now": now, "stream": stream},
+        )
         return cur.rowcount
 
     def snapshot(self) -> str:
@@ -194,10 +213,14 @@ class Outbox:
         with self._tx() as conn:
             if conn.execute("SELECT count(*) FROM {cursor}").fetchone()[0]:
                 return 0
-            conn.executemany("INSERT INTO {cursor} (name, position) VALUES (:name, :position)",
-                             [{"name": str(k), "position": int(v)} for k, v in positions.items()])
-            conn.executemany("INSERT INTO {check_state} (check_key, failing) VALUES (:key, 1) "
-                             "ON CONFLICT (check_key) DO NOTHING", [{"key": str(k)} for k in failing])
+            conn.executemany(
+                "INSERT INTO {cursor} (name, position) VALUES (:name, :position)",
+                [{"name": str(k), "position": int(v)} for k, v in positions.items()],
+            )
+            conn.executemany(
+                "INSERT INTO {check_state} (check_key, failing) VALUES (:key, 1) ON CONFLICT (check_key) DO NOTHING",
+                [{"key": str(k)} for k in failing],
+            )
         return len(positions)
 
     # --- delivering ------------------------------------------------------------------------
@@ -212,7 +235,9 @@ class Outbox:
                 "AND NOT EXISTS (SELECT 1 FROM {alerts} b WHERE a.stream IS NOT NULL AND b.stream = a.stream "
                 "  AND b.{seq} < a.{seq} AND (b.status = 'dead' OR (b.status = 'pending' AND b.next_attempt > :now)"
                 "  OR (b.status = 'sending' AND b.claimed > :stale))) "
-                "ORDER BY a.{seq} LIMIT :limit", {"now": now, "stale": now - CLAIM_LEASE, "limit": limit}).fetchall()
+                "ORDER BY a.{seq} LIMIT :limit",
+                {"now": now, "stale": now - CLAIM_LEASE, "limit": limit},
+            ).fetchall()
         return [Pending(Alert.from_json(p), a, s == "sending") for p, a, s in rows]
 
     def claim(self, alert_id: str, now: float) -> bool:
@@ -220,30 +245,38 @@ class Outbox:
         If the process dies before mark_sent, the claim runs out after CLAIM_LEASE and the next
         pass re-sends it, knowing the outcome is unknown (FIFO topics deduplicate it)."""
         with self._tx() as conn:
-            cur = conn.execute(f"UPDATE {{alerts}} SET status = 'sending', claimed = :now WHERE id = :id AND ({_TAKEABLE})",
-                               {"id": alert_id, "now": now, "stale": now - CLAIM_LEASE})
+            cur = conn.execute(
+                f"UPDATE {{alerts}} SET status = 'sending', claimed = :now WHERE id = :id AND ({_TAKEABLE})",
+                {"id": alert_id, "now": now, "stale": now - CLAIM_LEASE},
+            )
             return cur.rowcount == 1
 
     def mark_sent(self, alert_id: str, message_id: str, now: float) -> None:
         with self._tx() as conn:
-            conn.execute("UPDATE {alerts} SET status = 'sent', message_id = :message_id, sent = :now, "
-                         "attempts = attempts + 1 WHERE id = :id AND status = 'sending'",
-                         {"message_id": message_id, "now": now, "id": alert_id})
+            conn.execute(
+                "UPDATE {alerts} SET status = 'sent', message_id = :message_id, sent = :now, "
+                "attempts = attempts + 1 WHERE id = :id AND status = 'sending'",
+                {"message_id": message_id, "now": now, "id": alert_id},
+            )
 
     def mark_failed(self, alert_id: str, error: str, retry_at: float, dead: bool) -> None:
         with self._tx() as conn:
-            conn.execute("UPDATE {alerts} SET status = :status, attempts = attempts + 1, next_attempt = :retry_at, "
-                         "last_error = :error WHERE id = :id AND status = 'sending'",
-                         {"status": "dead" if dead else "pending", "retry_at": retry_at, "error": error[:500], "id": alert_id})
+            conn.execute(
+                "UPDATE {alerts} SET status = :status, attempts = attempts + 1, next_attempt = :retry_at, "
+                "last_error = :error WHERE id = :id AND status = 'sending'",
+                {"status": "dead" if dead else "pending", "retry_at": retry_at, "error": error[:500], "id": alert_id},
+            )
 
     def replay(self, ids: list[str] | None, now: float) -> int:
         """Dead alerts (all, or the given ids) back to pending with a fresh attempt count."""
         with self._tx() as conn:
             replayed = 0
             for alert_id in ids or [None]:
-                cur = conn.execute("UPDATE {alerts} SET status = 'pending', attempts = 0, next_attempt = :now "
-                                   "WHERE status = 'dead'" + (" AND id = :id" if alert_id else ""),
-                                   {"now": now, "id": alert_id})
+                cur = conn.execute(
+                    "UPDATE {alerts} SET status = 'pending', attempts = 0, next_attempt = :now "
+                    "WHERE status = 'dead'" + (" AND id = :id" if alert_id else ""),
+                    {"now": now, "id": alert_id},
+                )
                 replayed += cur.rowcount
             return replayed
 
@@ -253,12 +286,21 @@ class Outbox:
 
     def listing(self, status: str) -> list[tuple[str, int, str | None]]:
         with self._tx() as conn:
-            return [tuple(r) for r in conn.execute("SELECT id, attempts, last_error FROM {alerts} WHERE status = :status "
-                                                   "ORDER BY created", {"status": status}).fetchall()]
+            return [
+                tuple(r)
+                for r in conn.execute(
+                    "SELECT id, attempts, last_error FROM {alerts} WHERE status = :status ORDER BY created",
+                    {"status": status},
+                ).fetchall()
+            ]
 
 
-_POSTGRES_NAMES = {"alerts": "rowcount_monitor_alerts", "check_state": "rowcount_monitor_check_state",
-                   "cursor": "rowcount_monitor_cursor", "seq": "seq"}
+_POSTGRES_NAMES = {
+    "alerts": "rowcount_monitor_alerts",
+    "check_state": "rowcount_monitor_check_state",
+    "cursor": "rowcount_monitor_cursor",
+    "seq": "seq",
+}
 _POSTGRES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS {alerts} (
     seq BIGSERIAL,  -- the order alerts were queued in

@@ -4,6 +4,7 @@ Credentials, region and endpoint come from boto3's usual sources (AWS_ACCESS_KEY
 AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL, a profile or an instance role): they are
 never part of the config, the messages or the logs.
 """
+
 from __future__ import annotations
 
 import boto3
@@ -25,8 +26,11 @@ class SNSPublisher(dg.ConfigurableResource):
     timeout_seconds: float = Field(default=10.0, description="connect and read timeout per request")
 
     def client(self):
-        config = Config(connect_timeout=self.timeout_seconds, read_timeout=self.timeout_seconds,
-                        retries={"max_attempts": 2, "mode": "standard"})
+        config = Config(
+            connect_timeout=self.timeout_seconds,
+            read_timeout=self.timeout_seconds,
+            retries={"max_attempts": 2, "mode": "standard"},
+        )
         return boto3.client("sns", region_name=self.region_name, endpoint_url=self.endpoint_url, config=config)
 
     def publish(self, alert: Alert, client=None) -> str:
@@ -34,8 +38,12 @@ class SNSPublisher(dg.ConfigurableResource):
         MessageDeduplicationId, so even a re-send after a crash is delivered once."""
         if not self.topic_arn:
             raise RuntimeError(f"no SNS topic configured (set {TOPIC_ENV})")
-        kwargs = dict(TopicArn=self.topic_arn, Subject=alert.subject(), Message=alert.message(),
-                      MessageAttributes=alert.attributes())
+        kwargs = dict(
+            TopicArn=self.topic_arn,
+            Subject=alert.subject(),
+            Message=alert.message(),
+            MessageAttributes=alert.attributes(),
+        )
         if self.topic_arn.endswith(".fifo"):
             kwargs.update(MessageGroupId=alert.table[:128], MessageDeduplicationId=_dedup_id(alert.id))
         return (client or self.client()).publish(**kwargs)["MessageId"]

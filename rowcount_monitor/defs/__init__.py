@@ -2,6 +2,7 @@
 assets (tables.py), their row-count checks (checks.py), dbt models (dbt.py), the history
 backfill job (backfill_job.py), schedules (schedules.py), alert sensors (alert_sensors.py) and
 warehouse resources (resources.py)."""
+
 from __future__ import annotations
 
 import os
@@ -68,11 +69,14 @@ def build_definitions(path: Path | None = None) -> dg.Definitions:
     for a in assets:
         if a.partitions_def is not None:
             by_cadence[a.metadata_by_key[next(iter(a.keys))]["cadence"]].append(a)
-    return dg.Definitions.merge(dbt, dg.Definitions(
-        assets=assets,
-        asset_checks=[model_check(e) for e in model_entries],
-        jobs=[backfill_job(facts, config.checks.plots)],
-        schedules=cadence_schedules(by_cadence, list(dbt.assets or [])),
-        sensors=sensor_definitions([f.entry for f in facts], config.alerts),
-        resources={**warehouse_resources(config), "sns": SNSPublisher(topic_arn=os.environ.get(TOPIC_ENV, ""))},
-    ))
+    return dg.Definitions.merge(
+        dbt,
+        dg.Definitions(
+            assets=assets,
+            asset_checks=[model_check(e) for e in model_entries],
+            jobs=[backfill_job(facts, config.checks.plots)],
+            schedules=cadence_schedules(by_cadence, list(dbt.assets or [])),
+            sensors=sensor_definitions([f.entry for f in facts], config.alerts),
+            resources={**warehouse_resources(config), "sns": SNSPublisher(topic_arn=os.environ.get(TOPIC_ENV, ""))},
+        ),
+    )

@@ -9,6 +9,7 @@ failing sends one "started failing" alert and one "recovered" when it passes aga
 `alerts.notify: every_failure`. `operational_alerts` queues a message for every failed run
 (warehouse down, permission denied): never a row-count anomaly, always its own kind.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -61,8 +62,17 @@ class CheckEvent:
         """From an AssetCheckExecutionRecord that has its evaluation."""
         ev = record.event.dagster_event.event_specific_data
         numbers = {k: v.value for k, v in ev.metadata.items() if isinstance(v.value, (int, float))}
-        return cls(record.id, record.run_id, ev.asset_key, ev.check_name, ev.partition, ev.passed,
-                   ev.severity.value, ev.description or "", numbers)
+        return cls(
+            record.id,
+            record.run_id,
+            ev.asset_key,
+            ev.check_name,
+            ev.partition,
+            ev.passed,
+            ev.severity.value,
+            ev.description or "",
+            numbers,
+        )
 
 
 def new_evaluations(records, after: int, now: float) -> tuple[list[CheckEvent], int]:
@@ -98,10 +108,24 @@ def unread_executions(storage, after: dict[dg.AssetCheckKey, int]) -> dict[dg.As
     out = {k: [] for k in after}
     if isinstance(storage, SqlEventLogStorage) and known:
         by_name = {k.asset_key.to_string(): k for k in known}
-        query = db_select([T.c.id, T.c.run_id, T.c.execution_status, T.c.evaluation_event,
-                           T.c.create_timestamp, T.c.partition, T.c.asset_key]).where(sa.and_(
-            T.c.asset_key.in_(list(by_name)), T.c.check_name == CHECK_NAME,
-            T.c.id > min(known.values()))).order_by(T.c.id.asc()).limit(BULK_LIMIT + 1)
+        query = (
+            db_select(
+                [
+                    T.c.id,
+                    T.c.run_id,
+                    T.c.execution_status,
+                    T.c.evaluation_event,
+                    T.c.create_timestamp,
+                    T.c.partition,
+                    T.c.asset_key,
+                ]
+            )
+            .where(
+                sa.and_(T.c.asset_key.in_(list(by_name)), T.c.check_name == CHECK_NAME, T.c.id > min(known.values()))
+            )
+            .order_by(T.c.id.asc())
+            .limit(BULK_LIMIT + 1)
+        )
         with storage.index_connection() as conn:
             rows = db_fetch_mappings(conn, query)
         if len(rows) <= BULK_LIMIT:
@@ -111,7 +135,11 @@ def unread_executions(storage, after: dict[dg.AssetCheckKey, int]) -> dict[dg.As
                     out[key].append(AssetCheckExecutionRecord.from_db_row(row, key=key))
             after = {k: p for k, p in after.items() if k not in known}
     for key, position in after.items():
-        out[key] = list(itertools.takewhile(lambda r, position=position: r.id > position, check_executions(storage, key, first_page=4)))
+        out[key] = list(
+            itertools.takewhile(
+                lambda r, position=position: r.id > position, check_executions(storage, key, first_page=4)
+            )
+        )
     return out
 
 
@@ -137,38 +165,62 @@ def alerts_for(event: CheckEvent, was_failing: bool, entry: TableConfig, alerts:
     if not event.passed:
         if was_failing and alerts.notify == "state_changes":
             return [], True
-        return [Alert(f"{base}:anomaly", "anomaly", entry.table, owner, event.severity, event.description,
-                      details)], True
+        return [
+            Alert(f"{base}:anomaly", "anomaly", entry.table, owner, event.severity, event.description, details)
+        ], True
     if was_failing:
-        return [Alert(f"{base}:recovered", "recovered", entry.table, owner, "INFO",
-                      f"passes again: {event.description}", details)], False
+        return [
+            Alert(
+                f"{base}:recovered",
+                "recovered",
+                entry.table,
+                owner,
+                "INFO",
+                f"passes again: {event.description}",
+                details,
+            )
+        ], False
     return [], False
 
 
 def sensor_definitions(entries: list[TableConfig], alerts: AlertsConfig) -> list:
     tables = {asset_key(e.warehouse, e.ref): e for e in entries}
 
-    @dg.sensor(name="row_count_alerts", minimum_interval_seconds=30,
-               default_status=dg.DefaultSensorStatus.RUNNING,
-               description="Forwards failed row-count checks (and failed counting runs) to SNS, exactly once.")
+    @dg.sensor(
+        name="row_count_alerts",
+        minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Forwards failed row-count checks (and failed counting runs) to SNS, exactly once.",
+    )
     def row_count_alerts(context: dg.SensorEvaluationContext, sns: SNSPublisher):
         outbox = outbox_for(alerts, context.instance)
         restored = bool(context.cursor) and outbox.restore(context.cursor) > 0
         if restored:
-            context.log.warning(f"the alert outbox {outbox} had no read positions: they were restored "
-                                "from the sensor's cursor (alerts still pending in a lost outbox are gone)")
+            context.log.warning(
+                f"the alert outbox {outbox} had no read positions: they were restored "
+                "from the sensor's cursor (alerts still pending in a lost outbox are gone)"
+            )
         storage = context.instance.event_log_storage
         now = time.time()
         latest = storage.get_latest_asset_check_execution_by_key([dg.AssetCheckKey(k, CHECK_NAME) for k in tables])
         positions = outbox.positions()
-        changed = {key: positions.get(key.to_user_string(), 0) for key, record in latest.items()
-                   if record.id > positions.get(key.to_user_string(), 0)}
+        changed = {
+            key: positions.get(key.to_user_string(), 0)
+            for key, record in latest.items()
+            if record.id > positions.get(key.to_user_string(), 0)
+        }
         reads = []
         for check_key, records in unread_executions(storage, changed).items():
             events, position = new_evaluations(records, changed[check_key], now)
             entry = tables[check_key.asset_key]
-            reads.append((check_key.to_user_string(), position, events,
-                          lambda ev, failing, entry=entry: alerts_for(ev, failing, entry, alerts)))
+            reads.append(
+                (
+                    check_key.to_user_string(),
+                    position,
+                    events,
+                    lambda ev, failing, entry=entry: alerts_for(ev, failing, entry, alerts),
+                )
+            )
         added = outbox.ingest(reads)
         read = sum(len(events) for _, _, events, _ in reads)
         context.update_cursor(outbox.snapshot())
@@ -178,24 +230,32 @@ def sensor_definitions(entries: list[TableConfig], alerts: AlertsConfig) -> list
         if not sns.topic_arn:
             return dg.SkipReason(f"{summary}; no SNS topic (set {TOPIC_ENV}): alerts wait in the outbox")
         client = sns.client()
-        report = deliver(outbox, lambda a: sns.publish(a, client), time.time(), alerts.max_attempts,
-                         alerts.retry_backoff_seconds)
+        report = deliver(
+            outbox, lambda a: sns.publish(a, client), time.time(), alerts.max_attempts, alerts.retry_backoff_seconds
+        )
         for error in report.errors[:3]:
             context.log.warning(f"SNS publish failed: {error}")
         if report.resent_after_crash:
-            context.log.warning(f"re-sent {len(report.resent_after_crash)} alerts whose earlier publish never "
-                                "reported back (the process died mid-publish)")
+            context.log.warning(
+                f"re-sent {len(report.resent_after_crash)} alerts whose earlier publish never "
+                "reported back (the process died mid-publish)"
+            )
         return dg.SkipReason(f"{summary}; {report.line()}")
 
-    @dg.run_failure_sensor(name="operational_alerts", default_status=dg.DefaultSensorStatus.RUNNING,
-                           description="Queues an operational alert for every failed run (e.g. the warehouse is down).")
+    @dg.run_failure_sensor(
+        name="operational_alerts",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Queues an operational alert for every failed run (e.g. the warehouse is down).",
+    )
     def operational_alerts(context: dg.RunFailureSensorContext):
         run = context.dagster_run
         keys = [k for k in (run.asset_selection or []) if k in tables]
         error = context.failure_event.message or "run failed"
         for step_event in context.get_step_failure_events():
             data = step_event.step_failure_data
-            failed = (data.user_failure_data.metadata or {}).get(FAILED_ASSETS) if data and data.user_failure_data else None
+            failed = (
+                (data.user_failure_data.metadata or {}).get(FAILED_ASSETS) if data and data.user_failure_data else None
+            )
             if failed is not None:  # counting names the tables it could not count: page only their owners
                 keys = [k for k in map(dg.AssetKey.from_user_string, failed.value) if k in tables]
                 error = data.user_failure_data.description or error
@@ -205,10 +265,15 @@ def sensor_definitions(entries: list[TableConfig], alerts: AlertsConfig) -> list
                 break
         names = ", ".join(sorted(tables[k].table for k in keys)) or run.job_name
         owners = ", ".join(sorted({tables[k].owner for k in keys if tables[k].owner}))
-        alert = Alert(f"run-failure:{run.run_id}", "operational", names[:200], owners, "ERROR",
-                      f"counting failed, no row count recorded: {error}",
-                      {"run_id": run.run_id, "job": run.job_name,
-                       "url": f"{alerts.ui_base_url.rstrip('/')}/runs/{run.run_id}"})
+        alert = Alert(
+            f"run-failure:{run.run_id}",
+            "operational",
+            names[:200],
+            owners,
+            "ERROR",
+            f"counting failed, no row count recorded: {error}",
+            {"run_id": run.run_id, "job": run.job_name, "url": f"{alerts.ui_base_url.rstrip('/')}/runs/{run.run_id}"},
+        )
         outbox_for(alerts, context.instance).add(alert)
 
     return [row_count_alerts, operational_alerts]

@@ -50,8 +50,9 @@ def backfill_job(facts: list[TableFacts], plots: str = "failures") -> dg.JobDefi
             raise dg.Failure(f"not bucket tables of this code location: {', '.join(unknown)}")
         filled = 0
         for i, name in enumerate(chosen, 1):
-            filled += _fill_table(context, keys[name], until.to_pydatetime(), config.judge_days, plots,
-                                  f"[{i}/{len(chosen)}]")
+            filled += _fill_table(
+                context, keys[name], until.to_pydatetime(), config.judge_days, plots, f"[{i}/{len(chosen)}]"
+            )
         return filled
 
     @dg.job(name=JOB_NAME, description="Fill every table's missing row-count buckets (one query per table).")
@@ -76,21 +77,27 @@ def _fill_table(context, facts: TableFacts, until: dt.datetime, judge_days: int,
     counts = warehouse.bucket_counts(entry.ref, entry.timestamp_column, BUCKET_UNIT[entry.cadence], start, end)
     by_key = {bucket.strftime(fmt): n for bucket, n in counts.items()}
     for partition in todo:
-        context.log_event(dg.AssetMaterialization(
-            asset_key=key, partition=partition,
-            metadata={"dagster/row_count": dg.MetadataValue.int(by_key.get(partition, 0))},
-        ))
+        context.log_event(
+            dg.AssetMaterialization(
+                asset_key=key,
+                partition=partition,
+                metadata={"dagster/row_count": dg.MetadataValue.int(by_key.get(partition, 0))},
+            )
+        )
     cache = HistoryCache.for_instance(context.instance)
     if cache is not None:
         cache.record([(key.to_user_string(), pd.to_datetime(p, format=fmt), by_key.get(p, 0)) for p in todo])
     failed = _judge_recent(context, facts, key, todo, by_key, until - dt.timedelta(days=judge_days), plots)
-    context.log.info(f"{label} {key.to_user_string()}: {len(todo):,} buckets, {sum(by_key.values()):,} rows"
-                     + (f", {failed} failed row-count checks in the last {judge_days} days" if failed else ""))
+    context.log.info(
+        f"{label} {key.to_user_string()}: {len(todo):,} buckets, {sum(by_key.values()):,} rows"
+        + (f", {failed} failed row-count checks in the last {judge_days} days" if failed else "")
+    )
     return len(todo)
 
 
-def _judge_recent(context, facts: TableFacts, key, filled: list[str], counts: dict[str, int],
-                  since: dt.datetime, plots: str) -> int:
+def _judge_recent(
+    context, facts: TableFacts, key, filled: list[str], counts: dict[str, int], since: dt.datetime, plots: str
+) -> int:
     """Evaluate the row-count check for filled buckets after `since`, exactly as the live check
     would have (same history window, same `judge`), and log the evaluations. It does not call
     checks.judge_partition per bucket: that would be one event-log query per bucket, where this
@@ -115,7 +122,15 @@ def _judge_recent(context, facts: TableFacts, key, filled: list[str], counts: di
         first, ts = (pd.to_datetime(k, format=fmt) for k in (window[0], window[-1]))
         result = judge(entry, policy, series.loc[first:ts], plots)
         failed += not result.passed
-        context.log_event(dg.AssetCheckEvaluation(
-            asset_key=key, check_name=CHECK_NAME, passed=result.passed, metadata=result.metadata,
-            severity=result.severity, description=result.description, partition=partition))
+        context.log_event(
+            dg.AssetCheckEvaluation(
+                asset_key=key,
+                check_name=CHECK_NAME,
+                passed=result.passed,
+                metadata=result.metadata,
+                severity=result.severity,
+                description=result.description,
+                partition=partition,
+            )
+        )
     return failed

@@ -1,4 +1,5 @@
 """What a cadence means: the partition key format, the SQL date_trunc unit and the bucket length."""
+
 import pandas as pd
 
 PARTITION_FORMAT = {"hourly": "%Y-%m-%d-%H:%M", "daily": "%Y-%m-%d"}

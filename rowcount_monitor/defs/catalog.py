@@ -6,6 +6,7 @@ catalog file beside the config (rowcount_monitor.catalog.json); while that file 
 config it was made from, the code location loads from it without a single warehouse query, so
 hundreds of tables load fast and a UI reload costs the warehouse nothing. New tables in a
 schema appear after the next `discover`."""
+
 from __future__ import annotations
 
 import fnmatch
@@ -47,11 +48,16 @@ def discovered_entries(config: MonitorConfig, warehouses: dict) -> list[tuple[st
         where = f"{config.source}: schemas[{i}] ({schema.schema_name})"
         warehouse = warehouses[schema.warehouse]
         database, name = schema.schema_name.split(".")
-        stored = [t for t in warehouse.list_tables(database, name)
-                  if _matches(t, schema.include) and not _matches(t, schema.exclude)]
+        stored = [
+            t
+            for t in warehouse.list_tables(database, name)
+            if _matches(t, schema.include) and not _matches(t, schema.exclude)
+        ]
         if not stored:
-            raise ConfigError(f"{where}, field 'include': no table in {schema.schema_name} matches "
-                              f"{schema.include} (minus {schema.exclude})")
+            raise ConfigError(
+                f"{where}, field 'include': no table in {schema.schema_name} matches "
+                f"{schema.include} (minus {schema.exclude})"
+            )
         columns_of = warehouse.schema_columns(database, name)  # one query for the whole schema
         for table_name in stored:
             table = warehouse.config_name(table_name)
@@ -78,8 +84,14 @@ def _fingerprint(config: MonitorConfig) -> str:
 
 def write_catalog(config: MonitorConfig, facts: list[TableFacts]) -> Path:
     path = catalog_file(config)
-    tables = [{"entry": f.entry.model_dump(mode="json", by_alias=True), "columns": f.columns,
-               "start": f.start.isoformat() if f.start is not None else None} for f in facts]
+    tables = [
+        {
+            "entry": f.entry.model_dump(mode="json", by_alias=True),
+            "columns": f.columns,
+            "start": f.start.isoformat() if f.start is not None else None,
+        }
+        for f in facts
+    ]
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"config_sha256": _fingerprint(config), "tables": tables}, indent=1))
     os.replace(tmp, path)
@@ -94,8 +106,14 @@ def read_catalog(config: MonitorConfig) -> list[TableFacts] | None:
     stored = json.loads(path.read_text())
     if stored.get("config_sha256") != _fingerprint(config):
         return None
-    return [TableFacts(TableConfig(**t["entry"]), [tuple(c) for c in t["columns"]],
-                       pd.Timestamp(t["start"]) if t["start"] else None) for t in stored["tables"]]
+    return [
+        TableFacts(
+            TableConfig(**t["entry"]),
+            [tuple(c) for c in t["columns"]],
+            pd.Timestamp(t["start"]) if t["start"] else None,
+        )
+        for t in stored["tables"]
+    ]
 
 
 def resolve_tables(config: MonitorConfig, skip: frozenset[str] = frozenset()) -> list[TableFacts]:
@@ -123,10 +141,14 @@ def discover(config: MonitorConfig, skip: frozenset[str] = frozenset()) -> list[
 def _discover(config: MonitorConfig, skip: frozenset[str]) -> list[TableFacts]:
     # outside a run, EnvVar fields (Snowflake credentials) resolve only when initialized
     resources = warehouse_resources(config)
-    warehouses = {name: reader(resources[resource_key(name)].process_config_and_initialize())
-                  for name in config.warehouses}
-    entries = [(f"{config.source}: tables[{i}] ({e.table})", e, None) for i, e in enumerate(config.tables)
-               if e.table not in skip]
+    warehouses = {
+        name: reader(resources[resource_key(name)].process_config_and_initialize()) for name in config.warehouses
+    }
+    entries = [
+        (f"{config.source}: tables[{i}] ({e.table})", e, None)
+        for i, e in enumerate(config.tables)
+        if e.table not in skip
+    ]
     described, keys = [], {}
     for where, entry, columns in entries + discovered_entries(config, warehouses):
         warehouse = warehouses[entry.warehouse]
@@ -140,8 +162,10 @@ def _discover(config: MonitorConfig, skip: frozenset[str]) -> list[TableFacts]:
         problem = _unusable(entry, columns, warehouse)
         key = asset_key(entry.warehouse, entry.ref)
         if problem is None and key in keys:
-            problem = (f"its asset key {key.to_user_string()} is already {keys[key]}'s (Dagster names "
-                       "allow only letters, digits and '_')")
+            problem = (
+                f"its asset key {key.to_user_string()} is already {keys[key]}'s (Dagster names "
+                "allow only letters, digits and '_')"
+            )
             if listed:
                 raise ConfigError(f"{where}: {problem}: monitor one of the two")
         if problem:
@@ -151,8 +175,12 @@ def _discover(config: MonitorConfig, skip: frozenset[str]) -> list[TableFacts]:
             continue
         keys[key] = where
         described.append((where, entry, columns))
-    firsts = _first_loads(warehouses, [entry for _, entry, _ in described], config.checks.max_history_days.model_dump(),
-                          pd.Timestamp.now(tz="UTC").tz_localize(None))
+    firsts = _first_loads(
+        warehouses,
+        [entry for _, entry, _ in described],
+        config.checks.max_history_days.model_dump(),
+        pd.Timestamp.now(tz="UTC").tz_localize(None),
+    )
     facts = []
     for (where, entry, columns), first in zip(described, firsts, strict=True):
         start = None
@@ -174,13 +202,16 @@ def _unusable(entry: TableConfig, columns: list, warehouse) -> str | None:
         return f"no column {entry.timestamp_column!r} in {entry.table}"
     kind = str(found[0]).upper()
     if not (kind.startswith(("TIMESTAMP", "DATETIME")) or kind == "DATE"):
-        return (f"column {entry.timestamp_column!r} of {entry.table} is {found[0]}, not a TIMESTAMP or DATE: "
-                "convert it in a view, or count the table as a whole (count_mode: snapshot)")
+        return (
+            f"column {entry.timestamp_column!r} of {entry.table} is {found[0]}, not a TIMESTAMP or DATE: "
+            "convert it in a view, or count the table as a whole (count_mode: snapshot)"
+        )
     return None
 
 
-def _first_loads(warehouses: dict, entries: list[TableConfig], depth: dict[str, int],
-                 now: pd.Timestamp) -> list[pd.Timestamp | None]:
+def _first_loads(
+    warehouses: dict, entries: list[TableConfig], depth: dict[str, int], now: pd.Timestamp
+) -> list[pd.Timestamp | None]:
     """Each bucket table's configured start, else its earliest timestamp within the history
     depth of its cadence (asked of each warehouse in a few batched queries); None for snapshot
     tables. Rows older than that (a 1970 or year-1 default, -infinity) are ignored with a
@@ -193,6 +224,8 @@ def _first_loads(warehouses: dict, entries: list[TableConfig], depth: dict[str, 
         for i, bound, (first, before) in zip(todo, bounds, found, strict=True):
             firsts[i] = first
             if before:
-                log.warning(f"{entries[i].table}: {before:,} row(s) with {entries[i].timestamp_column} before "
-                            f"{bound:%Y-%m-%d} (checks.max_history_days.{entries[i].cadence}) are ignored")
+                log.warning(
+                    f"{entries[i].table}: {before:,} row(s) with {entries[i].timestamp_column} before "
+                    f"{bound:%Y-%m-%d} (checks.max_history_days.{entries[i].cadence}) are ignored"
+                )
     return firsts

@@ -4,6 +4,7 @@ Bucket tables are judged inside their counting step (counting.py), right after t
 the history window of every table in the step read at once (history.py). Tables that a dbt
 model fills have a check of their own (`model_check`), judged on the totals the model records.
 """
+
 from __future__ import annotations
 
 import dagster as dg
@@ -67,11 +68,17 @@ def verdict_metadata(verdict: Verdict, policy: DetectionPolicy) -> dict:
             return dg.MetadataValue.text("n/a")
         return dg.MetadataValue.float(round(float(x), digits) if digits else readable(x))
 
-    observed = dg.MetadataValue.int(int(verdict.observed)) if float(verdict.observed).is_integer() else num(verdict.observed)
+    observed = (
+        dg.MetadataValue.int(int(verdict.observed)) if float(verdict.observed).is_integer() else num(verdict.observed)
+    )
     return {
-        "observed": observed, "expected": num(verdict.expected),
-        "lower": num(verdict.lower), "upper": num(verdict.upper), "score": num(verdict.score, 2),
-        "model": dg.MetadataValue.text(verdict.model), "n_history": dg.MetadataValue.int(verdict.n_history),
+        "observed": observed,
+        "expected": num(verdict.expected),
+        "lower": num(verdict.lower),
+        "upper": num(verdict.upper),
+        "score": num(verdict.score, 2),
+        "model": dg.MetadataValue.text(verdict.model),
+        "n_history": dg.MetadataValue.int(verdict.n_history),
         "sensitivity": dg.MetadataValue.float(policy.sensitivity),
     }
 
@@ -82,26 +89,38 @@ def judge(entry: TableConfig, policy: DetectionPolicy, history: pd.Series, plots
     if len(history) < 2:  # too short to tell the bucket spacing; the cadence says it
         nan = float("nan")
         needed = required_history(policy, BUCKET_STEP[entry.cadence])
-        verdict = Verdict(False, float(history.iloc[-1]), nan, nan, nan, nan, "none", 0,
-                          f"insufficient history (0 of {needed} buckets)")
+        verdict = Verdict(
+            False,
+            float(history.iloc[-1]),
+            nan,
+            nan,
+            nan,
+            nan,
+            "none",
+            0,
+            f"insufficient history (0 of {needed} buckets)",
+        )
     else:
         verdict = evaluate_latest(history, policy)
     metadata = verdict_metadata(verdict, policy)
     if len(history) >= 2 and (plots == "all" or (plots == "failures" and verdict.is_anomaly)):
         metadata["plot"] = dg.MetadataValue.md(check_picture(entry, policy, history, verdict))
     return dg.AssetCheckResult(
-        asset_key=asset_key(entry.warehouse, entry.ref), check_name=CHECK_NAME,
-        passed=not verdict.is_anomaly, severity=severity_for(entry, verdict),
-        metadata=metadata, description=verdict.reason)
+        asset_key=asset_key(entry.warehouse, entry.ref),
+        check_name=CHECK_NAME,
+        passed=not verdict.is_anomaly,
+        severity=severity_for(entry, verdict),
+        metadata=metadata,
+        description=verdict.reason,
+    )
 
 
 def check_picture(entry: TableConfig, policy: DetectionPolicy, history: pd.Series, verdict: Verdict) -> str:
     """The last four weeks, the band the check expected over the last week, the tested bucket."""
     last = history.index[-1]
-    scores = score_series(history, policy, since=last - BAND_SPAN).loc[last - BAND_SPAN:]
+    scores = score_series(history, policy, since=last - BAND_SPAN).loc[last - BAND_SPAN :]
     title = f"{entry.table}: {verdict.observed:,.0f} rows, expected {verdict.expected:,.0f}"
-    return markdown_image(band_png(history.loc[last - PLOT_SPAN:], scores, title, size=(7, 2.6), dpi=80),
-                          "row counts")
+    return markdown_image(band_png(history.loc[last - PLOT_SPAN :], scores, title, size=(7, 2.6), dpi=80), "row counts")
 
 
 def buckets_needed(entry: TableConfig, policy: DetectionPolicy) -> int:
@@ -118,15 +137,17 @@ def window_start(entry: TableConfig, last: pd.Timestamp, start: pd.Timestamp, n:
 def history_keys(entry: TableConfig, partition: str, start: pd.Timestamp, n: int) -> list[str]:
     fmt = PARTITION_FORMAT[entry.cadence]
     last = pd.Timestamp(pd.to_datetime(partition, format=fmt))
-    return pd.date_range(window_start(entry, last, start, n), last, freq=BUCKET_STEP[entry.cadence]).strftime(fmt).tolist()
+    return (
+        pd.date_range(window_start(entry, last, start, n), last, freq=BUCKET_STEP[entry.cadence]).strftime(fmt).tolist()
+    )
 
 
-def load_history(instance: dg.DagsterInstance, key: dg.AssetKey, entry: TableConfig,
-                 keys: list[str]) -> pd.Series:
+def load_history(instance: dg.DagsterInstance, key: dg.AssetKey, entry: TableConfig, keys: list[str]) -> pd.Series:
     """The recorded row counts of the given partitions, in one event-log query; the newest
     materialization of a partition wins. Buckets never recorded are absent (gaps)."""
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=key, asset_partitions=keys), limit=min(10_000, 4 * len(keys))).records
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=keys), limit=min(10_000, 4 * len(keys))
+    ).records
     counts: dict[str, int] = {}
     for record in records:  # newest first
         value = record.asset_materialization.metadata.get("dagster/row_count")
@@ -157,9 +178,13 @@ def recorded_windows(instance: dg.DagsterInstance, tables: list[TableFacts], par
     if not tables:
         return {}
     last = pd.to_datetime(partition, format=PARTITION_FORMAT[tables[0].entry.cadence])
-    windows = {asset_key(f.entry.warehouse, f.entry.ref).to_user_string():
-               (f, window_start(f.entry, last, f.start, buckets_needed(f.entry, policy_for(f.entry))))
-               for f in tables}
+    windows = {
+        asset_key(f.entry.warehouse, f.entry.ref).to_user_string(): (
+            f,
+            window_start(f.entry, last, f.start, buckets_needed(f.entry, policy_for(f.entry))),
+        )
+        for f in tables
+    }
     cache = HistoryCache.for_instance(instance)
     unseen = set(windows) if cache is None else set(windows) - cache.complete(list(windows))
     from_log = {}
@@ -172,12 +197,17 @@ def recorded_windows(instance: dg.DagsterInstance, tables: list[TableFacts], par
     if cache is None:
         return from_log
     read = cache.read(list(windows), min(first for _, first in windows.values()), last)
-    return {name: series.loc[windows[name][1]:] for name, series in read.items()}
+    return {name: series.loc[windows[name][1] :] for name, series in read.items()}
 
 
-def judge_partition(instance: dg.DagsterInstance, facts: TableFacts, partition: str,
-                    history: pd.Series | None = None, plots: str = "never",
-                    feedback: Feedback | None = None) -> dg.AssetCheckResult:
+def judge_partition(
+    instance: dg.DagsterInstance,
+    facts: TableFacts,
+    partition: str,
+    history: pd.Series | None = None,
+    plots: str = "never",
+    feedback: Feedback | None = None,
+) -> dg.AssetCheckResult:
     """The check's verdict on one bucket of a table, from its recorded history and feedback
     (read here unless given)."""
     entry = facts.entry
@@ -199,7 +229,8 @@ def model_check(entry: TableConfig) -> dg.AssetChecksDefinition:
     needed = buckets_needed(entry, policy)
 
     @dg.asset_check(
-        asset=key, name=CHECK_NAME,
+        asset=key,
+        name=CHECK_NAME,
         description=f"Is the newest total row count of {entry.ref} normal for its {entry.cadence} pattern?",
     )
     def _check(context):

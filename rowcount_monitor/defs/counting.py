@@ -5,6 +5,7 @@ for it: the batch query is retried table by table, every table that could be cou
 recorded and judged, and the step then fails naming the tables that could not (which queues an
 operational alert, see alert_sensors.py).
 """
+
 from __future__ import annotations
 
 import time
@@ -52,8 +53,10 @@ def _isolated(run: Callable[[list[TableFacts]], list[T]], tables: list[TableFact
 def _fail_for(errors: dict, total: int) -> None:
     if errors:
         listed = "; ".join(f"{name}: {msg}" for name, msg in errors.items())
-        raise dg.Failure(f"counting failed for {len(errors)} of {total} table(s), no row count recorded "
-                         f"for them: {listed}", metadata={FAILED_ASSETS: dg.MetadataValue.json(sorted(errors))})
+        raise dg.Failure(
+            f"counting failed for {len(errors)} of {total} table(s), no row count recorded for them: {listed}",
+            metadata={FAILED_ASSETS: dg.MetadataValue.json(sorted(errors))},
+        )
 
 
 def _name(f: TableFacts) -> str:
@@ -71,8 +74,10 @@ def count_buckets(context, warehouse, tables: list[TableFacts], checked: list[Ta
         cadence = tables[0].entry.cadence
         counts, errors = _isolated(
             lambda batch: warehouse.bucket_counts_many(
-                [(f.entry.ref, f.entry.timestamp_column) for f in batch], BUCKET_UNIT[cadence], start, end),
-            tables)
+                [(f.entry.ref, f.entry.timestamp_column) for f in batch], BUCKET_UNIT[cadence], start, end
+            ),
+            tables,
+        )
         buckets = list(zip(keys, pd.to_datetime(keys, format=PARTITION_FORMAT[cadence]), strict=True))
     rows = []
     for f in tables:
@@ -82,17 +87,24 @@ def count_buckets(context, warehouse, tables: list[TableFacts], checked: list[Ta
         own = [(k, t) for k, t in buckets if t >= f.start]  # not before the table's first load
         key = asset_key(f.entry.warehouse, f.entry.ref)
         if len(keys) == 1 and own:  # a normal run: a real output, so downstream dbt models run after it
-            yield dg.MaterializeResult(asset_key=key, metadata={"dagster/row_count": dg.MetadataValue.int(found.get(own[0][1], 0))})
+            yield dg.MaterializeResult(
+                asset_key=key, metadata={"dagster/row_count": dg.MetadataValue.int(found.get(own[0][1], 0))}
+            )
         else:  # a range (backfill): one materialization per bucket, no output
             for partition, t in own:
-                yield dg.AssetMaterialization(asset_key=key, partition=partition,
-                                              metadata={"dagster/row_count": dg.MetadataValue.int(found.get(t, 0))})
+                yield dg.AssetMaterialization(
+                    asset_key=key,
+                    partition=partition,
+                    metadata={"dagster/row_count": dg.MetadataValue.int(found.get(t, 0))},
+                )
         rows += [(_name(f), t, found.get(t, 0)) for _, t in own]
     cache = HistoryCache.for_instance(context.instance)
     if cache is not None and rows:
         cache.record(rows)
-    context.log.info(f"counted {sum(n for *_, n in rows):,} rows in {len(counts)} table(s) x {len(keys)} "
-                     f"bucket(s) in {time.perf_counter() - t0:.2f}s")
+    context.log.info(
+        f"counted {sum(n for *_, n in rows):,} rows in {len(counts)} table(s) x {len(keys)} "
+        f"bucket(s) in {time.perf_counter() - t0:.2f}s"
+    )
     if len(keys) == 1:
         yield from _judge_buckets(context, [f for f in checked if _name(f) not in errors], keys[0], plots)
     elif checked:
@@ -108,8 +120,9 @@ def _judge_buckets(context, checked: list[TableFacts], partition: str, plots: st
     said = feedback_for(context.instance, list(windows))
     failed = 0
     for f in judged:
-        result = judge_partition(context.instance, f, partition, windows[_name(f)], plots,
-                                 said.get(_name(f), Feedback()))
+        result = judge_partition(
+            context.instance, f, partition, windows[_name(f)], plots, said.get(_name(f), Feedback())
+        )
         failed += not result.passed
         yield result
     if judged:

@@ -15,6 +15,7 @@ on the same recorded history), so it does not matter which of the two steps runs
 The manifest is parsed when the code location loads if it is missing (development); a
 production image runs `dbt parse` at build time instead (see the README).
 """
+
 import json
 import os
 import shutil
@@ -71,11 +72,14 @@ def dbt_project(config: MonitorConfig) -> DbtProject:
     project = DbtProject(project_dir=project_dir, profiles_dir=project_dir, target=settings.target)
     if not Path(project.manifest_path).exists():  # development: parse once at load
         DbtCliResource(project_dir=project, dbt_executable=dbt_executable()).cli(
-            ["--quiet", "parse"], target_path=project.target_path).wait()
+            ["--quiet", "parse"], target_path=project.target_path
+        ).wait()
     return project
 
 
-def blocked_sources(context: dg.AssetExecutionContext, blocking: dict[dg.AssetKey, tuple[str, TableFacts]]) -> list[str]:
+def blocked_sources(
+    context: dg.AssetExecutionContext, blocking: dict[dg.AssetKey, tuple[str, TableFacts]]
+) -> list[str]:
     """dbt selectors (`source:raw.orders+`) for the blocking raw tables counted in this run
     whose row-count check fails on the run's bucket."""
     partition = context.run.tags.get(PARTITION_TAG)
@@ -86,8 +90,10 @@ def blocked_sources(context: dg.AssetExecutionContext, blocking: dict[dg.AssetKe
             continue
         result = judge_partition(context.instance, facts, partition)
         if not result.passed:
-            context.log.warning(f"{facts.entry.table} failed its row-count check for {partition}: "
-                                f"{result.description}; skipping the dbt models downstream of it")
+            context.log.warning(
+                f"{facts.entry.table} failed its row-count check for {partition}: "
+                f"{result.description}; skipping the dbt models downstream of it"
+            )
             selectors.append(f"source:{source}+")
     return selectors
 
@@ -112,16 +118,31 @@ def model_relations(project: DbtProject) -> set[TableRef]:
 def dbt_definitions(config: MonitorConfig, project: DbtProject, facts: list[TableFacts]) -> dg.Definitions:
     translator = WarehouseTranslator(config.dbt.warehouse)
     manifest = _manifest(project)
-    sources = {translator.get_asset_key(props): f"{props['source_name']}.{props['name']}"
-               for props in manifest["sources"].values()}
-    blocking = {key: (sources[key], f) for f in facts if f.entry.blocking and f.start is not None
-                for key in [asset_key(f.entry.warehouse, f.entry.ref)] if key in sources}
-    counted = {translator.get_asset_key(n): _relation(n) for n in _models(manifest)
-               if n["config"].get("materialized") in ("table", "incremental")}
+    sources = {
+        translator.get_asset_key(props): f"{props['source_name']}.{props['name']}"
+        for props in manifest["sources"].values()
+    }
+    blocking = {
+        key: (sources[key], f)
+        for f in facts
+        if f.entry.blocking and f.start is not None
+        for key in [asset_key(f.entry.warehouse, f.entry.ref)]
+        if key in sources
+    }
+    counted = {
+        translator.get_asset_key(n): _relation(n)
+        for n in _models(manifest)
+        if n["config"].get("materialized") in ("table", "incremental")
+    }
     warehouse_key = resource_key(config.dbt.warehouse)
 
-    @dbt_assets(manifest=project.manifest_path, project=project, dagster_dbt_translator=translator,
-                name=DBT_ASSETS, required_resource_keys={"dbt", warehouse_key})
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        dagster_dbt_translator=translator,
+        name=DBT_ASSETS,
+        required_resource_keys={"dbt", warehouse_key},
+    )
     def _dbt_models(context: dg.AssetExecutionContext):
         args = ["build"]
         excluded = blocked_sources(context, blocking)
@@ -133,7 +154,8 @@ def dbt_definitions(config: MonitorConfig, project: DbtProject, facts: list[Tabl
                 ref = counted.get(context.asset_key_for_output(event.output_name))
                 if ref is not None:
                     event = event.with_metadata(
-                        {**event.metadata, "dagster/row_count": dg.MetadataValue.int(warehouse.total_count(ref))})
+                        {**event.metadata, "dagster/row_count": dg.MetadataValue.int(warehouse.total_count(ref))}
+                    )
             yield event
 
     resource = DbtCliResource(project_dir=project, dbt_executable=dbt_executable())

@@ -9,6 +9,7 @@ The detection engine uses it (DetectionPolicy.expected / incidents / accepted_ch
 expected bucket is normal data and never flagged, an incident bucket never trains, an accepted
 level re-levels the history before it.
 """
+
 from __future__ import annotations
 
 import time
@@ -61,22 +62,30 @@ class FeedbackStore(Store):
             raise ValueError(f"feedback kind must be one of {', '.join(KINDS)}, not {kind!r}")
         key = {"asset": asset, "bucket": bucket.isoformat(), "kind": kind, "note": note, "created": time.time()}
         with self.db.transaction() as conn:
-            same = conn.execute("SELECT note FROM {feedback} WHERE asset = :asset AND bucket = :bucket AND kind = :kind",
-                                key).fetchone()
+            same = conn.execute(
+                "SELECT note FROM {feedback} WHERE asset = :asset AND bucket = :bucket AND kind = :kind", key
+            ).fetchone()
             if same is not None and same[0] == note:
                 return False
             if kind != "accept":
-                conn.execute("DELETE FROM {feedback} WHERE asset = :asset AND bucket = :bucket "
-                             "AND kind IN ('expected', 'incident')", key)
-            conn.execute("INSERT INTO {feedback} VALUES (:asset, :bucket, :kind, :note, :created) "
-                         "ON CONFLICT (asset, bucket, kind) DO UPDATE SET note = excluded.note, created = excluded.created",
-                         key)
+                conn.execute(
+                    "DELETE FROM {feedback} WHERE asset = :asset AND bucket = :bucket "
+                    "AND kind IN ('expected', 'incident')",
+                    key,
+                )
+            conn.execute(
+                "INSERT INTO {feedback} VALUES (:asset, :bucket, :kind, :note, :created) "
+                "ON CONFLICT (asset, bucket, kind) DO UPDATE SET note = excluded.note, created = excluded.created",
+                key,
+            )
         return True
 
     def entries(self, asset: str) -> list[Entry]:
         with self.db.transaction(write=False) as conn:
-            rows = conn.execute("SELECT bucket, kind, note, created FROM {feedback} WHERE asset = :asset "
-                                "ORDER BY bucket, kind", {"asset": asset}).fetchall()
+            rows = conn.execute(
+                "SELECT bucket, kind, note, created FROM {feedback} WHERE asset = :asset ORDER BY bucket, kind",
+                {"asset": asset},
+            ).fetchall()
         return [Entry(pd.Timestamp(b), k, n, c) for b, k, n, c in rows]
 
     def read(self, assets: list[str]) -> dict[str, Feedback]:
@@ -88,8 +97,10 @@ class FeedbackStore(Store):
         for asset, bucket, kind in rows:
             if asset in wanted:
                 found.setdefault(asset, {k: [] for k in KINDS})[kind].append(pd.Timestamp(bucket))
-        return {a: Feedback(tuple(sorted(f["expected"])), tuple(sorted(f["incident"])), tuple(sorted(f["accept"])))
-                for a, f in found.items()}
+        return {
+            a: Feedback(tuple(sorted(f["expected"])), tuple(sorted(f["incident"])), tuple(sorted(f["accept"])))
+            for a, f in found.items()
+        }
 
 
 def feedback_for(instance: dg.DagsterInstance, assets: list[str]) -> dict[str, Feedback]:

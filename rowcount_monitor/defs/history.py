@@ -15,6 +15,7 @@ may seed it from the warehouse's timestamp column, which is the same count the s
 An instance without a directory (tests' ephemeral instances) has no cache: windows are read
 from the event log directly.
 """
+
 from __future__ import annotations
 
 import pandas as pd
@@ -48,11 +49,15 @@ class HistoryCache(Store):
         """Upsert counts (the newest write of a bucket wins, as in the event log) and mark
         `complete` assets, in one transaction."""
         with self.db.transaction() as conn:
-            conn.executemany("INSERT INTO {counts} VALUES (:asset, :bucket, :rows) ON CONFLICT (asset, bucket) "
-                             "DO UPDATE SET row_count = excluded.row_count",
-                             [{"asset": a, "bucket": _seconds(b), "rows": int(n)} for a, b, n in rows])
-            conn.executemany("INSERT INTO {complete} VALUES (:asset) ON CONFLICT (asset) DO NOTHING",
-                             [{"asset": a} for a in complete])
+            conn.executemany(
+                "INSERT INTO {counts} VALUES (:asset, :bucket, :rows) ON CONFLICT (asset, bucket) "
+                "DO UPDATE SET row_count = excluded.row_count",
+                [{"asset": a, "bucket": _seconds(b), "rows": int(n)} for a, b, n in rows],
+            )
+            conn.executemany(
+                "INSERT INTO {complete} VALUES (:asset) ON CONFLICT (asset) DO NOTHING",
+                [{"asset": a} for a in complete],
+            )
 
     def complete(self, assets: list[str]) -> set[str]:
         with self.db.transaction(write=False) as conn:
@@ -66,12 +71,14 @@ class HistoryCache(Store):
         rows = []
         with self.db.transaction(write=False) as conn:
             for at in range(0, len(assets), _CHUNK):
-                chunk = assets[at:at + _CHUNK]
+                chunk = assets[at : at + _CHUNK]
                 args = {f"a{i}": a for i, a in enumerate(chunk)} | {"first": _seconds(first), "last": _seconds(last)}
                 names = ", ".join(f":{name}" for name in args if name.startswith("a"))
                 rows += conn.execute(
                     f"SELECT asset, bucket, row_count FROM {{counts}} WHERE asset IN ({names}) "
-                    "AND bucket BETWEEN :first AND :last ORDER BY asset, bucket", args).fetchall()
+                    "AND bucket BETWEEN :first AND :last ORDER BY asset, bucket",
+                    args,
+                ).fetchall()
         frame = pd.DataFrame(rows, columns=["asset", "bucket", "row_count"])
         frame["bucket"] = pd.to_datetime(frame["bucket"].astype("int64"), unit="s")
         out = {a: pd.Series(dtype=float, index=pd.DatetimeIndex([])) for a in assets}

@@ -1,4 +1,5 @@
 """How monitored tables are named in Dagster: asset keys, groups and owners."""
+
 from __future__ import annotations
 
 import hashlib

@@ -3,6 +3,7 @@
 
 dagster-snowflake is imported only where a Snowflake warehouse is configured: it costs about
 4 s and 300 MB per process, paid by every run worker otherwise."""
+
 from __future__ import annotations
 
 import os
@@ -43,13 +44,17 @@ def snowflake_resource(name: str, wh: WarehouseConfig, source: str):
         missing.append(" or ".join(env[k] for k in _SNOWFLAKE_AUTH))
     if missing:
         raise ConfigError(f"{source}: warehouses.{name}: environment variable(s) not set: {', '.join(missing)}")
-    fields = {k.lower(): dg.EnvVar(env[k]) for k in _SNOWFLAKE_REQUIRED + _SNOWFLAKE_OPTIONAL
-              if os.environ.get(env[k])}
+    fields = {k.lower(): dg.EnvVar(env[k]) for k in _SNOWFLAKE_REQUIRED + _SNOWFLAKE_OPTIONAL if os.environ.get(env[k])}
     fields[auth[0].lower()] = dg.EnvVar(env[auth[0]])
     from dagster_snowflake import SnowflakeResource
 
-    return SnowflakeResource(**fields, additional_snowflake_connection_args={
-        **wh.connection_args, "session_parameters": {"QUERY_TAG": wh.query_tag, "TIMEZONE": "UTC"}})
+    return SnowflakeResource(
+        **fields,
+        additional_snowflake_connection_args={
+            **wh.connection_args,
+            "session_parameters": {"QUERY_TAG": wh.query_tag, "TIMEZONE": "UTC"},
+        },
+    )
 
 
 def reader(resource) -> Warehouse:

@@ -4,6 +4,7 @@ Each counting batch (tables.py) is one run, so a tick over 1,000 tables is a few
 run queue can execute side by side; a batch's run also carries the dbt models downstream of
 its tables, so a blocking check can hold those models back.
 """
+
 from __future__ import annotations
 
 import dagster as dg
@@ -17,8 +18,9 @@ CRON = {"hourly": "5 * * * *", "daily": "15 0 * * *"}
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-def cadence_schedules(assets_by_cadence: dict[str, list[dg.AssetsDefinition]],
-                      models: list[dg.AssetsDefinition]) -> list[dg.ScheduleDefinition]:
+def cadence_schedules(
+    assets_by_cadence: dict[str, list[dg.AssetsDefinition]], models: list[dg.AssetsDefinition]
+) -> list[dg.ScheduleDefinition]:
     return [_schedule(cadence, assets, models) for cadence, assets in assets_by_cadence.items() if assets]
 
 
@@ -43,7 +45,9 @@ def last_complete_bucket(pdef, cadence: str, when) -> str | None:
     return start.strftime(PARTITION_FORMAT[cadence])
 
 
-def _schedule(cadence: str, assets: list[dg.AssetsDefinition], models: list[dg.AssetsDefinition]) -> dg.ScheduleDefinition:
+def _schedule(
+    cadence: str, assets: list[dg.AssetsDefinition], models: list[dg.AssetsDefinition]
+) -> dg.ScheduleDefinition:
     batches = [(a.node_def.name, a.partitions_def, sorted(a.keys, key=lambda k: k.path)) for a in assets]
     placed: set[dg.AssetKey] = set()
     models_of = {}
@@ -62,7 +66,11 @@ def _schedule(cadence: str, assets: list[dg.AssetsDefinition], models: list[dg.A
         for name, pdef, keys in batches:
             last = last_complete_bucket(pdef, cadence, context.scheduled_execution_time)
             if last is not None:
-                yield dg.RunRequest(run_key=f"{cadence}:{last}:{name}", partition_key=last,
-                                    asset_selection=keys + models_of[name], run_config=QUIET_CONSOLE)
+                yield dg.RunRequest(
+                    run_key=f"{cadence}:{last}:{name}",
+                    partition_key=last,
+                    asset_selection=keys + models_of[name],
+                    run_config=QUIET_CONSOLE,
+                )
 
     return _tick

@@ -13,6 +13,7 @@ first load). A range of partitions runs as one step (single-run backfill policy)
 materialization per partition. Snapshot tables (no timestamp column) are unpartitioned: each
 materialization records COUNT(*) and the change since the previous one as `rows_added`.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -39,8 +40,9 @@ def _partitions(cadence: str, start) -> dg.TimeWindowPartitionsDefinition:
     return cls(start_date=start.strftime(PARTITION_FORMAT[cadence]))
 
 
-def table_assets(facts: list[TableFacts], warehouse_types: dict[str, str],
-                 settings: ChecksConfig) -> list[dg.AssetsDefinition]:
+def table_assets(
+    facts: list[TableFacts], warehouse_types: dict[str, str], settings: ChecksConfig
+) -> list[dg.AssetsDefinition]:
     """The counting multi-assets: per warehouse, cadence and count mode, `batch_size` tables each."""
     groups: dict[tuple[str, str, str], list[TableFacts]] = defaultdict(list)
     for f in facts:
@@ -52,29 +54,37 @@ def table_assets(facts: list[TableFacts], warehouse_types: dict[str, str],
         size = settings.batch_size
         for n, first in enumerate(range(0, len(members), size), 1):
             name = f"count_{warehouse}_{cadence}_{'buckets' if pdef else 'snapshots'}_{n}"
-            assets.append(_counting_asset(name, members[first:first + size], pdef,
-                                          warehouse_types[warehouse], settings.plots))
+            assets.append(
+                _counting_asset(name, members[first : first + size], pdef, warehouse_types[warehouse], settings.plots)
+            )
     return assets
 
 
 def _spec(facts: TableFacts, warehouse_type: str) -> dg.AssetSpec:
     entry = facts.entry
     ref = entry.ref
-    description = (f"Row counts of {ref} ({entry.cadence} loads, counted by {entry.timestamp_column})"
-                   if entry.mode == "bucket" else f"Row-count snapshots of {ref} (COUNT(*) each run)")
+    description = (
+        f"Row counts of {ref} ({entry.cadence} loads, counted by {entry.timestamp_column})"
+        if entry.mode == "bucket"
+        else f"Row-count snapshots of {ref} (COUNT(*) each run)"
+    )
     return dg.AssetSpec(
-        key=asset_key(entry.warehouse, ref), group_name=group_name(ref.schema), owners=owners(entry.owner),
-        description=description, kinds={warehouse_type}, skippable=True,
+        key=asset_key(entry.warehouse, ref),
+        group_name=group_name(ref.schema),
+        owners=owners(entry.owner),
+        description=description,
+        kinds={warehouse_type},
+        skippable=True,
         metadata={
             "dagster/table_name": str(ref),
             "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(n, t) for n, t in facts.columns]),
             "cadence": entry.cadence,
             "count_mode": entry.mode,
-        })
+        },
+    )
 
 
-def _counting_asset(name: str, members: list[TableFacts], pdef, warehouse_type: str,
-                    plots: str) -> dg.AssetsDefinition:
+def _counting_asset(name: str, members: list[TableFacts], pdef, warehouse_type: str, plots: str) -> dg.AssetsDefinition:
     by_key = {asset_key(f.entry.warehouse, f.entry.ref): f for f in members}
     res_key = resource_key(members[0].entry.warehouse)
 
@@ -94,10 +104,16 @@ def _counting_asset(name: str, members: list[TableFacts], pdef, warehouse_type: 
         warnings.simplefilter("ignore", dg.BetaWarning)
         check_specs = [
             dg.AssetCheckSpec(
-                CHECK_NAME, asset=key, partitions_def=pdef,
-                description=(f"Is the newest {f.entry.cadence} row count of {f.entry.ref} normal for its hour, "
-                             "weekday and trend? Judged against the table's own recorded history."))
-            for key, f in by_key.items()]
+                CHECK_NAME,
+                asset=key,
+                partitions_def=pdef,
+                description=(
+                    f"Is the newest {f.entry.cadence} row count of {f.entry.ref} normal for its hour, "
+                    "weekday and trend? Judged against the table's own recorded history."
+                ),
+            )
+            for key, f in by_key.items()
+        ]
         return dg.multi_asset(
             name=name,
             specs=[_spec(f, warehouse_type) for f in members],

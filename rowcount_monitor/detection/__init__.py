@@ -5,6 +5,7 @@
 `evaluate_latest` judges the newest bucket of a history; `score_series` replays a whole
 history walk-forward with exactly the same judgement per row. See docs/detection.md.
 """
+
 from .engine import evaluate_latest, required_history, score_series
 from .policy import DetectionPolicy, Verdict
 

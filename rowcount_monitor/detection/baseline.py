@@ -6,6 +6,7 @@ a level that changes for good, a daily rhythm that moves by an hour (daylight sa
 weekly rhythm it cannot know yet, hours that are always empty, and tables whose loads burst.
 It sees only model-space numbers on a regular grid, never timestamps.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -77,9 +78,15 @@ class _State:
     support: int  # residuals the center and scale were measured on
 
 
-def fit_baseline(z: np.ndarray, periods: tuple[int, ...], sensitivity: float, counts: bool = True,
-                 change_at: int | None = None, normal: np.ndarray | None = None,
-                 clock_changes: tuple[int, ...] = ()) -> Fit | None:
+def fit_baseline(
+    z: np.ndarray,
+    periods: tuple[int, ...],
+    sensitivity: float,
+    counts: bool = True,
+    change_at: int | None = None,
+    normal: np.ndarray | None = None,
+    clock_changes: tuple[int, ...] = (),
+) -> Fit | None:
     """Robust seasonal baseline: same-phase medians of recent cycles plus the current level.
 
     1. for every bucket in the training window, the median of the same phase in the previous
@@ -101,8 +108,9 @@ def fit_baseline(z: np.ndarray, periods: tuple[int, ...], sensitivity: float, co
     usable = usable_periods(z, periods)
     pending = [p for p in periods if p not in usable and len(z) - 1 >= p]
     # before the weekly rhythm is known, a weekend is indistinguishable from a level change
-    fit = _fit(z, usable, sensitivity, counts, change_at, normal, choose=True, changes=not pending,
-               clock_changes=clock_changes)
+    fit = _fit(
+        z, usable, sensitivity, counts, change_at, normal, choose=True, changes=not pending, clock_changes=clock_changes
+    )
     if fit is None or not pending or not usable or not counts:
         return fit
     # one or two cycles of the longer period cannot tell a level change from its rhythm
@@ -119,12 +127,12 @@ def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes, clo
     state = _pass(train, start, usable, counts, choose)
     change = None
     if change_at is not None and start <= change_at < len(z) - 1:
-        change = change_at, float(nan_median(train[change_at:-1] - state.base[change_at - start:-1])) - state.center
+        change = change_at, float(nan_median(train[change_at:-1] - state.base[change_at - start : -1])) - state.center
     elif changes:
         change = _level_change(z, train, usable, state.used, counts)
     accepted = None
     if change is not None and np.isfinite(change[1]):
-        train[:change[0]] += change[1]
+        train[: change[0]] += change[1]
         z = np.concatenate((train[:-1], z[-1:]))
         accepted = change
         state = _pass(train, start, state.used, counts, choose=False)
@@ -150,7 +158,7 @@ def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes, clo
     resid = train[start:] - base
     level = state.center  # without a season, the median of recent buckets already is the level
     if usable:
-        recent = resid[:-1][-level_span(usable[0]):]
+        recent = resid[:-1][-level_span(usable[0]) :]
         if np.any(~np.isnan(recent)):
             level = float(np.median(recent[~np.isnan(recent)]))
     expected = float(base[-1]) + level
@@ -160,11 +168,21 @@ def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes, clo
     used = state.used
     name = f"baseline(periods={','.join(map(str, used))})" if used else "baseline(non-seasonal)"
     upper_k = _burst_sensitivity(z[:-1] - around[:-1] - state.center, scale, sensitivity)
-    fit = Fit(expected, scale, score, length, name + label, upper_k=upper_k, bursty=upper_k > sensitivity,
-              support=state.support,
-              shift_at=accepted[0] if accepted else None,
-              shift=float(from_model_space(expected, counts)) / max(
-                  float(from_model_space(expected - accepted[1], counts)), 1e-9) if accepted else None)
+    fit = Fit(
+        expected,
+        scale,
+        score,
+        length,
+        name + label,
+        upper_k=upper_k,
+        bursty=upper_k > sensitivity,
+        support=state.support,
+        shift_at=accepted[0] if accepted else None,
+        shift=float(from_model_space(expected, counts))
+        / max(float(from_model_space(expected - accepted[1], counts)), 1e-9)
+        if accepted
+        else None,
+    )
     if not label and _just_after(clock_changes, len(z) - 1, used):
         fit = _around_clock_change(fit, train, z, start, state.center, level, used, counts, sensitivity, noise)
     return fit
@@ -202,8 +220,15 @@ def _around_clock_change(fit: Fit, train, z, start, center, level, used, counts,
     lower, upper = min(expected) - k * fit.scale, max(expected) + upper_k * fit.scale
     run = _agreed_run([r for r, _ in runs])
     horizon = next((h for r, h in runs if r == run), fit.horizon)
-    return replace(fit, expected=(lower + upper) / 2, scale=(upper - lower) / (2 * k), upper_k=k,
-                   run_score=run, horizon=horizon, clock_band=True)
+    return replace(
+        fit,
+        expected=(lower + upper) / 2,
+        scale=(upper - lower) / (2 * k),
+        upper_k=k,
+        run_score=run,
+        horizon=horizon,
+        clock_band=True,
+    )
 
 
 def _phase_median_around(train: np.ndarray, period: int) -> np.ndarray:
@@ -211,7 +236,7 @@ def _phase_median_around(train: np.ndarray, period: int) -> np.ndarray:
     n = len(train)
     pad = np.full(2 * period, np.nan)
     padded = np.concatenate((pad, train, pad))
-    shifted = [padded[2 * period + j * period: 2 * period + j * period + n] for j in (-2, -1, 1, 2)]
+    shifted = [padded[2 * period + j * period : 2 * period + j * period + n] for j in (-2, -1, 1, 2)]
     return row_nanmedian(np.stack(shifted, axis=1))
 
 
@@ -264,11 +289,14 @@ def _level_change(z, train, usable, used, counts) -> tuple[int, float] | None:
         # an older change: a prefix on the far side, the rest at the current level
         valid_before, side_before = np.cumsum(valid), np.cumsum(side)
         ok = side & (valid_before >= need) & (side_before >= CHANGE_SHARE * valid_before)
-        ok[len(r) - need:] = False
+        ok[len(r) - need :] = False
         if ok.any():
             at = int(len(ok) - 1 - np.argmax(ok[::-1])) + 1  # the first bucket after the prefix
-            if (sign * nan_median(r[:at]) >= CHANGE_SIGMA and abs(nan_median(r[at:])) < CHANGE_SIGMA / 2
-                    and _not_an_outage(z, first, at, sign > 0, counts)):
+            if (
+                sign * nan_median(r[:at]) >= CHANGE_SIGMA
+                and abs(nan_median(r[at:])) < CHANGE_SIGMA / 2
+                and _not_an_outage(z, first, at, sign > 0, counts)
+            ):
                 return first + at, state.center - float(nan_median(resid[:at]))
     return None
 
@@ -277,8 +305,8 @@ def _not_an_outage(z, first, at, drop, counts) -> bool:
     """False where the level after bucket `at` is (almost) nothing next to the level before."""
     if not (counts and drop):
         return True
-    before = nan_median(z[first:first + at]) if at else np.nan
-    after = nan_median(z[first + at:-1])
+    before = nan_median(z[first : first + at]) if at else np.nan
+    after = nan_median(z[first + at : -1])
     return bool(before > 0) and from_model_space(after, True) >= CHANGE_FLOOR * from_model_space(before, True)
 
 
@@ -295,7 +323,7 @@ def _phase_shifted(train, z, state: _State) -> np.ndarray:
     look = min(2 * 24 if period % 24 == 0 else 2 * period, len(state.base) - 1)
     first = len(train) - 1 - look
     observed = z[first:-1]
-    plain = state.base[-look - 1:]
+    plain = state.base[-look - 1 :]
     gap = observed - plain[:-1]
     if np.all(np.isnan(gap)) or not np.nanmax(np.abs(gap - nan_median(gap)), initial=0.0) > 3 * state.scale:
         return state.base  # the plain rhythm fits the last two days: nothing to explain
@@ -310,7 +338,7 @@ def _phase_shifted(train, z, state: _State) -> np.ndarray:
     if best is None:
         return state.base
     base = state.base.copy()
-    base[-look - 1:] = best
+    base[-look - 1 :] = best
     return base
 
 
@@ -345,11 +373,11 @@ def _realigned(train, z, start, state: _State, counts, clock_changes):
         if not 0 < at < len(train) - 1:
             continue
         since = max(at, start)
-        observed, plain = train[since:-1], state.base[since - start:-1]
+        observed, plain = train[since:-1], state.base[since - start : -1]
         for step in (-1, 1):
             moved_train = _moved_before(train, at, step)
             moved = _pass(moved_train, start, state.used, counts, choose=False)
-            err = _moved_error(observed, plain, moved.base[since - start:-1], state.scale, least=CLOCK_EVIDENCE)
+            err = _moved_error(observed, plain, moved.base[since - start : -1], state.scale, least=CLOCK_EVIDENCE)
             if err is not None and (best_err is None or err < best_err):
                 best, best_err = (moved_train, _moved_before(z, at, step), moved), err
     return best
@@ -360,9 +388,9 @@ def _moved_before(x: np.ndarray, at: int, step: int) -> np.ndarray:
     never moves into the history)."""
     out = x.copy()
     if step > 0:
-        out[:at] = x[1:at + 1]
+        out[:at] = x[1 : at + 1]
     else:
-        out[1:at] = x[:at - 1]
+        out[1:at] = x[: at - 1]
         out[0] = np.nan
     return out
 
@@ -417,8 +445,18 @@ def _union(a: Fit, b: Fit, k: float) -> Fit:
     upper = max(a.expected + a.upper_k * a.scale, b.expected + b.upper_k * b.scale)
     expected, scale = (lower + upper) / 2, (upper - lower) / (2 * k)
     run = _agreed_run([a.run_score, b.run_score])
-    return Fit(expected, scale, run, a.horizon, a.label + "; provisional (weekly rhythm not yet known)",
-               upper_k=k, shift_at=a.shift_at, shift=a.shift, provisional=True, bursty=a.bursty or b.bursty)
+    return Fit(
+        expected,
+        scale,
+        run,
+        a.horizon,
+        a.label + "; provisional (weekly rhythm not yet known)",
+        upper_k=k,
+        shift_at=a.shift_at,
+        shift=a.shift,
+        provisional=True,
+        bursty=a.bursty or b.bursty,
+    )
 
 
 def seasonal_base(train: np.ndarray, start: int, periods: tuple[int, ...], choose: bool = True):
@@ -440,5 +478,4 @@ def seasonal_base(train: np.ndarray, start: int, periods: tuple[int, ...], choos
         observed = train[first:-1]
         if not choose or spread(observed - longer[:-1]) < WEEKLY_GAIN * spread(observed - base[:-1]):
             base, used = longer, (period,)
-    return base[start - first:], tuple(used)
-
+    return base[start - first :], tuple(used)

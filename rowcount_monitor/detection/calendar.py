@@ -4,6 +4,7 @@ A calendar is a country code ("US", "DE"), optionally with a subdivision ("US-CA
 Besides the official days, every calendar covers the year-end week (24 and 26-31 December):
 most businesses load far less then, and a page on 27 December is rarely news.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -22,8 +23,10 @@ def _days(calendar: str, year: int) -> dict:
     try:
         days = holidays.country_holidays(country, subdiv=subdivision or None, years=year)
     except NotImplementedError:
-        raise ValueError(f"unknown holiday calendar {calendar!r}: use a country code such as US or DE, "
-                         f"optionally with a subdivision such as US-CA") from None
+        raise ValueError(
+            f"unknown holiday calendar {calendar!r}: use a country code such as US or DE, "
+            f"optionally with a subdivision such as US-CA"
+        ) from None
     out = {pd.Timestamp(day): name for day, name in days.items()}
     for day in [24, 26, 27, 28, 29, 30, 31]:
         out.setdefault(pd.Timestamp(year, 12, day), YEAR_END)

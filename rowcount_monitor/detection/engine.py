@@ -1,4 +1,5 @@
 """evaluate_latest and score_series: validation, the bucket grid, and the verdict rules."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -72,8 +73,16 @@ def _grid(series: pd.Series, policy: DetectionPolicy) -> _Grid:
     holiday = holiday_names(policy.holidays, times) if policy.holidays else np.full(len(times), "", object)
     excluded |= holiday != ""
     clock = tuple(clock_changes(times)) if spacing < pd.Timedelta(hours=12) else ()
-    return _Grid(times, values, excluded, spacing, holiday, times.isin(policy.incidents),
-                 times.isin(policy.expected), clock=clock)
+    return _Grid(
+        times,
+        values,
+        excluded,
+        spacing,
+        holiday,
+        times.isin(policy.incidents),
+        times.isin(policy.expected),
+        clock=clock,
+    )
 
 
 def _totals(grid: _Grid, pos: int, span: int) -> tuple[_Grid, int]:
@@ -81,19 +90,30 @@ def _totals(grid: _Grid, pos: int, span: int) -> tuple[_Grid, int]:
     the position of the tested total in it. A total with a missing bucket is missing."""
     first_end = pos % span if pos % span == span - 1 else pos % span + span
     ends = np.arange(first_end, pos + 1, span)
-    filled = np.concatenate(([0.0], np.cumsum(np.nan_to_num(grid.values[:pos + 1]))))
-    gaps = np.concatenate(([0], np.cumsum(np.isnan(grid.values[:pos + 1]))))
+    filled = np.concatenate(([0.0], np.cumsum(np.nan_to_num(grid.values[: pos + 1]))))
+    gaps = np.concatenate(([0], np.cumsum(np.isnan(grid.values[: pos + 1]))))
     values = filled[ends + 1] - filled[ends + 1 - span]
     values[(gaps[ends + 1] - gaps[ends + 1 - span]) > 0] = np.nan
 
     def count_in(flags):
-        c = np.concatenate(([0], np.cumsum(flags[:pos + 1])))
+        c = np.concatenate(([0], np.cumsum(flags[: pos + 1])))
         return c[ends + 1] - c[ends + 1 - span]
 
-    holiday = np.array([grid.holiday[e] or next((h for h in grid.holiday[e + 1 - span:e] if h), "")
-                        for e in ends], object) if any(grid.holiday[:pos + 1]) else np.full(len(ends), "", object)
-    totals = _Grid(grid.times[ends], values, count_in(grid.excluded) > 0, grid.spacing * span, holiday,
-                   count_in(grid.untrained) > 0, count_in(grid.normal) == span, grid.span * span)
+    holiday = (
+        np.array([grid.holiday[e] or next((h for h in grid.holiday[e + 1 - span : e] if h), "") for e in ends], object)
+        if any(grid.holiday[: pos + 1])
+        else np.full(len(ends), "", object)
+    )
+    totals = _Grid(
+        grid.times[ends],
+        values,
+        count_in(grid.excluded) > 0,
+        grid.spacing * span,
+        holiday,
+        count_in(grid.untrained) > 0,
+        count_in(grid.normal) == span,
+        grid.span * span,
+    )
     return totals, len(ends) - 1
 
 
@@ -117,7 +137,7 @@ def required_history(policy: DetectionPolicy, spacing: pd.Timedelta) -> int:
 
 def _sparse(grid: _Grid, pos: int, periods: tuple[int, ...]) -> bool:
     """Too few rows per bucket for one bucket to say anything (judged on cycle totals)."""
-    recent = grid.values[max(0, pos - training_window(periods)):pos]
+    recent = grid.values[max(0, pos - training_window(periods)) : pos]
     recent = recent[~np.isnan(recent)]
     return len(recent) > 0 and float(np.mean(recent)) < SPARSE_ROWS
 
@@ -137,20 +157,43 @@ def _judge(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, explain
     needed = _min_history(policy, periods)
     nan = float("nan")
     if n_history < needed:
-        return Verdict(False, observed, nan, nan, nan, nan, "none", n_history,
-                       f"insufficient history ({n_history} of {needed} buckets)")
+        return Verdict(
+            False,
+            observed,
+            nan,
+            nan,
+            nan,
+            nan,
+            "none",
+            n_history,
+            f"insufficient history ({n_history} of {needed} buckets)",
+        )
     first = max(0, pos + 1 - history_reach(periods))
     z = to_model_space(grid.values[first : pos + 1], counts)
     z[:-1][grid.excluded[first:pos] | grid.untrained[first:pos]] = np.nan
     model = "baseline" if policy.model == "auto" else policy.model
     changes = np.flatnonzero(grid.times[first:pos].isin(policy.accepted_changes)) if policy.accepted_changes else ()
-    fit = MODELS[model](z, periods, policy.sensitivity, counts=counts,
-                        change_at=int(changes[-1]) if len(changes) else None,
-                        normal=grid.normal[first:pos + 1] if grid.normal.any() else None,
-                        clock_changes=tuple(int(c) - first for c in grid.clock if first < c < pos))
+    fit = MODELS[model](
+        z,
+        periods,
+        policy.sensitivity,
+        counts=counts,
+        change_at=int(changes[-1]) if len(changes) else None,
+        normal=grid.normal[first : pos + 1] if grid.normal.any() else None,
+        clock_changes=tuple(int(c) - first for c in grid.clock if first < c < pos),
+    )
     if fit is None:
-        return Verdict(False, observed, nan, nan, nan, nan, model, n_history,
-                       f"{model} cannot fit this history yet ({n_history} buckets)")
+        return Verdict(
+            False,
+            observed,
+            nan,
+            nan,
+            nan,
+            nan,
+            model,
+            n_history,
+            f"{model} cannot fit this history yet ({n_history} buckets)",
+        )
     if fit.shift_at is not None:
         fit = replace(fit, shift_at=first + fit.shift_at)
     return _verdict_from_fit(grid, pos, z, fit, counts, policy, periods, n_history, explain)
@@ -183,11 +226,17 @@ def _verdict_from_fit(grid, pos, z, fit: Fit, counts, policy, periods, n_history
         if tail >= norm.sf(k_up if score > 0 else k):
             raw, by_chance = False, tail
 
-    training = grid.values[max(0, pos - training_window(usable_periods(z, periods))):pos]
+    training = grid.values[max(0, pos - training_window(usable_periods(z, periods))) : pos]
     training = training[~np.isnan(training)]
-    zero_load = (counts and policy.fail_on_zero and observed == 0 and len(training) > 0
-                 and np.mean(training == 0) < ZERO_SHARE and policy.direction != "spike"
-                 and (1 + PHI * expected) ** (-1 / PHI) < ZERO_PROBABILITY)
+    zero_load = (
+        counts
+        and policy.fail_on_zero
+        and observed == 0
+        and len(training) > 0
+        and np.mean(training == 0) < ZERO_SHARE
+        and policy.direction != "spike"
+        and (1 + PHI * expected) ** (-1 / PHI) < ZERO_PROBABILITY
+    )
     when = _describe_bucket(grid.times[pos], grid.spacing, grid.span) if explain else ""
     if grid.holiday[pos]:
         raw, reason = False, f"{_fmt(observed)} for {when}: public holiday ({grid.holiday[pos]}), reported, not judged"
@@ -197,20 +246,25 @@ def _verdict_from_fit(grid, pos, z, fit: Fit, counts, policy, periods, n_history
         raw, reason = False, f"{_fmt(observed)} for {when}: marked expected by feedback, not judged"
     elif zero_load:
         raw = True
-        reason = (f"0 rows for {when} where the last {len(training):,} loads were never empty "
-                  f"(expected {_fmt(expected)}, band {_fmt(lower)}–{_fmt(upper)})")
+        reason = (
+            f"0 rows for {when} where the last {len(training):,} loads were never empty "
+            f"(expected {_fmt(expected)}, band {_fmt(lower)}–{_fmt(upper)})"
+        )
     elif by_chance is not None and explain:
-        reason = (f"{_fmt(observed)} is outside the band {_fmt(lower)}–{_fmt(upper)} for {when}, but where "
-                  f"{_fmt(expected)} rows are expected sampling noise alone gives a count that far off "
-                  f"once in {1 / by_chance:,.0f} loads: not an anomaly")
+        reason = (
+            f"{_fmt(observed)} is outside the band {_fmt(lower)}–{_fmt(upper)} for {when}, but where "
+            f"{_fmt(expected)} rows are expected sampling noise alone gives a count that far off "
+            f"once in {1 / by_chance:,.0f} loads: not an anomaly"
+        )
     elif explain:
         reason = _reason(observed, expected, lower, upper, relative, raw, by_run, fit.horizon, when)
     else:
         reason = ""
     if explain:
         reason += _notes(grid, fit, fit.bursty and observed > expected)
-    return Verdict(bool(raw), observed, expected, lower, upper, float(score), fit.label, n_history, reason,
-                   raw_anomaly=bool(raw))
+    return Verdict(
+        bool(raw), observed, expected, lower, upper, float(score), fit.label, n_history, reason, raw_anomaly=bool(raw)
+    )
 
 
 def _poisson_tail(observed: float, expected: float) -> float:
@@ -249,8 +303,11 @@ def _notes(grid: _Grid, fit: Fit, burst_band: bool) -> str:
 def _describe_bucket(ts: pd.Timestamp, spacing: pd.Timedelta, span: int = 1) -> str:
     if span > 1:
         last = ts + spacing - spacing / span
-        return f"the {span} loads up to {last:%A %Y-%m-%d %H:%M}" if spacing <= pd.Timedelta(days=1) \
+        return (
+            f"the {span} loads up to {last:%A %Y-%m-%d %H:%M}"
+            if spacing <= pd.Timedelta(days=1)
             else f"the {span} loads up to {last:%A %Y-%m-%d}"
+        )
     if spacing < pd.Timedelta(days=1):
         return f"a {ts.day_name()} {ts:%H:%M} load"
     if spacing == pd.Timedelta(days=1):
@@ -266,7 +323,9 @@ def _reason(observed, expected, lower, upper, relative, raw, by_run, horizon, wh
     if np.isinf(relative):
         text = f"{_fmt(observed)} rows where none were expected {band} for {when}"
     else:
-        text = f"{_fmt(observed)} is {abs(relative) * 100:,.0f} % {word} the expected {_fmt(expected)} {band} for {when}"
+        text = (
+            f"{_fmt(observed)} is {abs(relative) * 100:,.0f} % {word} the expected {_fmt(expected)} {band} for {when}"
+        )
     if by_run:
         text += f"; the last {horizon} loads together run {word} expectation"
     return text
@@ -285,20 +344,33 @@ def evaluate_latest(history: pd.Series, policy: DetectionPolicy | None = None) -
         observed = float(series.iloc[-1]) if len(series) else nan
         if np.isnan(observed):
             raise ValueError("history is empty or its tested value is NaN")
-        return Verdict(False, observed, nan, nan, nan, nan, "none", 0,
-                       f"insufficient history (0 of {policy.min_history or 'at least 3'} buckets)")
+        return Verdict(
+            False,
+            observed,
+            nan,
+            nan,
+            nan,
+            nan,
+            "none",
+            0,
+            f"insufficient history (0 of {policy.min_history or 'at least 3'} buckets)",
+        )
     grid = _grid(series, policy)
     counts = _is_counts(grid.values, policy)
     positions = grid.times.get_indexer(series.index)
     last = positions[-1]
-    verdicts = [_judge(grid, int(p), counts, policy) for p in positions[-policy.window:][::-1]
-                if p == last or not np.isnan(grid.values[p])]  # a missing count in the window is no anomaly
+    verdicts = [
+        _judge(grid, int(p), counts, policy)
+        for p in positions[-policy.window :][::-1]
+        if p == last or not np.isnan(grid.values[p])
+    ]  # a missing count in the window is no anomaly
     flagged = sum(v.raw_anomaly for v in verdicts) >= policy.min_anomalies
     return replace(verdicts[0], is_anomaly=bool(flagged))
 
 
-def score_series(series: pd.Series, policy: DetectionPolicy | None = None,
-                 since: pd.Timestamp | None = None) -> pd.DataFrame:
+def score_series(
+    series: pd.Series, policy: DetectionPolicy | None = None, since: pd.Timestamp | None = None
+) -> pd.DataFrame:
     """Walk forward over a whole history: every row judged only from the rows before it,
     exactly as evaluate_latest(series.iloc[: i + 1]) judges it.
 
@@ -313,7 +385,9 @@ def score_series(series: pd.Series, policy: DetectionPolicy | None = None,
     if len(series) < 2:
         return pd.DataFrame(
             {"expected": np.nan, "lower": np.nan, "upper": np.nan, "score": np.nan, "is_anomaly": False},
-            index=series.index, columns=columns)
+            index=series.index,
+            columns=columns,
+        )
     grid = _grid(series, policy)
     # evaluate_latest on a prefix lays its own grid and decides count-vs-signed on the prefix;
     # rows where either differs from the whole series' choice are judged through it directly.
@@ -334,10 +408,13 @@ def score_series(series: pd.Series, policy: DetectionPolicy | None = None,
             rows.append(_judge(grid, int(pos), counts, policy, explain=False))
     raw = pd.Series([v.raw_anomaly for v in rows], index=series.index)
     flagged = raw.astype(int).rolling(policy.window, min_periods=1).sum() >= policy.min_anomalies
-    return pd.DataFrame({
-        "expected": [v.expected for v in rows],
-        "lower": [v.lower for v in rows],
-        "upper": [v.upper for v in rows],
-        "score": [v.score for v in rows],
-        "is_anomaly": flagged.to_numpy(dtype=bool),
-    }, index=series.index)
+    return pd.DataFrame(
+        {
+            "expected": [v.expected for v in rows],
+            "lower": [v.lower for v in rows],
+            "upper": [v.upper for v in rows],
+            "score": [v.score for v in rows],
+            "is_anomaly": flagged.to_numpy(dtype=bool),
+        },
+        index=series.index,
+    )

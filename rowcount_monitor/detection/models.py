@@ -4,6 +4,7 @@ takes the model-space history (the tested bucket last, NaN for missing or exclud
 returns the expected value and a robust spread for the tested bucket. They never see Dagster,
 files or timestamps: only numbers on a regular bucket grid.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -153,9 +154,7 @@ def lagged_median(z: np.ndarray, start: int, period: int) -> np.ndarray:
     pad = BASE_CYCLES * period
     padded = np.concatenate((np.full(pad, np.nan), z))
     begin = pad + start
-    lagged = np.stack(
-        [padded[begin - k * period : begin - k * period + n] for k in range(1, BASE_CYCLES + 1)], axis=1
-    )
+    lagged = np.stack([padded[begin - k * period : begin - k * period + n] for k in range(1, BASE_CYCLES + 1)], axis=1)
     return row_nanmedian(lagged)
 
 
@@ -218,7 +217,5 @@ def fit_sarimax(z: np.ndarray, periods: tuple[int, ...], sensitivity: float, **_
         model = SARIMAX(train, order=(1, d, 1), seasonal_order=seasonal_order, trend="c" if d == 0 else "n")
         result = model.fit(disp=False, maxiter=50)
         expected = float(result.forecast(1)[0])
-    _, scale = robust_center_scale(np.asarray(result.resid)[max(period, 1):])
+    _, scale = robust_center_scale(np.asarray(result.resid)[max(period, 1) :])
     return Fit(expected, scale, 0.0, 1, f"sarimax(d={d},period={period or 'none'})")
-
-

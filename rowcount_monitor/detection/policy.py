@@ -2,6 +2,7 @@
 
 Every default is explained in docs/detection.md; they are meant to be good without tuning.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -78,9 +79,7 @@ class DetectionPolicy:
         if self.min_history is not None and self.min_history < 3:
             raise ValueError(f"min_history must be at least 3 buckets, not {self.min_history!r}")
         if not 1 <= self.min_anomalies <= self.window:
-            raise ValueError(
-                f"M-of-N needs 1 <= min_anomalies <= window, got {self.min_anomalies} of {self.window}"
-            )
+            raise ValueError(f"M-of-N needs 1 <= min_anomalies <= window, got {self.min_anomalies} of {self.window}")
         seasonality = self.seasonality
         if isinstance(seasonality, list):
             seasonality = tuple(seasonality)

@@ -1,4 +1,5 @@
 """Bucket spacing and the seasonal periods worth trying for it."""
+
 from __future__ import annotations
 
 from functools import lru_cache

@@ -6,6 +6,7 @@ variance-stabilising transform 2/sqrt(phi) * asinh(sqrt(phi * x)) is sqrt-like b
 and log-like above it, so one robust standard deviation means "typical noise" at 5 rows and at
 5 million rows alike: a 10 % band at 1M rows, not +-3 rows.
 """
+
 from __future__ import annotations
 
 import numpy as np

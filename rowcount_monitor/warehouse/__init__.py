@@ -3,6 +3,7 @@
 Every implementation quotes identifiers, so a table named `x"; drop table y; --` is counted or
 rejected, never executed.
 """
+
 from __future__ import annotations
 
 import re
@@ -73,7 +74,8 @@ def union_bucket_sql(parts: list[tuple[str, str]], unit: str, placeholder: str, 
     return " UNION ALL ".join(
         f"SELECT {i} AS t, date_trunc('{unit}', {in_utc(ts)}) AS bucket, count(*) AS n FROM {table} "
         f"WHERE {ts} >= {placeholder} AND {ts} < {placeholder} GROUP BY 2"
-        for i, (table, ts) in enumerate(parts))
+        for i, (table, ts) in enumerate(parts)
+    )
 
 
 def union_min_sql(parts: list[tuple[str, str]], placeholder: str) -> str:
@@ -82,7 +84,8 @@ def union_min_sql(parts: list[tuple[str, str]], placeholder: str) -> str:
     return " UNION ALL ".join(
         f"SELECT {i} AS t, min(CASE WHEN {ts} >= {placeholder} THEN {ts} END) AS first, "
         f"sum(CASE WHEN {ts} < {placeholder} THEN 1 ELSE 0 END) AS before FROM {table}"
-        for i, (table, ts) in enumerate(parts))
+        for i, (table, ts) in enumerate(parts)
+    )
 
 
 def union_total_sql(tables: list[str]) -> str:
@@ -130,7 +133,7 @@ class UnionQueries:
         """(position in `items`, the rest of the row) for every row of statement(chunk), which
         returns (sql, params) whose rows start with the item's position in its chunk."""
         for first in range(0, len(items), UNION_BATCH):
-            for position, *values in self._rows(*statement(items[first:first + UNION_BATCH])):
+            for position, *values in self._rows(*statement(items[first : first + UNION_BATCH])):
                 yield first + position, values
 
     def bucket_counts(self, ref, timestamp_column, unit, start, end):
@@ -141,10 +144,15 @@ class UnionQueries:
             raise ValueError(f"bucket unit must be hour or day, not {unit!r}")
         bounds = (start.to_pydatetime(), end.to_pydatetime())
         out: list[dict] = [{} for _ in tables]
-        rows = self._union(tables, lambda chunk: (
-            union_bucket_sql([(self._table(r), self._column(ts)) for r, ts in chunk], unit, self.PLACEHOLDER,
-                             self._in_utc),
-            bounds * len(chunk)))
+        rows = self._union(
+            tables,
+            lambda chunk: (
+                union_bucket_sql(
+                    [(self._table(r), self._column(ts)) for r, ts in chunk], unit, self.PLACEHOLDER, self._in_utc
+                ),
+                bounds * len(chunk),
+            ),
+        )
         for i, (bucket, n) in rows:
             out[i][utc_naive(bucket)] = int(n)
         return out
@@ -165,9 +173,13 @@ class UnionQueries:
         bounds = bounds or [EARLIEST] * len(tables)
         out: list = [(None, 0)] * len(tables)
         items = [(ref, ts, bound) for (ref, ts), bound in zip(tables, bounds, strict=True)]
-        rows = self._union(items, lambda chunk: (
-            union_min_sql([(self._table(r), self._column(ts)) for r, ts, _ in chunk], self.PLACEHOLDER),
-            tuple(b.to_pydatetime() for *_, bound in chunk for b in (bound, bound))))
+        rows = self._union(
+            items,
+            lambda chunk: (
+                union_min_sql([(self._table(r), self._column(ts)) for r, ts, _ in chunk], self.PLACEHOLDER),
+                tuple(b.to_pydatetime() for *_, bound in chunk for b in (bound, bound)),
+            ),
+        )
         for i, (value, before) in rows:
             out[i] = (None if value is None else utc_naive(value), int(before or 0))
         return out
@@ -182,12 +194,14 @@ def columns_by_table(rows) -> dict[str, list[tuple[str, str]]]:
 
 
 class Warehouse(Protocol):
-    def bucket_counts(self, ref: TableRef, timestamp_column: str, unit: str,
-                      start: pd.Timestamp, end: pd.Timestamp) -> dict[pd.Timestamp, int]:
+    def bucket_counts(
+        self, ref: TableRef, timestamp_column: str, unit: str, start: pd.Timestamp, end: pd.Timestamp
+    ) -> dict[pd.Timestamp, int]:
         """Rows per bucket (unit 'hour' or 'day') with start <= timestamp < end; empty buckets absent."""
 
-    def bucket_counts_many(self, tables: list[tuple[TableRef, str]], unit: str,
-                           start: pd.Timestamp, end: pd.Timestamp) -> list[dict[pd.Timestamp, int]]:
+    def bucket_counts_many(
+        self, tables: list[tuple[TableRef, str]], unit: str, start: pd.Timestamp, end: pd.Timestamp
+    ) -> list[dict[pd.Timestamp, int]]:
         """bucket_counts of many (table, timestamp column) pairs in a few UNION ALL queries, in
         the order given. One failing table fails the whole call."""
 
@@ -206,8 +220,9 @@ class Warehouse(Protocol):
     def schema_columns(self, database: str, schema: str) -> dict[str, list[tuple[str, str]]]:
         """column_schema of every table in one schema, by stored table name, in one query."""
 
-    def first_timestamps(self, tables: list[tuple[TableRef, str]],
-                         bounds: list[pd.Timestamp] | None = None) -> list[tuple[pd.Timestamp | None, int]]:
+    def first_timestamps(
+        self, tables: list[tuple[TableRef, str]], bounds: list[pd.Timestamp] | None = None
+    ) -> list[tuple[pd.Timestamp | None, int]]:
         """For many (table, timestamp column) pairs, in a few queries: the earliest timestamp at
         or after the table's bound (default EARLIEST), and how many rows lie before the bound."""
 

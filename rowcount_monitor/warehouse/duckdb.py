@@ -1,4 +1,5 @@
 """The DuckDB warehouse: the embedded default and the demo."""
+
 from __future__ import annotations
 
 import re
@@ -68,24 +69,31 @@ class DuckDBWarehouse(UnionQueries):
             return conn.execute(sql, list(params)).fetchall()
 
     def list_tables(self, database, schema):
-        rows = self._rows("SELECT table_name FROM information_schema.tables "
-                          "WHERE table_catalog = ? AND table_schema = ? ORDER BY 1", (unquote(database), unquote(schema)))
+        rows = self._rows(
+            "SELECT table_name FROM information_schema.tables WHERE table_catalog = ? AND table_schema = ? ORDER BY 1",
+            (unquote(database), unquote(schema)),
+        )
         return [r[0] for r in rows]
 
     def column_schema(self, ref):
-        cols = self._rows("SELECT column_name, data_type FROM information_schema.columns "
-                          "WHERE lower(table_catalog) = lower(?) AND lower(table_schema) = lower(?) "
-                          "AND lower(table_name) = lower(?) ORDER BY ordinal_position",  # names are case-insensitive
-                          tuple(unquote(p) for p in (ref.database, ref.schema, ref.table)))
+        cols = self._rows(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE lower(table_catalog) = lower(?) AND lower(table_schema) = lower(?) "
+            "AND lower(table_name) = lower(?) ORDER BY ordinal_position",  # names are case-insensitive
+            tuple(unquote(p) for p in (ref.database, ref.schema, ref.table)),
+        )
         if not cols:
             raise LookupError(f"table {ref} does not exist in the warehouse")
         return [(name, dtype) for name, dtype in cols]
 
     def schema_columns(self, database, schema):
-        return columns_by_table(self._rows(
-            "SELECT table_name, column_name, data_type FROM information_schema.columns "
-            "WHERE table_catalog = ? AND table_schema = ? ORDER BY table_name, ordinal_position",
-            (unquote(database), unquote(schema))))
+        return columns_by_table(
+            self._rows(
+                "SELECT table_name, column_name, data_type FROM information_schema.columns "
+                "WHERE table_catalog = ? AND table_schema = ? ORDER BY table_name, ordinal_position",
+                (unquote(database), unquote(schema)),
+            )
+        )
 
     def same_identifier(self, written, stored):
         return unquote(written).lower() == stored.lower()  # DuckDB matches names case-insensitively

@@ -5,6 +5,7 @@ an unquoted identifier, which Snowflake stores upper-cased (ORDERS); a name writ
 quotes ("MixedCase") keeps its case. Either way the SQL sent always quotes the resolved name,
 so nothing in a name is ever executed.
 """
+
 from __future__ import annotations
 
 import re
@@ -56,22 +57,29 @@ class SnowflakeWarehouse(UnionQueries):
     def list_tables(self, database, schema):
         rows = self._rows(
             f"SELECT TABLE_NAME FROM {quote_ident(resolve(database))}.INFORMATION_SCHEMA.TABLES "
-            "WHERE TABLE_SCHEMA = %s AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1", (resolve(schema),))
+            "WHERE TABLE_SCHEMA = %s AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1",
+            (resolve(schema),),
+        )
         return [r[0] for r in rows]
 
     def column_schema(self, ref):
         rows = self._rows(
             f"SELECT COLUMN_NAME, DATA_TYPE FROM {quote_ident(resolve(ref.database))}.INFORMATION_SCHEMA.COLUMNS "
             "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
-            (resolve(ref.schema), resolve(ref.table)))
+            (resolve(ref.schema), resolve(ref.table)),
+        )
         if not rows:
             raise LookupError(f"table {ref} does not exist in the warehouse")
         return [(name, dtype) for name, dtype in rows]
 
     def schema_columns(self, database, schema):
-        return columns_by_table(self._rows(
-            f"SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE FROM {quote_ident(resolve(database))}.INFORMATION_SCHEMA.COLUMNS "
-            "WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME, ORDINAL_POSITION", (resolve(schema),)))
+        return columns_by_table(
+            self._rows(
+                f"SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE FROM {quote_ident(resolve(database))}.INFORMATION_SCHEMA.COLUMNS "
+                "WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME, ORDINAL_POSITION",
+                (resolve(schema),),
+            )
+        )
 
     def same_identifier(self, written, stored):
         return resolve(written) == stored
