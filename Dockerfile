@@ -10,13 +10,12 @@ WORKDIR /opt/rowcount-monitor
 ENV PYTHONUNBUFFERED=1 DAGSTER_HOME=/opt/dagster/home
 COPY pyproject.toml uv.lock README.md ./
 COPY rowcount_monitor ./rowcount_monitor
-# The versions of uv.lock (what the tests ran on), without the test tools; dbt-snowflake, the dbt
-# project's prod target, is not in the lock and is held to the locked versions it shares.
+# The versions of uv.lock (what the tests ran on), with the `prod` extra (dbt-snowflake, the dbt
+# project's prod target) and without the test tools.
 RUN pip install --no-cache-dir "uv==0.13.9" \
- && uv export --locked --no-emit-project --no-hashes -o /tmp/requirements.txt \
+ && uv export --locked --extra prod --no-emit-project --no-hashes -o /tmp/requirements.txt \
  && pip install --no-cache-dir -r /tmp/requirements.txt \
  && pip install --no-cache-dir --no-deps . \
- && pip install --no-cache-dir -c /tmp/requirements.txt "dbt-snowflake>=1.9,<1.11" \
  && mkdir -p "$DAGSTER_HOME"
 COPY definitions.py rowcount_monitor.yaml ./
 COPY dbt_project ./dbt_project
