@@ -268,6 +268,41 @@ def cmd_anomalies(args) -> int:
     return 0
 
 
+def cmd_serve_metrics(args) -> int:
+    """Serve the latest verdict of every check at http://HOST:PORT/metrics until stopped."""
+    import signal
+    import threading
+
+    import dagster as dg
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from .defs import monitored_entries
+    from .defs.checks import CHECK_NAME
+    from .defs.naming import asset_key
+    from .prometheus_exporter import VerdictCollector
+
+    _dagster_home()
+    entries = monitored_entries()
+    checks = {dg.AssetCheckKey(asset_key(e.warehouse, e.ref), CHECK_NAME): e for e in entries}
+    registry = CollectorRegistry(auto_describe=False)
+    stop = threading.Event()
+    with dg.DagsterInstance.get() as instance:
+        registry.register(VerdictCollector(instance, checks))
+        server, _ = start_http_server(args.port, addr=args.host, registry=registry)
+        print(
+            f"serving the verdicts of {len(checks):,} checks at http://{args.host}:{server.server_port}/metrics "
+            "(Ctrl-C stops)",
+            flush=True,
+        )
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+        server.shutdown()
+    return 0
+
+
 def cmd_explain(args) -> int:
     from .defs.feedback import FeedbackStore
     from .report import status
@@ -653,6 +688,19 @@ def parser() -> argparse.ArgumentParser:
     )
     acc.add_argument("--note", default="", help="why, for the next person")
     acc.set_defaults(func=cmd_accept)
+
+    sm = sub.add_parser(
+        "serve-metrics",
+        help="serve every check's latest value, band, score and state to Prometheus",
+        description="A Prometheus endpoint: per table, the latest judged value, the expected value, "
+        "the band, the score and the check's state (labels table, asset, metric, owner, severity), "
+        "read from the Dagster instance in one query per scrape.",
+        epilog="example: rowcount-monitor serve-metrics --port 9464, then scrape "
+        "http://127.0.0.1:9464/metrics (the Grafana dashboard: docs/grafana/rowcount_monitor.json)",
+    )
+    sm.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
+    sm.add_argument("--port", type=int, default=9464, help="port (default %(default)s; 0 picks a free one)")
+    sm.set_defaults(func=cmd_serve_metrics)
 
     disc = sub.add_parser(
         "discover",

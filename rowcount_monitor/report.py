@@ -29,6 +29,7 @@ class Row:
     failing_since: str | None = None
     reason: str = ""
     checked_at: float | None = None
+    severity: str | None = None  # of the verdict: WARN or ERROR
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -45,6 +46,7 @@ def _row(table: str, record) -> Row:
         "ok" if ev.passed else "failing",
         reason=ev.description or "",
         checked_at=record.create_timestamp,
+        severity=ev.severity.value,
         **numbers,
     )
 
@@ -55,21 +57,23 @@ def row_count_checks(defs: dg.Definitions) -> dict[dg.AssetCheckKey, str]:
     return {key: key.asset_key.to_user_string() for key in graph.asset_check_keys if key.name == CHECK_NAME}
 
 
+def latest_verdicts(instance: dg.DagsterInstance, checks: dict[dg.AssetCheckKey, str]) -> dict[dg.AssetCheckKey, Row]:
+    """The latest verdict of every check, in one query (`no verdict` where it never ran)."""
+    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(list(checks))
+    rows = {}
+    for key, table in checks.items():
+        record = latest.get(key)
+        rows[key] = Row(table, None, "no verdict") if record is None or record.event is None else _row(table, record)
+    return rows
+
+
 def status(instance: dg.DagsterInstance, checks: dict[dg.AssetCheckKey, str]) -> list[Row]:
     """The latest verdict per table and, for failing ones, the first bucket of the failing run."""
-    storage = instance.event_log_storage
-    latest = storage.get_latest_asset_check_execution_by_key(list(checks))
-    rows = []
-    for key, table in sorted(checks.items(), key=lambda kv: kv[1]):
-        record = latest.get(key)
-        if record is None or record.event is None:
-            rows.append(Row(table, None, "no verdict"))
-            continue
-        row = _row(table, record)
+    latest = latest_verdicts(instance, checks)
+    for key, row in latest.items():
         if row.verdict == "failing":
-            row.failing_since = _failing_since(storage, key)
-        rows.append(row)
-    return rows
+            row.failing_since = _failing_since(instance.event_log_storage, key)
+    return sorted(latest.values(), key=lambda r: r.table)
 
 
 def _failing_since(storage, key: dg.AssetCheckKey) -> str | None:

@@ -373,3 +373,57 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"  # a zombie has exited; its parent (init here) reaps it
+
+
+def test_serve_metrics_exposes_every_checks_latest_verdict_over_http(monitored, capsys):
+    """`serve-metrics` in its own process, scraped over HTTP on 127.0.0.1: the values are the
+    checks' own (as `status` reads them), a failing check is a state, not a new series."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with duckdb.connect(str(monitored)) as conn:  # payments' next load is empty: its check fails
+        conn.execute("DELETE FROM shop.raw.payments WHERE date_trunc('hour', loaded_at) = TIMESTAMP '2026-02-28 12:00'")
+    run_config = {"ops": {"fill_missing_buckets": {"config": {"until": "2026-02-28 13:00", "judge_days": 1}}}}
+    with dg.DagsterInstance.get() as instance:
+        job = build_definitions().resolve_job_def("backfill_row_counts")
+        assert job.execute_in_process(instance=instance, run_config=run_config).success
+    assert main(["status", "--json"]) == 0
+    status = {r["table"]: r for r in json.loads(capsys.readouterr().out)}
+    assert status["demo/raw/payments"]["verdict"] == "failing"
+
+    cli = Path(sys.executable).parent / "rowcount-monitor"
+    server = subprocess.Popen([cli, "serve-metrics", "--port", "0"], stdout=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+        assert line.startswith("serving the verdicts of 2 checks at http://127.0.0.1:"), line
+        url = line.split(" at ")[1].split()[0]
+        with urllib.request.urlopen(url, timeout=30) as response:
+            text = response.read().decode()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=20) == 0
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            samples[(s.name, s.labels.get("asset"))] = s
+    for table in ("demo/raw/orders", "demo/raw/payments"):
+        row = status[table]
+        for field in ("observed", "expected", "lower", "upper", "score"):
+            assert samples[
+                (f"rowcount_monitor_{'band_' if field in ('lower', 'upper') else ''}{field}", table)
+            ].value == (pytest.approx(row[field]))
+        bucket = samples[("rowcount_monitor_bucket_timestamp_seconds", table)].value
+        assert pd.Timestamp(bucket, unit="s").strftime("%Y-%m-%d-%H:%M") == row["bucket"] == "2026-02-28-12:00"
+    orders = samples[("rowcount_monitor_check_state", "demo/raw/orders")]
+    payments = samples[("rowcount_monitor_check_state", "demo/raw/payments")]
+    assert orders.value == 0 and payments.value == 2  # 0 rows: failing, ERROR
+    assert payments.labels == {
+        "table": "shop.raw.payments",
+        "asset": "demo/raw/payments",
+        "metric": "row_count",
+        "owner": "",
+        "severity": "auto",
+    }
+    assert samples[("rowcount_monitor_observed", "demo/raw/payments")].value == 0
+    assert ("rowcount_monitor_scrape_duration_seconds", None) in samples

@@ -54,6 +54,15 @@ def refresh_catalog(path: Path | None = None) -> tuple[int, Path]:
     return len(facts), write_catalog(config, facts)
 
 
+def monitored_entries(path: Path | None = None) -> list:
+    """Every table whose row-count check the code location defines: counted tables (schema
+    globs expanded, as the catalog knows them) and tables that dbt models fill."""
+    config = load_config(path or config_path())
+    _, model_entries = _dbt_and_model_entries(config)
+    facts = resolve_tables(config, skip=frozenset(e.table for e in model_entries))
+    return [f.entry for f in facts] + model_entries
+
+
 def build_definitions(path: Path | None = None) -> dg.Definitions:
     config = load_config(path or config_path())
     project, model_entries = _dbt_and_model_entries(config)
