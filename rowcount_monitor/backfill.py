@@ -6,7 +6,6 @@ single-threaded Python, so two workers (one per core) each take half the buckets
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
 
@@ -15,6 +14,7 @@ import pandas as pd
 
 from .defs.backfill_job import JOB_NAME, missing_keys
 from .defs.naming import DBT_ASSETS
+from .supervise import in_processes
 
 
 def _load():
@@ -87,8 +87,7 @@ def run(workers: int | None = None, judge_days: int = 5, until: str | None = Non
     if len(parts) == 1:
         results = [_run_shard(parts[0], judge_days, until)]
     else:
-        with multiprocessing.get_context("spawn").Pool(len(parts)) as pool:
-            results = pool.starmap(_run_shard, [(p, judge_days, until) for p in parts])
+        results = in_processes(_run_shard, [(p, judge_days, until) for p in parts])
     failed = [run_id for ok, _, run_id in results if not ok]
     if failed:
         raise RuntimeError(f"backfill failed in run(s) {', '.join(failed)}: see `dagster` logs or the UI")

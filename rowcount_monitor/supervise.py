@@ -1,14 +1,19 @@
-"""Running `dagster dev` for the demo so that Ctrl-C and SIGTERM stop every process it started.
+"""The processes the demo and the backfill start, and how they end.
+
+`run_supervised`: `dg dev` for the demo, so that Ctrl-C and SIGTERM stop every process it started.
 
 `dagster dev` starts a webserver, a daemon and code servers. Started in the background, it
 inherits an ignored SIGINT, and it answers SIGTERM slowly or not at all; its children then live
 on holding the port. So the demo runs it in a process group of its own and, on SIGINT or
 SIGTERM, signals the whole group, waits a few seconds for a clean shutdown and kills what is
 left.
+
+`in_processes`: the backfill's workers, let go when done rather than signalled.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -54,3 +59,22 @@ def _signal_group(pgid: int, signum: int) -> None:
         os.killpg(pgid, signum)
     except ProcessLookupError:  # the group is gone already
         pass
+
+
+def in_processes(fn, calls: list[tuple]) -> list:
+    """fn(*args) for each args of `calls`, each in a fresh process of its own, in order.
+
+    The workers are let go by closing the pool, never by terminating it (what `with Pool()`
+    does on exit): a process that ran a Dagster job answers SIGTERM with the SIGINT handler
+    Dagster mapped it to, and with Dagster's threads alive in it the signal can land on a thread
+    that never wakes the blocked main one: the backfill then waited forever for a worker
+    that had finished its work."""
+    pool = multiprocessing.get_context("spawn").Pool(len(calls))
+    try:
+        results = pool.starmap(fn, calls)
+    except BaseException:
+        pool.terminate()
+        raise
+    pool.close()
+    pool.join()
+    return results

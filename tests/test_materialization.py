@@ -1,5 +1,8 @@
 """Materializing table assets on a real Dagster instance against a real DuckDB file."""
 
+import subprocess
+import sys
+
 import dagster as dg
 import duckdb
 import pandas as pd
@@ -78,6 +81,36 @@ def test_backfill_workers_split_the_buckets_evenly():
     loads = sorted(sum({"a": 2000, "b": 2000, "c": 90, "d": 90, "e": 2000}[t] for t in p) for p in parts)
     assert loads == [2180, 4000]
     assert sorted(t for p in parts for t in p) == ["a", "b", "c", "d", "e"]
+
+
+WORKERS = """
+import os, sys, time
+from multiprocessing.util import Finalize
+from pathlib import Path
+from rowcount_monitor.supervise import in_processes
+
+def task(n, folder):
+    # runs at the worker's own, orderly exit, never when a signal ends it
+    Finalize(None, Path(folder, str(os.getpid())).touch, exitpriority=100)
+    time.sleep(1)  # one shard per worker, as in a backfill
+    return 2 * n, os.getpid()
+
+if __name__ == "__main__":  # a signalled worker is a race: four rounds catch it nearly always
+    print([in_processes(task, [(1, sys.argv[1]), (2, sys.argv[1])]) for _ in range(4)])
+"""
+
+
+def test_backfill_workers_leave_by_themselves_when_done(tmp_path):
+    """Workers are let go, not signalled: the demo's backfill once waited forever on a worker
+    that had finished its shard, because SIGTERM did not end a process that had run a Dagster job."""
+    script, exits = tmp_path / "workers.py", tmp_path / "exits"
+    script.write_text(WORKERS)
+    exits.mkdir()
+    done = subprocess.run([sys.executable, str(script), str(exits)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rounds = eval(done.stdout)
+    assert [[n for n, _ in results] for results in rounds] == [[2, 4]] * 4
+    assert {p.name for p in exits.iterdir()} == {str(pid) for r in rounds for _, pid in r}  # each ended on its own
 
 
 def test_a_warehouse_error_fails_the_step_and_records_nothing(tmp_path, demo_db):
