@@ -427,3 +427,17 @@ def test_serve_metrics_exposes_every_checks_latest_verdict_over_http(monitored, 
     }
     assert samples[("rowcount_monitor_observed", "demo/raw/payments")].value == 0
     assert ("rowcount_monitor_scrape_duration_seconds", None) in samples
+
+
+def test_a_new_instance_home_has_dagsters_telemetry_off(tmp_path, monkeypatch):
+    """The demo's console showed Dagster's telemetry banner on every start: a home the CLI
+    creates says telemetry: enabled: false (and one a user made is left alone)."""
+    from rowcount_monitor.cli import _dagster_home
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "new_home"))
+    home = _dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        assert instance.get_settings("telemetry") == {"enabled": False}
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: true\n")
+    _dagster_home()
+    assert "enabled: true" in (home / "dagster.yaml").read_text()
