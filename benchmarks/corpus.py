@@ -57,6 +57,7 @@ class Table:
     incidents: list = field(default_factory=list)  # (kind, first index, last index)
     dont_care: np.ndarray | None = None  # bool per bucket
     holidays: tuple = ()
+    noise: float = 0.0  # the multiplicative noise of its loads (lognormal sigma)
 
 
 # ---------------------------------------------------------------- shapes
@@ -109,6 +110,8 @@ def noisy(mean: np.ndarray, noise: float, rng) -> np.ndarray:
 
 # ---------------------------------------------------------------- incidents
 
+# noise bands (upper edges) for the breakdown of incidents caught
+NOISE_BANDS = (0.06, 0.12, 0.2)
 INCIDENT_KINDS = ("zero load", "half load", "double load", "short day -30 %", "4x spike", "slow decline")
 SMALL_INCIDENT_KINDS = ("empty day", "day at 4x")
 
@@ -263,6 +266,7 @@ def make_table(i: int, phenomenon: str, cadence: str, seed: int) -> Table:
         judge_from,
         dont_care=dont_care,
         holidays=holidays,
+        noise=noise,
     )
     if phenomenon == "level shift":
         first = idx.get_indexer([judge_from])[0]
@@ -407,12 +411,15 @@ def main(argv=None) -> None:
         )
     by_phen = defaultdict(lambda: ([], []))
     by_kind = defaultdict(lambda: [[], []])
+    by_noise = defaultdict(list)  # (kind, noise band) -> caught by ours
     for t, mine, base in results:
         by_phen[t.phenomenon][0].append(mine)
         by_phen[t.phenomenon][1].append(base)
         for (kind, c1), (_, c2) in zip(mine["caught"], base["caught"], strict=True):
             by_kind[kind][0].append(c1)
             by_kind[kind][1].append(c2)
+            if t.phenomenon not in ("bursty", "tiny", "sparse"):
+                by_noise[kind, next(b for b in NOISE_BANDS if t.noise <= b)].append(c1)
     print(f"{len(results)} tables, seed {args.seed}; false = false alerts per 1,000 judged buckets\n")
     print(
         f"{'phenomenon':15s} {'tables':>6s} {'judged':>8s} | {'ours false':>10s} {'caught':>8s} | "
@@ -433,6 +440,11 @@ def main(argv=None) -> None:
             print(
                 f"{kind:16s} {sum(a):3d}/{len(a):<3d}   {sum(b):3d}/{len(b):<3d} ({100 * np.mean(a):.0f} % vs {100 * np.mean(b):.0f} %)"
             )
+    print("\nincidents caught by ours, by the table's noise (bursty, tiny and sparse tables left out)")
+    print(f"{'incident':16s}" + "".join(f"{'<= ' + str(round(100 * b)) + ' %':>12s}" for b in NOISE_BANDS))
+    for kind in ("zero load", "half load", "double load", "4x spike", "slow decline", "short day -30 %"):
+        cells = [by_noise.get((kind, b), []) for b in NOISE_BANDS]
+        print(f"{kind:16s}" + "".join(f"{f'{sum(c)}/{len(c)}':>12s}" for c in cells))
     print(f"\n{'detector':18s} {'recall':>6s} {'precision':>9s} {'F1':>6s} {'false/1k':>8s}")
     for name, col in (("ours (defaults)", 0), ("elementary-style", 1)):
         s = summarize([r for rows in by_phen.values() for r in rows[col]])

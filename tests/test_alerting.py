@@ -629,3 +629,101 @@ def test_the_sensor_reads_unread_executions_in_one_query_or_check_by_check_alike
         one_by_one = alert_sensors.unread_executions(storage, after)
     assert sorted(r.id for r in bulk[CHECK]) == sorted(r.id for r in one_by_one[CHECK]) == ids[1:]
     assert all(r.event is not None for r in bulk[CHECK])
+
+
+REVENUE = dg.AssetKey(["demo", "marts", "daily_revenue"])
+PAYMENTS = dg.AssetKey(["demo", "raw", "payments"])
+
+
+def _log_evaluations(instance, verdicts):
+    """Check evaluations (asset key, passed, partition), written by a real run."""
+
+    @dg.op
+    def evaluate(context):
+        for key, passed, partition in verdicts:
+            context.log_event(
+                dg.AssetCheckEvaluation(
+                    asset_key=key,
+                    check_name=CHECK_NAME,
+                    passed=passed,
+                    partition=partition,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    description=f"{key.path[-1]} is {'within' if passed else '60 % below'} the expected band",
+                    metadata={"observed": 40.0, "expected": 100.0, "lower": 80.0, "upper": 120.0},
+                )
+            )
+
+    @dg.job
+    def checks():
+        evaluate()
+
+    assert checks.execute_in_process(instance=instance).success
+
+
+def test_a_raw_table_failing_with_a_model_below_it_pages_once_for_the_cause(tmp_path, demo_db, sns, monkeypatch):
+    """orders fails, and daily_revenue (a dbt mart built from it) with it: one page, from
+    orders, naming the mart and copied to its owner by attribute; payments, failing beside them
+    but not above the mart, pages on its own. The mart's recovery still says so. Through an SNS
+    that fails in the middle: nothing lost, nothing twice."""
+    import yaml
+
+    endpoint, topic, queue = sns
+    (tmp_path / "wh").mkdir()
+    db = tmp_path / "wh" / "shop.duckdb"
+    shutil.copy(demo_db, db)
+    path = tmp_path / "rowcount_monitor.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "warehouses": {"demo": {"type": "duckdb", "path": str(db)}},
+                "tables": [
+                    table_entry("orders", owner="team-orders"),
+                    table_entry("payments", owner="team-payments"),
+                    {
+                        "table": "shop.marts.daily_revenue",
+                        "warehouse": "demo",
+                        "cadence": "daily",
+                        "owner": "team-finance",
+                    },
+                ],
+                "dbt": {"project_dir": str(Path(__file__).parents[1] / "dbt_project"), "warehouse": "demo"},
+                "alerts": {"outbox": str(tmp_path / "outbox.sqlite"), "retry_backoff_seconds": 0},
+            }
+        )
+    )
+    defs = build_definitions(path)
+    proxy = FlakyProxy(endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    try:
+        with dg.instance_for_test() as instance:
+            _log_evaluations(
+                instance,
+                [(ORDERS, False, "2026-02-27-14:00"), (REVENUE, False, None), (PAYMENTS, False, "2026-02-27-14:00")],
+            )
+            proxy.healthy_for = 1  # SNS fails after one publish
+            first, cursor = tick(defs, instance, topic)
+            proxy.healthy_for = None
+            second, cursor = tick(defs, instance, topic, cursor)
+            _log_evaluations(instance, [(REVENUE, True, None)])
+            third, cursor = tick(defs, instance, topic, cursor)
+            quiet, _ = tick(defs, instance, topic, cursor)
+    finally:
+        proxy.close()
+    assert "read 3 check evaluations, queued 2 alerts; sent 1, failed 1" in first.skip_message
+    assert "queued 1 alerts; sent 1" in third.skip_message and "queued 0 alerts; sent 0" in quiet.skip_message
+    envelopes = drain(endpoint, queue)
+    bodies = {(b["table"], b["kind"]): b for b in (json.loads(e["Message"]) for e in envelopes)}
+    assert len(envelopes) == 3 and set(bodies) == {
+        ("shop.raw.orders", "anomaly"),
+        ("shop.raw.payments", "anomaly"),
+        ("shop.marts.daily_revenue", "recovered"),
+    }
+    page = bodies["shop.raw.orders", "anomaly"]
+    assert page["downstream"] == ["shop.marts.daily_revenue"] and page["downstream_owners"] == ["team-finance"]
+    assert page["summary"].endswith("failing below it in the same pass: shop.marts.daily_revenue")
+    assert "downstream" not in bodies["shop.raw.payments", "anomaly"]
+    attributes = next(
+        e["MessageAttributes"] for e in envelopes if json.loads(e["Message"])["table"] == "shop.raw.orders"
+    )
+    assert attributes["owner"]["Value"] == "team-orders"
+    assert json.loads(attributes["downstream_owners"]["Value"]) == ["team-finance"]

@@ -50,7 +50,13 @@ class Alert:
     def attributes(self) -> dict:
         """SNS message attributes, for subscription filter policies (route per team)."""
         values = {"owner": self.owner, "severity": self.severity, "table": self.table, "kind": self.kind}
-        return {k: {"DataType": "String", "StringValue": v or "-"} for k, v in values.items()}
+        attributes = {k: {"DataType": "String", "StringValue": v or "-"} for k, v in values.items()}
+        if self.details.get("downstream_owners"):  # an upstream cause's page, copied to the teams below it
+            attributes["downstream_owners"] = {
+                "DataType": "String.Array",
+                "StringValue": json.dumps(self.details["downstream_owners"]),
+            }
+        return attributes
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

@@ -85,7 +85,7 @@ def build_definitions(path: Path | None = None) -> dg.Definitions:
             asset_checks=[model_check(e) for e in model_entries],
             jobs=[backfill_job(facts, config.checks.plots)],
             schedules=cadence_schedules(by_cadence, list(dbt.assets or [])),
-            sensors=sensor_definitions([f.entry for f in facts], config.alerts),
+            sensors=sensor_definitions([f.entry for f in facts] + model_entries, config.alerts),
             resources={**warehouse_resources(config), "sns": SNSPublisher(topic_arn=os.environ.get(TOPIC_ENV, ""))},
         ),
     )

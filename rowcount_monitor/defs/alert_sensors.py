@@ -2,11 +2,12 @@
 
 `row_count_alerts` reads new check evaluations (Dagster's asset-check execution records: one
 query for the latest execution of every check, one more for the new records of the checks that
-have any), turns
-them into alerts in the outbox (one transaction for the whole pass, together with every check's
-read position) and delivers what is due. A table that keeps
-failing sends one "started failing" alert and one "recovered" when it passes again, unless
-`alerts.notify: every_failure`. `operational_alerts` queues a message for every failed run
+have any), turns them into alerts in the outbox (one transaction for the whole pass, together
+with every check's read position) and delivers what is due. A table that keeps failing sends
+one "started failing" alert and one "recovered" when it passes again, unless
+`alerts.notify: every_failure`. Tables failing in the same pass below a failing table (dbt
+models under a raw table) page once, with the upstream table's alert, which lists them; each
+still sends its own "recovered". `operational_alerts` queues a message for every failed run
 (warehouse down, permission denied): never a row-count anomaly, always its own kind.
 """
 
@@ -155,19 +156,33 @@ def outbox_for(alerts: AlertsConfig, instance: dg.DagsterInstance) -> Outbox:
     return Outbox(Path(instance.root_directory or os.environ.get("DAGSTER_HOME") or ".") / OUTBOX_FILE)
 
 
-def alerts_for(event: CheckEvent, was_failing: bool, entry: TableConfig, alerts: AlertsConfig):
-    """The alerts one evaluation causes, and whether the check now counts as failing."""
+def alerts_for(
+    event: CheckEvent,
+    was_failing: bool,
+    entry: TableConfig,
+    alerts: AlertsConfig,
+    cause: TableConfig | None = None,
+    affected: tuple[TableConfig, ...] = (),
+):
+    """The alerts one evaluation causes, and whether the check now counts as failing. A failure
+    with a `cause` (an upstream table failing in the same pass) pages with the cause's alert, which
+    lists the `affected` tables below it and carries their owners as an attribute."""
     url = f"{alerts.ui_base_url.rstrip('/')}/assets/{'/'.join(event.asset_key.path)}?view=checks"
     details = {k: event.metadata[k] for k in ("observed", "expected", "lower", "upper", "score") if k in event.metadata}
     details.update(partition=event.partition, run_id=event.run_id, url=url, check=CHECK_NAME)
     base = f"{event.check_key}:{event.partition or '-'}:{event.storage_id}"
     owner = entry.owner or ""
     if not event.passed:
-        if was_failing and alerts.notify == "state_changes":
+        if cause is not None or (was_failing and alerts.notify == "state_changes"):
             return [], True
-        return [
-            Alert(f"{base}:anomaly", "anomaly", entry.table, owner, event.severity, event.description, details)
-        ], True
+        summary = event.description
+        if affected:
+            details.update(
+                downstream=[a.table for a in affected],
+                downstream_owners=sorted({a.owner for a in affected if a.owner}),
+            )
+            summary += f"; failing below it in the same pass: {', '.join(a.table for a in affected)}"
+        return [Alert(f"{base}:anomaly", "anomaly", entry.table, owner, event.severity, summary, details)], True
     if was_failing:
         return [
             Alert(
@@ -181,6 +196,28 @@ def alerts_for(event: CheckEvent, was_failing: bool, entry: TableConfig, alerts:
             )
         ], False
     return [], False
+
+
+def along_lineage(
+    failing: set[dg.AssetKey], repository: dg.RepositoryDefinition | None
+) -> tuple[dict[dg.AssetKey, dg.AssetKey], dict[dg.AssetKey, list[dg.AssetKey]]]:
+    """Failing tables that fail because a table above them does: (each such table -> the
+    failing table its page goes with, each such cause -> the tables it carries). The cause is
+    the top-most failing ancestor (the first by name where there are several), so a raw table,
+    its staging model and the mart below it make one page, from the raw table."""
+    if repository is None or len(failing) < 2:
+        return {}, {}
+    graph = repository.asset_graph
+    ancestors = {k: graph.get_ancestor_asset_keys(k) & failing for k in failing if graph.has(k)}
+    cause = {}
+    for key, above in ancestors.items():
+        roots = sorted((a for a in above if not ancestors.get(a)), key=dg.AssetKey.to_user_string)
+        if roots:
+            cause[key] = roots[0]
+    affected: dict[dg.AssetKey, list[dg.AssetKey]] = {}
+    for key in sorted(cause, key=dg.AssetKey.to_user_string):
+        affected.setdefault(cause[key], []).append(key)
+    return cause, affected
 
 
 def sensor_definitions(entries: list[TableConfig], alerts: AlertsConfig) -> list:
@@ -209,18 +246,28 @@ def sensor_definitions(entries: list[TableConfig], alerts: AlertsConfig) -> list
             for key, record in latest.items()
             if record.id > positions.get(key.to_user_string(), 0)
         }
-        reads = []
+        batch = {}
         for check_key, records in unread_executions(storage, changed).items():
             events, position = new_evaluations(records, changed[check_key], now)
-            entry = tables[check_key.asset_key]
-            reads.append(
-                (
-                    check_key.to_user_string(),
-                    position,
-                    events,
-                    lambda ev, failing, entry=entry: alerts_for(ev, failing, entry, alerts),
-                )
+            batch[check_key] = (position, events)
+        failing = {k.asset_key for k, (_, events) in batch.items() if any(not e.passed for e in events)}
+        cause, affected = along_lineage(failing, context.repository_def)
+        reads = [
+            (
+                check_key.to_user_string(),
+                position,
+                events,
+                lambda ev, was_failing, key=check_key.asset_key: alerts_for(
+                    ev,
+                    was_failing,
+                    tables[key],
+                    alerts,
+                    cause=tables[cause[key]] if key in cause else None,
+                    affected=tuple(tables[k] for k in affected.get(key, ())),
+                ),
             )
+            for check_key, (position, events) in batch.items()
+        ]
         added = outbox.ingest(reads)
         read = sum(len(events) for _, _, events, _ in reads)
         context.update_cursor(outbox.snapshot())
