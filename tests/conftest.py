@@ -1,6 +1,7 @@
 """Shared fixtures: a small demo warehouse (a real DuckDB file), configs pointing at it, and a
 real PostgreSQL server (pgserver) for the production instance."""
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -41,18 +42,25 @@ def demo_db(tmp_path_factory) -> Path:
     return path
 
 
-def write_config(folder: Path, db: Path, tables: list[dict]) -> Path:
+@pytest.fixture
+def writable_db(tmp_path, demo_db) -> Path:
+    """A copy of the demo warehouse that a test may change (its stem is the database name)."""
+    (tmp_path / "wh").mkdir()
+    db = tmp_path / "wh" / "shop.duckdb"
+    shutil.copy(demo_db, db)
+    return db
+
+
+def write_config(folder: Path, db: Path, tables: list[dict] | None = None, **sections) -> Path:
+    """rowcount_monitor.yaml in `folder`: the warehouse `demo` on `db`, the given tables and
+    any other sections (schemas, dbt, alerts, checks)."""
     import yaml
 
+    config = {"warehouses": {"demo": {"type": "duckdb", "path": str(db)}}, **sections}
+    if tables is not None:
+        config["tables"] = tables
     path = folder / "rowcount_monitor.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "warehouses": {"demo": {"type": "duckdb", "path": str(db)}},
-                "tables": tables,
-            }
-        )
-    )
+    path.write_text(yaml.safe_dump(config))
     return path
 
 

@@ -6,7 +6,6 @@ import io
 import json
 import logging
 import re
-import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -24,7 +23,7 @@ from rowcount_monitor.defs.checks import CHECK_NAME
 from rowcount_monitor.defs.history import CACHE_FILE, HistoryCache
 
 from .aws import SECRET, FlakyProxy, aws_env, drain, moto_server, topic_with_queue
-from .conftest import table_entry
+from .conftest import table_entry, write_config
 
 ORDERS = dg.AssetKey(["demo", "raw", "orders"])
 CHECK = dg.AssetCheckKey(ORDERS, CHECK_NAME)
@@ -39,11 +38,9 @@ def sns(monkeypatch):
 
 
 @pytest.fixture
-def shop(tmp_path, demo_db):
+def shop(tmp_path, writable_db):
     """A writable copy of the demo warehouse and a config for orders, with its own outbox."""
-    (tmp_path / "wh").mkdir()
-    db = tmp_path / "wh" / "shop.duckdb"
-    shutil.copy(demo_db, db)
+    db = writable_db
 
     def make(notify="state_changes", also=(), **entry):
         import yaml
@@ -249,29 +246,35 @@ def test_state_changes_fail_fail_fail_pass_sends_two_messages(shop, sns):
     assert sorted(kinds) == ["anomaly", "recovered"]
 
 
-def _log_failures(instance, n):
-    """n failed check evaluations of orders, written by a real run as a check run writes them."""
+def _log_evaluations(instance, verdicts):
+    """Check evaluations (asset key, passed, partition), written by a real run as a check run
+    writes them."""
 
     @dg.op
     def evaluate(context):
-        for i in range(n):
+        for i, (key, passed, partition) in enumerate(verdicts):
             context.log_event(
                 dg.AssetCheckEvaluation(
-                    asset_key=ORDERS,
+                    asset_key=key,
                     check_name=CHECK_NAME,
-                    passed=False,
-                    partition=f"2026-02-{20 + i // 24}-{i % 24:02d}:00",
+                    passed=passed,
+                    partition=partition,
                     severity=dg.AssetCheckSeverity.WARN,
-                    description=f"bucket {i} is 60 % below the expected 100",
+                    description=f"bucket {i} is {'within the expected band' if passed else '60 % below the expected 100'}",
                     metadata={"observed": 40.0, "expected": 100.0, "lower": 80.0, "upper": 120.0},
                 )
             )
 
     @dg.job
-    def failing():
+    def checks():
         evaluate()
 
-    assert failing.execute_in_process(instance=instance).success
+    assert checks.execute_in_process(instance=instance).success
+
+
+def _log_failures(instance, n):
+    """n failed check evaluations of orders, written by a real run as a check run writes them."""
+    _log_evaluations(instance, [(ORDERS, False, f"2026-02-{20 + i // 24}-{i % 24:02d}:00") for i in range(n)])
 
 
 def test_sns_outage_delays_but_never_drops_or_duplicates(shop, sns, monkeypatch, caplog, capsys):
@@ -635,63 +638,17 @@ REVENUE = dg.AssetKey(["demo", "marts", "daily_revenue"])
 PAYMENTS = dg.AssetKey(["demo", "raw", "payments"])
 
 
-def _log_evaluations(instance, verdicts):
-    """Check evaluations (asset key, passed, partition), written by a real run."""
-
-    @dg.op
-    def evaluate(context):
-        for key, passed, partition in verdicts:
-            context.log_event(
-                dg.AssetCheckEvaluation(
-                    asset_key=key,
-                    check_name=CHECK_NAME,
-                    passed=passed,
-                    partition=partition,
-                    severity=dg.AssetCheckSeverity.WARN,
-                    description=f"{key.path[-1]} is {'within' if passed else '60 % below'} the expected band",
-                    metadata={"observed": 40.0, "expected": 100.0, "lower": 80.0, "upper": 120.0},
-                )
-            )
-
-    @dg.job
-    def checks():
-        evaluate()
-
-    assert checks.execute_in_process(instance=instance).success
-
-
-def test_a_raw_table_failing_with_a_model_below_it_pages_once_for_the_cause(tmp_path, demo_db, sns, monkeypatch):
+def test_a_raw_table_failing_with_a_model_below_it_pages_once_for_the_cause(tmp_path, writable_db, sns, monkeypatch):
     """orders fails, and daily_revenue (a dbt mart built from it) with it: one page, from
     orders, naming the mart and copied to its owner by attribute; payments, failing beside them
     but not above the mart, pages on its own. The mart's recovery still says so. Through an SNS
     that fails in the middle: nothing lost, nothing twice."""
-    import yaml
-
     endpoint, topic, queue = sns
-    (tmp_path / "wh").mkdir()
-    db = tmp_path / "wh" / "shop.duckdb"
-    shutil.copy(demo_db, db)
-    path = tmp_path / "rowcount_monitor.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "warehouses": {"demo": {"type": "duckdb", "path": str(db)}},
-                "tables": [
-                    table_entry("orders", owner="team-orders"),
-                    table_entry("payments", owner="team-payments"),
-                    {
-                        "table": "shop.marts.daily_revenue",
-                        "warehouse": "demo",
-                        "cadence": "daily",
-                        "owner": "team-finance",
-                    },
-                ],
-                "dbt": {"project_dir": str(Path(__file__).parents[1] / "dbt_project"), "warehouse": "demo"},
-                "alerts": {"outbox": str(tmp_path / "outbox.sqlite"), "retry_backoff_seconds": 0},
-            }
-        )
-    )
-    defs = build_definitions(path)
+    revenue = {"table": "shop.marts.daily_revenue", "warehouse": "demo", "cadence": "daily", "owner": "team-finance"}
+    tables = [table_entry("orders", owner="team-orders"), table_entry("payments", owner="team-payments"), revenue]
+    dbt = {"project_dir": str(Path(__file__).parents[1] / "dbt_project"), "warehouse": "demo"}
+    alerts = {"outbox": str(tmp_path / "outbox.sqlite"), "retry_backoff_seconds": 0}
+    defs = build_definitions(write_config(tmp_path, writable_db, tables, dbt=dbt, alerts=alerts))
     proxy = FlakyProxy(endpoint)
     monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
     try:

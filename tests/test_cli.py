@@ -1,7 +1,6 @@
 """The operating commands on a real instance: status, anomalies, explain, backtest (+ plot)."""
 
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,12 +20,10 @@ from rowcount_monitor.detection import score_series
 
 
 @pytest.fixture
-def monitored(tmp_path, demo_db, monkeypatch):
+def monitored(tmp_path, writable_db, monkeypatch):
     """orders and payments backfilled (the last day judged) with a broken orders load, on a
     persistent instance in DAGSTER_HOME, as the commands find it."""
-    (tmp_path / "wh").mkdir()
-    db = tmp_path / "wh" / "shop.duckdb"
-    shutil.copy(demo_db, db)
+    db = writable_db
     with duckdb.connect(str(db)) as conn:
         conn.execute("DELETE FROM shop.raw.orders WHERE date_trunc('hour', loaded_at) = TIMESTAMP '2026-02-28 09:00'")
     config = tmp_path / "rowcount_monitor.yaml"

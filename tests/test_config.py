@@ -196,37 +196,20 @@ def test_cli_reports_config_errors_in_one_line(tmp_path, demo_db, monkeypatch, c
     assert err.startswith("rowcount-monitor: config error: ") and "'cadence'" in err
 
 
-def test_schema_entries_discover_tables_with_globs(tmp_path, demo_db):
-    import shutil
+def raw_schema(**extra) -> dict:
+    """A schema entry for shop.raw: hourly, by loaded_at."""
+    return {"schema": "shop.raw", "warehouse": "demo", "cadence": "hourly", "timestamp_column": "loaded_at", **extra}
 
+
+def test_schema_entries_discover_tables_with_globs(tmp_path, writable_db):
     import duckdb
 
-    (tmp_path / "wh").mkdir()
-    db = tmp_path / "wh" / "shop.duckdb"
-    shutil.copy(demo_db, db)
+    db = writable_db
     with duckdb.connect(str(db)) as conn:  # a table without the timestamp column: snapshot mode
         conn.execute("CREATE TABLE shop.raw.order_status AS SELECT 1 AS id")
         conn.execute("CREATE TABLE shop.raw.tmp_scratch AS SELECT 1 AS id")
-    path = tmp_path / "rowcount_monitor.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "warehouses": {"demo": {"type": "duckdb", "path": str(db)}},
-                "schemas": [
-                    {
-                        "schema": "shop.raw",
-                        "warehouse": "demo",
-                        "include": ["order*", "pay*", "tmp_*"],
-                        "exclude": ["tmp_*"],
-                        "cadence": "hourly",
-                        "timestamp_column": "loaded_at",
-                        "owner": "team-data",
-                    }
-                ],
-                "tables": [table_entry("payments", owner="payments@shop.example")],
-            }
-        )
-    )
+    schema = raw_schema(include=["order*", "pay*", "tmp_*"], exclude=["tmp_*"], owner="team-data")
+    path = write_config(tmp_path, db, [table_entry("payments", owner="payments@shop.example")], schemas=[schema])
     defs = build_definitions(path)
     graph = defs.get_repository_def().asset_graph
     keys = {k.path[-1] for a in defs.assets for k in a.keys}
@@ -289,31 +272,11 @@ def test_bad_schema_entries(tmp_path, demo_db, schema, fragments):
         assert fragment in str(err.value), str(err.value)
 
 
-def test_discover_stores_a_catalog_that_loads_without_the_warehouse(tmp_path, demo_db, monkeypatch, capsys):
-    import shutil
-
+def test_discover_stores_a_catalog_that_loads_without_the_warehouse(tmp_path, writable_db, monkeypatch, capsys):
     from rowcount_monitor.cli import main
 
-    (tmp_path / "wh").mkdir()
-    db = tmp_path / "wh" / "shop.duckdb"
-    shutil.copy(demo_db, db)
-    path = tmp_path / "rowcount_monitor.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "warehouses": {"demo": {"type": "duckdb", "path": str(db)}},
-                "schemas": [
-                    {
-                        "schema": "shop.raw",
-                        "warehouse": "demo",
-                        "include": ["order*"],
-                        "cadence": "hourly",
-                        "timestamp_column": "loaded_at",
-                    }
-                ],
-            }
-        )
-    )
+    db = writable_db
+    path = write_config(tmp_path, db, schemas=[raw_schema(include=["order*"])])
     monkeypatch.setenv("ROWCOUNT_MONITOR_CONFIG", str(path))
     assert main(["discover"]) == 0
     assert "2 tables described in" in capsys.readouterr().out

@@ -1,6 +1,5 @@
 """dbt models as assets downstream of the monitored raw tables, on a real DuckDB file."""
 
-import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -20,10 +19,8 @@ def key(schema, name):
 
 
 @pytest.fixture
-def shop(tmp_path, demo_db):
-    (tmp_path / "wh").mkdir()
-    db = tmp_path / "wh" / "shop.duckdb"
-    shutil.copy(demo_db, db)
+def shop(tmp_path, writable_db):
+    db = writable_db
 
     def make(blocking=False):
         path = tmp_path / "rowcount_monitor.yaml"

@@ -113,12 +113,9 @@ def test_backfill_workers_leave_by_themselves_when_done(tmp_path):
     assert {p.name for p in exits.iterdir()} == {str(pid) for r in rounds for _, pid in r}  # each ended on its own
 
 
-def test_a_warehouse_error_fails_the_step_and_records_nothing(tmp_path, demo_db):
-    import shutil
+def test_a_warehouse_error_fails_the_step_and_records_nothing(tmp_path, writable_db):
 
-    (tmp_path / "copy").mkdir()
-    db = tmp_path / "copy" / "shop.duckdb"  # the file name is the catalog name
-    shutil.copy(demo_db, db)
+    db = writable_db
     config = write_config(tmp_path, db, [table_entry("orders")])
     defs = build_definitions(config)  # loads while the table exists
     with duckdb.connect(str(db)) as conn:
@@ -134,14 +131,11 @@ def test_a_warehouse_error_fails_the_step_and_records_nothing(tmp_path, demo_db)
         assert instance.fetch_materializations(ORDERS, limit=10).records == []
 
 
-def test_one_broken_table_does_not_cost_its_batch_their_counts(tmp_path, demo_db):
+def test_one_broken_table_does_not_cost_its_batch_their_counts(tmp_path, writable_db):
     """Tables are counted in one query batch; one failing table is found, the others are
     recorded and judged, and the step fails naming it."""
-    import shutil
 
-    (tmp_path / "copy").mkdir()
-    db = tmp_path / "copy" / "shop.duckdb"
-    shutil.copy(demo_db, db)
+    db = writable_db
     defs = build_definitions(write_config(tmp_path, db, [table_entry("orders"), table_entry("payments")]))
     assert len(defs.assets) == 1  # one counting step for both
     with duckdb.connect(str(db)) as conn:
@@ -197,12 +191,9 @@ def test_hostile_table_names_are_counted_not_executed(tmp_path):
     assert warehouse.total_count(TableRef("hostile", "raw", "victim")) == 1  # still there
 
 
-def test_snapshot_tables_record_totals_and_rows_added(tmp_path, demo_db):
-    import shutil
+def test_snapshot_tables_record_totals_and_rows_added(tmp_path, writable_db):
 
-    (tmp_path / "copy").mkdir()
-    db = tmp_path / "copy" / "shop.duckdb"
-    shutil.copy(demo_db, db)
+    db = writable_db
     entry = {**table_entry("marketing_spend", "daily"), "timestamp_column": None}
     defs = build_definitions(write_config(tmp_path, db, [entry]))
     key = dg.AssetKey(["demo", "raw", "marketing_spend"])
@@ -222,17 +213,14 @@ def test_snapshot_tables_record_totals_and_rows_added(tmp_path, demo_db):
     assert second.asset_materialization.metadata["rows_added"].value == -10
 
 
-def test_a_locked_warehouse_fails_its_step_in_seconds_naming_the_lock_holder(tmp_path, demo_db):
+def test_a_locked_warehouse_fails_its_step_in_seconds_naming_the_lock_holder(tmp_path, writable_db):
     """dagster-duckdb's connect retries about 100 s, and the step used to retry every table
     alone after the batch failed: a 250-table batch waited for hours."""
-    import shutil
     import subprocess
     import sys
     import time
 
-    (tmp_path / "wh").mkdir()
-    db = tmp_path / "wh" / "shop.duckdb"  # the file's stem is the database name
-    shutil.copy(demo_db, db)
+    db = writable_db
     config = write_config(tmp_path, db, [table_entry("orders"), table_entry("payments"), table_entry("order_items")])
     defs = build_definitions(config)
     keys = [dg.AssetKey(["demo", "raw", t]) for t in ("orders", "payments", "order_items")]

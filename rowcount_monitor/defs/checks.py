@@ -87,19 +87,8 @@ def judge(entry: TableConfig, policy: DetectionPolicy, history: pd.Series, plots
     """The check's verdict on the last bucket of `history`; with a picture when `plots` says
     so ("all", or "failures" and the check fails)."""
     if len(history) < 2:  # too short to tell the bucket spacing; the cadence says it
-        nan = float("nan")
         needed = required_history(policy, BUCKET_STEP[entry.cadence])
-        verdict = Verdict(
-            False,
-            float(history.iloc[-1]),
-            nan,
-            nan,
-            nan,
-            nan,
-            "none",
-            0,
-            f"insufficient history (0 of {needed} buckets)",
-        )
+        verdict = Verdict.unjudged(float(history.iloc[-1]), f"insufficient history (0 of {needed} buckets)")
     else:
         verdict = evaluate_latest(history, policy)
     metadata = verdict_metadata(verdict, policy)

@@ -155,18 +155,9 @@ def _judge(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, explain
     history = grid.values[:pos]
     n_history = int(np.sum(~np.isnan(history) & ~grid.excluded[:pos]))
     needed = _min_history(policy, periods)
-    nan = float("nan")
     if n_history < needed:
-        return Verdict(
-            False,
-            observed,
-            nan,
-            nan,
-            nan,
-            nan,
-            "none",
-            n_history,
-            f"insufficient history ({n_history} of {needed} buckets)",
+        return Verdict.unjudged(
+            observed, f"insufficient history ({n_history} of {needed} buckets)", n_history=n_history
         )
     first = max(0, pos + 1 - history_reach(periods))
     z = to_model_space(grid.values[first : pos + 1], counts)
@@ -183,16 +174,8 @@ def _judge(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, explain
         clock_changes=tuple(int(c) - first for c in grid.clock if first < c < pos),
     )
     if fit is None:
-        return Verdict(
-            False,
-            observed,
-            nan,
-            nan,
-            nan,
-            nan,
-            model,
-            n_history,
-            f"{model} cannot fit this history yet ({n_history} buckets)",
+        return Verdict.unjudged(
+            observed, f"{model} cannot fit this history yet ({n_history} buckets)", model, n_history
         )
     if fit.shift_at is not None:
         fit = replace(fit, shift_at=first + fit.shift_at)
@@ -344,17 +327,7 @@ def evaluate_latest(history: pd.Series, policy: DetectionPolicy | None = None) -
         observed = float(series.iloc[-1]) if len(series) else nan
         if np.isnan(observed):
             raise ValueError("history is empty or its tested value is NaN")
-        return Verdict(
-            False,
-            observed,
-            nan,
-            nan,
-            nan,
-            nan,
-            "none",
-            0,
-            f"insufficient history (0 of {policy.min_history or 'at least 3'} buckets)",
-        )
+        return Verdict.unjudged(observed, f"insufficient history (0 of {policy.min_history or 'at least 3'} buckets)")
     grid = _grid(series, policy)
     counts = _is_counts(grid.values, policy)
     positions = grid.times.get_indexer(series.index)
@@ -400,7 +373,7 @@ def score_series(
     skip_before = pd.Timestamp(since) if since is not None else series.index[0]
     for i, pos in enumerate(positions):
         if i == 0 or series.index[i] < skip_before or np.isnan(series.iloc[i]):  # a NaN is history, never tested
-            rows.append(Verdict(False, float(series.iloc[i]), *(float("nan"),) * 4, "none", 0, "not judged"))
+            rows.append(Verdict.unjudged(float(series.iloc[i]), "not judged"))
         elif i < final_spacing_from:
             rows.append(evaluate_latest(series.iloc[: i + 1], replace(policy, min_anomalies=1, window=1)))
         else:

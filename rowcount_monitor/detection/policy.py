@@ -123,3 +123,9 @@ class Verdict:
     n_history: int
     reason: str
     raw_anomaly: bool = field(default=False, repr=False)
+
+    @classmethod
+    def unjudged(cls, observed: float, reason: str, model: str = "none", n_history: int = 0) -> Verdict:
+        """No verdict on the bucket (too little history, no fit): no band, never an anomaly."""
+        nan = float("nan")
+        return cls(False, observed, nan, nan, nan, nan, model, n_history, reason)
