@@ -141,6 +141,21 @@ def test_a_weekday_only_hourly_table_is_quiet():
     assert flags.sum() == 0, alerts(flags)
 
 
+def test_a_weekday_only_table_loading_across_midnight_keeps_a_sane_band_in_its_first_weeks():
+    """Before three weeks its band is provisional. The daily rhythm alone took the first load
+    after each empty weekend for a routine burst, and the band reached 10 trillion rows for a
+    2-million-row table: a doubled Monday evening load read "within the expected band"."""
+    s = loads(20, weekend=0.0, level=2e6, hours=[0, 1, 2, 3, 17, 18, 19, 20, 21, 22, 23])
+    scores = score_series(s, since=s.index[24 * 8])
+    assert scores["is_anomaly"].sum() == 0, alerts(scores["is_anomaly"])
+    assert scores["upper"].max() < 3 * 2e6 and scores["expected"].max() < 1.5 * 2e6
+    for at in ("2026-09-21 20:00", "2026-09-22 01:00"):
+        history = s.loc[:at].copy()
+        history.iloc[-1] *= 2
+        verdict = evaluate_latest(history)
+        assert verdict.is_anomaly and "provisional band" in verdict.reason, verdict.reason
+
+
 def test_a_nightly_batch_table_is_quiet_and_a_missing_batch_is_not():
     s = loads(42, hours=[2, 3], seed=11)
     flags = score_series(s, since=s.index[24 * 8])["is_anomaly"]

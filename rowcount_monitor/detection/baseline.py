@@ -436,13 +436,17 @@ def _union(a: Fit, b: Fit, k: float) -> Fit:
     rhythm, one or two cycles of it), it is swollen by the very rhythm it does not know (a
     weekday-only table's weekends, seen from the daily rhythm alone): its band is then drawn with
     the spread of `b`. A spread that rests on fewer than SUPPORT residuals of loaded buckets (a
-    weekly fit a few hours past its first week has a handful) is never narrower than the other."""
+    weekly fit a few hours past its first week has a handful) is never narrower than the other.
+    The upper band reaches as far as `a`'s burst allowance only where `b` sees bursts too."""
     if b.support < SUPPORT:
         b = replace(b, scale=max(a.scale, b.scale))
     elif a.scale > INFLATED * b.scale:
         a = replace(a, scale=b.scale)
+    # the known rhythm's burst allowance only where the longer one sees the bursts too: a daily
+    # fit takes a weekday-only table's Monday ramps (after empty weekends) for bursts
+    a_up = a.upper_k if b.bursty or b.support < SUPPORT else k
     lower = min(a.expected - k * a.scale, b.expected - k * b.scale)
-    upper = max(a.expected + a.upper_k * a.scale, b.expected + b.upper_k * b.scale)
+    upper = max(a.expected + a_up * a.scale, b.expected + b.upper_k * b.scale)
     expected, scale = (lower + upper) / 2, (upper - lower) / (2 * k)
     run = _agreed_run([a.run_score, b.run_score])
     return Fit(
@@ -455,7 +459,7 @@ def _union(a: Fit, b: Fit, k: float) -> Fit:
         shift_at=a.shift_at,
         shift=a.shift,
         provisional=True,
-        bursty=a.bursty or b.bursty,
+        bursty=b.bursty or a_up > k,
     )
 
 
