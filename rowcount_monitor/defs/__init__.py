@@ -54,19 +54,23 @@ def refresh_catalog(path: Path | None = None) -> tuple[int, Path]:
     return len(facts), write_catalog(config, facts)
 
 
+def _resolved(path: Path | None):
+    """(config, dbt project or None, facts of the counted tables, entries of the dbt-filled ones)."""
+    config = load_config(path or config_path())
+    project, model_entries = _dbt_and_model_entries(config)
+    facts = resolve_tables(config, skip=frozenset(e.table for e in model_entries))
+    return config, project, facts, model_entries
+
+
 def monitored_entries(path: Path | None = None) -> list:
     """Every table whose row-count check the code location defines: counted tables (schema
     globs expanded, as the catalog knows them) and tables that dbt models fill."""
-    config = load_config(path or config_path())
-    _, model_entries = _dbt_and_model_entries(config)
-    facts = resolve_tables(config, skip=frozenset(e.table for e in model_entries))
+    _, _, facts, model_entries = _resolved(path)
     return [f.entry for f in facts] + model_entries
 
 
 def build_definitions(path: Path | None = None) -> dg.Definitions:
-    config = load_config(path or config_path())
-    project, model_entries = _dbt_and_model_entries(config)
-    facts = resolve_tables(config, skip=frozenset(e.table for e in model_entries))
+    config, project, facts, model_entries = _resolved(path)
     if project:
         from .dbt import dbt_definitions
 
