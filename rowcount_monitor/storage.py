@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+import time
 from contextlib import closing, contextmanager
 from pathlib import Path
 
@@ -80,12 +81,27 @@ class Statements:
             self.conn.cursor().executemany(self._sql(sql), rows)
 
 
+def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Put the file in WAL mode (it stays so). Switching a new file's mode takes an exclusive lock
+    for which SQLite does not wait (no busy handler): workers opening it at once are told
+    "database is locked" at once, so wait here, up to `timeout`, as SQLite waits for other locks."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 @contextmanager
 def sqlite_transaction(path: Path, names: dict, timeout: float = 60, write: bool = True):
     """One transaction on an SQLite file; a write transaction is serialized against every other
     (BEGIN IMMEDIATE), a read-only one reads a snapshot beside them (WAL)."""
     with closing(sqlite3.connect(path, timeout=timeout, isolation_level=None)) as conn:
-        conn.execute("PRAGMA journal_mode=WAL")
+        _use_wal(conn, timeout)
         conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         try:
             yield Statements(conn, names, postgres=False)
