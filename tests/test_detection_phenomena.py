@@ -156,6 +156,20 @@ def test_a_weekday_only_table_loading_across_midnight_keeps_a_sane_band_in_its_f
         assert verdict.is_anomaly and "provisional band" in verdict.reason, verdict.reason
 
 
+def test_a_weekday_only_table_is_judged_from_its_second_week():
+    """The daily rhythm alone masks the loads next to each empty weekend, and in the second and
+    third week it could leave no load of an hour to take a median of: those buckets went
+    unjudged ("cannot fit this history yet"), a doubled Wednesday load among them. The weekly
+    rhythm's own provisional band judges them."""
+    s = loads(17, weekend=0.0, level=6000, hours=range(24), seed=3)
+    scores = score_series(s, since=s.index[24 * 7]).iloc[24 * 7 :]
+    assert scores["expected"].notna().all() and not scores["is_anomaly"].any(), alerts(scores["is_anomaly"])
+    doubled = s.loc[:"2026-09-23 15:00"].copy()
+    doubled.iloc[-1] *= 2
+    verdict = evaluate_latest(doubled)
+    assert verdict.is_anomaly and "provisional band" in verdict.reason, verdict.reason
+
+
 def test_a_nightly_batch_table_is_quiet_and_a_missing_batch_is_not():
     s = loads(42, hours=[2, 3], seed=11)
     flags = score_series(s, since=s.index[24 * 8])["is_anomaly"]

@@ -59,6 +59,7 @@ SUPPORT = 24
 # A median of same-phase values at or below this (model space, ~0.1 rows) is a structurally
 # empty bucket (a weekend of a weekday-only table, the hours a nightly batch does not run).
 EMPTY = 0.5
+PROVISIONAL = "; provisional (weekly rhythm not yet known)"
 
 
 def accept_after(periods: tuple[int, ...]) -> int:
@@ -104,6 +105,9 @@ def fit_baseline(
     Before a longer period has three cycles but after it has one, a second fit on that period
     alone is made and the band is the union of both: a provisional band that allows for a
     weekday effect not yet known (row counts only: a signed series has no weekends to allow for).
+    Where the known rhythms give no median for the tested bucket (a weekday-only table, whose
+    loads next to its empty weekends they mask), the longer period's fit judges alone, once its
+    spread rests on SUPPORT residuals.
     """
     usable = usable_periods(z, periods)
     pending = [p for p in periods if p not in usable and len(z) - 1 >= p]
@@ -111,11 +115,13 @@ def fit_baseline(
     fit = _fit(
         z, usable, sensitivity, counts, change_at, normal, choose=True, changes=not pending, clock_changes=clock_changes
     )
-    if fit is None or not pending or not usable or not counts:
+    if not pending or not usable or not counts:
         return fit
     # one or two cycles of the longer period cannot tell a level change from its rhythm
     other = _fit(z, (pending[-1],), sensitivity, counts, change_at, normal, choose=False, changes=False)
-    return fit if other is None else _union(fit, other, sensitivity)
+    if fit is None and other is not None and other.support >= SUPPORT:
+        return replace(other, label=other.label + PROVISIONAL, provisional=True)
+    return fit if fit is None or other is None else _union(fit, other, sensitivity)
 
 
 def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes, clock_changes=()) -> Fit | None:
@@ -454,7 +460,7 @@ def _union(a: Fit, b: Fit, k: float) -> Fit:
         scale,
         run,
         a.horizon,
-        a.label + "; provisional (weekly rhythm not yet known)",
+        a.label + PROVISIONAL,
         upper_k=k,
         shift_at=a.shift_at,
         shift=a.shift,
