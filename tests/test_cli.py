@@ -1,6 +1,7 @@
 """The operating commands on a real instance: status, anomalies, explain, backtest (+ plot)."""
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,14 +20,8 @@ from rowcount_monitor.defs import build_definitions
 from rowcount_monitor.detection import score_series
 
 
-@pytest.fixture
-def monitored(tmp_path, writable_db, monkeypatch):
-    """orders and payments backfilled (the last day judged) with a broken orders load, on a
-    persistent instance in DAGSTER_HOME, as the commands find it."""
-    db = writable_db
-    with duckdb.connect(str(db)) as conn:
-        conn.execute("DELETE FROM shop.raw.orders WHERE date_trunc('hour', loaded_at) = TIMESTAMP '2026-02-28 09:00'")
-    config = tmp_path / "rowcount_monitor.yaml"
+def _orders_and_payments(folder: Path, db: Path) -> Path:
+    config = folder / "rowcount_monitor.yaml"
     config.write_text(
         yaml.safe_dump(
             {
@@ -43,18 +38,39 @@ def monitored(tmp_path, writable_db, monkeypatch):
             }
         )
     )
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    monkeypatch.setenv("ROWCOUNT_MONITOR_CONFIG", str(config))
-    defs = build_definitions(config)
+    return config
+
+
+@pytest.fixture(scope="module")
+def backfilled(tmp_path_factory, demo_db) -> Path:
+    """A folder with a warehouse (wh/) whose orders load of 2026-02-28 09:00 is missing, and an
+    instance (home/) on which orders and payments were backfilled, the last day judged. Built once:
+    the backfill is the slow part, and each test gets a copy (`monitored`)."""
+    root = tmp_path_factory.mktemp("monitored")
+    (root / "wh").mkdir()
+    db = root / "wh" / "shop.duckdb"
+    shutil.copy(demo_db, db)
+    with duckdb.connect(str(db)) as conn:
+        conn.execute("DELETE FROM shop.raw.orders WHERE date_trunc('hour', loaded_at) = TIMESTAMP '2026-02-28 09:00'")
+    (root / "home").mkdir()
     run_config = {"ops": {"fill_missing_buckets": {"config": {"until": "2026-02-28 12:00", "judge_days": 1}}}}
-    with dg.DagsterInstance.get() as instance:
-        assert (
-            defs.resolve_job_def("backfill_row_counts")
-            .execute_in_process(instance=instance, run_config=run_config)
-            .success
-        )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DAGSTER_HOME", str(root / "home"))
+        job = build_definitions(_orders_and_payments(root, db)).resolve_job_def("backfill_row_counts")
+        with dg.DagsterInstance.get() as instance:
+            assert job.execute_in_process(instance=instance, run_config=run_config).success
+    return root
+
+
+@pytest.fixture
+def monitored(backfilled, tmp_path, monkeypatch) -> Path:
+    """A copy of `backfilled` this test may change, found by the commands as a user's would be
+    (DAGSTER_HOME, ROWCOUNT_MONITOR_CONFIG); returns the warehouse's path."""
+    for folder in ("wh", "home"):
+        shutil.copytree(backfilled / folder, tmp_path / folder)
+    db = tmp_path / "wh" / "shop.duckdb"
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ROWCOUNT_MONITOR_CONFIG", str(_orders_and_payments(tmp_path, db)))
     return db
 
 
