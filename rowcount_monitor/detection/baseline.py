@@ -280,6 +280,8 @@ def _level_change(z, train, usable, used, counts) -> tuple[int, float] | None:
     state = _pass(train, first, used, counts, choose=False)
     resid = z[first:-1] - state.base[:-1]
     r = (resid - state.center) / state.scale
+    # structurally empty buckets (a weekday-only table's weekends) fit exactly: no spread
+    loaded = np.where(state.base[:-1] > EMPTY, r, np.nan) if counts else r
     if len(r) < 2 * need:
         return None
     valid = ~np.isnan(r)
@@ -290,7 +292,9 @@ def _level_change(z, train, usable, used, counts) -> tuple[int, float] | None:
         ok = side & (valid_after >= need) & (side_after >= CHANGE_SHARE * valid_after)
         if ok.any():
             at = int(np.argmax(ok))
-            if sign * nan_median(r[at:]) >= CHANGE_SIGMA and _not_an_outage(z, first, at, sign < 0, counts):
+            if sign * nan_median(r[at:]) >= CHANGE_SIGMA * _spread_before(loaded[:at], need) and _not_an_outage(
+                z, first, at, sign < 0, counts
+            ):
                 return first + at, float(nan_median(resid[at:])) - state.center
         # an older change: a prefix on the far side, the rest at the current level
         valid_before, side_before = np.cumsum(valid), np.cumsum(side)
@@ -305,6 +309,15 @@ def _level_change(z, train, usable, used, counts) -> tuple[int, float] | None:
             ):
                 return first + at, state.center - float(nan_median(resid[:at]))
     return None
+
+
+def _spread_before(r: np.ndarray, need: int) -> float:
+    """The spread of the residuals before a change (in units of the spread over all of them,
+    which the change itself inflates: a third of the buckets 1.5 times their old level), where
+    there are `need` of them; never above 1."""
+    if np.sum(~np.isnan(r)) < need:
+        return 1.0
+    return min(1.0, robust_center_scale(r)[1])
 
 
 def _not_an_outage(z, first, at, drop, counts) -> bool:
