@@ -150,11 +150,20 @@ def inject(values: np.ndarray, mean: np.ndarray, kind: str, at: int, cadence: st
     raise ValueError(kind)
 
 
+def _visible(before: np.ndarray, after: np.ndarray, mean: np.ndarray, typical: float) -> bool:
+    """Whether an incident changed at least one real load (30 % of the table's typical bucket or
+    more) by a quarter of its expected rows: one that falls wholly on hours or days the table
+    does not load is no incident at all, for any detector."""
+    real = mean >= 0.3 * typical
+    return bool(np.any(real & (np.abs(after - before) >= 0.25 * mean)))
+
+
 def place_incidents(t: Table, mean: np.ndarray, noise: float, rng, kinds, count: int, avoid: np.ndarray) -> None:
     values = t.series.to_numpy().copy()
     first = t.series.index.get_indexer([t.judge_from])[0]
     per_day = 24 if t.cadence == HOURLY else 1
     busy = avoid.copy()
+    typical = np.median(mean[mean > 0])
     if first + per_day >= len(values) - 2 * per_day:
         return
     for _ in range(count):
@@ -171,7 +180,11 @@ def place_incidents(t: Table, mean: np.ndarray, noise: float, rng, kinds, count:
                 break
         else:
             continue
+        before = values.copy()
         last = inject(values, mean, kind, at, t.cadence, noise, rng)
+        if not _visible(before[at : last + 1], values[at : last + 1], mean[at : last + 1], typical):
+            values = before  # a short day on a weekday-only table's Sunday breaks nothing
+            continue
         busy[at : last + 1] = True
         t.incidents.append((kind, at, last))
     t.series = pd.Series(values, t.series.index)
