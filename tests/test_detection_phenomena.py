@@ -53,6 +53,21 @@ def test_a_moderate_level_change_of_a_noisy_table_is_accepted_and_the_band_narro
     assert not flags.any(), alerts(flags)
 
 
+def test_an_old_level_change_leaves_no_phantom_change_behind():
+    """x0.6 a hundred days ago, growth since. The change search reaches back 98 loads, its
+    same-phase medians five weeks further: the loads just after the old change, judged against
+    medians from before it, looked like a later change of x1.57, and re-levelling by it doubled
+    the band (a doubled load passed). A change that makes the fit that much worse is no change."""
+    s = loads(260, weekend=0.7, level=2e6, noise=0.04, seed=5, freq="D", start="2026-01-05")
+    s = (s * (1 + 0.3 * np.arange(len(s)) / 90)).round()
+    s.iloc[150:] = (s.iloc[150:] * 0.6).round()
+    doubled = s.iloc[:252].copy()
+    doubled.iloc[-1] *= 2
+    verdict = evaluate_latest(doubled)
+    assert verdict.is_anomaly and "level change" not in verdict.reason, verdict.reason
+    assert verdict.upper / verdict.lower < 2
+
+
 def test_a_level_change_of_a_daily_table_is_learned_within_a_few_loads():
     s = loads(200, freq="D", level=50_000, noise=0.05, seed=2)
     at = 170

@@ -37,6 +37,8 @@ from .transform import PHI, from_model_space
 CHANGE_SIDE = 0.5
 CHANGE_SHARE = 0.8
 CHANGE_SIGMA = 2.0
+# A change found is not one where re-levelling by it makes the spread this many times larger.
+WORSE_FIT = 2.0
 # A change to (almost) nothing is an outage, never a new normal: below this share of the old rows.
 CHANGE_FLOOR = 0.1
 # The daily rhythm is taken to have moved by a bucket (a daylight-saving change) when the shifted
@@ -138,10 +140,14 @@ def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes, clo
         change = _level_change(z, train, usable, state.used, counts)
     accepted = None
     if change is not None and np.isfinite(change[1]):
-        train[: change[0]] += change[1]
-        z = np.concatenate((train[:-1], z[-1:]))
-        accepted = change
-        state = _pass(train, start, state.used, counts, choose=False)
+        moved = train.copy()
+        moved[: change[0]] += change[1]
+        after = _pass(moved, start, state.used, counts, choose=False)
+        # a change found against same-phase medians that reach back past an older change
+        # can be an artefact of it: re-levelling by it then makes the fit far worse
+        if change_at is not None or after.scale <= WORSE_FIT * state.scale:
+            train, state, accepted = moved, after, change
+            z = np.concatenate((train[:-1], z[-1:]))
     realigned = _realigned(train, z, start, state, counts, clock_changes)
     if realigned is not None:
         train, z, state = realigned
