@@ -13,6 +13,7 @@ import dagster as dg
 import pandas as pd
 
 from .defs.backfill_job import JOB_NAME, missing_keys
+from .defs.cadence import settle_of
 from .defs.naming import DBT_ASSETS
 from .supervise import in_processes
 
@@ -31,7 +32,7 @@ def missing_buckets(defs: dg.Definitions, instance: dg.DagsterInstance, until: p
         if isinstance(a, dg.AssetsDefinition) and a.partitions_def is not None and a.node_def.name != DBT_ASSETS:
             for key in a.keys:
                 done = instance.get_materialized_partitions(key)
-                n = len(missing_keys(a.partitions_def, done, until.to_pydatetime()))
+                n = len(missing_keys(a.partitions_def, done, (until - settle_of(a)).to_pydatetime()))
                 if n:
                     sizes[key.to_user_string()] = n
     return sizes

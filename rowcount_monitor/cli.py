@@ -248,10 +248,11 @@ def cmd_status(args) -> int:
 
 
 def cmd_anomalies(args) -> int:
-    from .report import anomalies, parse_age
+    from .config import parse_duration
+    from .report import anomalies
 
     instance, checks = _instance_and_checks()
-    rows = anomalies(instance, checks, parse_age(args.since))
+    rows = anomalies(instance, checks, parse_duration(args.since))
     _print_rows(
         rows,
         args.json,
@@ -565,10 +566,10 @@ def _timestamp(text: str) -> str:
 
 
 def _age(text: str) -> str:
-    from .report import parse_age
+    from .config import parse_duration
 
     try:
-        parse_age(text)
+        parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text

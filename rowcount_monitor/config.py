@@ -67,8 +67,18 @@ class PolicyConfig(_Strict):
         return DetectionPolicy(value_type=value_type, **given)
 
 
+def parse_duration(text: str) -> int:
+    """'2w', '7d', '12h', '30m' -> seconds."""
+    units = {"w": 604800, "d": 86400, "h": 3600, "m": 60}
+    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit():
+        raise ValueError(f"expected a duration like 2w, 7d, 12h or 30m, not {text!r}")
+    return int(text[:-1]) * units[text[-1]]
+
+
 class _Monitoring(_Strict):
-    """What a table entry and a schema entry (for each table it finds) share."""
+    """What a table entry and a schema entry (for each table it finds) share. `settle` (a
+    duration like 2h) is how long after a bucket ends its rows are complete: rows stamped with
+    an event time that keep arriving for hours would otherwise make a first count low."""
 
     warehouse: str
     cadence: Literal["hourly", "daily"] = "daily"
@@ -76,7 +86,19 @@ class _Monitoring(_Strict):
     owner: str | None = None
     severity: Literal["WARN", "ERROR"] | None = None
     blocking: bool = False
+    settle: str | None = None
     policy: PolicyConfig = PolicyConfig()
+
+    @field_validator("settle")
+    @classmethod
+    def _a_duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @property
+    def settle_delta(self) -> dt.timedelta:
+        return dt.timedelta(seconds=parse_duration(self.settle) if self.settle else 0)
 
 
 class TableConfig(_Monitoring):

@@ -99,11 +99,3 @@ def anomalies(instance: dg.DagsterInstance, checks: dict[dg.AssetCheckKey, str],
             if r.event is not None
         ]
     return sorted(rows, key=lambda r: (r.bucket or "", r.table))
-
-
-def parse_age(text: str) -> float:
-    """'2w', '7d', '12h', '30m' -> seconds."""
-    units = {"w": 604800, "d": 86400, "h": 3600, "m": 60}
-    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit():
-        raise ValueError(f"expected a duration like 2w, 7d, 12h or 30m, not {text!r}")
-    return int(text[:-1]) * units[text[-1]]

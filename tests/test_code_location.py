@@ -11,7 +11,7 @@ import dagster as dg
 from rowcount_monitor.defs import build_definitions
 from rowcount_monitor.defs.schedules import CRON
 
-from .conftest import ANCHOR
+from .conftest import ANCHOR, table_entry, write_config
 
 
 def test_code_location_loads_one_asset_per_table(shop_config):
@@ -79,6 +79,31 @@ def test_hourly_schedule_requests_the_last_complete_bucket(shop_config):
         dg.AssetKey(["demo", "raw", "orders"]),
         dg.AssetKey(["demo", "raw", "payments"]),
     }
+
+
+def test_a_table_with_a_settle_time_is_counted_that_long_after_its_bucket_ends(tmp_path, demo_db):
+    """payments' rows keep arriving for two hours: the 07:05 tick counts its 04:00 bucket (ended
+    05:00, settled 07:00) while orders gets 06:00; the backfill stops at the same bucket."""
+    config = write_config(tmp_path, demo_db, [table_entry("orders"), table_entry("payments", settle="2h")])
+    defs = build_definitions(config)
+    payments = dg.AssetKey(["demo", "raw", "payments"])
+    assert defs.resolve_assets_def(payments).metadata_by_key[payments]["settle"] == "2h"
+    schedule = next(s for s in defs.schedules if s.name == "hourly_row_counts")
+    when = ANCHOR.tz_localize("UTC").to_pydatetime().replace(hour=7, minute=5)
+    with dg.build_schedule_context(scheduled_execution_time=when, repository_def=defs.get_repository_def()) as context:
+        requested = {
+            k.path[-1]: r.partition_key for r in schedule.evaluate_tick(context).run_requests for k in r.asset_selection
+        }
+    assert requested == {"orders": "2026-03-02-06:00", "payments": "2026-03-02-04:00"}
+    run_config = {"ops": {"fill_missing_buckets": {"config": {"until": str(when), "judge_days": 0}}}}
+    with dg.instance_for_test() as instance:
+        assert (
+            defs.resolve_job_def("backfill_row_counts")
+            .execute_in_process(instance=instance, run_config=run_config)
+            .success
+        )
+        newest = {k: max(instance.get_materialized_partitions(dg.AssetKey(["demo", "raw", k]))) for k in requested}
+    assert newest == requested
 
 
 def test_a_scheduled_run_prints_warnings_not_every_event_and_keeps_them_all_in_its_log(shop_config, capfd):

@@ -51,6 +51,10 @@ BAD = {
         [table_entry("orders", policy={"holidays": ["XX"]})],
         ["tables[0] (shop.raw.orders)", "'policy'", "unknown holiday calendar 'XX'"],
     ),
+    "settle not a duration": (
+        [table_entry("orders", settle="2 hours")],
+        ["tables[0] (shop.raw.orders)", "'settle'", "expected a duration like 2w, 7d, 12h or 30m"],
+    ),
     "bucket mode without timestamp": (
         [{**table_entry("orders", count_mode="bucket"), "timestamp_column": None}],
         ["tables[0] (shop.raw.orders)", "'count_mode'", "timestamp_column"],

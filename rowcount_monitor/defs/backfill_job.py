@@ -66,7 +66,7 @@ def _fill_table(context, facts: TableFacts, until: dt.datetime, judge_days: int,
     entry = facts.entry
     key = asset_key(entry.warehouse, entry.ref)
     pdef = partitions_for(facts)
-    todo = missing_keys(pdef, context.instance.get_materialized_partitions(key), until)
+    todo = missing_keys(pdef, context.instance.get_materialized_partitions(key), until - entry.settle_delta)
     if not todo:
         context.log.info(f"{label} {key.to_user_string()}: up to date")
         return 0

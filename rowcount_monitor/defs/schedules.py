@@ -10,7 +10,7 @@ from __future__ import annotations
 import dagster as dg
 import pandas as pd
 
-from .cadence import BUCKET_STEP, PARTITION_FORMAT
+from .cadence import BUCKET_STEP, PARTITION_FORMAT, settle_of
 
 CRON = {"hourly": "5 * * * *", "daily": "15 0 * * *"}
 # A scheduled run prints warnings and errors to the console it runs in (`dagster dev`'s, a
@@ -34,11 +34,11 @@ def downstream_models(keys: list[dg.AssetKey], models: list[dg.AssetsDefinition]
     return sorted(found, key=lambda k: k.path)
 
 
-def last_complete_bucket(pdef, cadence: str, when) -> str | None:
-    """The partition key of the newest bucket that ended at or before `when`."""
+def last_complete_bucket(pdef, cadence: str, when, settle: pd.Timedelta | None = None) -> str | None:
+    """The partition key of the newest bucket that ended at or before `when` - `settle`."""
     step = BUCKET_STEP[cadence]
     now = pd.Timestamp(when)
-    now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
+    now = (now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")) - (settle or pd.Timedelta(0))
     start = now.floor(step) - step
     if start < pd.Timestamp(pdef.start).tz_convert("UTC"):
         return None
@@ -48,23 +48,23 @@ def last_complete_bucket(pdef, cadence: str, when) -> str | None:
 def _schedule(
     cadence: str, assets: list[dg.AssetsDefinition], models: list[dg.AssetsDefinition]
 ) -> dg.ScheduleDefinition:
-    batches = [(a.node_def.name, a.partitions_def, sorted(a.keys, key=lambda k: k.path)) for a in assets]
+    batches = [(a.node_def.name, a.partitions_def, sorted(a.keys, key=lambda k: k.path), settle_of(a)) for a in assets]
     placed: set[dg.AssetKey] = set()
     models_of = {}
-    for name, _, keys in batches:  # every model runs once per tick, with the first batch it depends on
+    for name, _, keys, _ in batches:  # every model runs once per tick, with the first batch it depends on
         models_of[name] = [m for m in downstream_models(keys, models) if m not in placed]
         placed |= set(models_of[name])
 
     @dg.schedule(
         name=f"{cadence}_row_counts",
         cron_schedule=CRON[cadence],
-        target=dg.AssetSelection.assets(*[k for _, _, keys in batches for k in keys], *placed),
-        description=f"Counts the newest complete {cadence} bucket of every {cadence} table.",
+        target=dg.AssetSelection.assets(*[k for _, _, keys, _ in batches for k in keys], *placed),
+        description=f"Counts the newest complete {cadence} bucket of every {cadence} table (once its settle time passed).",
         default_status=dg.DefaultScheduleStatus.RUNNING,
     )
     def _tick(context):
-        for name, pdef, keys in batches:
-            last = last_complete_bucket(pdef, cadence, context.scheduled_execution_time)
+        for name, pdef, keys, settle in batches:
+            last = last_complete_bucket(pdef, cadence, context.scheduled_execution_time, settle)
             if last is not None:
                 yield dg.RunRequest(
                     run_key=f"{cadence}:{last}:{name}",

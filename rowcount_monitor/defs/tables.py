@@ -43,17 +43,20 @@ def _partitions(cadence: str, start) -> dg.TimeWindowPartitionsDefinition:
 def table_assets(
     facts: list[TableFacts], warehouse_types: dict[str, str], settings: ChecksConfig
 ) -> list[dg.AssetsDefinition]:
-    """The counting multi-assets: per warehouse, cadence and count mode, `batch_size` tables each."""
-    groups: dict[tuple[str, str, str], list[TableFacts]] = defaultdict(list)
+    """The counting multi-assets: per warehouse, cadence, count mode and settle time (a batch's
+    run counts one bucket for all its tables), `batch_size` tables each."""
+    groups: dict[tuple[str, str, str, str], list[TableFacts]] = defaultdict(list)
     for f in facts:
-        groups[(f.entry.warehouse, f.entry.cadence, f.entry.mode)].append(f)
+        settle = (f.entry.settle or "") if f.entry.mode == "bucket" else ""
+        groups[(f.entry.warehouse, f.entry.cadence, f.entry.mode, settle)].append(f)
     assets = []
-    for (warehouse, cadence, mode), members in sorted(groups.items()):
+    for (warehouse, cadence, mode, settle), members in sorted(groups.items()):
         members.sort(key=lambda f: asset_key(warehouse, f.entry.ref).path)
         pdef = _partitions(cadence, min(f.start for f in members)) if mode == "bucket" else None
         size = settings.batch_size
         for n, first in enumerate(range(0, len(members), size), 1):
-            name = f"count_{warehouse}_{cadence}_{'buckets' if pdef else 'snapshots'}_{n}"
+            settled = f"_settle_{settle}" if settle else ""
+            name = f"count_{warehouse}_{cadence}_{'buckets' if pdef else 'snapshots'}{settled}_{n}"
             assets.append(
                 _counting_asset(name, members[first : first + size], pdef, warehouse_types[warehouse], settings.plots)
             )
@@ -80,6 +83,7 @@ def _spec(facts: TableFacts, warehouse_type: str) -> dg.AssetSpec:
             "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(n, t) for n, t in facts.columns]),
             "cadence": entry.cadence,
             "count_mode": entry.mode,
+            **({"settle": entry.settle} if entry.settle and entry.mode == "bucket" else {}),
         },
     )
 
