@@ -201,6 +201,19 @@ def test_a_weekday_only_table_is_judged_from_its_second_week():
     assert verdict.is_anomaly and "provisional band" in verdict.reason, verdict.reason
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_a_bursty_table_learns_its_weekly_rhythm_as_a_quiet_one_does(seed):
+    """Weekends at 80 % of a weekday, two 10-50x bursts a week: the bursts, which no rhythm
+    predicts, used to swamp the comparison of the daily and the weekly rhythm (3 of these 4
+    tables kept the daily one, and with it a spread twice as wide)."""
+    s = loads(31, weekend=0.8, level=1500, noise=0.045, seed=seed, start="2026-01-05").loc[:"2026-02-04 10:00"]
+    assert evaluate_latest(s).model.startswith("baseline(periods=168)")
+    rng = np.random.default_rng(seed)
+    for at in rng.integers(0, len(s) - 30, 2 * 4):
+        s.iloc[at] = round(s.iloc[at] * rng.uniform(10, 50))
+    assert evaluate_latest(s).model.startswith("baseline(periods=168)")
+
+
 def test_a_nightly_batch_table_is_quiet_and_a_missing_batch_is_not():
     s = loads(42, hours=[2, 3], seed=11)
     flags = score_series(s, since=s.index[24 * 8])["is_anomaly"]

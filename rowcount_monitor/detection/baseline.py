@@ -62,6 +62,9 @@ SUPPORT = 24
 # empty bucket (a weekend of a weekday-only table, the hours a nightly batch does not run).
 EMPTY = 0.5
 PROVISIONAL = "; provisional (weekly rhythm not yet known)"
+# A load this far above its expectation (model space: five times the rows, at large counts) is
+# a burst, which no rhythm predicts: it does not decide between two rhythms.
+BURST = np.log(5) / np.sqrt(PHI)
 
 
 def accept_after(periods: tuple[int, ...]) -> int:
@@ -505,6 +508,13 @@ def seasonal_base(train: np.ndarray, start: int, periods: tuple[int, ...], choos
         # judged over all the history in reach, not just the training window, so that the
         # choice is stable from one bucket to the next
         observed = train[first:-1]
-        if not choose or spread(observed - longer[:-1]) < WEEKLY_GAIN * spread(observed - base[:-1]):
+        if not choose:
+            base, used = longer, (period,)
+            continue
+        short_resid, long_resid = observed - base[:-1], observed - longer[:-1]
+        # a burst (five times the rows either rhythm expects) fits neither: left out of both
+        burst = (short_resid > BURST) & (long_resid > BURST)
+        short_resid[burst] = long_resid[burst] = np.nan
+        if spread(long_resid) < WEEKLY_GAIN * spread(short_resid):
             base, used = longer, (period,)
     return base[start - first :], tuple(used)
