@@ -158,6 +158,8 @@ def test_a_sparse_table_is_quiet_and_judged_on_a_day_total_without_infinite_perc
     assert flags.sum() <= 24, alerts(flags)  # at most one day-long alert in eight weeks
     v = evaluate_latest(s)
     assert "sparse table, judged on the total of 24 buckets" in v.reason
+    last = s.index[-1]  # the total ends with the tested bucket (it read 23 hours later)
+    assert f"for the 24 loads up to {last:%A %Y-%m-%d %H:%M}" in v.reason, v.reason
     assert "∞" not in v.reason
     empty_day = s.copy()
     empty_day.iloc[-30:] = 0

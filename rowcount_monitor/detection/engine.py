@@ -284,12 +284,12 @@ def _notes(grid: _Grid, fit: Fit, burst_band: bool) -> str:
 
 
 def _describe_bucket(ts: pd.Timestamp, spacing: pd.Timedelta, span: int = 1) -> str:
+    """How a verdict names its bucket; a total of `span` buckets is stamped with its last one."""
     if span > 1:
-        last = ts + spacing - spacing / span
         return (
-            f"the {span} loads up to {last:%A %Y-%m-%d %H:%M}"
+            f"the {span} loads up to {ts:%A %Y-%m-%d %H:%M}"
             if spacing <= pd.Timedelta(days=1)
-            else f"the {span} loads up to {last:%A %Y-%m-%d}"
+            else f"the {span} loads up to {ts:%A %Y-%m-%d}"
         )
     if spacing < pd.Timedelta(days=1):
         return f"a {ts.day_name()} {ts:%H:%M} load"
