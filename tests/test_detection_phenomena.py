@@ -189,13 +189,23 @@ def test_a_weekday_only_table_loading_across_midnight_keeps_a_sane_band_in_its_f
         assert verdict.is_anomaly and "provisional band" in verdict.reason, verdict.reason
 
 
+def test_a_weekday_only_table_just_past_its_first_week_gets_no_band_rather_than_a_meaningless_one():
+    """A day or two past the first week the weekly fit rests on a handful of loads, and the
+    daily fit's spread is swollen by the empty weekend: the band drawn with it reached a million
+    times the expected rows (a doubled load "within the band"). No verdict is more honest."""
+    s = loads(11, weekend=0.0, level=300, noise=0.07, seed=0, start="2026-09-04 13:00")
+    judged = score_series(s, since=s.index[168]).iloc[168:].dropna(subset=["expected"])
+    assert len(judged) > 24 and not judged["is_anomaly"].any()
+    assert (judged["upper"] / judged["expected"].clip(lower=1)).max() < 50
+
+
 def test_a_weekday_only_table_is_judged_from_its_second_week():
     """The daily rhythm alone masks the loads next to each empty weekend, and in the second and
     third week it could leave no load of an hour to take a median of: those buckets went
     unjudged ("cannot fit this history yet"), a doubled Wednesday load among them. The weekly
     rhythm's own provisional band judges them."""
     s = loads(17, weekend=0.0, level=6000, hours=range(24), seed=3)
-    scores = score_series(s, since=s.index[24 * 7]).iloc[24 * 7 :]
+    scores = score_series(s, since=s.index[24 * 7]).iloc[24 * 8 :]  # (a day for the weekly fit)
     assert scores["expected"].notna().all() and not scores["is_anomaly"].any(), alerts(scores["is_anomaly"])
     doubled = s.loc[:"2026-09-23 15:00"].copy()
     doubled.iloc[-1] *= 2

@@ -457,16 +457,20 @@ def _burst_sensitivity(resid: np.ndarray, scale: float, sensitivity: float) -> f
     return max(sensitivity, TAIL_MARGIN * float(np.sort(r[above])[-2]))
 
 
-def _union(a: Fit, b: Fit, k: float) -> Fit:
+def _union(a: Fit, b: Fit, k: float) -> Fit | None:
     """One band spanning both fits' bands: anomalous only where both call it anomalous.
 
     Where the spread of `a` (the rhythms known so far) is INFLATED times that of `b` (the longer
     rhythm, one or two cycles of it), it is swollen by the very rhythm it does not know (a
     weekday-only table's weekends, seen from the daily rhythm alone): its band is then drawn with
     the spread of `b`. A spread that rests on fewer than SUPPORT residuals of loaded buckets (a
-    weekly fit a few hours past its first week has a handful) is never narrower than the other.
+    weekly fit a few hours past its first week has a handful) is never narrower than the other;
+    where the other is swollen too, there is no band yet (None): taking the swollen one drew
+    bands of a million times the expected rows on weekday-only tables a day past their first week.
     The upper band reaches as far as `a`'s burst allowance only where `b` sees bursts too."""
     if b.support < SUPPORT:
+        if a.scale > INFLATED * b.scale:
+            return None  # neither spread can be trusted: no band rather than a meaningless one
         b = replace(b, scale=max(a.scale, b.scale))
     elif a.scale > INFLATED * b.scale:
         a = replace(a, scale=b.scale)
