@@ -67,12 +67,18 @@ def test_dg_checks_and_lists_the_code_location(monkeypatch, shop_config):
     assert assets == {"demo/raw/orders", "demo/raw/payments", "demo/raw/customers"}
 
 
-def test_hourly_schedule_requests_the_last_complete_bucket(shop_config):
-    defs = build_definitions(shop_config)
+# the hourly schedule's tick on the anchor day at 07:05 UTC
+TICK = ANCHOR.tz_localize("UTC").to_pydatetime().replace(hour=7, minute=5)
+
+
+def hourly_tick(defs: dg.Definitions) -> list[dg.RunRequest]:
     schedule = next(s for s in defs.schedules if s.name == "hourly_row_counts")
-    when = ANCHOR.tz_localize("UTC").to_pydatetime().replace(hour=7, minute=5)
-    with dg.build_schedule_context(scheduled_execution_time=when, repository_def=defs.get_repository_def()) as context:
-        requests = list(schedule.evaluate_tick(context).run_requests)
+    with dg.build_schedule_context(scheduled_execution_time=TICK, repository_def=defs.get_repository_def()) as context:
+        return list(schedule.evaluate_tick(context).run_requests)
+
+
+def test_hourly_schedule_requests_the_last_complete_bucket(shop_config):
+    requests = hourly_tick(build_definitions(shop_config))
     assert len(requests) == 1
     assert requests[0].partition_key == "2026-03-02-06:00"
     assert set(requests[0].asset_selection) == {
@@ -88,14 +94,9 @@ def test_a_table_with_a_settle_time_is_counted_that_long_after_its_bucket_ends(t
     defs = build_definitions(config)
     payments = dg.AssetKey(["demo", "raw", "payments"])
     assert defs.resolve_assets_def(payments).metadata_by_key[payments]["settle"] == "2h"
-    schedule = next(s for s in defs.schedules if s.name == "hourly_row_counts")
-    when = ANCHOR.tz_localize("UTC").to_pydatetime().replace(hour=7, minute=5)
-    with dg.build_schedule_context(scheduled_execution_time=when, repository_def=defs.get_repository_def()) as context:
-        requested = {
-            k.path[-1]: r.partition_key for r in schedule.evaluate_tick(context).run_requests for k in r.asset_selection
-        }
+    requested = {k.path[-1]: r.partition_key for r in hourly_tick(defs) for k in r.asset_selection}
     assert requested == {"orders": "2026-03-02-06:00", "payments": "2026-03-02-04:00"}
-    run_config = {"ops": {"fill_missing_buckets": {"config": {"until": str(when), "judge_days": 0}}}}
+    run_config = {"ops": {"fill_missing_buckets": {"config": {"until": str(TICK), "judge_days": 0}}}}
     with dg.instance_for_test() as instance:
         assert (
             defs.resolve_job_def("backfill_row_counts")
@@ -108,10 +109,7 @@ def test_a_table_with_a_settle_time_is_counted_that_long_after_its_bucket_ends(t
 
 def test_a_scheduled_run_prints_warnings_not_every_event_and_keeps_them_all_in_its_log(shop_config, capfd):
     defs = build_definitions(shop_config)
-    schedule = next(s for s in defs.schedules if s.name == "hourly_row_counts")
-    when = ANCHOR.tz_localize("UTC").to_pydatetime().replace(hour=7, minute=5)
-    with dg.build_schedule_context(scheduled_execution_time=when, repository_def=defs.get_repository_def()) as context:
-        request = next(iter(schedule.evaluate_tick(context).run_requests))
+    request = hourly_tick(defs)[0]
     job = defs.resolve_implicit_global_asset_job_def()
     with dg.instance_for_test() as instance:
         capfd.readouterr()

@@ -34,11 +34,11 @@ def downstream_models(keys: list[dg.AssetKey], models: list[dg.AssetsDefinition]
     return sorted(found, key=lambda k: k.path)
 
 
-def last_complete_bucket(pdef, cadence: str, when, settle: pd.Timedelta | None = None) -> str | None:
+def last_complete_bucket(pdef, cadence: str, when, settle: pd.Timedelta) -> str | None:
     """The partition key of the newest bucket that ended at or before `when` - `settle`."""
     step = BUCKET_STEP[cadence]
     now = pd.Timestamp(when)
-    now = (now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")) - (settle or pd.Timedelta(0))
+    now = (now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")) - settle
     start = now.floor(step) - step
     if start < pd.Timestamp(pdef.start).tz_convert("UTC"):
         return None

@@ -47,8 +47,7 @@ def table_assets(
     run counts one bucket for all its tables), `batch_size` tables each."""
     groups: dict[tuple[str, str, str, str], list[TableFacts]] = defaultdict(list)
     for f in facts:
-        settle = (f.entry.settle or "") if f.entry.mode == "bucket" else ""
-        groups[(f.entry.warehouse, f.entry.cadence, f.entry.mode, settle)].append(f)
+        groups[(f.entry.warehouse, f.entry.cadence, f.entry.mode, _settle(f.entry) or "")].append(f)
     assets = []
     for (warehouse, cadence, mode, settle), members in sorted(groups.items()):
         members.sort(key=lambda f: asset_key(warehouse, f.entry.ref).path)
@@ -61,6 +60,11 @@ def table_assets(
                 _counting_asset(name, members[first : first + size], pdef, warehouse_types[warehouse], settings.plots)
             )
     return assets
+
+
+def _settle(entry) -> str | None:
+    """The entry's settle time where it applies: a bucket table (a snapshot counts what is there)."""
+    return entry.settle if entry.mode == "bucket" else None
 
 
 def _spec(facts: TableFacts, warehouse_type: str) -> dg.AssetSpec:
@@ -83,7 +87,7 @@ def _spec(facts: TableFacts, warehouse_type: str) -> dg.AssetSpec:
             "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(n, t) for n, t in facts.columns]),
             "cadence": entry.cadence,
             "count_mode": entry.mode,
-            **({"settle": entry.settle} if entry.settle and entry.mode == "bucket" else {}),
+            **({"settle": _settle(entry)} if _settle(entry) else {}),
         },
     )
 

@@ -124,9 +124,11 @@ def fit_baseline(
         return fit
     # one or two cycles of the longer period cannot tell a level change from its rhythm
     other = _fit(z, (pending[-1],), sensitivity, counts, change_at, normal, choose=False, changes=False)
-    if fit is None and other is not None and other.support >= SUPPORT:
+    if fit is None:  # the known rhythms have no median here: the longer one alone, once it can
+        if other is None or other.support < SUPPORT:
+            return None
         return replace(other, label=other.label + PROVISIONAL, provisional=True)
-    return fit if fit is None or other is None else _union(fit, other, sensitivity)
+    return fit if other is None else _union(fit, other, sensitivity)
 
 
 def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes, clock_changes=()) -> Fit | None:
@@ -289,10 +291,10 @@ def _level_change(z, train, usable, used, counts) -> tuple[int, float] | None:
     state = _pass(train, first, used, counts, choose=False)
     resid = z[first:-1] - state.base[:-1]
     r = (resid - state.center) / state.scale
-    # structurally empty buckets (a weekday-only table's weekends) fit exactly: no spread
-    loaded = np.where(state.base[:-1] > EMPTY, r, np.nan) if counts else r
     if len(r) < 2 * need:
         return None
+    # structurally empty buckets (a weekday-only table's weekends) fit exactly: no spread
+    loaded = np.where(state.base[:-1] > EMPTY, r, np.nan) if counts else r
     valid = ~np.isnan(r)
     for sign in (1.0, -1.0):
         side = valid & (sign * np.where(valid, r, 0.0) > CHANGE_SIDE)
