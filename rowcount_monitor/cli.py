@@ -320,10 +320,10 @@ def cmd_explain(args) -> int:
         print(f"{row.table}, bucket {row.bucket}: {row.verdict.upper()}")
         print(f"  {row.reason}")
         if row.expected is not None:
+            score = f"; score {row.score:+.1f} robust standard deviations" if row.score is not None else ""
             print(
                 f"  observed {_fmt(row.observed)} rows; expected {_fmt(row.expected)}, "
-                f"normal between {_fmt(row.lower)} and {_fmt(row.upper)}; score {row.score:+.1f} "
-                "robust standard deviations"
+                f"normal between {_fmt(row.lower)} and {_fmt(row.upper)}{score}"
             )
         if row.failing_since:
             print(f"  failing since bucket {row.failing_since}")

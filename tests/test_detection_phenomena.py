@@ -152,6 +152,21 @@ def test_a_zero_where_five_rows_were_expected_is_not_an_incident():
     assert evaluate_latest(big).is_anomaly
 
 
+def test_an_empty_load_of_a_daily_table_pages_before_it_has_three_weeks_for_a_band():
+    s = loads(12, level=90_000, weekend=0.6, freq="D", seed=2)
+    s.iloc[-1] = 0
+    v = evaluate_latest(s)
+    assert v.is_anomaly and v.model == "zero rule", v.reason
+    assert "where all 11 loads so far had rows" in v.reason and "insufficient history (11 of 21" in v.reason
+    assert score_series(s)["is_anomaly"].tolist() == [False] * 11 + [True]  # the walk-forward agrees
+    early = s.iloc[:6].copy()
+    early.iloc[-1] = 0
+    assert not evaluate_latest(early).is_anomaly  # under a week of loads: no rule yet
+    small = loads(12, level=6, freq="D", seed=2)  # a zero where 6 rows are usual happens: no rule either
+    small.iloc[-1] = 0
+    assert not evaluate_latest(small).is_anomaly
+
+
 def test_a_sparse_table_is_quiet_and_judged_on_a_day_total_without_infinite_percentages():
     s = loads(56, level=0.3, noise=0.0, seed=9, hours=range(24))
     flags = score_series(s)["is_anomaly"]

@@ -29,6 +29,10 @@ SPARSE_ROWS = 3.0
 # band is an anomaly only if pure Poisson noise gives a count that far less often than the
 # band's sigmas do (a 0 where 7 were expected happens once in 1,100 loads: no page).
 FEW_ROWS = 1 / PHI
+# Before a band can be drawn, an empty load is still judged once a whole cycle of the longest
+# period (a week) was never near empty: the zero rule needs no rhythm, but a weekday-only table
+# is empty on its first Saturday. Without a season, after this many loads.
+EARLY_ZERO_LOADS = 7
 
 
 @dataclass(frozen=True)
@@ -156,9 +160,10 @@ def _judge(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, explain
     n_history = int(np.sum(~np.isnan(history) & ~grid.excluded[:pos]))
     needed = _min_history(policy, periods)
     if n_history < needed:
-        return Verdict.unjudged(
-            observed, f"insufficient history ({n_history} of {needed} buckets)", n_history=n_history
-        )
+        insufficient = f"insufficient history ({n_history} of {needed} buckets)"
+        cycle = max(periods, default=EARLY_ZERO_LOADS)
+        early = _early_zero(grid, pos, policy, n_history, cycle, insufficient) if counts else None
+        return early or Verdict.unjudged(observed, insufficient, n_history=n_history)
     first = max(0, pos + 1 - history_reach(periods))
     z = to_model_space(grid.values[first : pos + 1], counts)
     z[:-1][grid.excluded[first:pos] | grid.untrained[first:pos]] = np.nan
@@ -180,6 +185,35 @@ def _judge(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, explain
     if fit.shift_at is not None:
         fit = replace(fit, shift_at=first + fit.shift_at)
     return _verdict_from_fit(grid, pos, z, fit, counts, policy, periods, n_history, explain)
+
+
+def _early_zero(grid: _Grid, pos: int, policy: DetectionPolicy, n_history: int, cycle: int, why: str):
+    """A zero load judged before there is history for a band: a daily table needs three weeks
+    for its weekday rhythm, but an empty load after a week of loads that were never near empty
+    is an incident on any rhythm. None where the zero rule does not apply yet."""
+    if not (policy.fail_on_zero and policy.direction != "spike" and grid.values[pos] == 0):
+        return None
+    history = grid.values[:pos][~np.isnan(grid.values[:pos]) & ~grid.excluded[:pos]]
+    if n_history < cycle or history.min() <= 0 or (1 + PHI * history.min()) ** (-1 / PHI) >= ZERO_PROBABILITY:
+        return None
+    when = _describe_bucket(grid.times[pos], grid.spacing, grid.span)
+    reason = (
+        f"0 rows for {when} where all {n_history:,} loads so far had rows (the fewest {_fmt(history.min())}); "
+        f"no band yet: {why}"
+    )
+    expected = float(np.median(history))
+    return Verdict(
+        True,
+        0.0,
+        expected,
+        float(history.min()),
+        float(history.max()),
+        float("nan"),
+        "zero rule",
+        n_history,
+        reason,
+        raw_anomaly=True,
+    )
 
 
 def _verdict_from_fit(grid, pos, z, fit: Fit, counts, policy, periods, n_history, explain) -> Verdict:
