@@ -39,6 +39,10 @@ CHANGE_SHARE = 0.8
 CHANGE_SIGMA = 2.0
 # A change found is not one where re-levelling by it makes the spread this many times larger.
 WORSE_FIT = 2.0
+# A change the same-phase medians have followed already (it left a bump of residuals, a cycle
+# or more long, some cycles back) is taken only where re-levelling by it narrows the spread to
+# this share: an incident that ended leaves a bump too, and re-levelling by it widens the spread.
+FOLLOWED_FIT = 0.8
 # A change to (almost) nothing is an outage, never a new normal: below this share of the old rows.
 CHANGE_FLOOR = 0.1
 # The daily rhythm is taken to have moved by a bucket (a daylight-saving change) when the shifted
@@ -149,8 +153,10 @@ def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes, clo
         moved[: change[0]] += change[1]
         after = _pass(moved, start, state.used, counts, choose=False)
         # a change found against same-phase medians that reach back past an older change
-        # can be an artefact of it: re-levelling by it then makes the fit far worse
-        if change_at is not None or after.scale <= WORSE_FIT * state.scale:
+        # can be an artefact of it: re-levelling by it then makes the fit far worse; one the
+        # medians have followed already is taken only where re-levelling clearly helps
+        limit = FOLLOWED_FIT if len(change) > 2 else WORSE_FIT
+        if change_at is not None or after.scale <= limit * state.scale:
             train, state, accepted = moved, after, change
             z = np.concatenate((train[:-1], z[-1:]))
     realigned = _realigned(train, z, start, state, counts, clock_changes)
@@ -319,6 +325,28 @@ def _level_change(z, train, usable, used, counts) -> tuple[int, float] | None:
                 and _not_an_outage(z, first, at, sign > 0, counts)
             ):
                 return first + at, state.center - float(nan_median(resid[:at]))
+    return _followed_change(z, first, r, resid, loaded, valid, state.center, usable, counts)
+
+
+def _followed_change(z, first, r, resid, loaded, valid, center, usable, counts) -> tuple[int, float, bool] | None:
+    """A level change the same-phase medians have already followed, as (the bucket it began at,
+    the shift, True), or None. Its loads lie beyond the expectation only until most of the five
+    cycles of medians are at the new level: a bump of a cycle or more, some cycles back, with
+    the residuals before and after it at zero. The earliest cycle-long stretch that lies on one
+    side as a recent change must (fit_baseline takes it only where re-levelling narrows the spread)."""
+    span = max(accept_after(usable), min(usable, default=0))
+    if len(r) < 2 * span:
+        return None
+    kernel = np.ones(span)
+    counted = np.convolve(valid, kernel, "valid")
+    for sign in (1.0, -1.0):
+        side = np.convolve(valid & (sign * np.where(valid, r, 0.0) > CHANGE_SIDE), kernel, "valid")
+        ok = (counted >= accept_after(usable)) & (side >= CHANGE_SHARE * counted)
+        for at in np.flatnonzero(ok)[:1]:
+            if sign * nan_median(r[at : at + span]) >= CHANGE_SIGMA * _spread_before(
+                loaded[:at], accept_after(usable)
+            ) and _not_an_outage(z, first, at, sign < 0, counts):
+                return first + at, float(nan_median(resid[at : at + span])) - center, True
     return None
 
 
