@@ -177,6 +177,8 @@ def test_an_empty_load_of_a_daily_table_pages_before_it_has_three_weeks_for_a_ba
     early = s.iloc[:6].copy()
     early.iloc[-1] = 0
     assert not evaluate_latest(early).is_anomaly  # under a week of loads: no rule yet
+    holiday = evaluate_latest(s, DetectionPolicy(exclude=[(s.index[-1], s.index[-1])]))
+    assert not holiday.is_anomaly, holiday.reason  # an excluded day (or a public holiday) is not judged
     small = loads(12, level=6, freq="D", seed=2)  # a zero where 6 rows are usual happens: no rule either
     small.iloc[-1] = 0
     assert not evaluate_latest(small).is_anomaly

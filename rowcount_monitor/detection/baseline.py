@@ -280,7 +280,7 @@ def _count_noise(expected: float, counts: bool) -> float:
     return 1.0 / np.sqrt(1.0 + PHI * float(from_model_space(expected, True)))
 
 
-def _level_change(z, train, usable, used, counts) -> tuple[int, float] | None:
+def _level_change(z, train, usable, used, counts) -> tuple[int, float] | tuple[int, float, bool] | None:
     """A sustained level change in the history in reach, as (the bucket it began at, the shift
     that brings the history before it to the current level), or None.
 
@@ -290,7 +290,8 @@ def _level_change(z, train, usable, used, counts) -> tuple[int, float] | None:
       tested one (and at least accept_after of them) lie on the same side of the expectation,
       CHANGE_SIGMA beyond it in the median;
     - an older one: the buckets before some point lie so, those after it (at least
-      accept_after) are the current level.
+      accept_after) are the current level;
+    - one the medians have followed already (`_followed_change`, a third element True).
     A change to (almost) nothing is an outage, never a new level."""
     need = accept_after(usable)
     first = max(0, len(z) - 1 - max(training_window(usable), MIN_CYCLES * max(usable, default=1)))

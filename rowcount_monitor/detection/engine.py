@@ -193,6 +193,8 @@ def _early_zero(grid: _Grid, pos: int, policy: DetectionPolicy, n_history: int, 
     is an incident on any rhythm. None where the zero rule does not apply yet."""
     if not (policy.fail_on_zero and policy.direction != "spike" and grid.values[pos] == 0):
         return None
+    if grid.excluded[pos] or grid.normal[pos]:  # a holiday, an excluded period, feedback said expected
+        return None
     history = grid.values[:pos][~np.isnan(grid.values[:pos]) & ~grid.excluded[:pos]]
     if n_history < cycle or history.min() <= 0 or (1 + PHI * history.min()) ** (-1 / PHI) >= ZERO_PROBABILITY:
         return None
