@@ -19,7 +19,6 @@ from .models import (
     WEEKLY_GAIN,
     Fit,
     lagged_median,
-    level_span,
     nan_median,
     robust_center_scale,
     row_nanmedian,
@@ -97,7 +96,7 @@ def fit_baseline(
     normal: np.ndarray | None = None,
     clock_changes: tuple[int, ...] = (),
 ) -> Fit | None:
-    """Robust seasonal baseline: same-phase medians of recent cycles plus the current level.
+    """Robust seasonal baseline: same-phase medians of recent cycles.
 
     1. for every bucket in the training window, the median of the same phase in the previous
        five cycles: hour of day, or hour of week where that fits the history in reach at
@@ -109,8 +108,8 @@ def fit_baseline(
     4. cycles before a daylight-saving change (`clock_changes`) are moved by one bucket where
        that fits the buckets since far better; the rhythm shifted by one bucket replaces it where
        that fits the last cycle far better (a change too recent for the first);
-    5. the level is the median residual of the last half cycle, the spread the MAD of the
-       residuals of buckets that are not structurally empty, never below the count noise.
+    5. the expectation is the same-phase median plus the median residual, the spread the MAD
+       of the residuals of buckets that are not structurally empty, never below the count noise.
     Before a longer period has three cycles but after it has one, a second fit on that period
     alone is made and the band is the union of both: a provisional band that allows for a
     weekday effect not yet known (row counts only: a signed series has no weekends to allow for).
@@ -178,13 +177,9 @@ def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes, clo
         label = "; rhythm shifted by one bucket"
     elif realigned is not None:
         label = "; history before a daylight-saving change moved by one bucket"
-    resid = train[start:] - base
-    level = state.center  # without a season, the median of recent buckets already is the level
-    if usable:
-        recent = resid[:-1][-level_span(usable[0]) :]
-        if np.any(~np.isnan(recent)):
-            level = float(np.median(recent[~np.isnan(recent)]))
-    expected = float(base[-1]) + level
+    # no short-term level on top: a median of the last half cycle's residuals followed a short
+    # day or a slow decline within hours and hid it (docs/detection.md, "Fixed ... seventh")
+    expected = float(base[-1]) + state.center
     noise = _count_noise(expected, counts)
     scale = max(state.scale, noise)
     score, length = _run(z[start:], base + state.center, usable, counts, sensitivity * scale, noise)
@@ -207,7 +202,7 @@ def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes, clo
         else None,
     )
     if not label and _just_after(clock_changes, len(z) - 1, used):
-        fit = _around_clock_change(fit, train, z, start, state.center, level, used, counts, sensitivity, noise)
+        fit = _around_clock_change(fit, train, z, start, state.center, used, counts, sensitivity, noise)
     return fit
 
 
@@ -226,7 +221,7 @@ def _just_after(clock_changes: tuple[int, ...], tested: int, used: tuple[int, ..
     return bool(used) and used[0] >= 12 and any(0 <= tested - at < 24 for at in clock_changes)
 
 
-def _around_clock_change(fit: Fit, train, z, start, center, level, used, counts, k, noise) -> Fit:
+def _around_clock_change(fit: Fit, train, z, start, center, used, counts, k, noise) -> Fit:
     """The band widened to hold the rhythm moved by one bucket either way, and the run test
     judged against whichever rhythm fits the run best: on the day after a daylight-saving
     change a table loading in local time has moved by an hour of UTC, and until a few of its
@@ -237,7 +232,7 @@ def _around_clock_change(fit: Fit, train, z, start, center, level, used, counts,
         base = _moved_base(train, start, used[0], step)
         if np.isnan(base[-1]):
             continue
-        expected.append(float(base[-1]) + level)
+        expected.append(float(base[-1]) + center)
         runs.append(_run(z[start:], base + center, used, counts, k * fit.scale, noise))
     upper_k = fit.upper_k if fit.upper_k is not None else k
     lower, upper = min(expected) - k * fit.scale, max(expected) + upper_k * fit.scale

@@ -65,11 +65,6 @@ def history_reach(periods: tuple[int, ...]) -> int:
     return training_window(periods) + run_horizon(periods) + BASE_CYCLES * sum(periods) + 2
 
 
-def level_span(period: int) -> int:
-    """Buckets over which the baseline tracks the current level: half a cycle, 3 to 12."""
-    return min(max(period // 2, 3), 12)
-
-
 def run_horizon(periods: tuple[int, ...]) -> int:
     """The longest run the run test looks at: a quarter of the shortest cycle, 3 to 6 buckets."""
     return min(max(min(periods) // 4, 3), 6) if periods else SHORT_RUN
