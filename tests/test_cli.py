@@ -334,7 +334,8 @@ def test_backtest_replays_a_snapshot_table_from_its_recorded_snapshots(tmp_path,
             )
     assert main(["backtest", "customers"]) == 0
     out = capsys.readouterr().out
-    assert "shop.raw.customers: 40 buckets" in out and "50 % below" in out, out
+    assert "shop.raw.customers: 40 buckets" in out and "current policy: 1 alerts" in out, out
+    assert "695 is 49 % below the expected" in out, out  # the halved snapshot, against the trend
     assert main(["backtest", "customers", "--from-warehouse"]) == 2
     assert "counted as a snapshot" in capsys.readouterr().err
 
