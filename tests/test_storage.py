@@ -156,10 +156,13 @@ def test_processes_starting_at_once_on_a_new_database_create_its_tables_once(pos
     CREATE TABLE IF NOT EXISTS at once can collide in PostgreSQL: the creators are serialized)."""
     import multiprocessing
 
-    context = multiprocessing.get_context("spawn")
-    with context.Manager() as manager, context.Pool(4) as pool:
+    from rowcount_monitor.supervise import in_processes
+
+    # the pool is closed, not terminated (`with Pool()`): after an in-process Dagster run in the
+    # same pytest process SIGTERM is no longer the default in its workers, and this test hung
+    with multiprocessing.get_context("spawn").Manager() as manager:
         barrier = manager.Barrier(4)
-        assert pool.starmap(_open_every_store, [(postgres_url, barrier)] * 4) == ["ok"] * 4
+        assert in_processes(_open_every_store, [(postgres_url, barrier)] * 4) == ["ok"] * 4
     import psycopg2
 
     with psycopg2.connect(postgres_url) as conn, conn.cursor() as cur:
