@@ -14,9 +14,10 @@ Scored at event level, as ../shared/bench/score.py does: a run of flagged bucket
 an alert that starts inside an incident (or within a few buckets after it) is a hit, any
 other is a false alert; precision over alert starts; false alerts per 1,000 judged buckets.
 An Elementary-style seasonal z-score (same hour of day, or same weekday for daily tables, over
-the last 14 values including the tested one, |z| > 3) is scored beside ours in the same run, and so is a per-bucket oracle that knows each
-table's true expectation and noise, at ours' false-alert rate and at 1 per 1,000: a ceiling
-for what any one-test-per-load detector can catch on these tables.
+the last 14 values including the tested one, |z| > 3) is scored beside ours in the same run,
+and so is a per-bucket oracle that knows each table's true expectation and noise, at ours'
+false-alert rate and at 1 per 1,000: a ceiling for what any one-test-per-load detector can
+catch on these tables.
 
     python benchmarks/corpus.py                 # the whole corpus, per-phenomenon table
     python benchmarks/corpus.py --only bursty   # one phenomenon
@@ -396,10 +397,9 @@ def run_one(spec, sensitivity: float | None = None) -> tuple[Table, dict, dict]:
     return t, score_table(t, ours(t, sensitivity)), score_table(t, elementary_style(t.series, t.cadence))
 
 
-def oracle_at(tables: list[Table], rate: float) -> tuple[float, list[dict]]:
+def oracle_at(tables: list[Table], zs: list[np.ndarray], rate: float) -> tuple[float, list[dict]]:
     """The oracle's threshold giving `rate` false alerts per 1,000 judged buckets on `tables`
-    (bisection), and its scores there."""
-    zs = [oracle_z(t) for t in tables]
+    (their oracle scores `zs`; bisection), and its scores there."""
     lo, hi = 1.0, 30.0
     for _ in range(30):
         mid = (lo + hi) / 2
@@ -417,11 +417,12 @@ def print_oracle(results) -> None:
     if not mine:
         return
     tables = [t for t, _ in mine]
+    zs = [oracle_z(t) for t in tables]
     ours_there = summarize([r for _, r in mine])
-    lines = [("ours (defaults)", None, ours_there, [r for _, r in mine])]
+    lines = [("ours (defaults)", ours_there, [r for _, r in mine])]
     for rate in (ours_there["false_1k"], 1.0):
-        threshold, rows = oracle_at(tables, rate)
-        lines.append((f"oracle, z > {threshold:.2f}", threshold, summarize(rows), rows))
+        threshold, rows = oracle_at(tables, zs, rate)
+        lines.append((f"oracle, z > {threshold:.2f}", summarize(rows), rows))
     print(
         f"\nbeside a per-bucket oracle that knows each table's true expectation and noise "
         f"({len(tables)} tables: all but bursty, tiny and sparse)"
@@ -430,7 +431,7 @@ def print_oracle(results) -> None:
         f"{'detector':22s} {'recall':>6s} {'precision':>9s} {'F1':>6s} {'false/1k':>8s}  "
         + "  ".join(f"{k.split()[0]:>6s}" for k in INCIDENT_KINDS)
     )
-    for name, _, s, rows in lines:
+    for name, s, rows in lines:
         caught = defaultdict(list)
         for r in rows:
             for kind, c in r["caught"]:

@@ -10,6 +10,7 @@ It sees only model-space numbers on a regular grid, never timestamps.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -68,6 +69,15 @@ PROVISIONAL = "; provisional (weekly rhythm not yet known)"
 # A load this far above its expectation (model space: five times the rows, at large counts) is
 # a burst, which no rhythm predicts: it does not decide between two rhythms.
 BURST = np.log(5) / np.sqrt(PHI)
+
+
+class _Change(NamedTuple):
+    """A level change: the bucket it began at, the shift that brings the history before it to
+    the current level, and whether the same-phase medians have followed it already."""
+
+    at: int
+    shift: float
+    followed: bool = False
 
 
 def accept_after(periods: tuple[int, ...]) -> int:
@@ -143,18 +153,20 @@ def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes, clo
     state = _pass(train, start, usable, counts, choose)
     change = None
     if change_at is not None and start <= change_at < len(z) - 1:
-        change = change_at, float(nan_median(train[change_at:-1] - state.base[change_at - start : -1])) - state.center
+        change = _Change(
+            change_at, float(nan_median(train[change_at:-1] - state.base[change_at - start : -1])) - state.center
+        )
     elif changes:
         change = _level_change(z, train, usable, state.used, counts)
     accepted = None
-    if change is not None and np.isfinite(change[1]):
+    if change is not None and np.isfinite(change.shift):
         moved = train.copy()
-        moved[: change[0]] += change[1]
+        moved[: change.at] += change.shift
         after = _pass(moved, start, state.used, counts, choose=False)
         # a change found against same-phase medians that reach back past an older change
         # can be an artefact of it: re-levelling by it then makes the fit far worse; one the
         # medians have followed already is taken only where re-levelling clearly helps
-        limit = FOLLOWED_FIT if len(change) > 2 else WORSE_FIT
+        limit = FOLLOWED_FIT if change.followed else WORSE_FIT
         if change_at is not None or after.scale <= limit * state.scale:
             train, state, accepted = moved, after, change
             z = np.concatenate((train[:-1], z[-1:]))
@@ -195,9 +207,9 @@ def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes, clo
         upper_k=upper_k,
         bursty=upper_k > sensitivity,
         support=state.support,
-        shift_at=accepted[0] if accepted else None,
+        shift_at=accepted.at if accepted else None,
         shift=float(from_model_space(expected, counts))
-        / max(float(from_model_space(expected - accepted[1], counts)), 1e-9)
+        / max(float(from_model_space(expected - accepted.shift, counts)), 1e-9)
         if accepted
         else None,
     )
@@ -275,9 +287,8 @@ def _count_noise(expected: float, counts: bool) -> float:
     return 1.0 / np.sqrt(1.0 + PHI * float(from_model_space(expected, True)))
 
 
-def _level_change(z, train, usable, used, counts) -> tuple[int, float] | tuple[int, float, bool] | None:
-    """A sustained level change in the history in reach, as (the bucket it began at, the shift
-    that brings the history before it to the current level), or None.
+def _level_change(z, train, usable, used, counts) -> _Change | None:
+    """A sustained level change in the history in reach, or None.
 
     Looked for over three cycles of the longest period (the same-phase medians take that long
     to follow), against a pass of the baseline over them, in two shapes:
@@ -286,7 +297,7 @@ def _level_change(z, train, usable, used, counts) -> tuple[int, float] | tuple[i
       CHANGE_SIGMA beyond it in the median;
     - an older one: the buckets before some point lie so, those after it (at least
       accept_after) are the current level;
-    - one the medians have followed already (`_followed_change`, a third element True).
+    - one the medians have followed already (`_followed_change`).
     A change to (almost) nothing is an outage, never a new level."""
     need = accept_after(usable)
     first = max(0, len(z) - 1 - max(training_window(usable), MIN_CYCLES * max(usable, default=1)))
@@ -308,7 +319,7 @@ def _level_change(z, train, usable, used, counts) -> tuple[int, float] | tuple[i
             if sign * nan_median(r[at:]) >= CHANGE_SIGMA * _spread_before(loaded[:at], need) and _not_an_outage(
                 z, first, at, sign < 0, counts
             ):
-                return first + at, float(nan_median(resid[at:])) - state.center
+                return _Change(first + at, float(nan_median(resid[at:])) - state.center)
         # an older change: a prefix on the far side, the rest at the current level
         valid_before, side_before = np.cumsum(valid), np.cumsum(side)
         ok = side & (valid_before >= need) & (side_before >= CHANGE_SHARE * valid_before)
@@ -320,29 +331,31 @@ def _level_change(z, train, usable, used, counts) -> tuple[int, float] | tuple[i
                 and abs(nan_median(r[at:])) < CHANGE_SIGMA / 2
                 and _not_an_outage(z, first, at, sign > 0, counts)
             ):
-                return first + at, state.center - float(nan_median(resid[:at]))
-    return _followed_change(z, first, r, resid, loaded, valid, state.center, usable, counts)
+                return _Change(first + at, state.center - float(nan_median(resid[:at])))
+    return _followed_change(z, first, r, resid, loaded, valid, state.center, usable, need, counts)
 
 
-def _followed_change(z, first, r, resid, loaded, valid, center, usable, counts) -> tuple[int, float, bool] | None:
-    """A level change the same-phase medians have already followed, as (the bucket it began at,
-    the shift, True), or None. Its loads lie beyond the expectation only until most of the five
-    cycles of medians are at the new level: a bump of a cycle or more, some cycles back, with
-    the residuals before and after it at zero. The earliest cycle-long stretch that lies on one
-    side as a recent change must (fit_baseline takes it only where re-levelling narrows the spread)."""
-    span = max(accept_after(usable), min(usable, default=0))
+def _followed_change(z, first, r, resid, loaded, valid, center, usable, need, counts) -> _Change | None:
+    """A level change the same-phase medians have already followed, or None. Its loads lie
+    beyond the expectation only until most of the five cycles of medians are at the new level:
+    a bump of a cycle or more, some cycles back, with the residuals before and after it at zero.
+    The earliest cycle-long stretch that lies on one side as a recent change must
+    (fit_baseline takes it only where re-levelling narrows the spread)."""
+    span = max(need, min(usable, default=0))
     if len(r) < 2 * span:
         return None
     kernel = np.ones(span)
     counted = np.convolve(valid, kernel, "valid")
     for sign in (1.0, -1.0):
         side = np.convolve(valid & (sign * np.where(valid, r, 0.0) > CHANGE_SIDE), kernel, "valid")
-        ok = (counted >= accept_after(usable)) & (side >= CHANGE_SHARE * counted)
-        for at in np.flatnonzero(ok)[:1]:
-            if sign * nan_median(r[at : at + span]) >= CHANGE_SIGMA * _spread_before(
-                loaded[:at], accept_after(usable)
-            ) and _not_an_outage(z, first, at, sign < 0, counts):
-                return first + at, float(nan_median(resid[at : at + span])) - center, True
+        ok = (counted >= need) & (side >= CHANGE_SHARE * counted)
+        if not ok.any():
+            continue
+        at = int(np.argmax(ok))
+        if sign * nan_median(r[at : at + span]) >= CHANGE_SIGMA * _spread_before(loaded[:at], need) and _not_an_outage(
+            z, first, at, sign < 0, counts
+        ):
+            return _Change(first + at, float(nan_median(resid[at : at + span])) - center, followed=True)
     return None
 
 

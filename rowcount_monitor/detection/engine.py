@@ -162,7 +162,7 @@ def _judge(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, explain
     if n_history < needed:
         insufficient = f"insufficient history ({n_history} of {needed} buckets)"
         cycle = max(periods, default=EARLY_ZERO_LOADS)
-        early = _early_zero(grid, pos, policy, n_history, cycle, insufficient) if counts else None
+        early = _early_zero(grid, pos, policy, cycle, insufficient) if counts else None
         return early or Verdict.unjudged(observed, insufficient, n_history=n_history)
     first = max(0, pos + 1 - history_reach(periods))
     z = to_model_space(grid.values[first : pos + 1], counts)
@@ -187,7 +187,7 @@ def _judge(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, explain
     return _verdict_from_fit(grid, pos, z, fit, counts, policy, periods, n_history, explain)
 
 
-def _early_zero(grid: _Grid, pos: int, policy: DetectionPolicy, n_history: int, cycle: int, why: str):
+def _early_zero(grid: _Grid, pos: int, policy: DetectionPolicy, cycle: int, why: str) -> Verdict | None:
     """A zero load judged before there is history for a band: a daily table needs three weeks
     for its weekday rhythm, but an empty load after a week of loads that were never near empty
     is an incident on any rhythm. None where the zero rule does not apply yet."""
@@ -196,24 +196,23 @@ def _early_zero(grid: _Grid, pos: int, policy: DetectionPolicy, n_history: int, 
     if grid.excluded[pos] or grid.normal[pos]:  # a holiday, an excluded period, feedback said expected
         return None
     history = grid.values[:pos][~np.isnan(grid.values[:pos]) & ~grid.excluded[:pos]]
-    if n_history < cycle or history.min() <= 0 or (1 + PHI * history.min()) ** (-1 / PHI) >= ZERO_PROBABILITY:
+    if len(history) < cycle or history.min() <= 0 or (1 + PHI * history.min()) ** (-1 / PHI) >= ZERO_PROBABILITY:
         return None
     when = _describe_bucket(grid.times[pos], grid.spacing, grid.span)
     reason = (
-        f"0 rows for {when} where all {n_history:,} loads so far had rows (the fewest {_fmt(history.min())}); "
+        f"0 rows for {when} where all {len(history):,} loads so far had rows (the fewest {_fmt(history.min())}); "
         f"no band yet: {why}"
     )
-    expected = float(np.median(history))
     return Verdict(
-        True,
-        0.0,
-        expected,
-        float(history.min()),
-        float(history.max()),
-        float("nan"),
-        "zero rule",
-        n_history,
-        reason,
+        is_anomaly=True,
+        observed=0.0,
+        expected=float(np.median(history)),
+        lower=float(history.min()),
+        upper=float(history.max()),
+        score=float("nan"),
+        model="zero rule",
+        n_history=len(history),
+        reason=reason,
         raw_anomaly=True,
     )
 
