@@ -28,6 +28,10 @@ class WarehouseError(RuntimeError):
     """The warehouse refused or failed a query while the code location was loading."""
 
 
+# recount: at most a week of hourly buckets (each re-counted bucket is read on every run)
+MAX_RECOUNT = 168
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -78,7 +82,9 @@ def parse_duration(text: str) -> int:
 class _Monitoring(_Strict):
     """What a table entry and a schema entry (for each table it finds) share. `settle` (a
     duration like 2h) is how long after a bucket ends its rows are complete: rows stamped with
-    an event time that keep arriving for hours would otherwise make a first count low."""
+    an event time that keep arriving for hours would otherwise make a first count low.
+    `recount` (a number of buckets) re-counts that many buckets before the newest one on every
+    run, for rows that arrive even later: a count that changed is recorded and judged again."""
 
     warehouse: str
     cadence: Literal["hourly", "daily"] = "daily"
@@ -87,6 +93,7 @@ class _Monitoring(_Strict):
     severity: Literal["WARN", "ERROR"] | None = None
     blocking: bool = False
     settle: str | None = None
+    recount: int | None = Field(default=None, ge=1, le=MAX_RECOUNT)
     policy: PolicyConfig = PolicyConfig()
 
     @field_validator("settle")

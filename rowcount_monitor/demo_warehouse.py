@@ -3,8 +3,9 @@
 Each table's load size follows hour-of-day and weekday patterns, a growth trend and
 multiplicative noise, all a deterministic function of the bucket's absolute time (so a rebuild
 reproduces the same counts for the same hours). On top: a holiday and four incidents that the
-row-count checks should catch. The tables also hold 14 days of future loads, so the hourly
-schedule keeps finding fresh rows after the demo starts.
+row-count checks should catch, and rows of one table that arrive late when the demo starts. The
+tables also hold 14 days of future loads, so the hourly schedule keeps finding fresh rows after
+the demo starts.
 """
 
 from __future__ import annotations
@@ -88,6 +89,36 @@ def incidents(anchor: pd.Timestamp) -> dict[str, list[tuple[pd.Timestamp, pd.Tim
         "sessions": [(anchor - pd.Timedelta("1D") + 12 * h, anchor + pd.Timedelta(days=FUTURE_DAYS), 0.0)],
         "refunds": [(anchor - pd.Timedelta("4D"),) * 2 + (2.5,)],
     }
+
+
+# The demo's table whose rows arrive late (it has `recount: 3` in rowcount_monitor.yaml): when
+# the demo starts, this share of its newest complete hour is held back until that hour was counted.
+LATE_TABLE = "page_views"
+LATE_SHARE = 0.7
+_HELD = "main.late_rows"
+
+
+def hold_back_late_rows(path: Path, bucket: pd.Timestamp) -> int:
+    """Take LATE_SHARE of LATE_TABLE's rows of the hour `bucket` out into a holding table, as
+    if they had not arrived yet; returns how many. Nothing when rows are held already."""
+    with duckdb.connect(str(path)) as conn:
+        if conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'late_rows'").fetchone()[0]:
+            return 0
+        where = f"date_trunc('hour', loaded_at) = TIMESTAMP '{bucket:%Y-%m-%d %H:%M}' AND id % 10 < {round(10 * LATE_SHARE)}"
+        conn.execute(f"CREATE TABLE {_HELD} AS SELECT * FROM {SCHEMA}.{LATE_TABLE} WHERE {where}")
+        conn.execute(f"DELETE FROM {SCHEMA}.{LATE_TABLE} WHERE {where}")
+        return conn.execute(f"SELECT count(*) FROM {_HELD}").fetchone()[0]
+
+
+def land_late_rows(path: Path) -> int:
+    """Put the held rows back into LATE_TABLE (they arrived); returns how many."""
+    with duckdb.connect(str(path)) as conn:
+        if not conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'late_rows'").fetchone()[0]:
+            return 0
+        landed = conn.execute(f"SELECT count(*) FROM {_HELD}").fetchone()[0]
+        conn.execute(f"INSERT INTO {SCHEMA}.{LATE_TABLE} SELECT * FROM {_HELD}")
+        conn.execute(f"DROP TABLE {_HELD}")
+        return landed
 
 
 def holiday(anchor: pd.Timestamp) -> pd.Timestamp:

@@ -55,6 +55,14 @@ BAD = {
         [table_entry("orders", settle="2 hours")],
         ["tables[0] (shop.raw.orders)", "'settle'", "expected a duration like 2w, 7d, 12h or 30m"],
     ),
+    "recount not a number of buckets": (
+        [table_entry("orders", recount="3h")],
+        ["tables[0] (shop.raw.orders)", "'recount'", "valid integer"],
+    ),
+    "recount beyond a week of hours": (
+        [table_entry("orders", recount=500)],
+        ["tables[0] (shop.raw.orders)", "'recount'", "less than or equal to 168"],
+    ),
     "bucket mode without timestamp": (
         [{**table_entry("orders", count_mode="bucket"), "timestamp_column": None}],
         ["tables[0] (shop.raw.orders)", "'count_mode'", "timestamp_column"],

@@ -179,6 +179,20 @@ class Outbox:
                     )
         return added
 
+    def last_kinds(self, prefixes: list[str]) -> dict[str, str]:
+        """For each id prefix (a check and bucket: "asset:check:partition:"), the kind of the
+        newest alert queued under it (anomaly, recovered); prefixes without one are left out."""
+        out = {}
+        with self._tx() as conn:
+            for prefix in prefixes:
+                row = conn.execute(
+                    "SELECT id FROM {alerts} WHERE substr(id, 1, :n) = :prefix ORDER BY {seq} DESC LIMIT 1",
+                    {"n": len(prefix), "prefix": prefix},
+                ).fetchone()
+                if row:
+                    out[prefix] = row[0].rsplit(":", 1)[1]
+        return out
+
     def add(self, alert: Alert) -> bool:
         """Queue one alert; False if an alert with its id was queued before."""
         with self._tx() as conn:

@@ -1,7 +1,7 @@
 """The Dagster definitions, built from rowcount_monitor.yaml and grouped by domain: table
 assets (tables.py), their row-count checks (checks.py), dbt models (dbt.py), the history
-backfill job (backfill_job.py), schedules (schedules.py), alert sensors (alert_sensors.py) and
-warehouse resources (resources.py)."""
+backfill job (backfill_job.py), schedules (schedules.py), alert sensors (alert_sensors.py), the
+sensor that judges re-counted buckets again (recount.py) and warehouse resources (resources.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from .alert_sensors import sensor_definitions
 from .backfill_job import backfill_job
 from .catalog import discover, resolve_tables, write_catalog
 from .checks import model_check
+from .recount import rejudge_sensor
 from .resources import warehouse_resources
 from .schedules import cadence_schedules
 from .tables import table_assets
@@ -89,7 +90,10 @@ def build_definitions(path: Path | None = None) -> dg.Definitions:
             asset_checks=[model_check(e) for e in model_entries],
             jobs=[backfill_job(facts, config.checks.plots)],
             schedules=cadence_schedules(by_cadence, list(dbt.assets or [])),
-            sensors=sensor_definitions([f.entry for f in facts] + model_entries, config.alerts),
+            sensors=[
+                *sensor_definitions([f.entry for f in facts] + model_entries, config.alerts),
+                *filter(None, [rejudge_sensor(assets)]),
+            ],
             resources={**warehouse_resources(config), "sns": SNSPublisher(topic_arn=os.environ.get(TOPIC_ENV, ""))},
         ),
     )

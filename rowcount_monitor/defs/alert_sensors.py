@@ -7,8 +7,11 @@ with every check's read position) and delivers what is due. A table that keeps f
 one "started failing" alert and one "recovered" when it passes again, unless
 `alerts.notify: every_failure`. Tables failing in the same pass below a failing table (dbt
 models under a raw table) page once, with the upstream table's alert, which lists them; each
-still sends its own "recovered". `operational_alerts` queues a message for every failed run
-(warehouse down, permission denied): never a row-count anomaly, always its own kind.
+still sends its own "recovered". A bucket judged again after late rows changed its count
+(recount.py) is that bucket's news, not the check's state: "recovered" where its alert was sent
+and the new count is normal, an alert where it was not sent and the new count fails.
+`operational_alerts` queues a message for every failed run (warehouse down, permission
+denied): never a row-count anomaly, always its own kind.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from ..alerting.outbox import Outbox, PostgresOutbox
 from ..alerting.sns import TOPIC_ENV, SNSPublisher
 from ..config import AlertsConfig, TableConfig
 from ..storage import postgres_url
-from .checks import CHECK_NAME, check_executions
+from .checks import CHECK_NAME, REJUDGED, check_executions
 from .counting import FAILED_ASSETS
 from .naming import asset_key
 
@@ -57,6 +60,15 @@ class CheckEvent:
     @property
     def check_key(self) -> str:
         return f"{self.asset_key.to_user_string()}:{CHECK_NAME}"
+
+    @property
+    def bucket_prefix(self) -> str:
+        """The start of the ids of every alert about this check's bucket."""
+        return f"{self.check_key}:{self.partition or '-'}:"
+
+    @property
+    def rejudged(self) -> bool:
+        return bool(self.metadata.get(REJUDGED))
 
     @classmethod
     def from_record(cls, record) -> CheckEvent:
@@ -163,15 +175,28 @@ def alerts_for(
     alerts: AlertsConfig,
     cause: TableConfig | None = None,
     affected: tuple[TableConfig, ...] = (),
+    earlier: dict[str, str] | None = None,
 ):
     """The alerts one evaluation causes, and whether the check now counts as failing. A failure
     with a `cause` (an upstream table failing in the same pass) pages with the cause's alert, which
-    lists the `affected` tables below it and carries their owners as an attribute."""
+    lists the `affected` tables below it and carries their owners as an attribute. A bucket judged
+    again is weighed against `earlier` (bucket prefix -> kind of its newest alert), which it updates."""
     url = f"{alerts.ui_base_url.rstrip('/')}/assets/{'/'.join(event.asset_key.path)}?view=checks"
     details = {k: event.metadata[k] for k in ("observed", "expected", "lower", "upper", "score") if k in event.metadata}
     details.update(partition=event.partition, run_id=event.run_id, url=url, check=CHECK_NAME)
     base = f"{event.check_key}:{event.partition or '-'}:{event.storage_id}"
     owner = entry.owner or ""
+    if event.rejudged:
+        earlier = {} if earlier is None else earlier
+        said = earlier.get(event.bucket_prefix)
+        if event.passed and said == "anomaly":
+            kind, severity, summary = "recovered", "INFO", f"late rows made it normal: {event.description}"
+        elif not event.passed and said != "anomaly":
+            kind, severity, summary = "anomaly", event.severity, event.description
+        else:
+            return [], was_failing
+        earlier[event.bucket_prefix] = kind
+        return [Alert(f"{base}:{kind}", kind, entry.table, owner, severity, summary, details)], was_failing
     if not event.passed:
         if cause is not None or (was_failing and alerts.notify == "state_changes"):
             return [], True
@@ -250,8 +275,13 @@ def sensor_definitions(entries: list[TableConfig], alerts: AlertsConfig) -> list
         for check_key, records in unread_executions(storage, changed).items():
             events, position = new_evaluations(records, changed[check_key], now)
             batch[check_key] = (position, events)
-        failing = {k.asset_key for k, (_, events) in batch.items() if any(not e.passed for e in events)}
+        failing = {
+            k.asset_key for k, (_, events) in batch.items() if any(not e.passed and not e.rejudged for e in events)
+        }
         cause, affected = along_lineage(failing, context.repository_def)
+        earlier = outbox.last_kinds(
+            sorted({e.bucket_prefix for _, events in batch.values() for e in events if e.rejudged})
+        )
         reads = [
             (
                 check_key.to_user_string(),
@@ -264,6 +294,7 @@ def sensor_definitions(entries: list[TableConfig], alerts: AlertsConfig) -> list
                     alerts,
                     cause=tables[cause[key]] if key in cause else None,
                     affected=tuple(tables[k] for k in affected.get(key, ())),
+                    earlier=earlier,
                 ),
             )
             for check_key, (position, events) in batch.items()

@@ -22,6 +22,9 @@ from .history import HistoryCache
 from .naming import asset_key
 
 CHECK_NAME = "row_count_anomaly"
+# Check metadata of a verdict given again on a bucket judged before (its count was re-counted):
+# the alert sensor treats it as that bucket's news, not the check's current state.
+REJUDGED = "rejudged"
 # The picture in a check result shows this much history, and the band the check expected over
 # the last BAND_SPAN of it: each band point is a walk-forward verdict (about 2 ms), so a band
 # over all four weeks would cost over a second per picture.
@@ -83,15 +86,19 @@ def verdict_metadata(verdict: Verdict, policy: DetectionPolicy) -> dict:
     }
 
 
-def judge(entry: TableConfig, policy: DetectionPolicy, history: pd.Series, plots: str = "never") -> dg.AssetCheckResult:
+def judge(
+    entry: TableConfig, policy: DetectionPolicy, history: pd.Series, plots: str = "never", rejudged: bool = False
+) -> dg.AssetCheckResult:
     """The check's verdict on the last bucket of `history`; with a picture when `plots` says
-    so ("all", or "failures" and the check fails)."""
+    so ("all", or "failures" and the check fails). `rejudged`: the bucket was judged before."""
     if len(history) < 2:  # too short to tell the bucket spacing; the cadence says it
         needed = required_history(policy, BUCKET_STEP[entry.cadence])
         verdict = Verdict.unjudged(float(history.iloc[-1]), f"insufficient history (0 of {needed} buckets)")
     else:
         verdict = evaluate_latest(history, policy)
     metadata = verdict_metadata(verdict, policy)
+    if rejudged:
+        metadata[REJUDGED] = dg.MetadataValue.bool(True)
     if len(history) >= 2 and (plots == "all" or (plots == "failures" and verdict.is_anomaly)):
         metadata["plot"] = dg.MetadataValue.md(check_picture(entry, policy, history, verdict))
     return dg.AssetCheckResult(
@@ -100,7 +107,7 @@ def judge(entry: TableConfig, policy: DetectionPolicy, history: pd.Series, plots
         passed=not verdict.is_anomaly,
         severity=severity_for(entry, verdict),
         metadata=metadata,
-        description=verdict.reason,
+        description=f"judged again: {verdict.reason}" if rejudged else verdict.reason,
     )
 
 
@@ -196,6 +203,7 @@ def judge_partition(
     history: pd.Series | None = None,
     plots: str = "never",
     feedback: Feedback | None = None,
+    rejudged: bool = False,
 ) -> dg.AssetCheckResult:
     """The check's verdict on one bucket of a table, from its recorded history and feedback
     (read here unless given)."""
@@ -207,7 +215,7 @@ def judge_partition(
         feedback = feedback_for(instance, [name]).get(name)
     if history.empty or history.index[-1] != pd.to_datetime(partition, format=PARTITION_FORMAT[entry.cadence]):
         raise dg.Failure(f"no recorded row count for {entry.ref} bucket {partition}")
-    return judge(entry, policy_for(entry, feedback), history, plots)
+    return judge(entry, policy_for(entry, feedback), history, plots, rejudged)
 
 
 def model_check(entry: TableConfig) -> dg.AssetChecksDefinition:

@@ -4,6 +4,13 @@ A warehouse error in one table must not cost the others their counts, nor record
 for it: the batch query is retried table by table, every table that could be counted is
 recorded and judged, and the step then fails naming the tables that could not (which queues an
 operational alert, see alert_sensors.py).
+
+Tables with `recount: N` have the N buckets before the run's own counted again in the same
+query; a bucket whose count changed since it was recorded (late rows) gets a new
+materialization of its partition, marked RECOUNTED_FROM, and its cached count is replaced, never
+doubled. A check result belongs to its run's partition, so that bucket is judged again by a
+check-only run of its own, which recount.py requests; such a run counts nothing and marks its
+verdicts REJUDGED.
 """
 
 from __future__ import annotations
@@ -16,9 +23,18 @@ import dagster as dg
 import pandas as pd
 
 from ..warehouse import WarehouseUnavailable
-from .cadence import BUCKET_UNIT, PARTITION_FORMAT
+from .cadence import BUCKET_STEP, BUCKET_UNIT, PARTITION_FORMAT
 from .catalog import TableFacts
-from .checks import buckets_needed, judge, judge_partition, load_snapshot_history, policy_for, recorded_windows
+from .checks import (
+    buckets_needed,
+    history_keys,
+    judge,
+    judge_partition,
+    load_history,
+    load_snapshot_history,
+    policy_for,
+    recorded_windows,
+)
 from .feedback import Feedback, feedback_for
 from .history import HistoryCache
 from .naming import asset_key
@@ -29,6 +45,8 @@ T = TypeVar("T")
 # Failure metadata naming the assets that could not be counted (the operational alert pages
 # only their owners, not every team of the batch).
 FAILED_ASSETS = "failed_assets"
+# Materialization metadata of a re-counted bucket: the count it replaces.
+RECOUNTED_FROM = "recounted_from"
 
 
 def _isolated(run: Callable[[list[TableFacts]], list[T]], tables: list[TableFacts]) -> tuple[dict, dict]:
@@ -70,11 +88,14 @@ def count_buckets(context, warehouse, tables: list[TableFacts], checked: list[Ta
     keys = context.partition_keys
     t0 = time.perf_counter()
     counts, errors = ({}, {})
-    if tables:  # a batch is one warehouse and one cadence
+    # a batch is one warehouse, cadence and recount; a range (backfill) counts every bucket anyway
+    recount = (tables[0].entry.recount or 0) if tables and len(keys) == 1 else 0
+    if tables:
         cadence = tables[0].entry.cadence
+        first = start - recount * BUCKET_STEP[cadence]
         counts, errors = _isolated(
             lambda batch: warehouse.bucket_counts_many(
-                [(f.entry.ref, f.entry.timestamp_column) for f in batch], BUCKET_UNIT[cadence], start, end
+                [(f.entry.ref, f.entry.timestamp_column) for f in batch], BUCKET_UNIT[cadence], first, end
             ),
             tables,
         )
@@ -98,6 +119,19 @@ def count_buckets(context, warehouse, tables: list[TableFacts], checked: list[Ta
                     metadata={"dagster/row_count": dg.MetadataValue.int(found.get(t, 0))},
                 )
         rows += [(_name(f), t, found.get(t, 0)) for _, t in own]
+    if recount:
+        counted = [f for f in tables if _name(f) in counts]
+        changed = _changed_counts(context.instance, counted, counts, first, start - BUCKET_STEP[cadence])
+        for f, t, new, old in changed:
+            yield dg.AssetMaterialization(
+                asset_key=asset_key(f.entry.warehouse, f.entry.ref),
+                partition=t.strftime(PARTITION_FORMAT[cadence]),
+                metadata={"dagster/row_count": dg.MetadataValue.int(new), RECOUNTED_FROM: dg.MetadataValue.int(old)},
+            )
+        rows += [(_name(f), t, new) for f, t, new, _ in changed]
+        context.log.info(
+            f"re-counted {recount} earlier bucket(s) of {len(counted)} table(s): {len(changed)} count(s) changed"
+        )
     cache = HistoryCache.for_instance(context.instance)
     if cache is not None and rows:
         cache.record(rows)
@@ -106,13 +140,45 @@ def count_buckets(context, warehouse, tables: list[TableFacts], checked: list[Ta
         f"bucket(s) in {time.perf_counter() - t0:.2f}s"
     )
     if len(keys) == 1:
-        yield from _judge_buckets(context, [f for f in checked if _name(f) not in errors], keys[0], plots)
+        # a run that counts nothing judges again what an earlier run recorded (recount.py)
+        judged = [f for f in checked if _name(f) not in errors]
+        yield from _judge_buckets(context, judged, keys[0], plots, rejudged=not tables)
     elif checked:
         context.log.info("row-count checks are not run for a range of buckets; the backfill job judges recent ones")
     _fail_for(errors, len(tables))
 
 
-def _judge_buckets(context, checked: list[TableFacts], partition: str, plots: str):
+def _changed_counts(instance, tables: list[TableFacts], counts: dict, first: pd.Timestamp, last: pd.Timestamp):
+    """(table, bucket, new count, recorded count) for every bucket from `first` to `last` that
+    was recorded before with another count. A bucket never recorded is not the recount's to
+    fill (the backfill's), nor is one before the table's first load."""
+    recorded = _recorded_counts(instance, tables, first, last)
+    return [
+        (f, t, counts[_name(f)].get(t, 0), int(old))
+        for f in tables
+        for t, old in recorded[_name(f)].items()
+        if t >= f.start and counts[_name(f)].get(t, 0) != old
+    ]
+
+
+def _recorded_counts(instance, tables: list[TableFacts], first: pd.Timestamp, last: pd.Timestamp) -> dict:
+    """Each table's recorded counts from `first` to `last`: from the history cache where it holds
+    the table's whole history, else from the event log."""
+    cache = HistoryCache.for_instance(instance)
+    names = [_name(f) for f in tables]
+    complete = sorted(cache.complete(names)) if cache is not None else []
+    out = cache.read(complete, first, last) if complete else {}
+    for f in tables:
+        if _name(f) not in out:
+            step = BUCKET_STEP[f.entry.cadence]
+            keys = history_keys(
+                f.entry, last.strftime(PARTITION_FORMAT[f.entry.cadence]), first, int((last - first) / step) + 1
+            )
+            out[_name(f)] = load_history(instance, asset_key(f.entry.warehouse, f.entry.ref), f.entry, keys)
+    return out
+
+
+def _judge_buckets(context, checked: list[TableFacts], partition: str, plots: str, rejudged: bool = False):
     """Each checked table's verdict on `partition`, from one read of all their history windows."""
     t0 = time.perf_counter()
     judged = [f for f in checked if pd.to_datetime(partition, format=PARTITION_FORMAT[f.entry.cadence]) >= f.start]
@@ -121,7 +187,7 @@ def _judge_buckets(context, checked: list[TableFacts], partition: str, plots: st
     failed = 0
     for f in judged:
         result = judge_partition(
-            context.instance, f, partition, windows[_name(f)], plots, said.get(_name(f), Feedback())
+            context.instance, f, partition, windows[_name(f)], plots, said.get(_name(f), Feedback()), rejudged
         )
         failed += not result.passed
         yield result

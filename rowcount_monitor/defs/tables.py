@@ -43,19 +43,20 @@ def _partitions(cadence: str, start) -> dg.TimeWindowPartitionsDefinition:
 def table_assets(
     facts: list[TableFacts], warehouse_types: dict[str, str], settings: ChecksConfig
 ) -> list[dg.AssetsDefinition]:
-    """The counting multi-assets: per warehouse, cadence, count mode and settle time (a batch's
-    run counts one bucket for all its tables), `batch_size` tables each."""
-    groups: dict[tuple[str, str, str, str], list[TableFacts]] = defaultdict(list)
+    """The counting multi-assets: per warehouse, cadence, count mode, settle time and recount (a
+    batch's run counts the same buckets for all its tables), `batch_size` tables each."""
+    groups: dict[tuple[str, str, str, str, int], list[TableFacts]] = defaultdict(list)
     for f in facts:
-        groups[(f.entry.warehouse, f.entry.cadence, f.entry.mode, _settle(f.entry) or "")].append(f)
+        groups[(f.entry.warehouse, f.entry.cadence, f.entry.mode, _settle(f.entry) or "", _recount(f.entry))].append(f)
     assets = []
-    for (warehouse, cadence, mode, settle), members in sorted(groups.items()):
+    for (warehouse, cadence, mode, settle, recount), members in sorted(groups.items()):
         members.sort(key=lambda f: asset_key(warehouse, f.entry.ref).path)
         pdef = _partitions(cadence, min(f.start for f in members)) if mode == "bucket" else None
         size = settings.batch_size
         for n, first in enumerate(range(0, len(members), size), 1):
             settled = f"_settle_{settle}" if settle else ""
-            name = f"count_{warehouse}_{cadence}_{'buckets' if pdef else 'snapshots'}{settled}_{n}"
+            recounted = f"_recount_{recount}" if recount else ""
+            name = f"count_{warehouse}_{cadence}_{'buckets' if pdef else 'snapshots'}{settled}{recounted}_{n}"
             assets.append(
                 _counting_asset(name, members[first : first + size], pdef, warehouse_types[warehouse], settings.plots)
             )
@@ -65,6 +66,11 @@ def table_assets(
 def _settle(entry) -> str | None:
     """The entry's settle time where it applies: a bucket table (a snapshot counts what is there)."""
     return entry.settle if entry.mode == "bucket" else None
+
+
+def _recount(entry) -> int:
+    """Buckets before the newest one the entry re-counts each run (0: none; a snapshot has none)."""
+    return entry.recount or 0 if entry.mode == "bucket" else 0
 
 
 def _spec(facts: TableFacts, warehouse_type: str) -> dg.AssetSpec:
@@ -88,6 +94,7 @@ def _spec(facts: TableFacts, warehouse_type: str) -> dg.AssetSpec:
             "cadence": entry.cadence,
             "count_mode": entry.mode,
             **({"settle": _settle(entry)} if _settle(entry) else {}),
+            **({"recount": _recount(entry)} if _recount(entry) else {}),
         },
     )
 
