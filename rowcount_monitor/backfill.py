@@ -151,7 +151,7 @@ def seed_cache(until: pd.Timestamp | None = None) -> int:
 
     from .config import load_config
     from .defs import config_path, resolve_model_entries
-    from .defs.cadence import BUCKET_STEP, BUCKET_UNIT
+    from .defs.cadence import BUCKET_STEP, BUCKET_UNIT, label_zone, on_clock, to_utc
     from .defs.catalog import resolve_tables
     from .defs.history import HistoryCache
     from .defs.naming import asset_key
@@ -169,14 +169,16 @@ def seed_cache(until: pd.Timestamp | None = None) -> int:
     with tqdm(total=len(tables), unit="table", desc="seeding history cache") as bar:
         for first in range(0, len(tables), UNION_BATCH):
             batch = tables[first : first + UNION_BATCH]
-            for (warehouse, cadence), group in _by(batch, lambda f: (f.entry.warehouse, f.entry.cadence)).items():
+            by_clock = _by(batch, lambda f: (f.entry.warehouse, f.entry.cadence, label_zone(f.entry)))
+            for (warehouse, cadence, zone), group in by_clock.items():
                 step = BUCKET_STEP[cadence]
-                end = now.floor(step)
+                end = on_clock(now, zone).floor(step)  # labels: the zone's days for a daily table in one
                 counts = reader(resources[resource_key(warehouse)].process_config_and_initialize()).bucket_counts_many(
                     [(f.entry.ref, f.entry.timestamp_column) for f in group],
                     BUCKET_UNIT[cadence],
-                    min(f.start for f in group),
-                    end,
+                    to_utc(min(f.start for f in group), zone),
+                    to_utc(end, zone),
+                    zone,
                 )
                 rows, names = [], []
                 for f, found in zip(group, counts, strict=True):

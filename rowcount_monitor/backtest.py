@@ -10,7 +10,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from .defs.cadence import BUCKET_STEP, BUCKET_UNIT, PARTITION_FORMAT
+from .defs.cadence import BUCKET_STEP, BUCKET_UNIT, PARTITION_FORMAT, label_zone, on_clock, to_utc
 from .defs.catalog import TableFacts
 from .defs.checks import load_history, policy_for
 from .defs.naming import asset_key
@@ -38,9 +38,8 @@ def history_from_instance(instance: dg.DagsterInstance, facts: TableFacts, until
     """Every recorded bucket of the table, from its first partition to `until`."""
     entry = facts.entry
     step = BUCKET_STEP[entry.cadence]
-    keys = [
-        t.strftime(PARTITION_FORMAT[entry.cadence]) for t in pd.date_range(facts.start, until.floor(step), freq=step)
-    ]
+    last = on_clock(until, label_zone(entry)).floor(step)
+    keys = [t.strftime(PARTITION_FORMAT[entry.cadence]) for t in pd.date_range(facts.start, last, freq=step)]
     parts = [
         load_history(instance, asset_key(entry.warehouse, entry.ref), entry, keys[i : i + 2000])
         for i in range(0, len(keys), 2000)
@@ -53,8 +52,16 @@ def history_from_warehouse(resources: dict, facts: TableFacts, until: pd.Timesta
     entry = facts.entry
     step = BUCKET_STEP[entry.cadence]
     warehouse = reader(resources[resource_key(entry.warehouse)].process_config_and_initialize())
-    end = until.floor(step)
-    counts = warehouse.bucket_counts(entry.ref, entry.timestamp_column, BUCKET_UNIT[entry.cadence], facts.start, end)
+    zone = label_zone(entry)
+    end = on_clock(until, zone).floor(step)
+    counts = warehouse.bucket_counts(
+        entry.ref,
+        entry.timestamp_column,
+        BUCKET_UNIT[entry.cadence],
+        to_utc(facts.start, zone),
+        to_utc(end, zone),
+        zone,
+    )
     grid = pd.date_range(facts.start, end, freq=step, inclusive="left")
     return pd.Series([float(counts.get(t, 0)) for t in grid], index=grid)
 

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .detection import DetectionPolicy
+from .detection.calendar import check_zone
 from .warehouse import TableRef
 
 
@@ -84,7 +85,10 @@ class _Monitoring(_Strict):
     duration like 2h) is how long after a bucket ends its rows are complete: rows stamped with
     an event time that keep arriving for hours would otherwise make a first count low.
     `recount` (a number of buckets) re-counts that many buckets before the newest one on every
-    run, for rows that arrive even later: a count that changed is recorded and judged again."""
+    run, for rows that arrive even later: a count that changed is recorded and judged again.
+    `timezone` (an IANA name; default the config's top-level one, else UTC) is the zone the
+    table's business keeps time in: daily buckets are its local days, hourly buckets stay UTC
+    hours judged with its clock changes and named in its local time (README, "timezone:")."""
 
     warehouse: str
     cadence: Literal["hourly", "daily"] = "daily"
@@ -94,7 +98,15 @@ class _Monitoring(_Strict):
     blocking: bool = False
     settle: str | None = None
     recount: int | None = Field(default=None, ge=1, le=MAX_RECOUNT)
+    timezone: str | None = None
     policy: PolicyConfig = PolicyConfig()
+
+    @field_validator("timezone")
+    @classmethod
+    def _a_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_zone(value)
+        return value
 
     @field_validator("settle")
     @classmethod
@@ -199,12 +211,20 @@ class DbtConfig(_Strict):
 class MonitorConfig(_Strict):
     warehouses: dict[str, WarehouseConfig]
     holidays: list[str] = []  # holiday calendars for every table whose policy names none
+    timezone: str | None = None  # the zone of every table and schema entry that names none
     tables: list[TableConfig] = []
     schemas: list[SchemaConfig] = []
     alerts: AlertsConfig = AlertsConfig()
     checks: ChecksConfig = ChecksConfig()
     dbt: DbtConfig | None = None
     source: Path | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _a_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_zone(value)
+        return value
 
     @field_validator("warehouses")
     @classmethod
@@ -312,18 +332,21 @@ def load_config(path: str | Path) -> MonitorConfig:
         raise ConfigError(f"{path}: {problems}") from None
     except TypeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    config = _with_default_holidays(config)
+    config = _with_defaults(config)
     _check_references(config, path)
     return config
 
 
-def _with_default_holidays(config: MonitorConfig) -> MonitorConfig:
-    """Every table and schema entry whose policy names no calendar gets the top-level one."""
-    if not config.holidays:
+def _with_defaults(config: MonitorConfig) -> MonitorConfig:
+    """Every table and schema entry whose policy names no calendar gets the top-level one, and
+    every entry that names no time zone the top-level one."""
+    if not config.holidays and not config.timezone:
         return config
 
     def filled(entry):
-        if entry.policy.holidays is not None:
+        if config.timezone and entry.timezone is None:
+            entry = entry.model_copy(update={"timezone": config.timezone})
+        if not config.holidays or entry.policy.holidays is not None:
             return entry
         return entry.model_copy(update={"policy": entry.policy.model_copy(update={"holidays": list(config.holidays)})})
 

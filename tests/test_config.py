@@ -63,6 +63,10 @@ BAD = {
         [table_entry("orders", recount=500)],
         ["tables[0] (shop.raw.orders)", "'recount'", "less than or equal to 168"],
     ),
+    "unknown time zone": (
+        [table_entry("orders", timezone="America/NewYork")],
+        ["tables[0] (shop.raw.orders)", "'timezone'", "unknown time zone 'America/NewYork'", "IANA name"],
+    ),
     "bucket mode without timestamp": (
         [{**table_entry("orders", count_mode="bucket"), "timestamp_column": None}],
         ["tables[0] (shop.raw.orders)", "'count_mode'", "timestamp_column"],
@@ -255,6 +259,22 @@ def test_holiday_calendars_default_at_the_top_and_override_per_table(tmp_path, d
     assert config.schemas[0].policy.to_policy("count").holidays == ("US",)
     path.write_text(path.read_text().replace("- US", "- Atlantis"))
     with pytest.raises(ConfigError, match=r"field 'holidays': unknown holiday calendar 'Atlantis'"):
+        load_config(path)
+
+
+def test_a_time_zone_defaults_at_the_top_and_overrides_per_entry(tmp_path, demo_db):
+    path = write_config(
+        tmp_path,
+        demo_db,
+        [table_entry("orders"), table_entry("customers", "daily", timezone="UTC")],
+        timezone="Europe/Berlin",
+        schemas=[{"schema": "shop.raw", "warehouse": "demo", "include": ["order_*"], "timezone": "Asia/Tokyo"}],
+    )
+    config = load_config(path)
+    assert [t.timezone for t in config.tables] == ["Europe/Berlin", "UTC"]
+    assert config.schemas[0].timezone == "Asia/Tokyo"
+    path.write_text(path.read_text().replace("Europe/Berlin", "Mars/Olympus"))
+    with pytest.raises(ConfigError, match=r"field 'timezone': .*unknown time zone 'Mars/Olympus'"):
         load_config(path)
 
 

@@ -471,3 +471,18 @@ def test_listed_tables_that_collide_or_cannot_be_counted_are_config_errors(tmp_p
     )
     with pytest.raises(ConfigError, match=message):
         build_definitions(file)
+
+
+@pytest.mark.parametrize(
+    "zone, start, end, expected",
+    [  # ROWS in UTC: Jan 1 10:30, 10:45, 11:10 and Jan 2 00:05
+        ("America/New_York", "2026-01-01 05:00", "2026-01-03 05:00", {"2026-01-01": 4}),  # all before 19:05 local
+        ("Asia/Tokyo", "2025-12-31 15:00", "2026-01-02 15:00", {"2026-01-01": 3, "2026-01-02": 1}),
+    ],
+)
+def test_daily_buckets_of_a_time_zone_are_its_local_days(warehouse, zone, start, end, expected):
+    wh, _, _, _, _ = warehouse
+    days = wh.bucket_counts(
+        TableRef("shop", "raw", "orders"), "loaded_at", "day", pd.Timestamp(start), pd.Timestamp(end), zone
+    )
+    assert days == {pd.Timestamp(k): n for k, n in expected.items()}

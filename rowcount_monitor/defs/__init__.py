@@ -79,17 +79,18 @@ def build_definitions(path: Path | None = None) -> dg.Definitions:
     else:
         dbt = dg.Definitions()
     assets = table_assets(facts, {name: wh.type for name, wh in config.warehouses.items()}, config.checks)
-    by_cadence: dict[str, list[dg.AssetsDefinition]] = {"hourly": [], "daily": []}
+    by_clock: dict[tuple[str, str], list[dg.AssetsDefinition]] = {("hourly", "UTC"): [], ("daily", "UTC"): []}
     for a in assets:
         if a.partitions_def is not None:
-            by_cadence[a.metadata_by_key[next(iter(a.keys))]["cadence"]].append(a)
+            cadence = a.metadata_by_key[next(iter(a.keys))]["cadence"]
+            by_clock.setdefault((cadence, a.partitions_def.timezone), []).append(a)
     return dg.Definitions.merge(
         dbt,
         dg.Definitions(
             assets=assets,
             asset_checks=[model_check(e) for e in model_entries],
             jobs=[backfill_job(facts, config.checks.plots)],
-            schedules=cadence_schedules(by_cadence, list(dbt.assets or [])),
+            schedules=cadence_schedules(by_clock, list(dbt.assets or [])),
             sensors=[
                 *sensor_definitions([f.entry for f in facts] + model_entries, config.alerts),
                 *filter(None, [rejudge_sensor(assets)]),

@@ -13,7 +13,7 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
-from .cadence import BUCKET_UNIT, PARTITION_FORMAT
+from .cadence import BUCKET_UNIT, PARTITION_FORMAT, label_zone
 from .catalog import TableFacts
 from .checks import CHECK_NAME, buckets_needed, history_keys, judge, load_history, policy_for
 from .feedback import feedback_for
@@ -71,10 +71,14 @@ def _fill_table(context, facts: TableFacts, until: dt.datetime, judge_days: int,
         context.log.info(f"{label} {key.to_user_string()}: up to date")
         return 0
     fmt = PARTITION_FORMAT[entry.cadence]
-    start = pd.Timestamp(dt.datetime.strptime(todo[0], fmt))
-    end = pd.Timestamp(pdef.time_window_for_partition_key(todo[-1]).end).tz_convert("UTC").tz_localize(None)
+    start, end = (
+        pd.Timestamp(getattr(pdef.time_window_for_partition_key(k), side)).tz_convert("UTC").tz_localize(None)
+        for k, side in ((todo[0], "start"), (todo[-1], "end"))
+    )
     warehouse = reader(getattr(context.resources, resource_key(entry.warehouse)))
-    counts = warehouse.bucket_counts(entry.ref, entry.timestamp_column, BUCKET_UNIT[entry.cadence], start, end)
+    counts = warehouse.bucket_counts(
+        entry.ref, entry.timestamp_column, BUCKET_UNIT[entry.cadence], start, end, label_zone(entry)
+    )
     by_key = {bucket.strftime(fmt): n for bucket, n in counts.items()}
     for partition in todo:
         context.log_event(

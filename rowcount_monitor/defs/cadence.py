@@ -1,5 +1,13 @@
 """What a cadence means: the partition key format, the SQL date_trunc unit and the bucket length;
-and when a bucket is ready to count (it ended, and its table's `settle` time has passed)."""
+when a bucket is ready to count (it ended, and its table's `settle` time has passed); and on
+which clock its buckets are labelled.
+
+A bucket's label (its partition key, its timestamp in the history cache and in the series the
+check judges) is the wall-clock start of the bucket on that clock: UTC for hourly tables, the
+table's own `timezone` for daily ones (a New York business's day starts at its midnight, and its
+daylight-saving days last 23 and 25 hours). Hourly buckets stay UTC hours whatever the zone: an
+hour of local time is repeated or skipped twice a year, and the checks need a regular grid;
+the zone still shapes how they are judged and named (DetectionPolicy.timezone)."""
 
 import dagster as dg
 import pandas as pd
@@ -9,6 +17,26 @@ from ..config import parse_duration
 PARTITION_FORMAT = {"hourly": "%Y-%m-%d-%H:%M", "daily": "%Y-%m-%d"}
 BUCKET_UNIT = {"hourly": "hour", "daily": "day"}
 BUCKET_STEP = {"hourly": pd.Timedelta(hours=1), "daily": pd.Timedelta(days=1)}
+
+
+def label_zone(entry) -> str | None:
+    """The zone a table's bucket labels are wall-clock times of; None for UTC."""
+    zone = entry.timezone
+    return zone if entry.cadence == "daily" and zone not in (None, "UTC", "Etc/UTC") else None
+
+
+def to_utc(label: pd.Timestamp, zone: str | None) -> pd.Timestamp:
+    """The instant (naive UTC) a bucket labelled `label` on `zone`'s clock starts at."""
+    if zone is None:
+        return label
+    # a day starting in a skipped hour (a few zones once changed clocks at midnight) starts after it
+    local = label.tz_localize(zone, ambiguous=False, nonexistent="shift_forward")
+    return local.tz_convert("UTC").tz_localize(None)
+
+
+def on_clock(instant: pd.Timestamp, zone: str | None) -> pd.Timestamp:
+    """An instant (naive UTC) as a wall-clock time of `zone` (naive), as bucket labels are."""
+    return instant if zone is None else instant.tz_localize("UTC").tz_convert(zone).tz_localize(None)
 
 
 def settle_of(asset: dg.AssetsDefinition) -> pd.Timedelta:

@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..config import ConfigError, MonitorConfig, TableConfig, WarehouseError
 from ..warehouse import TableRef
-from .cadence import BUCKET_STEP
+from .cadence import BUCKET_STEP, label_zone, on_clock
 from .naming import asset_key
 from .resources import reader, resource_key, warehouse_resources
 
@@ -187,7 +187,8 @@ def _discover(config: MonitorConfig, skip: frozenset[str]) -> list[TableFacts]:
         if entry.mode == "bucket":
             if first is None:
                 raise ConfigError(f"{where}, field 'start': the table is empty; give a start date")
-            start = cadence_floor(first, entry.cadence)
+            # a configured start is a bucket label already; a first row's time is UTC
+            start = cadence_floor(first if entry.start else on_clock(first, label_zone(entry)), entry.cadence)
         facts.append(TableFacts(entry, columns, start))
     return facts
 

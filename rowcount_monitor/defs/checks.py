@@ -7,6 +7,8 @@ model fills have a check of their own (`model_check`), judged on the totals the 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import dagster as dg
 import pandas as pd
 
@@ -46,8 +48,11 @@ def check_executions(storage, key: dg.AssetCheckKey, status=None, first_page: in
 
 
 def policy_for(entry: TableConfig, feedback: Feedback | None = None) -> DetectionPolicy:
-    """The table's configured policy, with what people said about its buckets (feedback.py)."""
+    """The table's configured policy, in its time zone, with what people said about its buckets
+    (feedback.py)."""
     policy = entry.policy.to_policy("count")
+    if entry.timezone and entry.timezone != "UTC":
+        policy = replace(policy, timezone=entry.timezone)
     return feedback.apply(policy) if feedback is not None else policy
 
 

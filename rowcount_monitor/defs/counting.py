@@ -23,7 +23,7 @@ import dagster as dg
 import pandas as pd
 
 from ..warehouse import WarehouseUnavailable
-from .cadence import BUCKET_STEP, BUCKET_UNIT, PARTITION_FORMAT
+from .cadence import BUCKET_STEP, BUCKET_UNIT, PARTITION_FORMAT, label_zone, to_utc
 from .catalog import TableFacts
 from .checks import (
     buckets_needed,
@@ -88,18 +88,23 @@ def count_buckets(context, warehouse, tables: list[TableFacts], checked: list[Ta
     keys = context.partition_keys
     t0 = time.perf_counter()
     counts, errors = ({}, {})
-    # a batch is one warehouse, cadence and recount; a range (backfill) counts every bucket anyway
+    # a batch is one warehouse, cadence, recount and clock; a range (backfill) counts every bucket anyway
     recount = (tables[0].entry.recount or 0) if tables and len(keys) == 1 else 0
     if tables:
-        cadence = tables[0].entry.cadence
-        first = start - recount * BUCKET_STEP[cadence]
+        cadence, zone = tables[0].entry.cadence, label_zone(tables[0].entry)
+        buckets = list(zip(keys, pd.to_datetime(keys, format=PARTITION_FORMAT[cadence]), strict=True))
+        step = BUCKET_STEP[cadence]
+        first = buckets[0][1] - recount * step  # the label of the first bucket re-counted
         counts, errors = _isolated(
             lambda batch: warehouse.bucket_counts_many(
-                [(f.entry.ref, f.entry.timestamp_column) for f in batch], BUCKET_UNIT[cadence], first, end
+                [(f.entry.ref, f.entry.timestamp_column) for f in batch],
+                BUCKET_UNIT[cadence],
+                to_utc(first, zone) if recount else start,
+                end,
+                zone,
             ),
             tables,
         )
-        buckets = list(zip(keys, pd.to_datetime(keys, format=PARTITION_FORMAT[cadence]), strict=True))
     rows = []
     for f in tables:
         if _name(f) not in counts:
@@ -121,7 +126,7 @@ def count_buckets(context, warehouse, tables: list[TableFacts], checked: list[Ta
         rows += [(_name(f), t, found.get(t, 0)) for _, t in own]
     if recount:
         counted = [f for f in tables if _name(f) in counts]
-        changed = _changed_counts(context.instance, counted, counts, first, start - BUCKET_STEP[cadence])
+        changed = _changed_counts(context.instance, counted, counts, first, buckets[0][1] - step)
         for f, t, new, old in changed:
             yield dg.AssetMaterialization(
                 asset_key=asset_key(f.entry.warehouse, f.entry.ref),

@@ -1,11 +1,15 @@
-"""A schedule per cadence: materialize the newest complete bucket of every table with it.
+"""A schedule per cadence (and, for daily tables, per time zone): materialize the newest
+complete bucket of every table with it.
 
 Each counting batch (tables.py) is one run, so a tick over 1,000 tables is a few runs that the
 run queue can execute side by side; a batch's run also carries the dbt models downstream of
-its tables, so a blocking check can hold those models back.
+its tables, so a blocking check can hold those models back. Daily tables of a time zone have
+their own schedule, run at 00:15 of that zone (`daily_row_counts_america_new_york`).
 """
 
 from __future__ import annotations
+
+import re
 
 import dagster as dg
 import pandas as pd
@@ -19,9 +23,10 @@ QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def cadence_schedules(
-    assets_by_cadence: dict[str, list[dg.AssetsDefinition]], models: list[dg.AssetsDefinition]
+    assets_by_clock: dict[tuple[str, str], list[dg.AssetsDefinition]], models: list[dg.AssetsDefinition]
 ) -> list[dg.ScheduleDefinition]:
-    return [_schedule(cadence, assets, models) for cadence, assets in assets_by_cadence.items() if assets]
+    """One schedule per (cadence, time zone of the partitions) that has counting assets."""
+    return [_schedule(cadence, zone, assets, models) for (cadence, zone), assets in assets_by_clock.items() if assets]
 
 
 def downstream_models(keys: list[dg.AssetKey], models: list[dg.AssetsDefinition]) -> list[dg.AssetKey]:
@@ -38,15 +43,17 @@ def last_complete_bucket(pdef, cadence: str, when, settle: pd.Timedelta) -> str 
     """The partition key of the newest bucket that ended at or before `when` - `settle`."""
     step = BUCKET_STEP[cadence]
     now = pd.Timestamp(when)
-    now = (now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")) - settle
-    start = now.floor(step) - step
-    if start < pd.Timestamp(pdef.start).tz_convert("UTC"):
+    now = (now.tz_localize("UTC") if now.tzinfo is None else now).tz_convert(pdef.timezone or "UTC") - settle
+    start = (now.tz_localize(None).floor(step) - step).tz_localize(
+        pdef.timezone or "UTC", ambiguous=False, nonexistent="shift_forward"
+    )
+    if start < pd.Timestamp(pdef.start):
         return None
     return start.strftime(PARTITION_FORMAT[cadence])
 
 
 def _schedule(
-    cadence: str, assets: list[dg.AssetsDefinition], models: list[dg.AssetsDefinition]
+    cadence: str, zone: str, assets: list[dg.AssetsDefinition], models: list[dg.AssetsDefinition]
 ) -> dg.ScheduleDefinition:
     batches = [(a.node_def.name, a.partitions_def, sorted(a.keys, key=lambda k: k.path), settle_of(a)) for a in assets]
     placed: set[dg.AssetKey] = set()
@@ -55,11 +62,16 @@ def _schedule(
         models_of[name] = [m for m in downstream_models(keys, models) if m not in placed]
         placed |= set(models_of[name])
 
+    local = zone not in ("UTC", "")
+
     @dg.schedule(
-        name=f"{cadence}_row_counts",
+        name=f"{cadence}_row_counts" + ("_" + re.sub(r"[^a-z0-9]+", "_", zone.lower()) if local else ""),
         cron_schedule=CRON[cadence],
+        execution_timezone=zone or "UTC",
         target=dg.AssetSelection.assets(*[k for _, _, keys, _ in batches for k in keys], *placed),
-        description=f"Counts the newest complete {cadence} bucket of every {cadence} table (once its settle time passed).",
+        description=f"Counts the newest complete {cadence} bucket of every {cadence} table"
+        + (f" of time zone {zone}" if local else "")
+        + " (once its settle time passed).",
         default_status=dg.DefaultScheduleStatus.RUNNING,
     )
     def _tick(context):

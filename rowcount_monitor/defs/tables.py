@@ -16,13 +16,14 @@ materialization records COUNT(*) and the change since the previous one as `rows_
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections import defaultdict
 
 import dagster as dg
 
 from ..config import ChecksConfig
-from .cadence import PARTITION_FORMAT
+from .cadence import PARTITION_FORMAT, label_zone
 from .catalog import TableFacts
 from .checks import CHECK_NAME
 from .counting import count_buckets, count_snapshots
@@ -32,31 +33,39 @@ from .resources import reader, resource_key
 
 def partitions_for(facts: TableFacts) -> dg.TimeWindowPartitionsDefinition | None:
     """Partitions from the table's own first load (None for snapshot tables)."""
-    return _partitions(facts.entry.cadence, facts.start) if facts.start is not None else None
+    entry = facts.entry
+    return _partitions(entry.cadence, facts.start, label_zone(entry)) if facts.start is not None else None
 
 
-def _partitions(cadence: str, start) -> dg.TimeWindowPartitionsDefinition:
-    cls = dg.HourlyPartitionsDefinition if cadence == "hourly" else dg.DailyPartitionsDefinition
-    return cls(start_date=start.strftime(PARTITION_FORMAT[cadence]))
+def _partitions(cadence: str, start, zone: str | None) -> dg.TimeWindowPartitionsDefinition:
+    """Hourly partitions are UTC hours; daily ones the days of the table's zone (cadence.py)."""
+    if cadence == "hourly":
+        return dg.HourlyPartitionsDefinition(start_date=start.strftime(PARTITION_FORMAT[cadence]))
+    return dg.DailyPartitionsDefinition(start_date=start.strftime(PARTITION_FORMAT[cadence]), timezone=zone or "UTC")
 
 
 def table_assets(
     facts: list[TableFacts], warehouse_types: dict[str, str], settings: ChecksConfig
 ) -> list[dg.AssetsDefinition]:
-    """The counting multi-assets: per warehouse, cadence, count mode, settle time and recount (a
-    batch's run counts the same buckets for all its tables), `batch_size` tables each."""
-    groups: dict[tuple[str, str, str, str, int], list[TableFacts]] = defaultdict(list)
+    """The counting multi-assets: per warehouse, cadence, count mode, settle time, recount and
+    clock of the bucket labels (a batch's run counts the same buckets for all its tables),
+    `batch_size` tables each."""
+    groups: dict[tuple[str, str, str, str, int, str], list[TableFacts]] = defaultdict(list)
     for f in facts:
-        groups[(f.entry.warehouse, f.entry.cadence, f.entry.mode, _settle(f.entry) or "", _recount(f.entry))].append(f)
+        e = f.entry
+        zone = (label_zone(e) or "") if e.mode == "bucket" else ""
+        groups[(e.warehouse, e.cadence, e.mode, _settle(e) or "", _recount(e), zone)].append(f)
     assets = []
-    for (warehouse, cadence, mode, settle, recount), members in sorted(groups.items()):
+    for (warehouse, cadence, mode, settle, recount, zone), members in sorted(groups.items()):
         members.sort(key=lambda f: asset_key(warehouse, f.entry.ref).path)
-        pdef = _partitions(cadence, min(f.start for f in members)) if mode == "bucket" else None
+        pdef = _partitions(cadence, min(f.start for f in members), zone or None) if mode == "bucket" else None
         size = settings.batch_size
         for n, first in enumerate(range(0, len(members), size), 1):
             settled = f"_settle_{settle}" if settle else ""
             recounted = f"_recount_{recount}" if recount else ""
-            name = f"count_{warehouse}_{cadence}_{'buckets' if pdef else 'snapshots'}{settled}{recounted}_{n}"
+            zoned = "_" + re.sub(r"[^a-z0-9]+", "_", zone.lower()) if zone else ""
+            kind = "buckets" if pdef else "snapshots"
+            name = f"count_{warehouse}_{cadence}_{kind}{settled}{recounted}{zoned}_{n}"
             assets.append(
                 _counting_asset(name, members[first : first + size], pdef, warehouse_types[warehouse], settings.plots)
             )
@@ -95,6 +104,7 @@ def _spec(facts: TableFacts, warehouse_type: str) -> dg.AssetSpec:
             "count_mode": entry.mode,
             **({"settle": _settle(entry)} if _settle(entry) else {}),
             **({"recount": _recount(entry)} if _recount(entry) else {}),
+            **({"timezone": entry.timezone} if entry.timezone and entry.mode == "bucket" else {}),
         },
     )
 

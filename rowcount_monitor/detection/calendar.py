@@ -55,28 +55,45 @@ def holiday_names(calendars: tuple[str, ...], times: pd.DatetimeIndex) -> np.nda
     return out
 
 
-# Daylight-saving rules whose changes move loads kept in local time by an hour of UTC: the
-# United States' (its zones change within a few night hours of each other) and the European
-# Union's (all its zones at 01:00 UTC). Other rules (Australia, Chile, ...) are not known here.
+# Daylight-saving rules whose changes move loads kept in local time by an hour of UTC, for a
+# table whose time zone is not given: the United States' (its zones change within a few night
+# hours of each other) and the European Union's (all its zones at 01:00 UTC). A table with a
+# time zone (Australia, Chile, ...) gets its own zone's changes instead.
 CLOCK_ZONES = ("America/New_York", "Europe/Berlin")
 
 
+def check_zone(name: str) -> None:
+    """ValueError naming a time zone that is not an IANA name."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValueError(f"unknown time zone {name!r}: use an IANA name such as America/New_York or UTC") from None
+
+
+def local_times(times: pd.DatetimeIndex, zone: str | None) -> pd.DatetimeIndex:
+    """UTC bucket times as wall-clock times of `zone` (tz-aware), or as given without a zone."""
+    return times.tz_localize("UTC").tz_convert(zone) if zone else times
+
+
 @lru_cache(maxsize=64)
-def _clock_changes(year: int) -> np.ndarray:
-    """The UTC hours (int64 ns, naive) at which CLOCK_ZONES change their clocks in `year`."""
+def _clock_changes(year: int, zones: tuple[str, ...]) -> np.ndarray:
+    """The UTC hours (int64 ns, naive) at which `zones` change their clocks in `year`."""
     utc = pd.date_range(f"{year}-01-01", f"{year + 1}-01-01", freq="h", inclusive="left")
     found = []
-    for zone in CLOCK_ZONES:
+    for zone in zones:
         offset = (utc.tz_localize("UTC").tz_convert(zone).tz_localize(None) - utc).asi8
         found.extend(utc.asi8[1:][np.diff(offset) != 0])
     return np.sort(np.array(found, dtype=np.int64))
 
 
-def clock_changes(times: pd.DatetimeIndex) -> np.ndarray:
+def clock_changes(times: pd.DatetimeIndex, zone: str | None = None) -> np.ndarray:
     """Positions in `times` (sub-daily buckets, UTC) of the first bucket after a daylight-saving
-    change of CLOCK_ZONES, strictly after the first bucket."""
+    change of `zone` (default CLOCK_ZONES), strictly after the first bucket."""
     if len(times) < 2:
         return np.array([], dtype=int)
-    stamps = np.concatenate([_clock_changes(y) for y in range(times[0].year, times[-1].year + 1)])
+    zones = (zone,) if zone else CLOCK_ZONES
+    stamps = np.concatenate([_clock_changes(y, zones) for y in range(times[0].year, times[-1].year + 1)])
     positions = np.searchsorted(times.asi8, stamps)
     return np.unique(positions[(positions > 0) & (positions < len(times))])

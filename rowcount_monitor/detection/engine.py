@@ -9,7 +9,7 @@ import pandas as pd
 from scipy.stats import norm, poisson
 
 from .baseline import fit_baseline
-from .calendar import clock_changes, holiday_names
+from .calendar import clock_changes, holiday_names, local_times
 from .models import RUN_GATE, RUN_MARGIN, Fit, fit_sarimax, fit_stl, history_reach, training_window, usable_periods
 from .policy import DetectionPolicy, Verdict
 from .seasonality import infer_spacing, resolve_periods
@@ -48,6 +48,7 @@ class _Grid:
     normal: np.ndarray  # bool: the user called this bucket expected: never masked, never flagged
     span: int = 1  # buckets of the table per grid bucket (a sparse table's totals)
     clock: tuple[int, ...] = ()  # positions just after a daylight-saving change
+    local: pd.DatetimeIndex | None = None  # the times on the table's wall clock, where it has a zone
 
 
 def _validated(series: pd.Series) -> pd.Series:
@@ -74,9 +75,12 @@ def _grid(series: pd.Series, policy: DetectionPolicy) -> _Grid:
     excluded = np.zeros(len(times), bool)
     for start, end in policy.exclude:
         excluded |= (times >= start) & (times <= end)
-    holiday = holiday_names(policy.holidays, times) if policy.holidays else np.full(len(times), "", object)
+    sub_daily = spacing < pd.Timedelta(days=1)  # UTC instants; daily buckets are local dates already
+    local = local_times(times, policy.timezone) if sub_daily and policy.timezone else None
+    dates = times if local is None else local.tz_localize(None)
+    holiday = holiday_names(policy.holidays, dates) if policy.holidays else np.full(len(times), "", object)
     excluded |= holiday != ""
-    clock = tuple(clock_changes(times)) if spacing < pd.Timedelta(hours=12) else ()
+    clock = tuple(clock_changes(times, policy.timezone)) if spacing < pd.Timedelta(hours=12) else ()
     return _Grid(
         times,
         values,
@@ -86,6 +90,7 @@ def _grid(series: pd.Series, policy: DetectionPolicy) -> _Grid:
         times.isin(policy.incidents),
         times.isin(policy.expected),
         clock=clock,
+        local=local,
     )
 
 
@@ -117,6 +122,7 @@ def _totals(grid: _Grid, pos: int, span: int) -> tuple[_Grid, int]:
         count_in(grid.untrained) > 0,
         count_in(grid.normal) == span,
         grid.span * span,
+        local=grid.local[ends] if grid.local is not None else None,
     )
     return totals, len(ends) - 1
 
@@ -176,7 +182,7 @@ def _judge(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, explain
         counts=counts,
         change_at=int(changes[-1]) if len(changes) else None,
         normal=grid.normal[first : pos + 1] if grid.normal.any() else None,
-        clock_changes=tuple(int(c) - first for c in grid.clock if first < c < pos),
+        clock_changes=tuple(int(c) - first for c in grid.clock if first < c <= pos),
     )
     if fit is None:
         return Verdict.unjudged(
@@ -198,7 +204,7 @@ def _early_zero(grid: _Grid, pos: int, policy: DetectionPolicy, cycle: int, why:
     history = grid.values[:pos][~np.isnan(grid.values[:pos]) & ~grid.excluded[:pos]]
     if len(history) < cycle or history.min() <= 0 or (1 + PHI * history.min()) ** (-1 / PHI) >= ZERO_PROBABILITY:
         return None
-    when = _describe_bucket(grid.times[pos], grid.spacing, grid.span)
+    when = _describe_bucket(grid, pos)
     reason = (
         f"0 rows for {when} where all {len(history):,} loads so far had rows (the fewest {_fmt(history.min())}); "
         f"no band yet: {why}"
@@ -255,7 +261,7 @@ def _verdict_from_fit(grid, pos, z, fit: Fit, counts, policy, periods, n_history
         and policy.direction != "spike"
         and (1 + PHI * expected) ** (-1 / PHI) < ZERO_PROBABILITY
     )
-    when = _describe_bucket(grid.times[pos], grid.spacing, grid.span) if explain else ""
+    when = _describe_bucket(grid, pos) if explain else ""
     if grid.holiday[pos]:
         raw, reason = False, f"{_fmt(observed)} for {when}: public holiday ({grid.holiday[pos]}), reported, not judged"
     elif grid.excluded[pos]:
@@ -318,16 +324,20 @@ def _notes(grid: _Grid, fit: Fit, burst_band: bool) -> str:
     return "".join(f"; {n}" for n in notes)
 
 
-def _describe_bucket(ts: pd.Timestamp, spacing: pd.Timedelta, span: int = 1) -> str:
-    """How a verdict names its bucket; a total of `span` buckets is stamped with its last one."""
+def _describe_bucket(grid: _Grid, pos: int) -> str:
+    """How a verdict names its bucket, on the table's wall clock where it has a zone ("a Monday
+    09:00 EST load"); a total of several buckets is stamped with its last one."""
+    spacing, span = grid.spacing, grid.span
+    ts = grid.times[pos] if grid.local is None else grid.local[pos]
+    zone = f" {ts:%Z}" if grid.local is not None else ""
     if span > 1:
         return (
-            f"the {span} loads up to {ts:%A %Y-%m-%d %H:%M}"
+            f"the {span} loads up to {ts:%A %Y-%m-%d %H:%M}{zone}"
             if spacing <= pd.Timedelta(days=1)
             else f"the {span} loads up to {ts:%A %Y-%m-%d}"
         )
     if spacing < pd.Timedelta(days=1):
-        return f"a {ts.day_name()} {ts:%H:%M} load"
+        return f"a {ts.day_name()} {ts:%H:%M}{zone} load"
     if spacing == pd.Timedelta(days=1):
         return f"a {ts.day_name()} load"
     return f"the load of {ts:%Y-%m-%d %H:%M}"

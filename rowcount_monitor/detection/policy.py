@@ -10,7 +10,7 @@ from typing import Literal
 
 import pandas as pd
 
-from .calendar import check_calendar
+from .calendar import check_calendar, check_zone
 
 ModelName = Literal["auto", "baseline", "stl", "sarimax"]
 Direction = Literal["both", "drop", "spike"]
@@ -47,6 +47,11 @@ class DetectionPolicy:
     expected: buckets the user called normal (`rowcount-monitor feedback ... expected`): never
         masked from training, never flagged.
     incidents: buckets the user called incidents: never used as training data.
+    timezone: the IANA zone the table's business keeps time in (None: the series' own clock).
+        Sub-daily buckets stay UTC instants: they are named in its local time ("a Monday 09:00
+        EST load"), fall on holidays by its local date, and the daily rhythm is expected to move
+        at its daylight-saving changes (without a zone: the United States' and the European
+        Union's). Daily and coarser buckets are read as its local dates already.
     """
 
     model: ModelName = "auto"
@@ -64,6 +69,7 @@ class DetectionPolicy:
     accepted_changes: tuple[pd.Timestamp, ...] = ()
     expected: tuple[pd.Timestamp, ...] = ()
     incidents: tuple[pd.Timestamp, ...] = ()
+    timezone: str | None = None
 
     def __post_init__(self) -> None:
         if self.model not in ("auto", "baseline", "stl", "sarimax"):
@@ -101,6 +107,8 @@ class DetectionPolicy:
         object.__setattr__(self, "holidays", tuple(self.holidays))
         for calendar in self.holidays:
             check_calendar(calendar)
+        if self.timezone is not None:
+            check_zone(self.timezone)
         for name in ("accepted_changes", "expected", "incidents"):
             object.__setattr__(self, name, tuple(sorted(pd.Timestamp(t) for t in getattr(self, name))))
 

@@ -67,12 +67,13 @@ def qualified(ref: TableRef) -> str:
 UNION_BATCH = 200
 
 
-def union_bucket_sql(parts: list[tuple[str, str]], unit: str, placeholder: str, in_utc=lambda ts: ts) -> str:
+def union_bucket_sql(parts: list[tuple[str, str]], unit: str, placeholder: str, on_clock=lambda ts: ts) -> str:
     """One statement counting rows per bucket in many tables: (qualified table, quoted timestamp
-    column) pairs; rows come back as (position in `parts`, bucket, count). `in_utc` wraps a
-    column so that date_trunc cuts it at UTC hours and days."""
+    column) pairs; rows come back as (position in `parts`, bucket, count). `on_clock` wraps a
+    column so that date_trunc cuts it at the hours and days of the buckets' clock (UTC, or a
+    table's local days)."""
     return " UNION ALL ".join(
-        f"SELECT {i} AS t, date_trunc('{unit}', {in_utc(ts)}) AS bucket, count(*) AS n FROM {table} "
+        f"SELECT {i} AS t, date_trunc('{unit}', {on_clock(ts)}) AS bucket, count(*) AS n FROM {table} "
         f"WHERE {ts} >= {placeholder} AND {ts} < {placeholder} GROUP BY 2"
         for i, (table, ts) in enumerate(parts)
     )
@@ -120,6 +121,11 @@ class UnionQueries:
         """The column's SQL for date_trunc in UTC (the session already runs in UTC)."""
         return column
 
+    def _in_zone(self, column: str, zone: str) -> str:
+        """The column's SQL as a naive wall-clock time of `zone` (an IANA name checked by the
+        config), for date_trunc at local days."""
+        raise NotImplementedError
+
     def _table(self, ref: TableRef) -> str:
         raise NotImplementedError
 
@@ -136,19 +142,20 @@ class UnionQueries:
             for position, *values in self._rows(*statement(items[first : first + UNION_BATCH])):
                 yield first + position, values
 
-    def bucket_counts(self, ref, timestamp_column, unit, start, end):
-        return self.bucket_counts_many([(ref, timestamp_column)], unit, start, end)[0]
+    def bucket_counts(self, ref, timestamp_column, unit, start, end, zone=None):
+        return self.bucket_counts_many([(ref, timestamp_column)], unit, start, end, zone)[0]
 
-    def bucket_counts_many(self, tables, unit, start, end):
+    def bucket_counts_many(self, tables, unit, start, end, zone=None):
         if unit not in _UNITS:
             raise ValueError(f"bucket unit must be hour or day, not {unit!r}")
         bounds = (start.to_pydatetime(), end.to_pydatetime())
         out: list[dict] = [{} for _ in tables]
+        on_clock = (lambda column: self._in_zone(column, zone)) if zone else self._in_utc
         rows = self._union(
             tables,
             lambda chunk: (
                 union_bucket_sql(
-                    [(self._table(r), self._column(ts)) for r, ts in chunk], unit, self.PLACEHOLDER, self._in_utc
+                    [(self._table(r), self._column(ts)) for r, ts in chunk], unit, self.PLACEHOLDER, on_clock
                 ),
                 bounds * len(chunk),
             ),
@@ -195,12 +202,25 @@ def columns_by_table(rows) -> dict[str, list[tuple[str, str]]]:
 
 class Warehouse(Protocol):
     def bucket_counts(
-        self, ref: TableRef, timestamp_column: str, unit: str, start: pd.Timestamp, end: pd.Timestamp
+        self,
+        ref: TableRef,
+        timestamp_column: str,
+        unit: str,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        zone: str | None = None,
     ) -> dict[pd.Timestamp, int]:
-        """Rows per bucket (unit 'hour' or 'day') with start <= timestamp < end; empty buckets absent."""
+        """Rows per bucket (unit 'hour' or 'day') with start <= timestamp < end (naive UTC);
+        empty buckets absent. Buckets are labelled by their start in UTC, or with `zone` by
+        their start on that zone's clock (local days: 23 and 25 hours on daylight-saving days)."""
 
     def bucket_counts_many(
-        self, tables: list[tuple[TableRef, str]], unit: str, start: pd.Timestamp, end: pd.Timestamp
+        self,
+        tables: list[tuple[TableRef, str]],
+        unit: str,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        zone: str | None = None,
     ) -> list[dict[pd.Timestamp, int]]:
         """bucket_counts of many (table, timestamp column) pairs in a few UNION ALL queries, in
         the order given. One failing table fails the whole call."""

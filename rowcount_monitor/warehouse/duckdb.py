@@ -61,6 +61,10 @@ class DuckDBWarehouse(UnionQueries):
     def _column(self, name):
         return quote_ident(unquote(name))
 
+    def _in_zone(self, column, zone):
+        # a naive TIMESTAMP becomes TIMESTAMPTZ in the session's zone (UTC), DATE at its midnight
+        return f"timezone('{zone}', CAST({column} AS TIMESTAMPTZ))"
+
     def _rows(self, sql, params=()):
         with self._connect() as conn:
             # TIMESTAMPTZ columns are truncated and compared in the session's zone, which is the

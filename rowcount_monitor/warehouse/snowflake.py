@@ -45,6 +45,10 @@ class SnowflakeWarehouse(UnionQueries):
         # resources.snowflake_resource), so this also reads NTZ and DATE values as UTC
         return f"CONVERT_TIMEZONE('UTC', {column})"
 
+    def _in_zone(self, column, zone):
+        # to UTC first (any TIMESTAMP type), then that UTC wall clock to the zone's (NTZ)
+        return f"CONVERT_TIMEZONE('UTC', '{zone}', CONVERT_TIMEZONE('UTC', {column}))"
+
     def _rows(self, sql, params=()):
         with self._connect() as conn:
             cur = conn.cursor()
