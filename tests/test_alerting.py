@@ -126,6 +126,23 @@ def test_check_passes_normal_loads_and_fails_a_broken_one(shop):
     assert red[:, int(0.85 * pixels.shape[1]) :].sum() > 10  # the flagged point is the newest (legend aside)
 
 
+def test_checks_a_range_run_planned_but_never_ran_do_not_hold_back_later_alerts(shop):
+    """A range of partitions materialized at once (a UI backfill) plans the row-count check of
+    each and runs none; the failure of the next normal run is still forwarded on the next pass,
+    not an hour later."""
+    with dg.instance_for_test() as instance:
+        defs = broken_friday(shop, instance)
+        job = defs.resolve_implicit_global_asset_job_def()
+        hours = {
+            "dagster/asset_partition_range_start": "2026-02-27-12:00",
+            "dagster/asset_partition_range_end": "2026-02-27-13:00",
+        }
+        assert job.execute_in_process(instance=instance, asset_selection=[ORDERS], tags=hours).success
+        assert not materialize(defs, instance, "2026-02-27-14:00").passed
+        result, _ = tick(defs, instance, "")
+    assert "read 1 check evaluations, queued 1 alerts" in result.skip_message
+
+
 def png_pixels(markdown: str) -> np.ndarray:
     """The RGB pixels of the PNG inside a markdown data: URI image."""
     from PIL import Image

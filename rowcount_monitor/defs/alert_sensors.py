@@ -36,8 +36,9 @@ from .counting import FAILED_ASSETS
 from .naming import asset_key
 
 OUTBOX_FILE = "rowcount_monitor_alerts.sqlite"
-# A check execution still "planned" this long after it was created belongs to a run that died;
-# the reader stops waiting for its verdict.
+# A check execution still "planned" this long after it was created belongs to a run that died
+# without being marked finished; the reader stops waiting for its verdict. One planned by a run
+# that finished (a range of partitions plans a check it never runs) is passed at once.
 PLANNED_TIMEOUT = 3600.0
 # Most execution records one sensor pass reads in its single query (see unread_executions).
 BULK_LIMIT = 20_000
@@ -88,19 +89,35 @@ class CheckEvent:
         )
 
 
-def new_evaluations(records, after: int, now: float) -> tuple[list[CheckEvent], int]:
+def new_evaluations(records, after: int, now: float, finished: frozenset = frozenset()) -> tuple[list[CheckEvent], int]:
     """From a check's execution records with id > `after`: its evaluations, oldest first, and
-    the position to resume from. It stops before an execution that is still running, so none
-    is skipped."""
+    the position to resume from. It stops before an execution that is still running (planned,
+    by a run not in `finished`), so none is skipped."""
     events, position = [], after
     for record in sorted(records, key=lambda r: r.id):
         if record.status == AssetCheckExecutionRecordStatus.PLANNED:
-            if now - record.create_timestamp < PLANNED_TIMEOUT:
+            if record.run_id not in finished and now - record.create_timestamp < PLANNED_TIMEOUT:
                 break
         elif record.event is not None:
             events.append(CheckEvent.from_record(record))
         position = record.id
     return events, position
+
+
+def finished_runs(instance: dg.DagsterInstance, unread: dict[dg.AssetCheckKey, list]) -> frozenset:
+    """Of the runs that planned an unread execution still planned, those that finished (or are
+    gone), in one query: their planned checks will never run."""
+    planned = {
+        r.run_id for records in unread.values() for r in records if r.status == AssetCheckExecutionRecordStatus.PLANNED
+    }
+    if not planned:
+        return frozenset()
+    alive = {
+        r.dagster_run.run_id
+        for r in instance.get_run_records(dg.RunsFilter(run_ids=sorted(planned)))
+        if not r.dagster_run.is_finished
+    }
+    return frozenset(planned - alive)
 
 
 def unread_executions(storage, after: dict[dg.AssetCheckKey, int]) -> dict[dg.AssetCheckKey, list]:
@@ -271,9 +288,11 @@ def sensor_definitions(entries: list[TableConfig], alerts: AlertsConfig) -> list
             for key, record in latest.items()
             if record.id > positions.get(key.to_user_string(), 0)
         }
+        unread = unread_executions(storage, changed)
+        finished = finished_runs(context.instance, unread)
         batch = {}
-        for check_key, records in unread_executions(storage, changed).items():
-            events, position = new_evaluations(records, changed[check_key], now)
+        for check_key, records in unread.items():
+            events, position = new_evaluations(records, changed[check_key], now, finished)
             batch[check_key] = (position, events)
         failing = {
             k.asset_key for k, (_, events) in batch.items() if any(not e.passed and not e.rejudged for e in events)
