@@ -154,7 +154,8 @@ def seed_cache(until: pd.Timestamp | None = None) -> int:
     from .defs.cadence import BUCKET_STEP, BUCKET_UNIT, label_zone, on_clock, to_utc
     from .defs.catalog import resolve_tables
     from .defs.history import HistoryCache
-    from .defs.naming import asset_key
+    from .defs.measures import measured
+    from .defs.naming import entry_key
     from .defs.resources import reader, resource_key, warehouse_resources
     from .warehouse import UNION_BATCH
 
@@ -174,7 +175,7 @@ def seed_cache(until: pd.Timestamp | None = None) -> int:
                 step = BUCKET_STEP[cadence]
                 end = on_clock(now, zone).floor(step)  # labels: the zone's days for a daily table in one
                 counts = reader(resources[resource_key(warehouse)].process_config_and_initialize()).bucket_counts_many(
-                    [(f.entry.ref, f.entry.timestamp_column) for f in group],
+                    [measured(f.entry) for f in group],
                     BUCKET_UNIT[cadence],
                     to_utc(min(f.start for f in group), zone),
                     to_utc(end, zone),
@@ -182,7 +183,7 @@ def seed_cache(until: pd.Timestamp | None = None) -> int:
                 )
                 rows, names = [], []
                 for f, found in zip(group, counts, strict=True):
-                    name = asset_key(f.entry.warehouse, f.entry.ref).to_user_string()
+                    name = entry_key(f.entry).to_user_string()
                     rows += [
                         (name, t, found.get(t, 0)) for t in pd.date_range(f.start, end, freq=step, inclusive="left")
                     ]

@@ -13,7 +13,8 @@ import pandas as pd
 from .defs.cadence import BUCKET_STEP, BUCKET_UNIT, PARTITION_FORMAT, label_zone, on_clock, to_utc
 from .defs.catalog import TableFacts
 from .defs.checks import load_history, policy_for
-from .defs.naming import asset_key
+from .defs.measures import measured
+from .defs.naming import entry_key
 from .defs.resources import reader, resource_key
 from .detection import DetectionPolicy, evaluate_latest, score_series
 from .plots import band_png
@@ -40,10 +41,7 @@ def history_from_instance(instance: dg.DagsterInstance, facts: TableFacts, until
     step = BUCKET_STEP[entry.cadence]
     last = on_clock(until, label_zone(entry)).floor(step)
     keys = [t.strftime(PARTITION_FORMAT[entry.cadence]) for t in pd.date_range(facts.start, last, freq=step)]
-    parts = [
-        load_history(instance, asset_key(entry.warehouse, entry.ref), entry, keys[i : i + 2000])
-        for i in range(0, len(keys), 2000)
-    ]
+    parts = [load_history(instance, entry_key(entry), entry, keys[i : i + 2000]) for i in range(0, len(keys), 2000)]
     return pd.concat(parts).sort_index() if parts else pd.Series(dtype=float)
 
 
@@ -54,14 +52,9 @@ def history_from_warehouse(resources: dict, facts: TableFacts, until: pd.Timesta
     warehouse = reader(resources[resource_key(entry.warehouse)].process_config_and_initialize())
     zone = label_zone(entry)
     end = on_clock(until, zone).floor(step)
-    counts = warehouse.bucket_counts(
-        entry.ref,
-        entry.timestamp_column,
-        BUCKET_UNIT[entry.cadence],
-        to_utc(facts.start, zone),
-        to_utc(end, zone),
-        zone,
-    )
+    counts = warehouse.bucket_counts_many(
+        [measured(entry)], BUCKET_UNIT[entry.cadence], to_utc(facts.start, zone), to_utc(end, zone), zone
+    )[0]
     grid = pd.date_range(facts.start, end, freq=step, inclusive="left")
     return pd.Series([float(counts.get(t, 0)) for t in grid], index=grid)
 

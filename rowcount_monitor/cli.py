@@ -308,12 +308,12 @@ def cmd_serve_metrics(args) -> int:
 
     from .defs import monitored_entries
     from .defs.checks import CHECK_NAME
-    from .defs.naming import asset_key
+    from .defs.naming import entry_key
     from .prometheus_exporter import VerdictCollector
 
     _dagster_home()
     entries = monitored_entries()
-    checks = {dg.AssetCheckKey(asset_key(e.warehouse, e.ref), CHECK_NAME): e for e in entries}
+    checks = {dg.AssetCheckKey(entry_key(e), CHECK_NAME): e for e in entries}
     registry = CollectorRegistry(auto_describe=False)
     stop = threading.Event()
     with dg.DagsterInstance.get() as instance:
@@ -370,13 +370,11 @@ def _bucket_table(text: str, snapshots: bool = False):
     from .config import load_config
     from .defs import config_path
     from .defs.catalog import resolve_tables
-    from .defs.naming import asset_key
+    from .defs.naming import entry_key
 
     config = load_config(config_path())
     facts = [
-        f
-        for f in resolve_tables(config)
-        if (snapshots or f.start is not None) and _names(text, asset_key(f.entry.warehouse, f.entry.ref))
+        f for f in resolve_tables(config) if (snapshots or f.start is not None) and _names(text, entry_key(f.entry))
     ]
     return (config, facts[0]) if facts else (config, None)
 
@@ -388,7 +386,7 @@ def _record_feedback(table: str, when: str, kind: str, note: str) -> int:
 
     from .defs.cadence import BUCKET_STEP
     from .defs.feedback import FeedbackStore
-    from .defs.naming import asset_key
+    from .defs.naming import entry_key
 
     _, facts = _bucket_table(table)
     if facts is None:
@@ -412,7 +410,7 @@ def _record_feedback(table: str, when: str, kind: str, note: str) -> int:
     _dagster_home()
     instance = dg.DagsterInstance.get()
     store = FeedbackStore.for_instance(instance)
-    key = asset_key(facts.entry.warehouse, facts.entry.ref)
+    key = entry_key(facts.entry)
     if not store.add(key.to_user_string(), bucket, kind, note):
         print(f"{facts.entry.table} {bucket:%Y-%m-%d %H:%M}: already recorded as {kind}, nothing changed")
         return 0
@@ -451,7 +449,7 @@ def cmd_backtest(args) -> int:
 
     from . import backtest
     from .defs.feedback import feedback_for
-    from .defs.naming import asset_key
+    from .defs.naming import entry_key
     from .defs.resources import warehouse_resources
 
     config, table = _bucket_table(args.table, snapshots=True)
@@ -469,7 +467,7 @@ def cmd_backtest(args) -> int:
     until = pd.Timestamp.now(tz="UTC").tz_localize(None)
     _dagster_home()
     instance = dg.DagsterInstance.get()
-    key = asset_key(table.entry.warehouse, table.entry.ref)
+    key = entry_key(table.entry)
     name = key.to_user_string()
     feedback = feedback_for(instance, [name]).get(name)
     if snapshot:

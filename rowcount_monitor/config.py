@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .detection import DetectionPolicy
 from .detection.calendar import check_zone
-from .warehouse import TableRef
+from .warehouse import TableRef, check_expression
 
 
 class ConfigError(ValueError):
@@ -149,6 +149,38 @@ class TableConfig(_Monitoring):
         return self.count_mode or ("bucket" if self.timestamp_column else "snapshot")
 
 
+class MetricConfig(TableConfig):
+    """A metric monitor: a named SQL expression measured per bucket of a table (count(*) FILTER
+    (WHERE status = 'failed'), sum(amount), count(DISTINCT customer_id), a null rate), judged
+    like a row count. `kind: value` for numbers that are not counts (sums, rates): judged on
+    their own scale, without a count's noise model."""
+
+    metric: str
+    expression: str
+    kind: Literal["count", "value"] = "count"
+
+    @field_validator("metric")
+    @classmethod
+    def _a_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", value):
+            raise ValueError(f"metric name {value!r}: lower-case letters, digits and '_', starting with a letter")
+        return value
+
+    @field_validator("expression")
+    @classmethod
+    def _one_expression(cls, value: str) -> str:
+        return check_expression(value)
+
+    @property
+    def mode(self) -> str:
+        return "bucket"
+
+    @property
+    def value_type(self) -> str:
+        """How the detection reads its values (DetectionPolicy.value_type)."""
+        return "count" if self.kind == "count" else "signed"
+
+
 class SchemaConfig(_Monitoring):
     """Every table of database.schema whose name matches `include` and not `exclude` (globs).
     A table without the timestamp column is monitored by snapshot; an entry in `tables` for the
@@ -214,6 +246,7 @@ class MonitorConfig(_Strict):
     timezone: str | None = None  # the zone of every table and schema entry that names none
     tables: list[TableConfig] = []
     schemas: list[SchemaConfig] = []
+    metrics: list[MetricConfig] = []
     alerts: AlertsConfig = AlertsConfig()
     checks: ChecksConfig = ChecksConfig()
     dbt: DbtConfig | None = None
@@ -240,7 +273,7 @@ class MonitorConfig(_Strict):
 
 def _where(raw: dict, loc: tuple) -> str:
     """'tables[2] (shop.raw.orders), field cadence' from a pydantic error location."""
-    if len(loc) >= 2 and loc[0] in ("tables", "schemas") and isinstance(loc[1], int):
+    if len(loc) >= 2 and loc[0] in ("tables", "schemas", "metrics") and isinstance(loc[1], int):
         entries = raw.get(loc[0]) or []
         entry = entries[loc[1]] if loc[1] < len(entries) else None
         name = entry.get(loc[0][:-1]) if isinstance(entry, dict) else None
@@ -351,7 +384,11 @@ def _with_defaults(config: MonitorConfig) -> MonitorConfig:
         return entry.model_copy(update={"policy": entry.policy.model_copy(update={"holidays": list(config.holidays)})})
 
     return config.model_copy(
-        update={"tables": [filled(e) for e in config.tables], "schemas": [filled(e) for e in config.schemas]}
+        update={
+            "tables": [filled(e) for e in config.tables],
+            "schemas": [filled(e) for e in config.schemas],
+            "metrics": [filled(e) for e in config.metrics],
+        }
     )
 
 
@@ -378,6 +415,23 @@ def _check_references(config: MonitorConfig, path: Path) -> None:
             raise ConfigError(f"{where}, field 'count_mode': bucket counting needs a timestamp_column")
         try:
             entry.policy.to_policy("count")
+        except ValueError as exc:
+            raise ConfigError(f"{where}, field 'policy': {exc}") from None
+    named: dict[tuple[str, str], int] = {}
+    for i, entry in enumerate(config.metrics):
+        where = f"{path}: metrics[{i}] ({entry.metric})"
+        if (entry.table, entry.metric) in named:
+            raise ConfigError(f"{where}, field 'metric': duplicate of metrics[{named[entry.table, entry.metric]}]")
+        named[entry.table, entry.metric] = i
+        if entry.warehouse not in config.warehouses:
+            raise ConfigError(
+                f"{where}, field 'warehouse': unknown warehouse {entry.warehouse!r} "
+                f"(defined: {', '.join(sorted(config.warehouses))})"
+            )
+        if not entry.timestamp_column:
+            raise ConfigError(f"{where}, field 'timestamp_column': a metric is measured per bucket of it")
+        try:
+            entry.policy.to_policy(entry.value_type)
         except ValueError as exc:
             raise ConfigError(f"{where}, field 'policy': {exc}") from None
     for i, entry in enumerate(config.schemas):

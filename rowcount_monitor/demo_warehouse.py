@@ -3,7 +3,8 @@
 Each table's load size follows hour-of-day and weekday patterns, a growth trend and
 multiplicative noise, all a deterministic function of the bucket's absolute time (so a rebuild
 reproduces the same counts for the same hours). On top: a holiday and four incidents that the
-row-count checks should catch, and rows of one table that arrive late when the demo starts. The
+row-count checks should catch, one that only a metric monitor sees, and rows of one table that
+arrive late when the demo starts. The
 tables also hold 14 days of future loads, so the hourly schedule keeps finding fresh rows after
 the demo starts.
 """
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 # Bump when the generated tables change, so that existing demo files are rebuilt.
-VERSION = 2
+VERSION = 3
 HISTORY_DAYS = 90
 FUTURE_DAYS = 14
 _EPOCH = pd.Timestamp("2026-01-01")
@@ -121,6 +122,12 @@ def land_late_rows(path: Path) -> int:
         return landed
 
 
+def metric_incident(anchor: pd.Timestamp) -> tuple[str, str, pd.Timestamp]:
+    """An incident only a metric monitor sees: for one hour every payment is made by invoice
+    (the row count is normal; the demo's invoice_payments metric triples)."""
+    return "payments", "method = 'invoice'", anchor - pd.Timedelta("2D") + pd.Timedelta(hours=15)
+
+
 def holiday(anchor: pd.Timestamp) -> pd.Timestamp:
     """A shop holiday 40 days back: every table loads about 40 % of a normal day."""
     return anchor - pd.Timedelta(days=40)
@@ -171,6 +178,8 @@ def build(path: Path, anchor: pd.Timestamp | None = None, progress=print, histor
                 conn.execute(f"UPDATE {SCHEMA}.{table.name} SET {name} = {expression}")
             conn.unregister("bucket_frame")
             progress(f"  [{i:2d}/{len(TABLES)}] {SCHEMA}.{table.name:20s} {int(counts.sum()):>10,} rows")
+        name, change, hour = metric_incident(anchor)
+        conn.execute(f"UPDATE {SCHEMA}.{name} SET {change} WHERE date_trunc('hour', loaded_at) = ?", [hour])
         conn.execute("CREATE TABLE main.demo_info AS SELECT ? AS version", [VERSION])
         conn.execute("CHECKPOINT")
     os.replace(tmp, path)

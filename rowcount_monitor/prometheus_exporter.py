@@ -87,7 +87,8 @@ class VerdictCollector(Collector):
 def labels_for(key: dg.AssetCheckKey, entry: TableConfig) -> list[str]:
     """table as in the SNS `table` attribute, owner as in its `owner` attribute (as configured),
     severity as configured (`auto`: ERROR for a zero load, else WARN)."""
-    return [entry.table, key.asset_key.to_user_string(), "row_count", entry.owner or "", entry.severity or "auto"]
+    metric = getattr(entry, "metric", None) or "row_count"
+    return [entry.table, key.asset_key.to_user_string(), metric, entry.owner or "", entry.severity or "auto"]
 
 
 def _state(row: Row) -> int:

@@ -130,7 +130,9 @@ def postgres_transaction(url: str, names: dict, lock: int | None = None):
 class Database:
     """A store's tables: in an SQLite file (`path`) or in a PostgreSQL database (`url`, tables
     prefixed rowcount_monitor_). `schema` is created once per process, with `versions` (component
-    -> version) recorded in the schema_version table."""
+    -> version) recorded in the schema_version table. `upgrades` (component -> version -> SQL)
+    bring PostgreSQL tables of an older version up to date (SQLite's column types are only
+    affinities: its files need none)."""
 
     def __init__(
         self,
@@ -140,6 +142,7 @@ class Database:
         *,
         path: Path | None = None,
         url: str | None = None,
+        upgrades: dict[str, dict[int, str]] | None = None,
     ):
         if (path is None) == (url is None):
             raise ValueError("a Database is either an SQLite file or a PostgreSQL URL")
@@ -155,6 +158,13 @@ class Database:
                 )
                 for statement in filter(str.strip, schema.split(";")):
                     conn.execute(statement)
+                for component, steps in (upgrades or {}).items() if self.url else ():
+                    row = conn.execute(
+                        "SELECT version FROM {schema_version} WHERE component = :c", {"c": component}
+                    ).fetchone()
+                    for version, statement in sorted(steps.items()):
+                        if row is not None and row[0] < version:
+                            conn.execute(statement)
                 for component, version in versions.items():
                     conn.execute(
                         "INSERT INTO {schema_version} VALUES (:c, :v) ON CONFLICT (component) "
@@ -180,6 +190,7 @@ class Store:
     TABLES: tuple[str, ...] = ()
     SCHEMA = ""
     VERSIONS: dict[str, int] = {}
+    UPGRADES: dict[str, dict[int, str]] = {}
     FILE = ""
 
     def __init__(self, db: Database):
@@ -188,7 +199,7 @@ class Store:
     @classmethod
     def at(cls, path: Path | None = None, *, url: str | None = None):
         """The store in an SQLite file or in a PostgreSQL database."""
-        return cls(Database(cls.TABLES, cls.SCHEMA, cls.VERSIONS, path=path, url=url))
+        return cls(Database(cls.TABLES, cls.SCHEMA, cls.VERSIONS, path=path, url=url, upgrades=cls.UPGRADES))
 
     @classmethod
     def for_instance(cls, instance: dg.DagsterInstance):

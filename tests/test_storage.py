@@ -45,6 +45,28 @@ def test_the_newest_count_of_a_bucket_wins_and_a_read_returns_each_window(where)
     assert list(got["a"].index) == hours(48)[24:]
 
 
+def test_a_cache_of_row_counts_only_is_upgraded_to_hold_metric_values(where, postgres_url):
+    """Version 1 stored whole row counts (BIGINT on PostgreSQL); metric monitors record real
+    numbers. An SQLite file needs no change; a PostgreSQL table is altered once, counts kept."""
+    import psycopg2
+
+    if "url" in where:
+        with psycopg2.connect(postgres_url) as conn, conn.cursor() as cur:
+            cur.execute(
+                "CREATE TABLE rowcount_monitor_counts (asset TEXT NOT NULL, bucket BIGINT NOT NULL, "
+                "row_count BIGINT NOT NULL, PRIMARY KEY (asset, bucket));"
+                "CREATE TABLE rowcount_monitor_schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL);"
+                "INSERT INTO rowcount_monitor_schema_version VALUES ('history', 1);"
+                f"INSERT INTO rowcount_monitor_counts VALUES ('a', {int((T0 - pd.Timestamp(0)).total_seconds())}, 7);"
+            )
+    cache = HistoryCache.at(**where)
+    cache.record([("m", t, 0.25 + i) for i, t in enumerate(hours(3))])
+    got = cache.read(["a", "m"], T0, T0 + pd.Timedelta(hours=2))
+    assert list(got["m"]) == [0.25, 1.25, 2.25]
+    if "url" in where:
+        assert list(got["a"]) == [7.0]
+
+
 def test_run_workers_writing_at_once_lose_and_double_nothing(where):
     """Four workers (threads here, hosts in production) create the tables and record
     overlapping buckets at once."""

@@ -33,7 +33,8 @@ from ..config import AlertsConfig, TableConfig
 from ..storage import postgres_url
 from .checks import CHECK_NAME, REJUDGED, check_executions
 from .counting import FAILED_ASSETS
-from .naming import asset_key
+from .measures import label
+from .naming import entry_key
 
 OUTBOX_FILE = "rowcount_monitor_alerts.sqlite"
 # A check execution still "planned" this long after it was created belongs to a run that died
@@ -213,24 +214,24 @@ def alerts_for(
         else:
             return [], was_failing
         earlier[event.bucket_prefix] = kind
-        return [Alert(f"{base}:{kind}", kind, entry.table, owner, severity, summary, details)], was_failing
+        return [Alert(f"{base}:{kind}", kind, label(entry), owner, severity, summary, details)], was_failing
     if not event.passed:
         if cause is not None or (was_failing and alerts.notify == "state_changes"):
             return [], True
         summary = event.description
         if affected:
             details.update(
-                downstream=[a.table for a in affected],
+                downstream=[label(a) for a in affected],
                 downstream_owners=sorted({a.owner for a in affected if a.owner}),
             )
-            summary += f"; failing below it in the same pass: {', '.join(a.table for a in affected)}"
-        return [Alert(f"{base}:anomaly", "anomaly", entry.table, owner, event.severity, summary, details)], True
+            summary += f"; failing below it in the same pass: {', '.join(label(a) for a in affected)}"
+        return [Alert(f"{base}:anomaly", "anomaly", label(entry), owner, event.severity, summary, details)], True
     if was_failing:
         return [
             Alert(
                 f"{base}:recovered",
                 "recovered",
-                entry.table,
+                label(entry),
                 owner,
                 "INFO",
                 f"passes again: {event.description}",
@@ -263,7 +264,7 @@ def along_lineage(
 
 
 def sensor_definitions(entries: list[TableConfig], alerts: AlertsConfig) -> list:
-    tables = {asset_key(e.warehouse, e.ref): e for e in entries}
+    tables = {entry_key(e): e for e in entries}
 
     @dg.sensor(
         name="row_count_alerts",
@@ -360,7 +361,7 @@ def sensor_definitions(entries: list[TableConfig], alerts: AlertsConfig) -> list
             if data and data.error:
                 error = (data.error.cause or data.error).message.strip().splitlines()[0]
                 break
-        names = ", ".join(sorted(tables[k].table for k in keys)) or run.job_name
+        names = ", ".join(sorted(label(tables[k]) for k in keys)) or run.job_name
         owners = ", ".join(sorted({tables[k].owner for k in keys if tables[k].owner}))
         alert = Alert(
             f"run-failure:{run.run_id}",

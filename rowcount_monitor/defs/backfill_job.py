@@ -18,7 +18,8 @@ from .catalog import TableFacts
 from .checks import CHECK_NAME, buckets_needed, history_keys, judge, load_history, policy_for
 from .feedback import feedback_for
 from .history import HistoryCache
-from .naming import asset_key
+from .measures import measured, recorded
+from .naming import entry_key
 from .resources import reader, resource_key
 from .tables import partitions_for
 
@@ -37,7 +38,7 @@ def missing_keys(pdef: dg.TimeWindowPartitionsDefinition, done: set[str], until:
 
 def backfill_job(facts: list[TableFacts], plots: str = "failures") -> dg.JobDefinition:
     bucket_tables = [f for f in facts if f.start is not None]
-    keys = {asset_key(f.entry.warehouse, f.entry.ref).to_user_string(): f for f in bucket_tables}
+    keys = {entry_key(f.entry).to_user_string(): f for f in bucket_tables}
     resources = {resource_key(f.entry.warehouse) for f in bucket_tables}
 
     @dg.op(name="fill_missing_buckets", required_resource_keys=resources)
@@ -64,7 +65,7 @@ def backfill_job(facts: list[TableFacts], plots: str = "failures") -> dg.JobDefi
 
 def _fill_table(context, facts: TableFacts, until: dt.datetime, judge_days: int, plots: str, label: str) -> int:
     entry = facts.entry
-    key = asset_key(entry.warehouse, entry.ref)
+    key = entry_key(entry)
     pdef = partitions_for(facts)
     todo = missing_keys(pdef, context.instance.get_materialized_partitions(key), until - entry.settle_delta)
     if not todo:
@@ -76,16 +77,14 @@ def _fill_table(context, facts: TableFacts, until: dt.datetime, judge_days: int,
         for k, side in ((todo[0], "start"), (todo[-1], "end"))
     )
     warehouse = reader(getattr(context.resources, resource_key(entry.warehouse)))
-    counts = warehouse.bucket_counts(
-        entry.ref, entry.timestamp_column, BUCKET_UNIT[entry.cadence], start, end, label_zone(entry)
-    )
+    counts = warehouse.bucket_counts_many([measured(entry)], BUCKET_UNIT[entry.cadence], start, end, label_zone(entry))[
+        0
+    ]
     by_key = {bucket.strftime(fmt): n for bucket, n in counts.items()}
     for partition in todo:
         context.log_event(
             dg.AssetMaterialization(
-                asset_key=key,
-                partition=partition,
-                metadata={"dagster/row_count": dg.MetadataValue.int(by_key.get(partition, 0))},
+                asset_key=key, partition=partition, metadata=recorded(entry, by_key.get(partition, 0))
             )
         )
     cache = HistoryCache.for_instance(context.instance)

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import ConfigError, MonitorConfig, TableConfig, WarehouseError
+from ..config import ConfigError, MetricConfig, MonitorConfig, TableConfig, WarehouseError
 from ..warehouse import TableRef
 from .cadence import BUCKET_STEP, label_zone, on_clock
-from .naming import asset_key
+from .naming import entry_key
 from .resources import reader, resource_key, warehouse_resources
 
 log = logging.getLogger("rowcount_monitor")
@@ -108,7 +108,7 @@ def read_catalog(config: MonitorConfig) -> list[TableFacts] | None:
         return None
     return [
         TableFacts(
-            TableConfig(**t["entry"]),
+            (MetricConfig if "metric" in t["entry"] else TableConfig)(**t["entry"]),
             [tuple(c) for c in t["columns"]],
             pd.Timestamp(t["start"]) if t["start"] else None,
         )
@@ -122,7 +122,7 @@ def resolve_tables(config: MonitorConfig, skip: frozenset[str] = frozenset()) ->
     current, else from the warehouse."""
     cached = read_catalog(config)
     if cached is not None:
-        return [f for f in cached if f.entry.table not in skip]
+        return [f for f in cached if isinstance(f.entry, MetricConfig) or f.entry.table not in skip]
     return discover(config, skip)
 
 
@@ -148,7 +148,7 @@ def _discover(config: MonitorConfig, skip: frozenset[str]) -> list[TableFacts]:
         (f"{config.source}: tables[{i}] ({e.table})", e, None)
         for i, e in enumerate(config.tables)
         if e.table not in skip
-    ]
+    ] + [(f"{config.source}: metrics[{i}] ({e.metric})", e, None) for i, e in enumerate(config.metrics)]
     described, keys = [], {}
     for where, entry, columns in entries + discovered_entries(config, warehouses):
         warehouse = warehouses[entry.warehouse]
@@ -159,8 +159,10 @@ def _discover(config: MonitorConfig, skip: frozenset[str]) -> list[TableFacts]:
             raise ConfigError(f"{where}, field 'table': {exc}") from None
         # an entry of `tables:` that cannot work is a config error; a table a schema entry found
         # is skipped with a warning, and the others load (a new table must not stop them all)
-        problem = _unusable(entry, columns, warehouse)
-        key = asset_key(entry.warehouse, entry.ref)
+        problem, field = _unusable(entry, columns, warehouse), "timestamp_column"
+        if problem is None and (problem := _unmeasurable(entry, warehouse)):
+            field = "expression"
+        key = entry_key(entry)
         if problem is None and key in keys:
             problem = (
                 f"its asset key {key.to_user_string()} is already {keys[key]}'s (Dagster names "
@@ -170,7 +172,7 @@ def _discover(config: MonitorConfig, skip: frozenset[str]) -> list[TableFacts]:
                 raise ConfigError(f"{where}: {problem}: monitor one of the two")
         if problem:
             if listed:
-                raise ConfigError(f"{where}, field 'timestamp_column': {problem}")
+                raise ConfigError(f"{where}, field '{field}': {problem}")
             log.warning(f"{where}: not monitored: {problem}")
             continue
         keys[key] = where
@@ -207,6 +209,19 @@ def _unusable(entry: TableConfig, columns: list, warehouse) -> str | None:
             f"column {entry.timestamp_column!r} of {entry.table} is {found[0]}, not a TIMESTAMP or DATE: "
             "convert it in a view, or count the table as a whole (count_mode: snapshot)"
         )
+    return None
+
+
+def _unmeasurable(entry: TableConfig, warehouse) -> str | None:
+    """Why a metric's expression cannot be measured on its table (the warehouse's own words:
+    a syntax error, an unknown column), or None; asked over an empty range of time."""
+    if not isinstance(entry, MetricConfig):
+        return None
+    nothing = pd.Timestamp("2000-01-01")
+    try:
+        warehouse.bucket_counts_many([(entry.ref, entry.timestamp_column, entry.expression)], "day", nothing, nothing)
+    except Exception as exc:  # noqa: BLE001 - each driver has its own error types; its message is the point
+        return f"{entry.expression!r} does not run on {entry.table}: {str(exc).strip().splitlines()[0]}"
     return None
 
 

@@ -21,7 +21,8 @@ from .cadence import BUCKET_STEP, PARTITION_FORMAT
 from .catalog import TableFacts
 from .feedback import Feedback, feedback_for
 from .history import HistoryCache
-from .naming import asset_key
+from .measures import is_metric, value_key
+from .naming import entry_key
 
 CHECK_NAME = "row_count_anomaly"
 # Check metadata of a verdict given again on a bucket judged before (its count was re-counted):
@@ -50,7 +51,7 @@ def check_executions(storage, key: dg.AssetCheckKey, status=None, first_page: in
 def policy_for(entry: TableConfig, feedback: Feedback | None = None) -> DetectionPolicy:
     """The table's configured policy, in its time zone, with what people said about its buckets
     (feedback.py)."""
-    policy = entry.policy.to_policy("count")
+    policy = entry.policy.to_policy(entry.value_type if is_metric(entry) else "count")
     if entry.timezone and entry.timezone != "UTC":
         policy = replace(policy, timezone=entry.timezone)
     return feedback.apply(policy) if feedback is not None else policy
@@ -107,7 +108,7 @@ def judge(
     if len(history) >= 2 and (plots == "all" or (plots == "failures" and verdict.is_anomaly)):
         metadata["plot"] = dg.MetadataValue.md(check_picture(entry, policy, history, verdict))
     return dg.AssetCheckResult(
-        asset_key=asset_key(entry.warehouse, entry.ref),
+        asset_key=entry_key(entry),
         check_name=CHECK_NAME,
         passed=not verdict.is_anomaly,
         severity=severity_for(entry, verdict),
@@ -149,11 +150,11 @@ def load_history(instance: dg.DagsterInstance, key: dg.AssetKey, entry: TableCon
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=key, asset_partitions=keys), limit=min(10_000, 4 * len(keys))
     ).records
-    counts: dict[str, int] = {}
+    counts: dict[str, float] = {}
     for record in records:  # newest first
-        value = record.asset_materialization.metadata.get("dagster/row_count")
+        value = record.asset_materialization.metadata.get(value_key(entry))
         if record.partition_key not in counts and value is not None:
-            counts[record.partition_key] = int(value.value)
+            counts[record.partition_key] = float(value.value)
     fmt = PARTITION_FORMAT[entry.cadence]
     index = pd.DatetimeIndex([pd.to_datetime(k, format=fmt) for k in keys if k in counts])
     return pd.Series([counts[k] for k in keys if k in counts], index=index, dtype=float)
@@ -180,7 +181,7 @@ def recorded_windows(instance: dg.DagsterInstance, tables: list[TableFacts], par
         return {}
     last = pd.to_datetime(partition, format=PARTITION_FORMAT[tables[0].entry.cadence])
     windows = {
-        asset_key(f.entry.warehouse, f.entry.ref).to_user_string(): (
+        entry_key(f.entry).to_user_string(): (
             f,
             window_start(f.entry, last, f.start, buckets_needed(f.entry, policy_for(f.entry))),
         )
@@ -213,7 +214,7 @@ def judge_partition(
     """The check's verdict on one bucket of a table, from its recorded history and feedback
     (read here unless given)."""
     entry = facts.entry
-    name = asset_key(entry.warehouse, entry.ref).to_user_string()
+    name = entry_key(entry).to_user_string()
     if history is None:
         history = recorded_windows(instance, [facts], partition)[name]
     if feedback is None:
@@ -227,7 +228,7 @@ def model_check(entry: TableConfig) -> dg.AssetChecksDefinition:
     """The row-count check of a table that another asset (a dbt model) materializes: judged on
     the row counts that asset records, one per run, bucketed by the entry's cadence."""
     policy = policy_for(entry)
-    key = asset_key(entry.warehouse, entry.ref)
+    key = entry_key(entry)
     needed = buckets_needed(entry, policy)
 
     @dg.asset_check(

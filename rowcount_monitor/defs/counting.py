@@ -37,7 +37,8 @@ from .checks import (
 )
 from .feedback import Feedback, feedback_for
 from .history import HistoryCache
-from .naming import asset_key
+from .measures import is_metric, measured, recorded
+from .naming import entry_key
 
 T = TypeVar("T")
 
@@ -78,7 +79,7 @@ def _fail_for(errors: dict, total: int) -> None:
 
 
 def _name(f: TableFacts) -> str:
-    return asset_key(f.entry.warehouse, f.entry.ref).to_user_string()
+    return entry_key(f.entry).to_user_string()
 
 
 def count_buckets(context, warehouse, tables: list[TableFacts], checked: list[TableFacts], plots: str):
@@ -97,7 +98,7 @@ def count_buckets(context, warehouse, tables: list[TableFacts], checked: list[Ta
         first = buckets[0][1] - recount * step  # the label of the first bucket re-counted
         counts, errors = _isolated(
             lambda batch: warehouse.bucket_counts_many(
-                [(f.entry.ref, f.entry.timestamp_column) for f in batch],
+                [measured(f.entry) for f in batch],
                 BUCKET_UNIT[cadence],
                 to_utc(first, zone) if recount else start,
                 end,
@@ -111,17 +112,13 @@ def count_buckets(context, warehouse, tables: list[TableFacts], checked: list[Ta
             continue
         found = counts[_name(f)]
         own = [(k, t) for k, t in buckets if t >= f.start]  # not before the table's first load
-        key = asset_key(f.entry.warehouse, f.entry.ref)
+        key = entry_key(f.entry)
         if len(keys) == 1 and own:  # a normal run: a real output, so downstream dbt models run after it
-            yield dg.MaterializeResult(
-                asset_key=key, metadata={"dagster/row_count": dg.MetadataValue.int(found.get(own[0][1], 0))}
-            )
+            yield dg.MaterializeResult(asset_key=key, metadata=recorded(f.entry, found.get(own[0][1], 0)))
         else:  # a range (backfill): one materialization per bucket, no output
             for partition, t in own:
                 yield dg.AssetMaterialization(
-                    asset_key=key,
-                    partition=partition,
-                    metadata={"dagster/row_count": dg.MetadataValue.int(found.get(t, 0))},
+                    asset_key=key, partition=partition, metadata=recorded(f.entry, found.get(t, 0))
                 )
         rows += [(_name(f), t, found.get(t, 0)) for _, t in own]
     if recount:
@@ -129,9 +126,9 @@ def count_buckets(context, warehouse, tables: list[TableFacts], checked: list[Ta
         changed = _changed_counts(context.instance, counted, counts, first, buckets[0][1] - step)
         for f, t, new, old in changed:
             yield dg.AssetMaterialization(
-                asset_key=asset_key(f.entry.warehouse, f.entry.ref),
+                asset_key=entry_key(f.entry),
                 partition=t.strftime(PARTITION_FORMAT[cadence]),
-                metadata={"dagster/row_count": dg.MetadataValue.int(new), RECOUNTED_FROM: dg.MetadataValue.int(old)},
+                metadata={**recorded(f.entry, new), RECOUNTED_FROM: dg.MetadataValue.float(old)},
             )
         rows += [(_name(f), t, new) for f, t, new, _ in changed]
         context.log.info(
@@ -140,9 +137,12 @@ def count_buckets(context, warehouse, tables: list[TableFacts], checked: list[Ta
     cache = HistoryCache.for_instance(context.instance)
     if cache is not None and rows:
         cache.record(rows)
+    metrics = {_name(f) for f in tables if is_metric(f.entry) and _name(f) in counts}
+    rows_counted = sum(n for name, _, n in rows if name not in metrics)
     context.log.info(
-        f"counted {sum(n for *_, n in rows):,} rows in {len(counts)} table(s) x {len(keys)} "
-        f"bucket(s) in {time.perf_counter() - t0:.2f}s"
+        f"counted {rows_counted:,} rows in {len(counts) - len(metrics)} table(s)"
+        + (f" and measured {len(metrics)} metric(s)" if metrics else "")
+        + f" x {len(keys)} bucket(s) in {time.perf_counter() - t0:.2f}s"
     )
     if len(keys) == 1:
         # a run that counts nothing judges again what an earlier run recorded (recount.py)
@@ -159,7 +159,7 @@ def _changed_counts(instance, tables: list[TableFacts], counts: dict, first: pd.
     fill (the backfill's), nor is one before the table's first load."""
     recorded = _recorded_counts(instance, tables, first, last)
     return [
-        (f, t, counts[_name(f)].get(t, 0), int(old))
+        (f, t, counts[_name(f)].get(t, 0), old)
         for f in tables
         for t, old in recorded[_name(f)].items()
         if t >= f.start and counts[_name(f)].get(t, 0) != old
@@ -179,7 +179,7 @@ def _recorded_counts(instance, tables: list[TableFacts], first: pd.Timestamp, la
             keys = history_keys(
                 f.entry, last.strftime(PARTITION_FORMAT[f.entry.cadence]), first, int((last - first) / step) + 1
             )
-            out[_name(f)] = load_history(instance, asset_key(f.entry.warehouse, f.entry.ref), f.entry, keys)
+            out[_name(f)] = load_history(instance, entry_key(f.entry), f.entry, keys)
     return out
 
 
@@ -202,7 +202,7 @@ def _judge_buckets(context, checked: list[TableFacts], partition: str, plots: st
 
 def count_snapshots(context, warehouse, tables: list[TableFacts], checked: list[TableFacts], plots: str):
     totals, errors = _isolated(lambda batch: warehouse.total_counts([f.entry.ref for f in batch]), tables)
-    keys = {_name(f): asset_key(f.entry.warehouse, f.entry.ref) for f in tables}
+    keys = {_name(f): entry_key(f.entry) for f in tables}
     previous = context.instance.get_latest_materialization_events(list(keys.values())) if tables else {}
     for name, total in totals.items():
         metadata = {"dagster/row_count": dg.MetadataValue.int(total)}
@@ -215,7 +215,7 @@ def count_snapshots(context, warehouse, tables: list[TableFacts], checked: list[
         if _name(f) in errors:
             continue
         entry = f.entry
-        key = asset_key(entry.warehouse, entry.ref)
+        key = entry_key(entry)
         history = load_snapshot_history(context.instance, key, entry, buckets_needed(entry, policy_for(entry)))
         if history.empty:
             raise dg.Failure(f"no recorded row count for {entry.ref}")

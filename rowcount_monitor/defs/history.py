@@ -26,7 +26,7 @@ CACHE_FILE = "rowcount_monitor_history.sqlite"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS {counts} (
-    asset TEXT NOT NULL, bucket BIGINT NOT NULL, row_count BIGINT NOT NULL, PRIMARY KEY (asset, bucket));
+    asset TEXT NOT NULL, bucket BIGINT NOT NULL, row_count DOUBLE PRECISION NOT NULL, PRIMARY KEY (asset, bucket));
 CREATE TABLE IF NOT EXISTS {complete} (asset TEXT PRIMARY KEY);
 """
 _EPOCH = pd.Timestamp("1970-01-01")
@@ -40,10 +40,13 @@ def _seconds(ts: pd.Timestamp) -> int:
 
 
 class HistoryCache(Store):
-    """asset (its user string, e.g. demo/raw/orders) -> bucket start -> rows. `complete` lists
-    the assets whose cached history is known to hold everything the event log does."""
+    """asset (its user string, e.g. demo/raw/orders) -> bucket start -> rows (a metric
+    monitor's value). `complete` lists the assets whose cached history is known to hold
+    everything the event log does."""
 
-    TABLES, SCHEMA, VERSIONS, FILE = ("counts", "complete"), _SCHEMA, {"history": 1}, CACHE_FILE
+    TABLES, SCHEMA, VERSIONS, FILE = ("counts", "complete"), _SCHEMA, {"history": 2}, CACHE_FILE
+    # version 2: metric monitors' values are real numbers, not only row counts
+    UPGRADES = {"history": {2: "ALTER TABLE {counts} ALTER COLUMN row_count TYPE DOUBLE PRECISION"}}
 
     def record(self, rows: list[tuple[str, pd.Timestamp, int]], complete: list[str] = ()) -> None:
         """Upsert counts (the newest write of a bucket wins, as in the event log) and mark
@@ -52,7 +55,7 @@ class HistoryCache(Store):
             conn.executemany(
                 "INSERT INTO {counts} VALUES (:asset, :bucket, :rows) ON CONFLICT (asset, bucket) "
                 "DO UPDATE SET row_count = excluded.row_count",
-                [{"asset": a, "bucket": _seconds(b), "rows": int(n)} for a, b, n in rows],
+                [{"asset": a, "bucket": _seconds(b), "rows": float(n)} for a, b, n in rows],
             )
             conn.executemany(
                 "INSERT INTO {complete} VALUES (:asset) ON CONFLICT (asset) DO NOTHING",

@@ -13,9 +13,15 @@ from ..warehouse import TableRef
 DBT_ASSETS = "dbt_models"  # the op that runs `dbt build`
 
 
-def asset_key(warehouse: str, ref: TableRef) -> dg.AssetKey:
-    """[warehouse, schema, table]; characters Dagster does not allow in names become '_'."""
-    return dg.AssetKey([_name(p) for p in (warehouse, ref.schema, ref.table)])
+def asset_key(warehouse: str, ref: TableRef, metric: str | None = None) -> dg.AssetKey:
+    """[warehouse, schema, table] (and the metric's name for a metric monitor); characters
+    Dagster does not allow in names become '_'."""
+    return dg.AssetKey([_name(p) for p in (warehouse, ref.schema, ref.table, metric) if p is not None])
+
+
+def entry_key(entry) -> dg.AssetKey:
+    """The asset of a table entry, or of a metric entry (MetricConfig: below its table's key)."""
+    return asset_key(entry.warehouse, entry.ref, getattr(entry, "metric", None))
 
 
 def _name(part: str) -> str:

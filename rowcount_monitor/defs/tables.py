@@ -6,6 +6,7 @@ partitions and row-count check), but tables are *counted* in batches: one multi-
 ALL queries and judges each with its check in the same step (counting.py). One step and one
 run per table would spend most of an hourly tick on Dagster's per-step overhead at 1,000
 tables; the step is subsettable, so materializing one table in the UI still counts one table.
+Metric monitors are assets of the same batches, measured in the same statements (measures.py).
 
 Bucket tables are time-partitioned by cadence; the partitions start at the earliest first load
 among the tables of the warehouse and cadence (each table's own history still starts at its own
@@ -27,7 +28,8 @@ from .cadence import PARTITION_FORMAT, label_zone
 from .catalog import TableFacts
 from .checks import CHECK_NAME
 from .counting import count_buckets, count_snapshots
-from .naming import asset_key, group_name, owners
+from .measures import described, is_metric
+from .naming import asset_key, entry_key, group_name, owners
 from .resources import reader, resource_key
 
 
@@ -55,9 +57,10 @@ def table_assets(
         e = f.entry
         zone = (label_zone(e) or "") if e.mode == "bucket" else ""
         groups[(e.warehouse, e.cadence, e.mode, _settle(e) or "", _recount(e), zone)].append(f)
+    tables = {entry_key(f.entry) for f in facts if not is_metric(f.entry)}  # what a metric's lineage may name
     assets = []
     for (warehouse, cadence, mode, settle, recount, zone), members in sorted(groups.items()):
-        members.sort(key=lambda f: asset_key(warehouse, f.entry.ref).path)
+        members.sort(key=lambda f: entry_key(f.entry).path)
         pdef = _partitions(cadence, min(f.start for f in members), zone or None) if mode == "bucket" else None
         size = settings.batch_size
         for n, first in enumerate(range(0, len(members), size), 1):
@@ -67,7 +70,9 @@ def table_assets(
             kind = "buckets" if pdef else "snapshots"
             name = f"count_{warehouse}_{cadence}_{kind}{settled}{recounted}{zoned}_{n}"
             assets.append(
-                _counting_asset(name, members[first : first + size], pdef, warehouse_types[warehouse], settings.plots)
+                _counting_asset(
+                    name, members[first : first + size], pdef, warehouse_types[warehouse], settings.plots, tables
+                )
             )
     return assets
 
@@ -82,16 +87,21 @@ def _recount(entry) -> int:
     return entry.recount or 0 if entry.mode == "bucket" else 0
 
 
-def _spec(facts: TableFacts, warehouse_type: str) -> dg.AssetSpec:
+def _spec(facts: TableFacts, warehouse_type: str, tables: set[dg.AssetKey]) -> dg.AssetSpec:
     entry = facts.entry
     ref = entry.ref
-    description = (
-        f"Row counts of {ref} ({entry.cadence} loads, counted by {entry.timestamp_column})"
-        if entry.mode == "bucket"
-        else f"Row-count snapshots of {ref} (COUNT(*) each run)"
-    )
+    if is_metric(entry):
+        description = (
+            f"{entry.metric}: {entry.expression} over {ref}, per {entry.cadence} bucket of {entry.timestamp_column}"
+        )
+    elif entry.mode == "bucket":
+        description = f"Row counts of {ref} ({entry.cadence} loads, counted by {entry.timestamp_column})"
+    else:
+        description = f"Row-count snapshots of {ref} (COUNT(*) each run)"
+    table = asset_key(entry.warehouse, ref)
     return dg.AssetSpec(
-        key=asset_key(entry.warehouse, ref),
+        key=entry_key(entry),
+        deps=[table] if is_metric(entry) and table in tables else [],
         group_name=group_name(ref.schema),
         owners=owners(entry.owner),
         description=description,
@@ -101,7 +111,8 @@ def _spec(facts: TableFacts, warehouse_type: str) -> dg.AssetSpec:
             "dagster/table_name": str(ref),
             "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(n, t) for n, t in facts.columns]),
             "cadence": entry.cadence,
-            "count_mode": entry.mode,
+            "count_mode": "metric" if is_metric(entry) else entry.mode,
+            **({"expression": entry.expression} if is_metric(entry) else {}),
             **({"settle": _settle(entry)} if _settle(entry) else {}),
             **({"recount": _recount(entry)} if _recount(entry) else {}),
             **({"timezone": entry.timezone} if entry.timezone and entry.mode == "bucket" else {}),
@@ -109,8 +120,10 @@ def _spec(facts: TableFacts, warehouse_type: str) -> dg.AssetSpec:
     )
 
 
-def _counting_asset(name: str, members: list[TableFacts], pdef, warehouse_type: str, plots: str) -> dg.AssetsDefinition:
-    by_key = {asset_key(f.entry.warehouse, f.entry.ref): f for f in members}
+def _counting_asset(
+    name: str, members: list[TableFacts], pdef, warehouse_type: str, plots: str, tables: set[dg.AssetKey]
+) -> dg.AssetsDefinition:
+    by_key = {entry_key(f.entry): f for f in members}
     res_key = resource_key(members[0].entry.warehouse)
 
     def _count(context):
@@ -133,19 +146,19 @@ def _counting_asset(name: str, members: list[TableFacts], pdef, warehouse_type: 
                 asset=key,
                 partitions_def=pdef,
                 description=(
-                    f"Is the newest {f.entry.cadence} row count of {f.entry.ref} normal for its hour, "
-                    "weekday and trend? Judged against the table's own recorded history."
+                    f"Is the newest {f.entry.cadence} {described(f.entry)} normal for its hour, "
+                    "weekday and trend? Judged against its own recorded history."
                 ),
             )
             for key, f in by_key.items()
         ]
         return dg.multi_asset(
             name=name,
-            specs=[_spec(f, warehouse_type) for f in members],
+            specs=[_spec(f, warehouse_type, tables) for f in members],
             check_specs=check_specs,
             partitions_def=pdef,
             backfill_policy=dg.BackfillPolicy.single_run() if pdef else None,
             can_subset=True,
             required_resource_keys={res_key},
-            description=f"Counts {len(members)} table(s) in one query batch and judges each with its row-count check.",
+            description=f"Counts {len(members)} table(s) and metric(s) in one query batch and judges each with its check.",
         )(_count)

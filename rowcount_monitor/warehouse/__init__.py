@@ -1,7 +1,10 @@
 """Reading row counts from a warehouse, behind one small interface.
 
 Every implementation quotes identifiers, so a table named `x"; drop table y; --` is counted or
-rejected, never executed.
+rejected, never executed. A metric's SQL expression is the user's own: check_expression lets
+only a single expression through (no statement, no second statement, no comment that hides the
+rest of the query), and it runs on read-only connections (DuckDB opened read-only; for
+Snowflake, a role without write grants, README "Metric monitors").
 """
 
 from __future__ import annotations
@@ -67,15 +70,68 @@ def qualified(ref: TableRef) -> str:
 UNION_BATCH = 200
 
 
-def union_bucket_sql(parts: list[tuple[str, str]], unit: str, placeholder: str, on_clock=lambda ts: ts) -> str:
-    """One statement counting rows per bucket in many tables: (qualified table, quoted timestamp
-    column) pairs; rows come back as (position in `parts`, bucket, count). `on_clock` wraps a
-    column so that date_trunc cuts it at the hours and days of the buckets' clock (UTC, or a
-    table's local days)."""
+ROW_COUNT = "count(*)"
+# Words that begin a statement, never an expression: a metric starting with one is refused by
+# name (a DELETE reads "not a SELECT expression", not a parser's "syntax error at DELETE").
+_STATEMENTS = {
+    "alter", "analyze", "attach", "begin", "call", "checkpoint", "commit", "copy", "create", "delete",
+    "describe", "detach", "drop", "execute", "explain", "export", "grant", "import", "insert", "install",
+    "load", "merge", "pragma", "prepare", "put", "remove", "revoke", "rollback", "select", "set", "show",
+    "summarize", "truncate", "undrop", "update", "use", "vacuum", "with",
+}  # fmt: skip
+_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
+
+
+def check_expression(expression: str) -> str:
+    """The expression, stripped, if it is one SQL expression over a table's columns (count(*)
+    FILTER (WHERE status = 'failed'), sum(amount), avg(CASE WHEN x IS NULL THEN 1 ELSE 0 END));
+    else ValueError saying why. Whether it is valid SQL for its warehouse is checked there."""
+    text = expression.strip() if isinstance(expression, str) else ""
+    if not text:
+        raise ValueError("a metric needs an SQL expression, such as sum(amount)")
+    bare = _QUOTED.sub(" q ", text)  # string literals and quoted names say nothing about structure
+    if "'" in bare or '"' in bare:
+        raise ValueError(f"unbalanced quotes in {text!r}")
+    if ";" in bare:
+        raise ValueError(f"{text!r} holds more than one statement (';'): a metric is a single SELECT expression")
+    if "--" in bare or "/*" in bare:
+        raise ValueError(f"{text!r} holds an SQL comment: a metric is a single SELECT expression, without comments")
+    first = re.match(r"[A-Za-z_]+", bare)
+    if first and first.group(0).lower() in _STATEMENTS:
+        raise ValueError(
+            f"{text!r} is a {first.group(0).upper()} statement, not a SELECT expression: write only what "
+            "follows SELECT, such as count(*) FILTER (WHERE status = 'failed')"
+        )
+    depth = 0
+    for char in bare:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth < 0:
+            break
+    if depth:
+        raise ValueError(f"unbalanced parentheses in {text!r}")
+    if re.search(r"\b(from|union|except|intersect|limit|group\s+by|order\s+by)\b", _outside_parens(bare), re.I):
+        raise ValueError(f"{text!r} is more than an expression: the FROM, WHERE and GROUP BY are the monitor's own")
+    return text
+
+
+def _outside_parens(text: str) -> str:
+    """The text at parenthesis depth 0 (a subquery's FROM inside parentheses is its own)."""
+    out, depth = [], 0
+    for char in text:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        out.append(char if depth == 0 and char not in "()" else " ")
+    return "".join(out)
+
+
+def union_bucket_sql(parts: list[tuple[str, str, str]], unit: str, placeholder: str, on_clock=lambda ts: ts) -> str:
+    """One statement measuring every bucket of many tables: (qualified table, quoted timestamp
+    column, measure: count(*) or a metric's checked expression) triples; rows come back as
+    (position in `parts`, bucket, value). `on_clock` wraps a column so that date_trunc cuts it
+    at the hours and days of the buckets' clock (UTC, or a table's local days)."""
     return " UNION ALL ".join(
-        f"SELECT {i} AS t, date_trunc('{unit}', {on_clock(ts)}) AS bucket, count(*) AS n FROM {table} "
+        f"SELECT {i} AS t, date_trunc('{unit}', {on_clock(ts)}) AS bucket, {measure} AS n FROM {table} "
         f"WHERE {ts} >= {placeholder} AND {ts} < {placeholder} GROUP BY 2"
-        for i, (table, ts) in enumerate(parts)
+        for i, (table, ts, measure) in enumerate(parts)
     )
 
 
@@ -155,13 +211,20 @@ class UnionQueries:
             tables,
             lambda chunk: (
                 union_bucket_sql(
-                    [(self._table(r), self._column(ts)) for r, ts in chunk], unit, self.PLACEHOLDER, on_clock
+                    [
+                        (self._table(r), self._column(ts), check_expression(m) if m else ROW_COUNT)
+                        for r, ts, m in _measured(chunk)
+                    ],
+                    unit,
+                    self.PLACEHOLDER,
+                    on_clock,
                 ),
                 bounds * len(chunk),
             ),
         )
         for i, (bucket, n) in rows:
-            out[i][utc_naive(bucket)] = int(n)
+            if n is not None:  # a metric over no matching rows (avg of nothing): no value that bucket
+                out[i][utc_naive(bucket)] = _number(n)
         return out
 
     def total_count(self, ref):
@@ -192,6 +255,18 @@ class UnionQueries:
         return out
 
 
+def _measured(tables: list[tuple]) -> list[tuple]:
+    """(ref, timestamp column, expression or None): a pair measures the row count."""
+    return [(t[0], t[1], t[2] if len(t) > 2 else None) for t in tables]
+
+
+def _number(value) -> int | float:
+    """A count as an int; a metric's value (a sum, a rate; Snowflake gives Decimals) as a float
+    unless it is whole."""
+    x = float(value)
+    return int(x) if x.is_integer() else x
+
+
 def columns_by_table(rows) -> dict[str, list[tuple[str, str]]]:
     """(table, column, type) rows, ordered by table and position, as {table: [(column, type)]}."""
     tables: dict[str, list] = {}
@@ -216,14 +291,16 @@ class Warehouse(Protocol):
 
     def bucket_counts_many(
         self,
-        tables: list[tuple[TableRef, str]],
+        tables: list[tuple],
         unit: str,
         start: pd.Timestamp,
         end: pd.Timestamp,
         zone: str | None = None,
-    ) -> list[dict[pd.Timestamp, int]]:
+    ) -> list[dict[pd.Timestamp, int | float]]:
         """bucket_counts of many (table, timestamp column) pairs in a few UNION ALL queries, in
-        the order given. One failing table fails the whole call."""
+        the order given; a triple (table, timestamp column, expression) measures a metric
+        instead of the row count (buckets where it is NULL are absent). One failing table fails
+        the whole call."""
 
     def total_counts(self, refs: list[TableRef]) -> list[int]:
         """COUNT(*) of many tables in a few queries, in the order given."""

@@ -20,8 +20,9 @@ LOCK_WAIT_SECONDS = 15.0
 
 
 def bounded_connect(database: str, config: dict | None = None, wait: float = LOCK_WAIT_SECONDS):
-    """Connections to a DuckDB file that wait at most `wait` seconds for a lock; a file that
-    stays locked, is corrupt, is not a database or does not exist is WarehouseUnavailable."""
+    """Read-only connections to a DuckDB file (the monitor only reads, and a metric's SQL is the
+    user's own) that wait at most `wait` seconds for a lock; a file that stays locked, is
+    corrupt, is not a database or does not exist is WarehouseUnavailable."""
 
     @contextmanager
     def connect():
@@ -31,7 +32,7 @@ def bounded_connect(database: str, config: dict | None = None, wait: float = LOC
         deadline, delay = time.monotonic() + wait, 0.25
         while True:
             try:
-                conn = duckdb.connect(database, config=config or {})
+                conn = duckdb.connect(database, read_only=database != ":memory:", config=config or {})
                 break
             except duckdb.IOException as exc:
                 locked = "lock" in str(exc).lower()
