@@ -21,6 +21,7 @@ floor, their ratio and peak memory (RSS). Asserts nothing.
     python benchmarks/scale.py                 # 1,000 tables, 8 weeks, 3 ticks
     python benchmarks/scale.py --tables 200 --ticks 1 --plots all
     python benchmarks/scale.py --instance postgres --ticks 1   # production's storage
+    python benchmarks/scale.py --tables 250 --ticks 2 --metrics 250   # cost of metric monitors
 """
 
 from __future__ import annotations
@@ -75,7 +76,9 @@ def build_warehouse(path: Path, tables: int, weeks: int, ticks: int) -> None:
             conn.unregister("loads")
 
 
-def write_config(folder: Path, db: Path, batch_size: int, plots: str) -> Path:
+def write_config(folder: Path, db: Path, batch_size: int, plots: str, metrics: int = 0) -> Path:
+    """The fleet's config; with `metrics`, a metric monitor on each of the first that many tables
+    (a filtered count, measured in the same statements as the row counts)."""
     import yaml
 
     path = folder / "rowcount_monitor.yaml"
@@ -90,6 +93,17 @@ def write_config(folder: Path, db: Path, batch_size: int, plots: str) -> Path:
                         "cadence": "hourly",
                         "timestamp_column": "loaded_at",
                     }
+                ],
+                "metrics": [
+                    {
+                        "metric": "even_ids",
+                        "table": f"{db.stem}.raw.t{i:04d}",
+                        "warehouse": "fleet",
+                        "expression": "count(*) FILTER (WHERE id % 2 = 0)",
+                        "cadence": "hourly",
+                        "timestamp_column": "loaded_at",
+                    }
+                    for i in range(metrics)
                 ],
                 "alerts": {"outbox": str(folder / "outbox.sqlite")},
                 "checks": {"batch_size": batch_size, "plots": plots},
@@ -263,6 +277,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=250, help="tables per counting step and run")
     parser.add_argument("--plots", choices=["failures", "all", "never"], default="failures")
     parser.add_argument(
+        "--metrics", type=int, default=0, help="metric monitors, one on each of the first N tables (default 0)"
+    )
+    parser.add_argument(
         "--storage",
         choices=sorted(STORAGE),
         default="consolidated",
@@ -284,7 +301,7 @@ def main() -> None:
         t0 = time.perf_counter()
         build_warehouse(db, args.tables, args.weeks, args.ticks)
         print(f"warehouse: {args.tables} tables x {args.weeks} weeks hourly, {time.perf_counter() - t0:.1f}s")
-        config = write_config(tmp, db, args.batch_size, args.plots)
+        config = write_config(tmp, db, args.batch_size, args.plots, args.metrics)
         os.environ["ROWCOUNT_MONITOR_CONFIG"] = str(config)
         storages = {"home": args.storage, "floor_home": args.storage}
         if args.instance == "postgres":
@@ -338,7 +355,9 @@ def main() -> None:
         worker_peak = max(peaks)
         picture = picture_ms(defs, requests[0].partition_key)
         print()
-        print(f"tables                  {args.tables}")
+        print(
+            f"tables                  {args.tables}" + (f" and {args.metrics} metric monitors" if args.metrics else "")
+        )
         print(
             f"layout                  {len(batches)} runs of <= {args.batch_size} tables, {args.workers} at a time, "
             f"{'PostgreSQL instance' if args.instance == 'postgres' else args.storage + ' SQLite event log'}, "
