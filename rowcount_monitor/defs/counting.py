@@ -15,6 +15,7 @@ verdicts REJUDGED.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -155,14 +156,15 @@ def count_buckets(context, warehouse, tables: list[TableFacts], checked: list[Ta
 
 def _changed_counts(instance, tables: list[TableFacts], counts: dict, first: pd.Timestamp, last: pd.Timestamp):
     """(table, bucket, new count, recorded count) for every bucket from `first` to `last` that
-    was recorded before with another count. A bucket never recorded is not the recount's to
+    was recorded before with another count (a metric's value beyond float rounding: a parallel
+    aggregate may sum in another order). A bucket never recorded is not the recount's to
     fill (the backfill's), nor is one before the table's first load."""
     recorded = _recorded_counts(instance, tables, first, last)
     return [
         (f, t, counts[_name(f)].get(t, 0), old)
         for f in tables
         for t, old in recorded[_name(f)].items()
-        if t >= f.start and counts[_name(f)].get(t, 0) != old
+        if t >= f.start and not math.isclose(counts[_name(f)].get(t, 0), old, rel_tol=1e-9, abs_tol=1e-12)
     ]
 
 
