@@ -11,10 +11,10 @@ import difflib
 import re
 import typing
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .detection import DetectionPolicy
 from .detection.calendar import check_zone
@@ -80,6 +80,20 @@ def parse_duration(text: str) -> int:
     return int(text[:-1]) * units[text[-1]]
 
 
+def _checked(check):
+    """An after-validator that keeps the value once `check` (which raises ValueError) passed it."""
+
+    def validate(value: str) -> str:
+        check(value)
+        return value
+
+    return AfterValidator(validate)
+
+
+Duration = Annotated[str, _checked(parse_duration)]  # 2w, 7d, 12h, 30m
+Zone = Annotated[str, _checked(check_zone)]  # an IANA time zone name
+
+
 class _Monitoring(_Strict):
     """What a table entry and a schema entry (for each table it finds) share. `settle` (a
     duration like 2h) is how long after a bucket ends its rows are complete: rows stamped with
@@ -96,24 +110,10 @@ class _Monitoring(_Strict):
     owner: str | None = None
     severity: Literal["WARN", "ERROR"] | None = None
     blocking: bool = False
-    settle: str | None = None
+    settle: Duration | None = None
     recount: int | None = Field(default=None, ge=1, le=MAX_RECOUNT)
-    timezone: str | None = None
+    timezone: Zone | None = None
     policy: PolicyConfig = PolicyConfig()
-
-    @field_validator("timezone")
-    @classmethod
-    def _a_zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            check_zone(value)
-        return value
-
-    @field_validator("settle")
-    @classmethod
-    def _a_duration(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_duration(value)
-        return value
 
     @property
     def settle_delta(self) -> dt.timedelta:
@@ -243,7 +243,7 @@ class DbtConfig(_Strict):
 class MonitorConfig(_Strict):
     warehouses: dict[str, WarehouseConfig]
     holidays: list[str] = []  # holiday calendars for every table whose policy names none
-    timezone: str | None = None  # the zone of every table and schema entry that names none
+    timezone: Zone | None = None  # the zone of every table and schema entry that names none
     tables: list[TableConfig] = []
     schemas: list[SchemaConfig] = []
     metrics: list[MetricConfig] = []
@@ -251,13 +251,6 @@ class MonitorConfig(_Strict):
     checks: ChecksConfig = ChecksConfig()
     dbt: DbtConfig | None = None
     source: Path | None = None
-
-    @field_validator("timezone")
-    @classmethod
-    def _a_zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            check_zone(value)
-        return value
 
     @field_validator("warehouses")
     @classmethod
