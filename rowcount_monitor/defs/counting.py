@@ -122,6 +122,8 @@ def count_buckets(context, warehouse, tables: list[TableFacts], checked: list[Ta
                     asset_key=key, partition=partition, metadata=recorded(f.entry, found.get(t, 0))
                 )
         rows += [(_name(f), t, found.get(t, 0)) for _, t in own]
+    metrics = {_name(f) for f in tables if is_metric(f.entry) and _name(f) in counts}
+    rows_counted = sum(n for name, _, n in rows if name not in metrics)
     if recount:
         counted = [f for f in tables if _name(f) in counts]
         changed = _changed_counts(context.instance, counted, counts, first, buckets[0][1] - step)
@@ -129,7 +131,7 @@ def count_buckets(context, warehouse, tables: list[TableFacts], checked: list[Ta
             yield dg.AssetMaterialization(
                 asset_key=entry_key(f.entry),
                 partition=t.strftime(PARTITION_FORMAT[cadence]),
-                metadata={**recorded(f.entry, new), RECOUNTED_FROM: dg.MetadataValue.float(old)},
+                metadata={**recorded(f.entry, new), RECOUNTED_FROM: recorded(f.entry, old).popitem()[1]},
             )
         rows += [(_name(f), t, new) for f, t, new, _ in changed]
         context.log.info(
@@ -138,8 +140,6 @@ def count_buckets(context, warehouse, tables: list[TableFacts], checked: list[Ta
     cache = HistoryCache.for_instance(context.instance)
     if cache is not None and rows:
         cache.record(rows)
-    metrics = {_name(f) for f in tables if is_metric(f.entry) and _name(f) in counts}
-    rows_counted = sum(n for name, _, n in rows if name not in metrics)
     context.log.info(
         f"counted {rows_counted:,} rows in {len(counts) - len(metrics)} table(s)"
         + (f" and measured {len(metrics)} metric(s)" if metrics else "")

@@ -23,8 +23,8 @@ from .checks import CHECK_NAME
 from .counting import RECOUNTED_FROM
 from .schedules import QUIET_CONSOLE
 
-# Materialization events one tick reads (a tick at 1,000 hourly tables reads about 2,000 a
-# hour, most of them not re-counts); the rest are read on the next tick.
+# Materialization events one tick reads (1,000 hourly tables record about 1,000 an hour,
+# most of them not re-counts); the rest are read on the next tick.
 EVENTS_PER_TICK = 5_000
 # A sensor turned on (or reset) starts this many seconds back.
 FIRST_LOOK_BACK = 86_400
