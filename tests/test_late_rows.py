@@ -79,13 +79,14 @@ def test_late_rows_are_recounted_judged_again_and_their_alert_recovered(tmp_path
         assert cached["demo/raw/orders"][pd.Timestamp("2026-02-25 10:00")] == full  # replaced, not doubled
         assert len(partition_counts(instance, "2026-02-25-08:00")) == 1  # an unchanged count is not recorded again
 
-        requests = list(rejudge(dg.build_sensor_context(instance=instance, definitions=defs)))  # a day back
-        assert [(r.partition_key, r.asset_check_keys, r.asset_selection) for r in requests] == [
-            (LATE_BUCKET, [CHECK], [])
-        ]
-        again = job.get_subset(asset_selection=set(), asset_check_selection={CHECK}).execute_in_process(
-            instance=instance, partition_key=LATE_BUCKET
-        )
+        # as the sensor daemon does: evaluate the tick and resolve its run requests against their job
+        with dg.build_sensor_context(instance=instance, definitions=defs) as context:  # no cursor: a day back
+            [request] = rejudge.evaluate_tick(context).run_requests
+        assert (request.partition_key, request.asset_check_keys, request.asset_selection) == (LATE_BUCKET, [CHECK], [])
+        rejudge_job = defs.resolve_job_def(request.job_name)
+        again = rejudge_job.get_subset(
+            asset_selection=set(request.asset_selection), asset_check_selection=set(request.asset_check_keys)
+        ).execute_in_process(instance=instance, partition_key=request.partition_key, tags=request.tags)
         assert again.success
         [verdict] = again.get_asset_check_evaluations()
         assert verdict.passed and verdict.description.startswith("judged again:")

@@ -16,7 +16,7 @@ from .alert_sensors import sensor_definitions
 from .backfill_job import backfill_job
 from .catalog import discover, resolve_tables, write_catalog
 from .checks import model_check
-from .recount import rejudge_sensor
+from .recount import rejudging
 from .resources import warehouse_resources
 from .schedules import cadence_schedules
 from .tables import table_assets
@@ -84,16 +84,17 @@ def build_definitions(path: Path | None = None) -> dg.Definitions:
         if a.partitions_def is not None:
             cadence = a.metadata_by_key[next(iter(a.keys))]["cadence"]
             by_clock.setdefault((cadence, a.partitions_def.timezone), []).append(a)
+    rejudge_jobs, rejudge_sensors = rejudging(assets)
     return dg.Definitions.merge(
         dbt,
         dg.Definitions(
             assets=assets,
             asset_checks=[model_check(e) for e in model_entries],
-            jobs=[backfill_job(facts, config.checks.plots)],
+            jobs=[backfill_job(facts, config.checks.plots), *rejudge_jobs],
             schedules=cadence_schedules(by_clock, list(dbt.assets or [])),
             sensors=[
                 *sensor_definitions([f.entry for f in facts] + model_entries, config.alerts),
-                *filter(None, [rejudge_sensor(assets)]),
+                *rejudge_sensors,
             ],
             resources={**warehouse_resources(config), "sns": SNSPublisher(topic_arn=os.environ.get(TOPIC_ENV, ""))},
         ),

@@ -3,10 +3,11 @@
 A check result belongs to its run's partition, so the run that re-counts bucket Q (while
 counting its own, newer bucket; counting.py) cannot give Q a new verdict. This sensor reads the
 event log for materializations marked RECOUNTED_FROM since its cursor and requests, per counting
-batch and bucket, a run of only the checks of the re-counted tables on Q's partition. Such a run
-counts nothing: it judges Q from the recorded history, which now holds the new count, and marks
-the verdict REJUDGED, so the alert sensor tells the bucket's own news ("recovered" after an
-alert the late rows proved wrong) without touching the check's current state.
+batch and bucket, a run of only the checks of the re-counted tables on Q's partition (a job of
+the batch's checks, `rejudge_<batch>`, partitioned like it). Such a run counts nothing: it
+judges Q from the recorded history, which now holds the new count, and marks the verdict
+REJUDGED, so the alert sensor tells the bucket's own news ("recovered" after an alert the late
+rows proved wrong) without touching the check's current state.
 
 One run per (batch, bucket, newest recount event): the run key makes a sensor tick that is
 evaluated twice request it once, and a count that changes again is judged again.
@@ -30,17 +31,29 @@ EVENTS_PER_TICK = 5_000
 FIRST_LOOK_BACK = 86_400
 
 
-def rejudge_sensor(assets: list[dg.AssetsDefinition]) -> dg.SensorDefinition | None:
-    """The sensor for the counting assets whose tables re-count (None when none does)."""
-    batch_of = {key: a.node_def.name for a in assets for key in a.keys if a.metadata_by_key[key].get("recount")}
-    if not batch_of:
-        return None
+def rejudging(assets: list[dg.AssetsDefinition]) -> tuple[list[dg.UnresolvedAssetJobDefinition], list]:
+    """The check-only job of every counting batch whose tables re-count, and the sensor that
+    runs them (none of either when no table re-counts)."""
+    recounting = [a for a in assets if any(a.metadata_by_key[k].get("recount") for k in a.keys)]
+    if not recounting:
+        return [], []
+    batch_of = {key: a.node_def.name for a in recounting for key in a.keys}
+    # a job per batch: a run request naming a partition needs one partitions definition for
+    # what its job holds (the batches' definitions differ); its runs select the checks alone
+    jobs = [
+        dg.define_asset_job(
+            f"rejudge_{a.node_def.name}",
+            selection=dg.AssetSelection.assets(*a.keys),
+            description=f"Judges re-counted buckets of {a.node_def.name} again (its runs select checks only).",
+        )
+        for a in recounting
+    ]
 
     @dg.sensor(
         name="recounted_buckets",
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        target=dg.AssetSelection.checks_for_assets(*batch_of),
+        jobs=jobs,
         description="Judges again every bucket whose row count a later run re-counted and changed (`recount:`).",
     )
     def recounted_buckets(context: dg.SensorEvaluationContext):
@@ -61,8 +74,9 @@ def rejudge_sensor(assets: list[dg.AssetsDefinition]) -> dg.SensorDefinition | N
         for (batch, partition), keys in sorted(wanted.items()):
             yield dg.RunRequest(
                 run_key=f"rejudge:{batch}:{partition}:{max(keys.values())}",
+                job_name=f"rejudge_{batch}",
                 partition_key=partition,
-                asset_selection=[],
+                asset_selection=[],  # the checks alone: nothing is counted
                 asset_check_keys=[dg.AssetCheckKey(k, CHECK_NAME) for k in sorted(keys, key=lambda k: k.path)],
                 run_config=QUIET_CONSOLE,
                 tags={"rowcount_monitor/rejudge": batch},
@@ -70,7 +84,7 @@ def rejudge_sensor(assets: list[dg.AssetsDefinition]) -> dg.SensorDefinition | N
         if not wanted:
             yield dg.SkipReason(f"read {len(records)} materialization(s), none re-counted")
 
-    return recounted_buckets
+    return jobs, [recounted_buckets]
 
 
 def _a_day_back(storage) -> int:
