@@ -242,7 +242,10 @@ def _names(text: str, key) -> bool:
 
 
 def _fmt(x) -> str:
-    return "-" if x is None else f"{x:,.0f}"
+    """Whole numbers from 100 on (row counts), three significant digits below (a metric's share)."""
+    if x is None:
+        return "-"
+    return f"{x:,.0f}" if abs(x) >= 100 or float(x).is_integer() else f"{x:.3g}"
 
 
 def _print_rows(rows, as_json: bool, columns) -> None:
@@ -251,9 +254,10 @@ def _print_rows(rows, as_json: bool, columns) -> None:
     if as_json:
         print(json.dumps([r.as_dict() for r in rows], indent=1))
         return
-    print("  ".join(f"{title:<{width}}" for title, width, _ in columns).rstrip())
+    widths = [max([width, *(len(str(get(r))) for r in rows)]) for _, width, get in columns]  # a metric's long name
+    print("  ".join(f"{title:<{w}}" for (title, _, _), w in zip(columns, widths, strict=True)).rstrip())
     for row in rows:
-        print("  ".join(f"{get(row):<{width}}" for _, width, get in columns).rstrip())
+        print("  ".join(f"{get(row):<{w}}" for (_, _, get), w in zip(columns, widths, strict=True)).rstrip())
 
 
 def cmd_status(args) -> int:

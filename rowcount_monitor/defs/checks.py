@@ -67,8 +67,9 @@ def severity_for(entry: TableConfig, verdict: Verdict) -> dg.AssetCheckSeverity:
 
 
 def readable(x: float) -> float:
-    """Rounded for people: whole rows from 100 on, one decimal below (a 0.3-row sparse table)."""
-    return float(round(x)) if abs(x) >= 100 else round(float(x), 1)
+    """Rounded for people: whole rows from 100 on, three significant digits below (a 0.3-row
+    sparse table, a metric's share of 0.333)."""
+    return float(round(x)) if abs(x) >= 100 else float(f"{float(x):.3g}")
 
 
 def verdict_metadata(verdict: Verdict, policy: DetectionPolicy) -> dict:
