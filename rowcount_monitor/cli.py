@@ -453,6 +453,7 @@ def cmd_backtest(args) -> int:
 
     from . import backtest
     from .defs.feedback import feedback_for
+    from .defs.measures import label
     from .defs.naming import entry_key
     from .defs.resources import warehouse_resources
 
@@ -505,7 +506,7 @@ def cmd_backtest(args) -> int:
             )
         )
     else:
-        print(f"{table.entry.table}: {len(history):,} buckets from {history.index[0]} to {history.index[-1]}")
+        print(f"{label(table.entry)}: {len(history):,} buckets from {history.index[0]} to {history.index[-1]}")
         for r in results:
             s = backtest.summary(history, r)
             print(
@@ -517,7 +518,7 @@ def cmd_backtest(args) -> int:
             if len(r.alerts) > args.last:
                 print(f"  ... and {len(r.alerts) - args.last} earlier (--last N shows more)")
     if args.plot:
-        backtest.plot(history, results[-1], args.plot, table.entry.table)
+        backtest.plot(history, results[-1], args.plot, label(table.entry))
         print(f"\nplot written to {args.plot}")
     return 0
 
