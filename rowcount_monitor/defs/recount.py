@@ -32,8 +32,8 @@ FIRST_LOOK_BACK = 86_400
 
 
 def rejudging(assets: list[dg.AssetsDefinition]) -> tuple[list[dg.UnresolvedAssetJobDefinition], list]:
-    """The check-only job of every counting batch whose tables re-count, and the sensor that
-    runs them (none of either when no table re-counts)."""
+    """A job per counting batch whose tables re-count (the sensor's runs of it select checks
+    only), and the sensor (none of either when no table re-counts)."""
     recounting = [a for a in assets if any(a.metadata_by_key[k].get("recount") for k in a.keys)]
     if not recounting:
         return [], []
