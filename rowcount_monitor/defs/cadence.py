@@ -19,10 +19,14 @@ BUCKET_UNIT = {"hourly": "hour", "daily": "day"}
 BUCKET_STEP = {"hourly": pd.Timedelta(hours=1), "daily": pd.Timedelta(days=1)}
 
 
+def local_zone(zone: str | None) -> str | None:
+    """A configured time zone, or None where it is UTC's clock (no zone, UTC, Etc/UTC)."""
+    return zone if zone not in (None, "", "UTC", "Etc/UTC") else None
+
+
 def label_zone(entry) -> str | None:
     """The zone a table's bucket labels are wall-clock times of; None for UTC."""
-    zone = entry.timezone
-    return zone if entry.cadence == "daily" and zone not in (None, "UTC", "Etc/UTC") else None
+    return local_zone(entry.timezone) if entry.cadence == "daily" else None
 
 
 def to_utc(label: pd.Timestamp, zone: str | None) -> pd.Timestamp:

@@ -17,7 +17,7 @@ from ..detection import DetectionPolicy, Verdict, evaluate_latest, required_hist
 from ..detection.models import history_reach
 from ..detection.seasonality import resolve_periods
 from ..plots import band_png, markdown_image
-from .cadence import BUCKET_STEP, PARTITION_FORMAT
+from .cadence import BUCKET_STEP, PARTITION_FORMAT, local_zone
 from .catalog import TableFacts
 from .feedback import Feedback, feedback_for
 from .history import HistoryCache
@@ -52,7 +52,7 @@ def policy_for(entry: TableConfig, feedback: Feedback | None = None) -> Detectio
     """The table's configured policy, in its time zone, with what people said about its buckets
     (feedback.py)."""
     policy = entry.policy.to_policy(entry.value_type if is_metric(entry) else "count")
-    if entry.timezone and entry.timezone != "UTC":
+    if local_zone(entry.timezone):
         policy = replace(policy, timezone=entry.timezone)
     return feedback.apply(policy) if feedback is not None else policy
 

@@ -14,7 +14,7 @@ import re
 import dagster as dg
 import pandas as pd
 
-from .cadence import BUCKET_STEP, PARTITION_FORMAT, settle_of
+from .cadence import BUCKET_STEP, PARTITION_FORMAT, local_zone, settle_of
 
 CRON = {"hourly": "5 * * * *", "daily": "15 0 * * *"}
 # A scheduled run prints warnings and errors to the console it runs in (`dagster dev`'s, a
@@ -62,7 +62,7 @@ def _schedule(
         models_of[name] = [m for m in downstream_models(keys, models) if m not in placed]
         placed |= set(models_of[name])
 
-    local = zone not in ("UTC", "")
+    local = local_zone(zone) is not None
 
     @dg.schedule(
         name=f"{cadence}_row_counts" + ("_" + re.sub(r"[^a-z0-9]+", "_", zone.lower()) if local else ""),
