@@ -103,7 +103,7 @@ def hold_back_late_rows(path: Path, bucket: pd.Timestamp) -> int:
     """Take LATE_SHARE of LATE_TABLE's rows of the hour `bucket` out into a holding table, as
     if they had not arrived yet; returns how many. Nothing when rows are held already."""
     with duckdb.connect(str(path)) as conn:
-        if conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'late_rows'").fetchone()[0]:
+        if _holding(conn):
             return 0
         where = f"date_trunc('hour', loaded_at) = TIMESTAMP '{bucket:%Y-%m-%d %H:%M}' AND id % 10 < {round(10 * LATE_SHARE)}"
         conn.execute(f"CREATE TABLE {_HELD} AS SELECT * FROM {SCHEMA}.{LATE_TABLE} WHERE {where}")
@@ -111,10 +111,15 @@ def hold_back_late_rows(path: Path, bucket: pd.Timestamp) -> int:
         return conn.execute(f"SELECT count(*) FROM {_HELD}").fetchone()[0]
 
 
+def _holding(conn) -> bool:
+    """Whether late rows are held back (their holding table exists)."""
+    return bool(conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'late_rows'").fetchone()[0])
+
+
 def land_late_rows(path: Path) -> int:
     """Put the held rows back into LATE_TABLE (they arrived); returns how many."""
     with duckdb.connect(str(path)) as conn:
-        if not conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'late_rows'").fetchone()[0]:
+        if not _holding(conn):
             return 0
         landed = conn.execute(f"SELECT count(*) FROM {_HELD}").fetchone()[0]
         conn.execute(f"INSERT INTO {SCHEMA}.{LATE_TABLE} SELECT * FROM {_HELD}")
