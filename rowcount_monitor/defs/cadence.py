@@ -9,6 +9,8 @@ daylight-saving days last 23 and 25 hours). Hourly buckets stay UTC hours whatev
 hour of local time is repeated or skipped twice a year, and the checks need a regular grid;
 the zone still shapes how they are judged and named (DetectionPolicy.timezone)."""
 
+import re
+
 import dagster as dg
 import pandas as pd
 
@@ -22,6 +24,12 @@ BUCKET_STEP = {"hourly": pd.Timedelta(hours=1), "daily": pd.Timedelta(days=1)}
 def local_zone(zone: str | None) -> str | None:
     """A configured time zone, or None where it is UTC's clock (no zone, UTC, Etc/UTC)."""
     return zone if zone not in (None, "", "UTC", "Etc/UTC") else None
+
+
+def zone_suffix(zone: str | None) -> str:
+    """What a counting asset or schedule of a zone's tables adds to its name ('_america_new_york';
+    '' for UTC)."""
+    return "_" + re.sub(r"[^a-z0-9]+", "_", zone.lower()) if local_zone(zone) else ""
 
 
 def label_zone(entry) -> str | None:

@@ -9,12 +9,10 @@ their own schedule, run at 00:15 of that zone (`daily_row_counts_america_new_yor
 
 from __future__ import annotations
 
-import re
-
 import dagster as dg
 import pandas as pd
 
-from .cadence import BUCKET_STEP, PARTITION_FORMAT, local_zone, settle_of
+from .cadence import BUCKET_STEP, PARTITION_FORMAT, local_zone, settle_of, zone_suffix
 
 CRON = {"hourly": "5 * * * *", "daily": "15 0 * * *"}
 # A scheduled run prints warnings and errors to the console it runs in (`dagster dev`'s, a
@@ -65,7 +63,7 @@ def _schedule(
     local = local_zone(zone) is not None
 
     @dg.schedule(
-        name=f"{cadence}_row_counts" + ("_" + re.sub(r"[^a-z0-9]+", "_", zone.lower()) if local else ""),
+        name=f"{cadence}_row_counts{zone_suffix(zone)}",
         cron_schedule=CRON[cadence],
         execution_timezone=zone or "UTC",
         target=dg.AssetSelection.assets(*[k for _, _, keys, _ in batches for k in keys], *placed),

@@ -17,14 +17,13 @@ materialization records COUNT(*) and the change since the previous one as `rows_
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections import defaultdict
 
 import dagster as dg
 
 from ..config import ChecksConfig
-from .cadence import PARTITION_FORMAT, label_zone
+from .cadence import PARTITION_FORMAT, label_zone, zone_suffix
 from .catalog import TableFacts
 from .checks import CHECK_NAME
 from .counting import count_buckets, count_snapshots
@@ -66,9 +65,8 @@ def table_assets(
         for n, first in enumerate(range(0, len(members), size), 1):
             settled = f"_settle_{settle}" if settle else ""
             recounted = f"_recount_{recount}" if recount else ""
-            zoned = "_" + re.sub(r"[^a-z0-9]+", "_", zone.lower()) if zone else ""
             kind = "buckets" if pdef else "snapshots"
-            name = f"count_{warehouse}_{cadence}_{kind}{settled}{recounted}{zoned}_{n}"
+            name = f"count_{warehouse}_{cadence}_{kind}{settled}{recounted}{zone_suffix(zone)}_{n}"
             assets.append(
                 _counting_asset(
                     name, members[first : first + size], pdef, warehouse_types[warehouse], settings.plots, tables
