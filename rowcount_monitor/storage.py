@@ -54,6 +54,10 @@ def _pyformat(sql: str) -> str:
     return re.sub(r"(?<![:\w]):([A-Za-z_]\w*)", r"%(\1)s", sql)
 
 
+# the one row tuple of an INSERT's VALUES clause, which PostgreSQL's statements repeat per row
+_VALUES = re.compile(r"VALUES\s*(\((?:%\(\w+\)s|[^()])*\))")
+
+
 class Statements:
     """A transaction's connection, speaking one SQL for both databases: `{alerts}`-style table
     names and `:name` parameters, rewritten for the driver at hand."""
@@ -73,10 +77,11 @@ class Statements:
     def executemany(self, sql: str, rows: list[dict]) -> None:
         if not rows:
             return
-        if self.postgres:  # batched: one round trip per thousand rows, not one per row
-            from psycopg2.extras import execute_batch
+        if self.postgres:  # one multi-row statement per thousand rows, not a statement per row
+            from psycopg2.extras import execute_values
 
-            execute_batch(self.conn.cursor(), self._sql(sql), rows, page_size=1000)
+            head, values, tail = _VALUES.split(self._sql(sql), maxsplit=1)
+            execute_values(self.conn.cursor(), f"{head}VALUES %s{tail}", rows, template=values, page_size=1000)
         else:
             self.conn.cursor().executemany(self._sql(sql), rows)
 

@@ -37,7 +37,8 @@ def hours(n, start=T0):
 def test_the_newest_count_of_a_bucket_wins_and_a_read_returns_each_window(where):
     cache = HistoryCache.at(**where)
     cache.record([("a", t, 10) for t in hours(48)] + [("b", t, 5) for t in hours(24)])
-    cache.record([("a", hours(48)[-1], 99)], complete=["a"])
+    # the same bucket twice in one write (a re-count after the count): the later one wins
+    cache.record([("a", hours(48)[-1], 98), ("a", hours(48)[-1], 99)], complete=["a", "a"])
     got = cache.read(["a", "b", "never-seen"], T0 + pd.Timedelta(hours=24), T0 + pd.Timedelta(hours=47))
     assert len(got["a"]) == 24 and got["a"].iloc[-1] == 99 and (got["a"].iloc[:-1] == 10).all()
     assert got["b"].empty and got["never-seen"].empty

@@ -29,14 +29,12 @@ CREATE TABLE IF NOT EXISTS {counts} (
     asset TEXT NOT NULL, bucket BIGINT NOT NULL, row_count DOUBLE PRECISION NOT NULL, PRIMARY KEY (asset, bucket));
 CREATE TABLE IF NOT EXISTS {complete} (asset TEXT PRIMARY KEY);
 """
-_EPOCH = pd.Timestamp("1970-01-01")
-_SECOND = pd.Timedelta(seconds=1)
 # assets per statement of a read (SQLite's limit on parameters is 999 in old builds)
 _CHUNK = 500
 
 
 def _seconds(ts: pd.Timestamp) -> int:
-    return int((ts - _EPOCH) // _SECOND)
+    return pd.Timestamp(ts).value // 1_000_000_000  # a naive timestamp's nanoseconds since 1970
 
 
 class HistoryCache(Store):
@@ -51,11 +49,13 @@ class HistoryCache(Store):
     def record(self, rows: list[tuple[str, pd.Timestamp, int]], complete: list[str] = ()) -> None:
         """Upsert counts (the newest write of a bucket wins, as in the event log) and mark
         `complete` assets, in one transaction."""
+        # one write per bucket: a statement that updated a row twice would be refused by PostgreSQL
+        newest = {(a, _seconds(b)): float(n) for a, b, n in rows}
         with self.db.transaction() as conn:
             conn.executemany(
                 "INSERT INTO {counts} VALUES (:asset, :bucket, :rows) ON CONFLICT (asset, bucket) "
                 "DO UPDATE SET row_count = excluded.row_count",
-                [{"asset": a, "bucket": _seconds(b), "rows": float(n)} for a, b, n in rows],
+                [{"asset": a, "bucket": b, "rows": n} for (a, b), n in newest.items()],
             )
             conn.executemany(
                 "INSERT INTO {complete} VALUES (:asset) ON CONFLICT (asset) DO NOTHING",
