@@ -71,10 +71,20 @@ def dbt_project(config: MonitorConfig) -> DbtProject:
     project_dir = relative_to_config(config, settings.project_dir)
     project = DbtProject(project_dir=project_dir, profiles_dir=project_dir, target=settings.target)
     if not Path(project.manifest_path).exists():  # development: parse once at load
-        DbtCliResource(project_dir=project, dbt_executable=dbt_executable()).cli(
-            ["--quiet", "parse"], target_path=project.target_path
-        ).wait()
+        _parse(project)
     return project
+
+
+def _parse(project: DbtProject) -> None:
+    """Write the manifest whole or not at all: the webserver and the daemon of a first `dagster
+    dev`, or processes loading the code location side by side, may all find it missing at once,
+    and one must never read the half-written file of another."""
+    scratch = Path(project.target_path) / f"parse-{os.getpid()}"
+    DbtCliResource(project_dir=project, dbt_executable=dbt_executable()).cli(
+        ["--quiet", "parse"], target_path=scratch
+    ).wait()
+    os.replace(scratch / "manifest.json", project.manifest_path)
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 def blocked_sources(
