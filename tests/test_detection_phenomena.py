@@ -108,6 +108,18 @@ def test_a_level_change_of_a_daily_table_is_learned_within_a_few_loads():
     assert not flags.iloc[at + 5 :].any(), alerts(flags.iloc[at + 5 :])
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_a_short_day_that_has_ended_is_not_taken_for_a_new_level(seed):
+    """A day at 60 %: for a day it looks like a level change, and it was accepted as one; when
+    the loads came back, they were judged against the low level and paged for hours."""
+    s = loads(42, noise=0.08, seed=seed)
+    at = 24 * 35 + 10
+    s.iloc[at : at + 24] = (s.iloc[at : at + 24] * 0.6).round()
+    for back in range(4, 10):
+        verdict = evaluate_latest(s.iloc[: at + 24 + back])
+        assert "accepted" not in verdict.reason, (back, verdict.reason)
+
+
 def test_an_outage_is_never_accepted_as_a_new_level():
     s = loads(35, seed=3)
     s.iloc[-40:] = 0

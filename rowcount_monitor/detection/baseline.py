@@ -43,6 +43,8 @@ WORSE_FIT = 2.0
 # or more long, some cycles back) is taken only where re-levelling by it narrows the spread to
 # this share: an incident that ended leaves a bump too, and re-levelling by it widens the spread.
 FOLLOWED_FIT = 0.8
+# A recent change whose last this many buckets are back nearer the old level has ended.
+ENDED = 3
 # A change to (almost) nothing is an outage, never a new normal: below this share of the old rows.
 CHANGE_FLOOR = 0.1
 # The daily rhythm is taken to have moved by a bucket (a daylight-saving change) when the shifted
@@ -316,8 +318,10 @@ def _level_change(z, train, usable, used, counts) -> _Change | None:
         ok = side & (valid_after >= need) & (side_after >= CHANGE_SHARE * valid_after)
         if ok.any():
             at = int(np.argmax(ok))
-            if sign * nan_median(r[at:]) >= CHANGE_SIGMA * _spread_before(loaded[:at], need) and _not_an_outage(
-                z, first, at, sign < 0, counts
+            if (
+                sign * nan_median(r[at:]) >= CHANGE_SIGMA * _spread_before(loaded[:at], need)
+                and not _ended(r, at, sign)
+                and _not_an_outage(z, first, at, sign < 0, counts)
             ):
                 return _Change(first + at, float(nan_median(resid[at:])) - state.center)
         # an older change: a prefix on the far side, the rest at the current level
@@ -357,6 +361,14 @@ def _followed_change(z, first, r, resid, loaded, valid, center, usable, need, co
         ):
             return _Change(first + at, float(nan_median(resid[at : at + span])) - center, followed=True)
     return None
+
+
+def _ended(r: np.ndarray, at: int, sign: float) -> bool:
+    """Whether the last ENDED buckets are back nearer the level before bucket `at` than the one
+    after it: a short day or an outage that has ended, not a new level (accepting it would
+    judge the recovered loads against the low level it left)."""
+    recent = nan_median(r[-ENDED:])
+    return bool(sign * recent < sign * nan_median(r[at:]) / 2)
 
 
 def _spread_before(r: np.ndarray, need: int) -> float:
