@@ -58,7 +58,7 @@ PHASE_TAIL = 3
 CLOCK_EVIDENCE = 6
 # A table "bursts" when its loads exceeded the band upwards at least this many separate times
 # in the history in reach; its upper band then reaches this far beyond its second-largest burst.
-TAIL_EVENTS = 7
+TAIL_EVENTS = 6
 TAIL_MARGIN = 1.25
 # The provisional band takes the longer rhythm's spread where the known rhythms' is this many
 # times larger, and that spread rests on at least SUPPORT residuals.
@@ -499,7 +499,7 @@ def _burst_sensitivity(resid: np.ndarray, scale: float, sensitivity: float) -> f
     """The upper band's reach, in sigmas: `sensitivity`, or a little beyond the second-largest
     burst of a table that bursts routinely (TAIL_EVENTS separate exceedances in all the
     history in reach, against the same phase of the cycles around them: a weekly burst is
-    seen seven times in eight weeks)."""
+    seen about seven times in eight weeks)."""
     r = np.nan_to_num(resid / scale, nan=0.0)
     above = r > sensitivity
     starts = above & ~np.r_[False, above[:-1]]
