@@ -171,3 +171,26 @@ def test_a_rerun_of_the_demo_steps_adds_no_runs_until_a_new_bucket_is_there(shop
         assert instance.get_runs_count() == runs
     assert backfill.run(workers=1, judge_days=0, until=str(ANCHOR + pd.Timedelta(hours=1))) == 3  # three hourly tables
     assert backfill.build_models() > 0
+
+
+def test_a_missing_manifest_is_parsed_whole_by_processes_loading_at_once(tmp_path):
+    """The webserver and the daemon of a first `dagster dev` load the code location at once and
+    both find no manifest: each parses into its own scratch target and renames the manifest into
+    place, so neither reads the other's half-written file, and no scratch target is left."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    project = tmp_path / "dbt_project"
+    shutil.copytree(PROJECT, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    load = (
+        "import sys; from dagster_dbt import DbtProject; from rowcount_monitor.defs.dbt import _parse; "
+        "p = DbtProject(project_dir=sys.argv[1], profiles_dir=sys.argv[1]); _parse(p); print(p.manifest_path)"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", load, str(project)], stdout=subprocess.PIPE) for _ in range(2)]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    manifest = json.loads((project / "target" / "manifest.json").read_text())
+    assert any(n["resource_type"] == "model" for n in manifest["nodes"].values())
+    assert not list((project / "target").glob("parse-*"))

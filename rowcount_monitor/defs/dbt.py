@@ -79,11 +79,12 @@ def _parse(project: DbtProject) -> None:
     """Write the manifest whole or not at all: the webserver and the daemon of a first `dagster
     dev`, or processes loading the code location side by side, may all find it missing at once,
     and one must never read the half-written file of another."""
-    scratch = Path(project.target_path) / f"parse-{os.getpid()}"
+    manifest = Path(project.manifest_path)
+    scratch = manifest.parent / f"parse-{os.getpid()}"
     DbtCliResource(project_dir=project, dbt_executable=dbt_executable()).cli(
         ["--quiet", "parse"], target_path=scratch
     ).wait()
-    os.replace(scratch / "manifest.json", project.manifest_path)
+    os.replace(scratch / manifest.name, manifest)
     shutil.rmtree(scratch, ignore_errors=True)
 
 
