@@ -318,9 +318,10 @@ def _level_change(z, train, usable, used, counts) -> _Change | None:
         ok = side & (valid_after >= need) & (side_after >= CHANGE_SHARE * valid_after)
         if ok.any():
             at = int(np.argmax(ok))
+            since = nan_median(r[at:])
             if (
-                sign * nan_median(r[at:]) >= CHANGE_SIGMA * _spread_before(loaded[:at], need)
-                and not _ended(r, at, sign)
+                sign * since >= CHANGE_SIGMA * _spread_before(loaded[:at], need)
+                and not _ended(r, since, sign)
                 and _not_an_outage(z, first, at, sign < 0, counts)
             ):
                 return _Change(first + at, float(nan_median(resid[at:])) - state.center)
@@ -363,12 +364,12 @@ def _followed_change(z, first, r, resid, loaded, valid, center, usable, need, co
     return None
 
 
-def _ended(r: np.ndarray, at: int, sign: float) -> bool:
-    """Whether the last ENDED buckets are back nearer the level before bucket `at` than the one
-    after it: a short day or an outage that has ended, not a new level (accepting it would
-    judge the recovered loads against the low level it left)."""
-    recent = nan_median(r[-ENDED:])
-    return bool(sign * recent < sign * nan_median(r[at:]) / 2)
+def _ended(r: np.ndarray, since: float, sign: float) -> bool:
+    """Whether the last ENDED buckets are back nearer the level before a change than the one
+    after it (`since`: the median residual from the change on): a short day or an outage that
+    has ended, not a new level (accepting it would judge the recovered loads against the low
+    level it left)."""
+    return bool(sign * nan_median(r[-ENDED:]) < sign * since / 2)
 
 
 def _spread_before(r: np.ndarray, need: int) -> float:
