@@ -112,8 +112,9 @@ def hold_back_late_rows(path: Path, bucket: pd.Timestamp) -> int:
 
 
 def _holding(conn) -> bool:
-    """Whether late rows are held back (their holding table exists)."""
-    return bool(conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'late_rows'").fetchone()[0])
+    """Whether late rows are held back (their holding table, _HELD, exists)."""
+    name = _HELD.rsplit(".", 1)[-1]
+    return bool(conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchone()[0])
 
 
 def land_late_rows(path: Path) -> int:
