@@ -83,6 +83,25 @@ def test_a_level_change_the_medians_have_followed_no_longer_widens_the_band(seed
     assert verdict.upper / verdict.lower < 1.7
 
 
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("factor", [0.55, 1.9])
+def test_a_level_change_of_a_noisy_weekly_table_is_accepted_once_the_history_before_it_is_the_minority(seed, factor):
+    """x0.55 or x1.9 at 18 % noise, weekends at 40 %, judged 15 days later: the change is an
+    older one by then (the loads before it lie on one side, those since at the current level).
+    It was measured against the spread of all residuals, which the change itself inflates, and
+    from the median residual, which the loads before it pull their way: never accepted, the
+    expectation stayed 30-40 % off the true level after a drop and the band spanned x11."""
+    s = loads(56, weekend=0.4, level=20000, noise=0.18, seed=seed)
+    at = 24 * 35 + 11
+    s.iloc[at:] = (s.iloc[at:] * factor).round()
+    history = s.iloc[: at + 24 * 15]
+    verdict = evaluate_latest(history)
+    assert "accepted as the new normal" in verdict.reason, verdict.reason
+    when = history.index[-1]
+    true = 20000 * factor * (1 + 0.6 * np.sin(2 * np.pi * (when.hour - 8) / 24)) * (0.4 if when.day_of_week >= 5 else 1)
+    assert abs(np.log(verdict.expected / true)) < 0.2, (verdict.expected, true)
+
+
 def test_the_expectation_of_a_steady_table_is_no_noisier_than_its_same_phase_medians():
     """The expectation used to add the median residual of the last half cycle (a short-term
     level): twelve noisy loads' worth of extra error, which made the band's centre wander

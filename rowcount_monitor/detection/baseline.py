@@ -298,7 +298,9 @@ def _level_change(z, train, usable, used, counts) -> _Change | None:
       tested one (and at least accept_after of them) lie on the same side of the expectation,
       CHANGE_SIGMA beyond it in the median;
     - an older one: the buckets before some point lie so, those after it (at least
-      accept_after) are the current level;
+      accept_after) are the current level; its size is the gap between the two parts' median
+      residuals, in the spread of the part after it (the median and spread of all residuals
+      are pulled and inflated by the change itself);
     - one the medians have followed already (`_followed_change`).
     A change to (almost) nothing is an outage, never a new level."""
     need = accept_after(usable)
@@ -320,7 +322,7 @@ def _level_change(z, train, usable, used, counts) -> _Change | None:
             at = int(np.argmax(ok))
             since = nan_median(r[at:])
             if (
-                sign * since >= CHANGE_SIGMA * _spread_before(loaded[:at], need)
+                sign * since >= CHANGE_SIGMA * _spread_of(loaded[:at], need)
                 and not _ended(r, since, sign)
                 and _not_an_outage(z, first, at, sign < 0, counts)
             ):
@@ -331,12 +333,13 @@ def _level_change(z, train, usable, used, counts) -> _Change | None:
         ok[len(r) - need :] = False
         if ok.any():
             at = int(len(ok) - 1 - np.argmax(ok[::-1])) + 1  # the first bucket after the prefix
+            after = nan_median(r[at:])
             if (
-                sign * nan_median(r[:at]) >= CHANGE_SIGMA
-                and abs(nan_median(r[at:])) < CHANGE_SIGMA / 2
+                sign * (nan_median(r[:at]) - after) >= CHANGE_SIGMA * _spread_of(loaded[at:], need)
+                and abs(after) < CHANGE_SIGMA / 2
                 and _not_an_outage(z, first, at, sign > 0, counts)
             ):
-                return _Change(first + at, state.center - float(nan_median(resid[:at])))
+                return _Change(first + at, float(nan_median(resid[at:]) - nan_median(resid[:at])))
     return _followed_change(z, first, r, resid, loaded, valid, state.center, usable, need, counts)
 
 
@@ -357,7 +360,7 @@ def _followed_change(z, first, r, resid, loaded, valid, center, usable, need, co
         if not ok.any():
             continue
         at = int(np.argmax(ok))
-        if sign * nan_median(r[at : at + span]) >= CHANGE_SIGMA * _spread_before(loaded[:at], need) and _not_an_outage(
+        if sign * nan_median(r[at : at + span]) >= CHANGE_SIGMA * _spread_of(loaded[:at], need) and _not_an_outage(
             z, first, at, sign < 0, counts
         ):
             return _Change(first + at, float(nan_median(resid[at : at + span])) - center, followed=True)
@@ -372,10 +375,10 @@ def _ended(r: np.ndarray, since: float, sign: float) -> bool:
     return bool(sign * nan_median(r[-ENDED:]) < sign * since / 2)
 
 
-def _spread_before(r: np.ndarray, need: int) -> float:
-    """The spread of the residuals before a change (in units of the spread over all of them,
-    which the change itself inflates: a third of the buckets 1.5 times their old level), where
-    there are `need` of them; never above 1."""
+def _spread_of(r: np.ndarray, need: int) -> float:
+    """The spread of the residuals on one side of a change, the side the test measures from (in
+    units of the spread over all of them, which the change itself inflates: a third of the
+    buckets 1.5 times their old level), where there are `need` of them; never above 1."""
     if np.sum(~np.isnan(r)) < need:
         return 1.0
     return min(1.0, robust_center_scale(r)[1])
