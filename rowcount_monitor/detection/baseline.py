@@ -53,6 +53,9 @@ PHASE_GAIN = 0.6
 # ... judged on this many of the latest telling buckets: a daylight-saving change must be
 # recognised within hours, and only the ramps of a daily rhythm show it.
 PHASE_TAIL = 3
+# ... each of which the moved rhythm must fit within this many sigmas: after a level change or a
+# short day the plain rhythm misfits many buckets, and a moved one can fit two ramps by chance.
+PHASE_MISS = 3.0
 # History is moved at a daylight-saving change only on this many telling buckets since it (a
 # few days of a daily rhythm's ramps): two or three can favour it by chance.
 CLOCK_EVIDENCE = 6
@@ -482,7 +485,8 @@ def _moved_error(observed, plain, candidate, scale, least: int, last: int | None
     """How far a moved rhythm `candidate` misses the `observed` buckets that tell it from the
     `plain` one (they differ by two sigmas: a daily rhythm's ramps; only the `last` of them, if
     given), where at least `least` tell, the plain rhythm misses them by 1.5 sigmas and the moved
-    one fits PHASE_GAIN better; None otherwise. Both net of the current level, so that a level
+    one fits PHASE_GAIN better (and, judging the `last`, misses none by PHASE_MISS sigmas); None
+    otherwise. Both net of the current level, so that a level
     change is not taken for a moved rhythm."""
     telling = np.flatnonzero((np.abs(candidate - plain) > 2 * scale) & ~np.isnan(observed))
     if last is not None:
@@ -491,7 +495,13 @@ def _moved_error(observed, plain, candidate, scale, least: int, last: int | None
         return None
     err_plain = _centered_error(observed - plain, telling)
     err = _centered_error(observed - candidate, telling)
+    if last is not None and _worst_error(observed - candidate, telling) > PHASE_MISS * scale:
+        return None  # a rhythm that moved fits every ramp it tells by, not two of three
     return err if err_plain > 1.5 * scale and err < PHASE_GAIN * err_plain else None
+
+
+def _worst_error(resid: np.ndarray, telling: np.ndarray) -> float:
+    return float(np.max(np.abs(resid[telling] - nan_median(resid))))
 
 
 def _centered_error(resid: np.ndarray, telling: np.ndarray) -> float:
