@@ -103,6 +103,21 @@ def test_a_level_change_of_a_noisy_weekly_table_is_accepted_once_the_history_bef
     assert abs(np.log(verdict.expected / true)) < 0.2, (verdict.expected, true)
 
 
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("factor", [0.6, 1.6])
+def test_a_weekly_table_keeps_its_weekly_rhythm_through_a_level_change(seed, factor):
+    """Weekends at half the weekday loads, a level change on a Saturday: the hour-of-week
+    medians straddle it for weeks (three of five cycles before it), the hour-of-day ones follow
+    it within days, so the daily rhythm fitted the history better and was chosen, and the second
+    weekend after the change paged. The change is now also looked for against the weekly rhythm,
+    which is kept where, re-levelled by it, it fits better than the daily one."""
+    s = loads(56, noise=0.08, seed=seed, weekend=0.5)
+    at = 24 * 33 + 11
+    s.iloc[at:] = (s.iloc[at:] * factor).round()
+    flags = score_series(s.iloc[: at + 24 * 20], since=s.index[at + 24])["is_anomaly"]
+    assert not flags.any(), alerts(flags)
+
+
 def test_the_expectation_of_a_steady_table_is_no_noisier_than_its_same_phase_medians():
     """The expectation used to add the median residual of the last half cycle (a short-term
     level): twelve noisy loads' worth of extra error, which made the band's centre wander

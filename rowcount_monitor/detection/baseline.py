@@ -156,14 +156,18 @@ def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes, clo
     train = z.copy()
     train[-1] = np.nan
     state = _pass(train, start, usable, counts, choose)
-    change = None
+    change, accepted = None, None
     if change_at is not None and start <= change_at < len(z) - 1:
         change = _Change(
             change_at, float(nan_median(train[change_at:-1] - state.base[change_at - start : -1])) - state.center
         )
     elif changes:
         change = _level_change(z, train, usable, state.used, counts)
-    accepted = None
+        if len(usable) > 1 and state.used != usable[-1:]:
+            relevelled = _with_longer_rhythm(z, train, start, usable, counts, state)
+            if relevelled is not None:
+                train, state, accepted = relevelled
+                z, change = np.concatenate((train[:-1], z[-1:])), None
     if change is not None and np.isfinite(change.shift):
         moved = train.copy()
         moved[: change.at] += change.shift
@@ -221,6 +225,23 @@ def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes, clo
     if not label and _just_after(clock_changes, len(z) - 1, used):
         fit = _around_clock_change(fit, train, z, start, state.center, used, counts, sensitivity, noise)
     return fit
+
+
+def _with_longer_rhythm(z, train, start, usable, counts, state: _State):
+    """(train, state, change): the history re-levelled by a level change seen against the longer
+    rhythm (hour of week), where the shorter one was chosen and the longer one, re-levelled, fits
+    better; None otherwise. Same-weekday medians straddle a level change for three of their five
+    cycles while hour-of-day ones follow it within days: left alone, a weekly table fell back to
+    its daily rhythm after a level change and paged on its weekends."""
+    change = _level_change(z, train, usable, usable[-1:], counts)
+    if change is None or not np.isfinite(change.shift):
+        return None
+    moved = train.copy()
+    moved[: change.at] += change.shift
+    after = _pass(moved, start, usable, counts, choose=True)
+    if after.used != usable[-1:] or after.scale >= state.scale:
+        return None
+    return moved, after, change
 
 
 def _run(loaded: np.ndarray, expected: np.ndarray, usable, counts, limit, noise) -> tuple[float, int]:
@@ -484,10 +505,11 @@ def _moved_before(x: np.ndarray, at: int, step: int) -> np.ndarray:
 def _moved_error(observed, plain, candidate, scale, least: int, last: int | None = None) -> float | None:
     """How far a moved rhythm `candidate` misses the `observed` buckets that tell it from the
     `plain` one (they differ by two sigmas: a daily rhythm's ramps; only the `last` of them, if
-    given), where at least `least` tell, the plain rhythm misses them by 1.5 sigmas and the moved
-    one fits PHASE_GAIN better (and, judging the `last`, misses none by PHASE_MISS sigmas); None
-    otherwise. Both net of the current level, so that a level
-    change is not taken for a moved rhythm."""
+    given), where at least `least` tell, the plain rhythm misses them by 2 sigmas (as much as
+    they tell by: a smaller miss is noise, which a moved rhythm can fit as well by chance) and
+    the moved one fits PHASE_GAIN better (and, judging the `last`, misses none by PHASE_MISS
+    sigmas); None otherwise. Both net of the current level, so that a level change is not taken
+    for a moved rhythm."""
     telling = np.flatnonzero((np.abs(candidate - plain) > 2 * scale) & ~np.isnan(observed))
     if last is not None:
         telling = telling[-last:]
@@ -497,7 +519,7 @@ def _moved_error(observed, plain, candidate, scale, least: int, last: int | None
     err = _centered_error(observed - candidate, telling)
     if last is not None and _worst_error(observed - candidate, telling) > PHASE_MISS * scale:
         return None  # a rhythm that moved fits every ramp it tells by, not two of three
-    return err if err_plain > 1.5 * scale and err < PHASE_GAIN * err_plain else None
+    return err if err_plain > 2 * scale and err < PHASE_GAIN * err_plain else None
 
 
 def _worst_error(resid: np.ndarray, telling: np.ndarray) -> float:
