@@ -117,7 +117,9 @@ def fit_baseline(
        five cycles: hour of day, or hour of week where that fits the history in reach at
        least a fifth better;
     2. a sustained level change in the recent history (or one accepted by the user at
-       `change_at`) re-levels everything before it, keeping the seasonal shape;
+       `change_at`) re-levels everything before it, keeping the seasonal shape (looked for
+       against the hour-of-week rhythm too where hour of day was chosen: a level change makes
+       same-weekday medians fit worse for weeks);
     3. training buckets deviating more than `sensitivity` sigmas are masked and step 1 redone
        (unless `normal` says the user called them expected);
     4. cycles before a daylight-saving change (`clock_changes`) are moved by one bucket where
