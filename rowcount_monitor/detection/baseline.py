@@ -171,8 +171,7 @@ def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes, clo
                 train, state, accepted = relevelled
                 z, change = np.concatenate((train[:-1], z[-1:])), None
     if change is not None and np.isfinite(change.shift):
-        moved = train.copy()
-        moved[: change.at] += change.shift
+        moved = _relevelled(train, change)
         after = _pass(moved, start, state.used, counts, choose=False)
         # a change found against same-phase medians that reach back past an older change
         # can be an artefact of it: re-levelling by it then makes the fit far worse; one the
@@ -238,12 +237,18 @@ def _with_longer_rhythm(z, train, start, usable, counts, state: _State):
     change = _level_change(z, train, usable, usable[-1:], counts)
     if change is None or not np.isfinite(change.shift):
         return None
-    moved = train.copy()
-    moved[: change.at] += change.shift
+    moved = _relevelled(train, change)
     after = _pass(moved, start, usable, counts, choose=True)
     if after.used != usable[-1:] or after.scale >= state.scale:
         return None
     return moved, after, change
+
+
+def _relevelled(train: np.ndarray, change: _Change) -> np.ndarray:
+    """`train` with the history before a level change brought to the level since it."""
+    moved = train.copy()
+    moved[: change.at] += change.shift
+    return moved
 
 
 def _run(loaded: np.ndarray, expected: np.ndarray, usable, counts, limit, noise) -> tuple[float, int]:
@@ -517,20 +522,17 @@ def _moved_error(observed, plain, candidate, scale, least: int, last: int | None
         telling = telling[-last:]
     if len(telling) < least:
         return None
-    err_plain = _centered_error(observed - plain, telling)
-    err = _centered_error(observed - candidate, telling)
-    if last is not None and _worst_error(observed - candidate, telling) > PHASE_MISS * scale:
+    err_plain = float(np.mean(_misses(observed - plain, telling)))
+    misses = _misses(observed - candidate, telling)
+    if last is not None and float(np.max(misses)) > PHASE_MISS * scale:
         return None  # a rhythm that moved fits every ramp it tells by, not two of three
+    err = float(np.mean(misses))
     return err if err_plain > 2 * scale and err < PHASE_GAIN * err_plain else None
 
 
-def _worst_error(resid: np.ndarray, telling: np.ndarray) -> float:
-    return float(np.max(np.abs(resid[telling] - nan_median(resid))))
-
-
-def _centered_error(resid: np.ndarray, telling: np.ndarray) -> float:
-    level = nan_median(resid)
-    return float(np.mean(np.abs(resid[telling] - level)))
+def _misses(resid: np.ndarray, telling: np.ndarray) -> np.ndarray:
+    """How far the telling buckets miss, net of the level of all of them."""
+    return np.abs(resid[telling] - nan_median(resid))
 
 
 def _burst_sensitivity(resid: np.ndarray, scale: float, sensitivity: float) -> float:
