@@ -21,6 +21,11 @@ def loads(days, *, level=2000.0, weekend=1.0, noise=0.05, seed=0, start="2026-09
     return pd.Series(rng.poisson(mean).astype(float), idx)
 
 
+def usual(s: pd.Series, at: int, period: int) -> float:
+    """The median of the same phase in the five cycles before position `at`."""
+    return float(np.median(s.iloc[at - 5 * period : at : period]))
+
+
 def alerts(flags: pd.Series) -> pd.Series:
     """Timestamps where a run of flagged buckets starts (one alert each)."""
     return flags[flags & ~flags.shift(1, fill_value=False)]
@@ -153,6 +158,23 @@ def test_a_short_day_that_has_ended_is_not_taken_for_a_new_level(seed):
     for back in range(4, 10):
         verdict = evaluate_latest(s.iloc[: at + 24 + back])
         assert "accepted" not in verdict.reason, (back, verdict.reason)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("factor", [0.3, 4.0])
+def test_two_bad_daily_loads_and_a_normal_one_are_not_taken_for_a_new_level(seed, factor):
+    """Three loads beyond the expectation make a level change of a daily table, so two days at
+    4x and the normal load after them were one (the third only half a sigma above): the
+    expectation moved to the bad level and the next normal loads paged (benchmarks/corpus.py,
+    seed 0, tiny_hourly_199). A change only three loads long whose last is back has ended."""
+    s = loads(120, freq="D", level=5000, noise=0.05, seed=seed)
+    at = 110
+    s.iloc[at - 1] = usual(s, at - 1, 7)
+    s.iloc[at : at + 2] = (s.iloc[at : at + 2] * factor).round()
+    s.iloc[at + 2] = round(usual(s, at + 2, 7) * (1.06 if factor > 1 else 0.94))  # back, a sigma to the far side
+    for after in range(3, 6):
+        verdict = evaluate_latest(s.iloc[: at + after + 1])
+        assert not verdict.is_anomaly and "accepted" not in verdict.reason, (after, verdict.reason)
 
 
 def test_a_rhythm_moved_by_an_hour_must_fit_every_ramp_that_tells_it_from_the_plain_one():
