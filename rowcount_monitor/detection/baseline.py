@@ -43,8 +43,8 @@ WORSE_FIT = 2.0
 # or more long, some cycles back) is taken only where re-levelling by it narrows the spread to
 # this share: an incident that ended leaves a bump too, and re-levelling by it widens the spread.
 FOLLOWED_FIT = 0.8
-# A recent change whose last this many buckets are back nearer the old level has ended (its
-# last one, where the change is only a few buckets long: three loads of a daily table).
+# A recent change whose last this many buckets (the tested one included) are back nearer the
+# old level has ended (fewer, where the change is only a few buckets long: a daily table's).
 ENDED = 3
 # A change to (almost) nothing is an outage, never a new normal: below this share of the old rows.
 CHANGE_FLOOR = 0.1
@@ -342,6 +342,7 @@ def _level_change(z, train, usable, used, counts) -> _Change | None:
     r = (resid - state.center) / state.scale
     if len(r) < 2 * need:
         return None
+    tested = (z[-1] - state.base[-1] - state.center) / state.scale
     # structurally empty buckets (a weekday-only table's weekends) fit exactly: no spread
     loaded = np.where(state.base[:-1] > EMPTY, r, np.nan) if counts else r
     valid = ~np.isnan(r)
@@ -355,7 +356,7 @@ def _level_change(z, train, usable, used, counts) -> _Change | None:
             since = nan_median(r[at:])
             if (
                 sign * since >= CHANGE_SIGMA * _spread_of(loaded[:at], need)
-                and not _ended(r[at:], since, sign)
+                and not _ended(np.append(r[at:], tested), since, sign)
                 and _not_an_outage(z, first, at, sign < 0, counts)
             ):
                 return _Change(first + at, float(nan_median(resid[at:])) - state.center)
@@ -400,12 +401,12 @@ def _followed_change(z, first, r, resid, loaded, valid, center, usable, need, co
 
 
 def _ended(r: np.ndarray, since: float, sign: float) -> bool:
-    """Whether the last ENDED residuals `r` since a change (all but its first two, where it is
-    shorter: the last of three daily loads) are back nearer the level before it than the one after it (`since`:
-    their median): a short day or an outage that has ended, not a new level (accepting it would
-    judge the recovered loads against the level it left). Two bad daily loads and a normal one
-    a sigma to the same side are three loads beyond the expectation, and their median is the
-    bad level: only the last one shows that they ended."""
+    """Whether the last ENDED of the residuals `r` since a change, the tested bucket's last
+    (all but the first two, where there are fewer), are back nearer the level before it than
+    the one after it (`since`: the median of the change's own): a short day or an outage that
+    has ended, not a new level (accepting it would judge the recovered loads against the level
+    it left). Two bad daily loads and a normal one a sigma to the same side are three loads
+    beyond the expectation whose median is the bad level: only the last ones show the end."""
     last = min(ENDED, max(1, len(r) - 2))
     return bool(sign * nan_median(r[-last:]) < sign * since / 2)
 
