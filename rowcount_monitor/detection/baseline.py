@@ -72,6 +72,9 @@ SUPPORT = 24
 # empty bucket (a weekend of a weekday-only table, the hours a nightly batch does not run).
 EMPTY = 0.5
 PROVISIONAL = "; provisional (weekly rhythm not yet known)"
+# A daily table's first weeks are judged against the same weekday so far once this many pairs
+# of same-weekday neighbours measure its noise (fit_early).
+EARLY_PAIRS = 7
 # A load this far above its expectation (model space: five times the rows, at large counts) is
 # a burst, which no rhythm predicts: it does not decide between two rhythms.
 BURST = np.log(5) / np.sqrt(PHI)
@@ -150,6 +153,24 @@ def fit_baseline(
             return None
         return replace(other, label=other.label + PROVISIONAL, provisional=True)
     return fit if other is None else _union(fit, other, sensitivity)
+
+
+def fit_early(z: np.ndarray, period: int, sensitivity: float, counts: bool) -> Fit | None:
+    """A provisional band from a rhythm's first cycles (a daily table's first three weeks,
+    before the weekly rhythm can be chosen): the union of the bands around each load of the same
+    phase so far (one or two: one of them may be bad, and its neighbour cannot outvote it), each
+    as wide as the difference of two loads is noisy, measured on the pairs of same-phase
+    neighbours where there are EARLY_PAIRS of them. None before that."""
+    same = z[-1 - period :: -period] if len(z) > period else z[:0]
+    same = same[~np.isnan(same)]
+    pairs = z[period:-1] - z[: -1 - period]
+    pairs = pairs[~np.isnan(pairs)]
+    if len(same) == 0 or len(pairs) < EARLY_PAIRS:
+        return None
+    noise = max(robust_center_scale(pairs)[1], np.sqrt(2) * _count_noise(float(np.median(same)), counts))
+    lower, upper = float(same.min()) - sensitivity * noise, float(same.max()) + sensitivity * noise
+    label = f"baseline(periods={period}); provisional (from {len(same)} cycle(s))"
+    return Fit((lower + upper) / 2, (upper - lower) / (2 * sensitivity), 0.0, 1, label, provisional=True)
 
 
 def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes, clock_changes=()) -> Fit | None:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm, poisson
 
-from .baseline import fit_baseline
+from .baseline import fit_baseline, fit_early
 from .calendar import clock_changes, holiday_names, local_times
 from .models import RUN_GATE, RUN_MARGIN, Fit, fit_sarimax, fit_stl, history_reach, training_window, usable_periods
 from .policy import DetectionPolicy, Verdict
@@ -169,6 +169,8 @@ def _judge(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, explain
         insufficient = f"insufficient history ({n_history} of {needed} buckets)"
         cycle = max(periods, default=EARLY_ZERO_LOADS)
         early = _early_zero(grid, pos, policy, cycle, insufficient) if counts else None
+        if early is None and policy.model == "auto" and len(periods) == 1 and policy.min_history is None:
+            early = _early_band(grid, pos, counts, policy, periods, n_history)
         return early or Verdict.unjudged(observed, insufficient, n_history=n_history)
     first = max(0, pos + 1 - history_reach(periods))
     z = to_model_space(grid.values[first : pos + 1], counts)
@@ -191,6 +193,16 @@ def _judge(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, explain
     if fit.shift_at is not None:
         fit = replace(fit, shift_at=first + fit.shift_at)
     return _verdict_from_fit(grid, pos, z, fit, counts, policy, periods, n_history, explain)
+
+
+def _early_band(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, periods, n_history) -> Verdict | None:
+    """A daily table's provisional band in its first three weeks (`fit_early`), or None."""
+    z = to_model_space(grid.values[: pos + 1], counts)
+    z[:-1][grid.excluded[:pos] | grid.untrained[:pos]] = np.nan
+    fit = fit_early(z, periods[0], policy.sensitivity, counts)
+    if fit is None:
+        return None
+    return _verdict_from_fit(grid, pos, z, fit, counts, policy, periods, n_history, explain=True)
 
 
 def _early_zero(grid: _Grid, pos: int, policy: DetectionPolicy, cycle: int, why: str) -> Verdict | None:
