@@ -170,7 +170,7 @@ def _judge(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, explain
         cycle = max(periods, default=EARLY_ZERO_LOADS)
         early = _early_zero(grid, pos, policy, cycle, insufficient) if counts else None
         if early is None and policy.model == "auto" and len(periods) == 1 and policy.min_history is None:
-            early = _early_band(grid, pos, counts, policy, periods, n_history)
+            early = _early_band(grid, pos, counts, policy, periods, n_history, explain)
         return early or Verdict.unjudged(observed, insufficient, n_history=n_history)
     first = max(0, pos + 1 - history_reach(periods))
     z = to_model_space(grid.values[first : pos + 1], counts)
@@ -195,14 +195,15 @@ def _judge(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, explain
     return _verdict_from_fit(grid, pos, z, fit, counts, policy, periods, n_history, explain)
 
 
-def _early_band(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, periods, n_history) -> Verdict | None:
-    """A daily table's provisional band in its first three weeks (`fit_early`), or None."""
+def _early_band(grid: _Grid, pos: int, counts: bool, policy, periods, n_history, explain) -> Verdict | None:
+    """The provisional band of a table with one rhythm before it has three cycles of it (a
+    daily table's first three weeks: `fit_early`), or None."""
     z = to_model_space(grid.values[: pos + 1], counts)
     z[:-1][grid.excluded[:pos] | grid.untrained[:pos]] = np.nan
     fit = fit_early(z, periods[0], policy.sensitivity, counts)
     if fit is None:
         return None
-    return _verdict_from_fit(grid, pos, z, fit, counts, policy, periods, n_history, explain=True)
+    return _verdict_from_fit(grid, pos, z, fit, counts, policy, periods, n_history, explain)
 
 
 def _early_zero(grid: _Grid, pos: int, policy: DetectionPolicy, cycle: int, why: str) -> Verdict | None:
