@@ -226,7 +226,7 @@ def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes, clo
     expected = float(base[-1]) + state.center
     noise = _count_noise(expected, counts)
     scale = max(state.scale, noise)
-    score, length = _run(z[start:], base + state.center, usable, counts, sensitivity * scale, noise)
+    score, length = _run(z[start:], base, state.center, usable, counts, sensitivity * scale, noise)
     used = state.used
     name = f"baseline(periods={','.join(map(str, used))})" if used else "baseline(non-seasonal)"
     upper_k = _burst_sensitivity(z[:-1] - around[:-1] - state.center, scale, sensitivity)
@@ -273,12 +273,12 @@ def _relevelled(train: np.ndarray, change: _Change) -> np.ndarray:
     return moved
 
 
-def _run(loaded: np.ndarray, expected: np.ndarray, usable, counts, limit, noise) -> tuple[float, int]:
+def _run(loaded: np.ndarray, base: np.ndarray, center: float, usable, counts, limit, noise) -> tuple[float, int]:
     """The run test's score and run length: the loads (masked or not: a run of bad loads is the
-    point) against their expectation, over every run length."""
-    resid = loaded - expected
+    point) against their expectation (`base` + `center`), over every run length."""
+    resid = loaded - base - center
     if counts:  # always-empty buckets say nothing about a run (and would shrink its spread to 0)
-        resid[:-1][expected[:-1] <= EMPTY] = np.nan
+        resid[:-1][base[:-1] <= EMPTY] = np.nan
     runs = [(run_score(resid, h, limit, noise), h) for h in run_horizons(usable)]
     return max(runs, key=lambda r: abs(r[0]))
 
@@ -300,7 +300,7 @@ def _around_clock_change(fit: Fit, train, z, start, center, used, counts, k, noi
         if np.isnan(base[-1]):
             continue
         expected.append(float(base[-1]) + center)
-        runs.append(_run(z[start:], base + center, used, counts, k * fit.scale, noise))
+        runs.append(_run(z[start:], base, center, used, counts, k * fit.scale, noise))
     upper_k = fit.upper_k if fit.upper_k is not None else k
     lower, upper = min(expected) - k * fit.scale, max(expected) + upper_k * fit.scale
     run = _agreed_run([r for r, _ in runs])
