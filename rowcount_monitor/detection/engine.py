@@ -173,8 +173,7 @@ def _judge(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, explain
             early = _early_band(grid, pos, counts, policy, periods, n_history, explain)
         return early or Verdict.unjudged(observed, insufficient, n_history=n_history)
     first = max(0, pos + 1 - history_reach(periods))
-    z = to_model_space(grid.values[first : pos + 1], counts)
-    z[:-1][grid.excluded[first:pos] | grid.untrained[first:pos]] = np.nan
+    z = _model_history(grid, first, pos, counts)
     model = "baseline" if policy.model == "auto" else policy.model
     changes = np.flatnonzero(grid.times[first:pos].isin(policy.accepted_changes)) if policy.accepted_changes else ()
     fit = MODELS[model](
@@ -195,11 +194,18 @@ def _judge(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, explain
     return _verdict_from_fit(grid, pos, z, fit, counts, policy, periods, n_history, explain)
 
 
+def _model_history(grid: _Grid, first: int, pos: int, counts: bool) -> np.ndarray:
+    """The buckets from `first` to the tested one at `pos`, in model space, with the history's
+    excluded buckets and the ones the user called incidents left out (NaN)."""
+    z = to_model_space(grid.values[first : pos + 1], counts)
+    z[:-1][grid.excluded[first:pos] | grid.untrained[first:pos]] = np.nan
+    return z
+
+
 def _early_band(grid: _Grid, pos: int, counts: bool, policy, periods, n_history, explain) -> Verdict | None:
     """The provisional band of a table with one rhythm before it has three cycles of it (a
     daily table's first three weeks: `fit_early`), or None."""
-    z = to_model_space(grid.values[: pos + 1], counts)
-    z[:-1][grid.excluded[:pos] | grid.untrained[:pos]] = np.nan
+    z = _model_history(grid, 0, pos, counts)
     fit = fit_early(z, periods[0], policy.sensitivity, counts)
     if fit is None:
         return None
