@@ -5,7 +5,8 @@ business-hours, flat, evening and nightly-batch shapes; weekday and weekend prof
 5 million rows a bucket; multiplicative noise from 3 % to 20 %; growth; public holidays;
 permanent level shifts; tables onboarded with 1-3 weeks of history; bursty tables; tiny and
 sparse tables (0.05 to 20 rows a bucket); weekday-only and nightly-only loads; local-time loads
-across a DST change. Each table may carry labelled incidents: zero load, half load for 1-3
+across a DST change; noise with heavier tails than lognormal (Student's t in log space, 4 to 10
+degrees of freedom: real loads stray far more often than a Gaussian says). Each table may carry labelled incidents: zero load, half load for 1-3
 buckets, doubled load, a short day at -30 %, a 4x spike, a slow decline (and, on tiny and sparse
 tables, a whole empty day or a day at 4x). Holiday days and the first day (hourly) or first
 four loads (daily) after a level shift are "don't care": neither hit nor false alert.
@@ -110,8 +111,15 @@ def base_mean(
     return level * hours * week * (1 + growth * np.asarray(days) / 90)
 
 
-def noisy(mean: np.ndarray, noise: float, rng) -> np.ndarray:
-    return rng.poisson(np.maximum(mean * rng.lognormal(-(noise**2) / 2, noise, len(mean)), 0)).astype(float)
+def noisy(mean: np.ndarray, noise: float, rng, tails: int | None = None) -> np.ndarray:
+    """Poisson counts around `mean` times multiplicative noise of spread `noise`: lognormal, or
+    with `tails` degrees of freedom a Student's t in log space (the same spread, heavier tails:
+    loads that stray 30-50 % once in a few hundred)."""
+    if tails:
+        factor = np.exp(rng.standard_t(tails, len(mean)) * noise / np.sqrt(tails / (tails - 2)))
+    else:
+        factor = rng.lognormal(-(noise**2) / 2, noise, len(mean))
+    return rng.poisson(np.maximum(mean * factor, 0)).astype(float)
 
 
 # ---------------------------------------------------------------- incidents
@@ -270,7 +278,8 @@ def make_table(i: int, phenomenon: str, cadence: str, seed: int) -> Table:
                 mean[hit] *= rng.uniform(0.2, 0.6) if official else rng.uniform(0.6, 0.9)
                 dont_care |= hit
     noise = p["noise"]
-    values = noisy(mean, noise, rng)
+    tails = int(rng.choice([4, 6, 10])) if phenomenon == "heavy tails" else None
+    values = noisy(mean, noise, rng, tails)
     if phenomenon == "bursty":  # backlog flushes / bot bursts: 10-50x for an hour, 1-4 a week
         n_bursts = int(rng.integers(1, 5) * weeks)
         for at in rng.integers(0, len(values), n_bursts):
@@ -314,6 +323,7 @@ PHENOMENA = {  # phenomenon: (hourly tables, daily tables)
     "weekday-only": (18, 8),
     "nightly batch": (16, 0),
     "dst": (16, 0),
+    "heavy tails": (24, 8),
 }
 
 

@@ -10,6 +10,7 @@ It sees only model-space numbers on a regular grid, never timestamps.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from statistics import NormalDist
 from typing import NamedTuple
 
 import numpy as np
@@ -64,6 +65,14 @@ CLOCK_EVIDENCE = 6
 # in the history in reach; its upper band then reaches this far beyond its second-largest burst.
 TAIL_EVENTS = 6
 TAIL_MARGIN = 1.25
+# The spread never falls below what the TAIL_QUANTILE of the drops shows (in Gaussian units),
+# measured once TAIL_SUPPORT residuals are in reach (an hourly table's third week), and never
+# raised beyond TAIL_CAP times the MAD's: a few deep drops in reach (an old incident) cannot
+# blind the band, and noise whose tails are heavier than Gaussian no longer pages every week.
+TAIL_QUANTILE = 0.99
+TAIL_SUPPORT = 300
+TAIL_CAP = 1.3
+_TAIL_Z = NormalDist().inv_cdf(TAIL_QUANTILE)
 # The provisional band takes the longer rhythm's spread where the known rhythms' is this many
 # times larger, and that spread rests on at least SUPPORT residuals.
 INFLATED = 1.5
@@ -130,7 +139,8 @@ def fit_baseline(
        that fits the buckets since far better; the rhythm shifted by one bucket replaces it where
        that fits the last cycle far better (a change too recent for the first);
     5. the expectation is the same-phase median plus the median residual, the spread the MAD
-       of the residuals of buckets that are not structurally empty, never below the count noise.
+       of the residuals of buckets that are not structurally empty, never below the count noise
+       nor (up to TAIL_CAP times it) below what the table's own deepest drops show (`_tail_spread`).
     Before a longer period has three cycles but after it has one, a second fit on that period
     alone is made and the band is the union of both: a provisional band that allows for a
     weekday effect not yet known (row counts only: a signed series has no weekends to allow for).
@@ -225,7 +235,9 @@ def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes, clo
     # day or a slow decline within hours and hid it (docs/detection.md, "Fixed ... seventh")
     expected = float(base[-1]) + state.center
     noise = _count_noise(expected, counts)
-    scale = max(state.scale, noise)
+    around = _phase_median_around(train, state.used[0] if state.used else 1)
+    tail = _tail_spread(z[:-1] - around[:-1] - state.center, sensitivity * state.scale)
+    scale = max(min(tail, TAIL_CAP * state.scale), state.scale, noise)
     score, length = _run(z[start:], base, state.center, usable, counts, sensitivity * scale, noise)
     used = state.used
     name = f"baseline(periods={','.join(map(str, used))})" if used else "baseline(non-seasonal)"
@@ -559,6 +571,22 @@ def _moved_error(observed, plain, candidate, scale, least: int, last: int | None
 def _misses(resid: np.ndarray, telling: np.ndarray) -> np.ndarray:
     """How far the telling buckets miss, net of the level of all of them."""
     return np.abs(resid[telling] - nan_median(resid))
+
+
+def _tail_spread(resid: np.ndarray, limit: float) -> float:
+    """The spread the table's own lower tail shows, in Gaussian units: the TAIL_QUANTILE of
+    its drops below the same phase around them, over all the history in reach, once TAIL_SUPPORT
+    residuals back it (0 before). The MAD measures the middle of the residuals only; with
+    noise whose tails are heavier than Gaussian it put bands where loads stray every week
+    (docs/detection.md, "Fixed (2026-11-28, session 13)"). Drops, not rises: routine bursts have their own
+    allowance (`_burst_sensitivity`). Drops beyond `limit` next to another such drop are an
+    outage or a short day, not noise, and are left out: noise strays one load at a time."""
+    deep = resid < -limit
+    in_run = deep & (np.r_[False, deep[:-1]] | np.r_[deep[1:], False])
+    drops = -resid[~np.isnan(resid) & ~in_run]
+    if len(drops) < TAIL_SUPPORT:
+        return 0.0
+    return max(0.0, float(np.quantile(drops, TAIL_QUANTILE))) / _TAIL_Z
 
 
 def _burst_sensitivity(resid: np.ndarray, scale: float, sensitivity: float) -> float:
