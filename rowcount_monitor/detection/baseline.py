@@ -235,13 +235,15 @@ def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes, clo
     # day or a slow decline within hours and hid it (docs/detection.md, "Fixed ... seventh")
     expected = float(base[-1]) + state.center
     noise = _count_noise(expected, counts)
-    around = _phase_median_around(train, state.used[0] if state.used else 1)
-    tail = _tail_spread(z[:-1] - around[:-1] - state.center, sensitivity * state.scale)
+    # the table's tails, both ways, against the same phase around each bucket with the deviant
+    # ones left out: two bursts among a slot's neighbours make its normal loads look like drops
+    settled = z[:-1] - _phase_median_around(train, state.used[0] if state.used else 1)[:-1] - state.center
+    tail = _tail_spread(settled, sensitivity * state.scale)
     scale = max(min(tail, TAIL_CAP * state.scale), state.scale, noise)
     score, length = _run(z[start:], base, state.center, usable, counts, sensitivity * scale, noise)
     used = state.used
     name = f"baseline(periods={','.join(map(str, used))})" if used else "baseline(non-seasonal)"
-    upper_k = _burst_sensitivity(z[:-1] - around[:-1] - state.center, scale, sensitivity)
+    upper_k = _burst_sensitivity(settled, scale, sensitivity)
     fit = Fit(
         expected,
         scale,
@@ -575,12 +577,13 @@ def _misses(resid: np.ndarray, telling: np.ndarray) -> np.ndarray:
 
 def _tail_spread(resid: np.ndarray, limit: float) -> float:
     """The spread the table's own lower tail shows, in Gaussian units: the TAIL_QUANTILE of
-    its drops below the same phase around them, over all the history in reach, once TAIL_SUPPORT
-    residuals back it (0 before). The MAD measures the middle of the residuals only; with
-    noise whose tails are heavier than Gaussian it put bands where loads stray every week
-    (docs/detection.md, "Fixed (2026-11-28, session 13)"). Drops, not rises: routine bursts have their own
-    allowance (`_burst_sensitivity`). Drops beyond `limit` next to another such drop are an
-    outage or a short day, not noise, and are left out: noise strays one load at a time."""
+    its drops below the same phase around them, over all the history in reach, once
+    TAIL_SUPPORT residuals back it (0 before). The MAD measures the middle of the residuals
+    only; with noise whose tails are heavier than Gaussian it put bands where loads stray every
+    week (docs/detection.md, "Fixed (2026-11-28, session 13)"). Drops, not rises: routine
+    bursts have their own allowance (`_burst_sensitivity`). Drops beyond `limit` next to another
+    such drop are an outage or a short day, not noise, and are left out: noise strays one load
+    at a time."""
     deep = resid < -limit
     in_run = deep & (np.r_[False, deep[:-1]] | np.r_[deep[1:], False])
     drops = -resid[~np.isnan(resid) & ~in_run]
