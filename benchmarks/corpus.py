@@ -8,8 +8,9 @@ sparse tables (0.05 to 20 rows a bucket); weekday-only and nightly-only loads; l
 across a DST change; noise with heavier tails than lognormal (Student's t in log space, 4 to 10
 degrees of freedom: real loads stray far more often than a Gaussian says). Each table may carry
 labelled incidents: zero load, half load for 1-3 buckets, doubled load, a short day at -30 %, a
-4x spike, a slow decline (and, on tiny and sparse tables, a whole empty day or a day at 4x). Holiday days and the first day (hourly) or first
-four loads (daily) after a level shift are "don't care": neither hit nor false alert.
+4x spike, a slow decline (and, on tiny and sparse tables, a whole empty day or a day at 4x).
+Holiday days and the first day (hourly) or first four loads (daily) after a level shift are
+"don't care": neither hit nor false alert.
 
 Scored at event level, as ../shared/bench/score.py does: a run of flagged buckets is one alert;
 an alert that starts inside an incident (or within a few buckets after it) is a hit, any
