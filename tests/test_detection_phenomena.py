@@ -288,6 +288,22 @@ def test_a_table_that_bursts_once_a_week_stops_paging_after_its_first_few_bursts
     assert not flags.iloc[bursts[6:]].any(), alerts(flags)
 
 
+def test_a_young_table_that_bursts_once_a_week_stops_paging_after_four_bursts():
+    """Six bursts in reach were needed however young the table: one bursting weekly paged on
+    every burst for six weeks. A table with fewer weeks of history needs one a week, four at
+    least (docs/detection.md, "Fixed (2026-11-28, session 14)"); a drop on it still pages."""
+    for seed in range(5):
+        s = loads(42, level=500, seed=seed)
+        rng = np.random.default_rng(seed)
+        bursts = [24 * 7 * week + int(rng.integers(0, 24 * 6)) for week in range(6)]
+        s.iloc[bursts] = (s.iloc[bursts] * rng.uniform(10, 40, len(bursts))).round()
+        flags = score_series(s, since=s.index[24 * 7])["is_anomaly"]
+        assert flags.iloc[bursts[1:4]].all(), seed  # the first four bursts are news
+        assert not flags.iloc[bursts[4:]].any(), (seed, alerts(flags))
+        s.iloc[-1] = round(s.iloc[-1] * 0.3)
+        assert evaluate_latest(s).is_anomaly, seed
+
+
 def test_noise_with_heavier_tails_than_gaussian_pages_half_as_often_and_a_half_load_still_pages():
     """Log-noise from Student's t (4 degrees of freedom, 8 % spread): the MAD saw only the middle
     of it, and the band paged 31 times in ten tables' four weeks; the spread the drops show

@@ -64,6 +64,9 @@ CLOCK_EVIDENCE = 6
 # A table "bursts" when its loads exceeded the band upwards at least this many separate times
 # in the history in reach; its upper band then reaches this far beyond its second-largest burst.
 TAIL_EVENTS = 6
+# ... or, with fewer cycles of its longest rhythm in reach than that (a table a few weeks old),
+# once a cycle and at least this many times: one bursting weekly paged for six weeks.
+MIN_TAIL_EVENTS = 4
 TAIL_MARGIN = 1.25
 # The spread never falls below what the TAIL_QUANTILE of the drops shows (in Gaussian units),
 # measured once TAIL_SUPPORT residuals are in reach (an hourly table's third week), and never
@@ -243,7 +246,8 @@ def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes, clo
     score, length = _run(z[start:], base, state.center, usable, counts, sensitivity * scale, noise)
     used = state.used
     name = f"baseline(periods={','.join(map(str, used))})" if used else "baseline(non-seasonal)"
-    upper_k = _burst_sensitivity(settled, scale, sensitivity)
+    cycles = (len(z) - 1) // max(usable) if usable else TAIL_EVENTS
+    upper_k = _burst_sensitivity(settled, scale, sensitivity, min(TAIL_EVENTS, max(MIN_TAIL_EVENTS, cycles)))
     fit = Fit(
         expected,
         scale,
@@ -592,15 +596,15 @@ def _tail_spread(resid: np.ndarray, limit: float) -> float:
     return max(0.0, float(np.quantile(drops, TAIL_QUANTILE))) / _TAIL_Z
 
 
-def _burst_sensitivity(resid: np.ndarray, scale: float, sensitivity: float) -> float:
+def _burst_sensitivity(resid: np.ndarray, scale: float, sensitivity: float, events: int) -> float:
     """The upper band's reach, in sigmas: `sensitivity`, or a little beyond the second-largest
-    burst of a table that bursts routinely (TAIL_EVENTS separate exceedances in all the
-    history in reach, against the same phase of the cycles around them: a weekly burst is
-    seen about seven times in eight weeks)."""
+    burst of a table that bursts routinely (`events` separate exceedances in all the history
+    in reach, against the same phase of the cycles around them: a weekly burst is seen about
+    seven times in eight weeks, four times in a table's first four)."""
     r = np.nan_to_num(resid / scale, nan=0.0)
     above = r > sensitivity
     starts = above & ~np.r_[False, above[:-1]]
-    if int(starts.sum()) < TAIL_EVENTS:
+    if int(starts.sum()) < events:
         return sensitivity
     return max(sensitivity, TAIL_MARGIN * float(np.sort(r[above])[-2]))
 
