@@ -304,6 +304,26 @@ def test_a_young_table_that_bursts_once_a_week_stops_paging_after_four_bursts():
         assert evaluate_latest(s).is_anomaly, seed
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_a_morning_an_hour_early_does_not_move_the_evening_rhythm_away_from_a_clock_change(seed):
+    """One morning's loads an hour early fit the rhythm moved by an hour on its last three
+    ramps, and the whole day was judged against that rhythm: the normal evening ramp paged. Away
+    from the week after a daylight-saving change, six ramps must show it (docs/detection.md,
+    "Fixed (2026-11-28, session 14, second)")."""
+    rng = np.random.default_rng(seed)
+    idx = pd.date_range("2026-05-04", periods=24 * 36, freq="h")  # no clock change in reach
+    hour = idx.hour.to_numpy().copy()
+    today = 24 * 35
+    hour[today + 5 : today + 11] += 1  # this morning's loads came an hour early
+    open_hours = np.where((np.arange(24) >= 8) & (np.arange(24) < 19), 1.0, 0.15)
+    day = np.convolve(np.r_[open_hours[-1], open_hours, open_hours[0]], [0.25, 0.5, 0.25], "valid")
+    mean = 50000 * day[hour % 24] * np.where(idx.day_of_week >= 5, 0.6, 1.0)
+    s = pd.Series(np.round(mean * rng.lognormal(0, 0.05, len(idx))), idx)
+    for at in range(today + 11, today + 24):
+        v = evaluate_latest(s.iloc[: at + 1])
+        assert "shifted" not in v.model and not v.is_anomaly, (s.index[at], v.model, v.reason)
+
+
 def test_noise_with_heavier_tails_than_gaussian_pages_half_as_often_and_a_half_load_still_pages():
     """Log-noise from Student's t (4 degrees of freedom, 8 % spread): the MAD saw only the middle
     of it, and the band paged 31 times in ten tables' four weeks; the spread the drops show

@@ -55,6 +55,12 @@ PHASE_GAIN = 0.6
 # ... judged on this many of the latest telling buckets: a daylight-saving change must be
 # recognised within hours, and only the ramps of a daily rhythm show it.
 PHASE_TAIL = 3
+# ... or, more than CLOCK_WEEK days after any daylight-saving change the engine knows of, on
+# twice as many (all of them there): a rhythm moved by an hour is then a rescheduled job or a
+# zone the policy does not name, rare next to the chance fit of three ramps after a short day
+# (7 of seed 3's 79 false alerts, benchmarks/corpus.py).
+PHASE_TAIL_FAR = 2 * PHASE_TAIL
+CLOCK_WEEK = 7
 # ... each of which the moved rhythm must fit within this many sigmas: after a level change or a
 # short day the plain rhythm misfits many buckets, and a moved one can fit two ramps by chance.
 PHASE_MISS = 3.0
@@ -229,7 +235,7 @@ def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes, clo
     state = _pass(train, start, state.used, counts, choose=False)
     if np.isnan(state.base[-1]):
         return None
-    base, label = _phase_shifted(train, z, state), ""
+    base, label = _phase_shifted(train, z, state, clock_changes), ""
     if base is not state.base:
         label = "; rhythm shifted by one bucket"
     elif realigned is not None:
@@ -468,17 +474,20 @@ def _not_an_outage(z, first, at, drop, counts) -> bool:
     return bool(before > 0) and from_model_space(after, True) >= CHANGE_FLOOR * from_model_space(before, True)
 
 
-def _phase_shifted(train, z, state: _State) -> np.ndarray:
+def _phase_shifted(train, z, state: _State, clock_changes: tuple[int, ...]) -> np.ndarray:
     """The base with the rhythm moved one bucket earlier or later, where that fits the latest
     telling buckets far better (loads kept in local time while buckets are UTC move an hour at
     each daylight-saving change; the same-phase medians take three cycles to follow). Telling
     buckets are those where the moved rhythm differs from the plain one, a daily rhythm's ramps:
-    the last PHASE_TAIL of them within two days decide, as loaded (`z`: masking would hide
-    exactly the buckets that tell)."""
+    the last PHASE_TAIL of them within two days decide (PHASE_TAIL_FAR away from the week after
+    a known change), as loaded (`z`: masking would hide exactly the buckets that tell)."""
     if not state.used or state.used[0] < 12:
         return state.base
     period = state.used[0]
-    look = min(2 * 24 if period % 24 == 0 else 2 * period, len(state.base) - 1)
+    day = 24 if period % 24 == 0 else period
+    near = any(0 <= len(z) - 1 - at < CLOCK_WEEK * day for at in clock_changes)
+    least, last = (2, PHASE_TAIL) if near else (PHASE_TAIL_FAR, PHASE_TAIL_FAR)
+    look = min(2 * day, len(state.base) - 1)
     first = len(train) - 1 - look
     observed = z[first:-1]
     plain = state.base[-look - 1 :]
@@ -490,7 +499,7 @@ def _phase_shifted(train, z, state: _State) -> np.ndarray:
         candidate = _moved_base(train, first, period, step)
         if np.isnan(candidate[-1]):
             continue
-        err = _moved_error(observed, plain[:-1], candidate[:-1], state.scale, least=2, last=PHASE_TAIL)
+        err = _moved_error(observed, plain[:-1], candidate[:-1], state.scale, least=least, last=last)
         if err is not None and (best_err is None or err < best_err):
             best, best_err = candidate, err
     if best is None:
