@@ -57,8 +57,8 @@ PHASE_GAIN = 0.6
 PHASE_TAIL = 3
 # ... or, more than CLOCK_WEEK days after any daylight-saving change the engine knows of, on
 # twice as many (all of them there): a rhythm moved by an hour is then a rescheduled job or a
-# zone the policy does not name, rare next to the chance fit of three ramps after a short day
-# (7 of seed 3's 79 false alerts, benchmarks/corpus.py).
+# zone the policy does not name, rare next to three ramps fitted by chance after a short day or
+# one early morning (7 of seed 3's 79 false alerts, benchmarks/corpus.py).
 PHASE_TAIL_FAR = 2 * PHASE_TAIL
 CLOCK_WEEK = 7
 # ... each of which the moved rhythm must fit within this many sigmas: after a level change or a

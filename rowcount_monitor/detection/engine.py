@@ -255,7 +255,8 @@ def _verdict_from_fit(grid, pos, z, fit: Fit, counts, policy, periods, n_history
         lower = max(lower, 0.0)
 
     bucket_score = (z[-1] - fit.expected) / fit.scale
-    # no run test on a sparse table's day totals: its last three hold a bad day for two days after it
+    # no run test on a sparse table's cycle totals (days, for an hourly table): the last three
+    # hold a bad day for two days after it, and paged on and off through them
     run_score = fit.run_score / RUN_MARGIN if grid.span == 1 else 0.0
     joins = np.sign(run_score) == np.sign(bucket_score) and abs(bucket_score) >= RUN_GATE
     score = run_score if joins and abs(run_score) > abs(bucket_score) else bucket_score
