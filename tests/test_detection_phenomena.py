@@ -309,7 +309,7 @@ def test_a_morning_an_hour_early_does_not_move_the_evening_rhythm_away_from_a_cl
     """One morning's loads an hour early fit the rhythm moved by an hour on its last three
     ramps, and the whole day was judged against that rhythm: the normal evening ramp paged. Away
     from the week after a daylight-saving change, six ramps must show it (docs/detection.md,
-    "Fixed (2026-11-28, session 14, second)")."""
+    "Fixed (2026-11-28, session 14)", second fix)."""
     rng = np.random.default_rng(seed)
     idx = pd.date_range("2026-05-04", periods=24 * 36, freq="h")  # no clock change in reach
     hour = idx.hour.to_numpy().copy()
@@ -390,7 +390,7 @@ def test_a_daily_table_in_its_first_three_weeks_is_judged_against_the_same_weekd
 def test_a_sparse_table_is_quiet_once_a_bad_day_has_left_its_day_total():
     """The run test judged a sparse table's last three day totals together, so a day at 4x
     kept it alerting on and off for two more days (docs/detection.md, "Fixed (2026-11-28,
-    session 14, third)"): 6 alerts in those days on these six tables, 1 now (seed 0's day is
+    session 14)", third fix): 6 alerts in those days on these six tables, 1 now (seed 0's day is
     taken for a level change of its totals, which is still open)."""
     late = 0
     for seed in range(6):

@@ -309,7 +309,12 @@ def _run(loaded: np.ndarray, base: np.ndarray, center: float, usable, counts, li
 
 def _just_after(clock_changes: tuple[int, ...], tested: int, used: tuple[int, ...]) -> bool:
     """Whether the tested bucket lies within a day after a daylight-saving change, for a daily rhythm."""
-    return bool(used) and used[0] >= 12 and any(0 <= tested - at < 24 for at in clock_changes)
+    return bool(used) and used[0] >= 12 and _within_after(clock_changes, tested, 24)
+
+
+def _within_after(clock_changes: tuple[int, ...], tested: int, buckets: int) -> bool:
+    """Whether a daylight-saving change fell on the tested bucket or fewer than `buckets` before it."""
+    return any(0 <= tested - at < buckets for at in clock_changes)
 
 
 def _around_clock_change(fit: Fit, train, z, start, center, used, counts, k, noise) -> Fit:
@@ -485,7 +490,7 @@ def _phase_shifted(train, z, state: _State, clock_changes: tuple[int, ...]) -> n
         return state.base
     period = state.used[0]
     day = 24 if period % 24 == 0 else period
-    near = any(0 <= len(z) - 1 - at < CLOCK_WEEK * day for at in clock_changes)
+    near = _within_after(clock_changes, len(z) - 1, CLOCK_WEEK * day)
     least, last = (2, PHASE_TAIL) if near else (PHASE_TAIL_FAR, PHASE_TAIL_FAR)
     look = min(2 * day, len(state.base) - 1)
     first = len(train) - 1 - look
