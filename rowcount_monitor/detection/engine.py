@@ -24,6 +24,11 @@ ZERO_PROBABILITY = 1e-4
 # Tables averaging fewer rows than this per bucket are judged on a whole cycle's total (a day of
 # hourly buckets, a week of daily ones): one bucket of a sparse table says nothing.
 SPARSE_ROWS = 3.0
+# ... and once such a total is anomalous, the check keeps failing for this many more buckets
+# while the totals after it are sparse ones: consecutive totals share all but one bucket, and one
+# hovering at its band's edge as a bad day left it turned one alert into several ("recovered",
+# then failing again: 9 of 154 false alerts over three seeds of benchmarks/corpus.py).
+SPARSE_HOLD = 3
 # Below this many expected rows a count's own sampling noise is a large part of its spread and
 # the model-space band (a normal approximation) is too narrow in the tails: a bucket outside the
 # band is an anomaly only if pure Poisson noise gives a count that far less often than the
@@ -307,8 +312,19 @@ def _verdict_from_fit(grid, pos, z, fit: Fit, counts, policy, periods, n_history
         reason = ""
     if explain:
         reason += _notes(grid, fit, fit.bursty and observed > expected)
+    judged = not (grid.excluded[pos] or grid.normal[pos])
     return Verdict(
-        bool(raw), observed, expected, lower, upper, float(score), fit.label, n_history, reason, raw_anomaly=bool(raw)
+        bool(raw),
+        observed,
+        expected,
+        lower,
+        upper,
+        float(score),
+        fit.label,
+        n_history,
+        reason,
+        raw_anomaly=bool(raw),
+        span=grid.span if judged else 1,
     )
 
 
@@ -397,14 +413,40 @@ def evaluate_latest(history: pd.Series, policy: DetectionPolicy | None = None) -
     grid = _grid(series, policy)
     counts = _is_counts(grid.values, policy)
     positions = grid.times.get_indexer(series.index)
-    last = positions[-1]
-    verdicts = [
-        _judge(grid, int(p), counts, policy)
-        for p in positions[-policy.window :][::-1]
-        if p == last or not np.isnan(grid.values[p])
-    ]  # a missing count in the window is no anomaly
-    flagged = sum(v.raw_anomaly for v in verdicts) >= policy.min_anomalies
-    return replace(verdicts[0], is_anomaly=bool(flagged))
+    newest = _judge(grid, int(positions[-1]), counts, policy)
+    # the verdicts before it that the M-of-N rule, and a sparse table's hold, look at
+    before = policy.window - 1 + (SPARSE_HOLD if newest.span > 1 else 0)
+    rows = [
+        _judge(grid, int(p), counts, policy, explain=False) if not np.isnan(grid.values[p]) else _MISSING
+        for p in positions[-1 - before : -1]
+    ]  # a missing count is no anomaly
+    flags = _flags([*rows, newest], policy)
+    reason = newest.reason
+    if flags[-1] and not _flags([*rows, newest], policy, hold=False)[-1]:
+        reason += (
+            f"; the check keeps failing: a total of this sparse table was anomalous within the last "
+            f"{SPARSE_HOLD} buckets, and consecutive totals share all but one bucket"
+        )
+    return replace(newest, is_anomaly=bool(flags[-1]), reason=reason)
+
+
+_MISSING = Verdict.unjudged(float("nan"), "missing count")
+
+
+def _flags(rows: list[Verdict], policy: DetectionPolicy, hold: bool = True) -> np.ndarray:
+    """is_anomaly of consecutive verdicts (oldest first): at least min_anomalies raw anomalies
+    among the last `window`, or, on a sparse table, such a flag at most SPARSE_HOLD buckets back
+    with nothing but sparse totals judged since."""
+    raw = np.array([v.raw_anomaly for v in rows], dtype=int)
+    flagged = np.convolve(raw, np.ones(policy.window, dtype=int))[: len(raw)] >= policy.min_anomalies
+    if not hold:
+        return flagged
+    at = np.arange(len(rows))
+    totals_run = at - np.maximum.accumulate(np.where([v.span > 1 for v in rows], -1, at))  # sparse verdicts in a row
+    held = flagged.copy()
+    for lag in range(1, min(SPARSE_HOLD, len(rows) - 1) + 1):
+        held[lag:] |= flagged[:-lag] & (totals_run[lag:] > lag)
+    return held
 
 
 def score_series(
@@ -445,15 +487,14 @@ def score_series(
         else:
             counts = counts_whole if policy.value_type != "auto" else not negative_seen[i]
             rows.append(_judge(grid, int(pos), counts, policy, explain=False))
-    raw = pd.Series([v.raw_anomaly for v in rows], index=series.index)
-    flagged = raw.astype(int).rolling(policy.window, min_periods=1).sum() >= policy.min_anomalies
+    flagged = _flags(rows, policy)
     return pd.DataFrame(
         {
             "expected": [v.expected for v in rows],
             "lower": [v.lower for v in rows],
             "upper": [v.upper for v in rows],
             "score": [v.score for v in rows],
-            "is_anomaly": flagged.to_numpy(dtype=bool),
+            "is_anomaly": flagged,
         },
         index=series.index,
     )

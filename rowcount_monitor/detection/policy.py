@@ -117,8 +117,10 @@ class DetectionPolicy:
 class Verdict:
     """The judgement of the newest bucket. Bounds and expected are in rows (or the series' unit).
 
-    `is_anomaly` applies the M-of-N rule; `raw_anomaly` says whether this bucket alone is
-    anomalous (the two differ only when min_anomalies/window is not 1 of 1).
+    `is_anomaly` applies the M-of-N rule (and a sparse table's hold: engine.SPARSE_HOLD);
+    `raw_anomaly` says whether this bucket alone is anomalous. `span` is how many buckets the
+    verdict judged together: a sparse table's cycle total, 1 otherwise (and 1 where the bucket
+    was not judged: a holiday, an excluded period, feedback).
     """
 
     is_anomaly: bool
@@ -131,6 +133,7 @@ class Verdict:
     n_history: int
     reason: str
     raw_anomaly: bool = field(default=False, repr=False)
+    span: int = field(default=1, repr=False)
 
     @classmethod
     def unjudged(cls, observed: float, reason: str, model: str = "none", n_history: int = 0) -> Verdict:
