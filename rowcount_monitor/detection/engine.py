@@ -420,33 +420,31 @@ def evaluate_latest(history: pd.Series, policy: DetectionPolicy | None = None) -
         _judge(grid, int(p), counts, policy, explain=False) if not np.isnan(grid.values[p]) else _MISSING
         for p in positions[-1 - before : -1]
     ]  # a missing count is no anomaly
-    flags = _flags([*rows, newest], policy)
+    plain, held = _flags([*rows, newest], policy)
     reason = newest.reason
-    if flags[-1] and not _flags([*rows, newest], policy, hold=False)[-1]:
+    if held[-1] and not plain[-1]:
         reason += (
             f"; the check keeps failing: a total of this sparse table was anomalous within the last "
             f"{SPARSE_HOLD} buckets, and consecutive totals share all but one bucket"
         )
-    return replace(newest, is_anomaly=bool(flags[-1]), reason=reason)
+    return replace(newest, is_anomaly=bool(held[-1]), reason=reason)
 
 
 _MISSING = Verdict.unjudged(float("nan"), "missing count")
 
 
-def _flags(rows: list[Verdict], policy: DetectionPolicy, hold: bool = True) -> np.ndarray:
-    """is_anomaly of consecutive verdicts (oldest first): at least min_anomalies raw anomalies
-    among the last `window`, or, on a sparse table, such a flag at most SPARSE_HOLD buckets back
-    with nothing but sparse totals judged since."""
+def _flags(rows: list[Verdict], policy: DetectionPolicy) -> tuple[np.ndarray, np.ndarray]:
+    """(M-of-N flags, is_anomaly) of consecutive verdicts (oldest first): at least min_anomalies
+    raw anomalies among the last `window`; is_anomaly also where, on a sparse table, such a flag
+    lies at most SPARSE_HOLD buckets back with nothing but sparse totals judged since."""
     raw = np.array([v.raw_anomaly for v in rows], dtype=int)
     flagged = np.convolve(raw, np.ones(policy.window, dtype=int))[: len(raw)] >= policy.min_anomalies
-    if not hold:
-        return flagged
     at = np.arange(len(rows))
     totals_run = at - np.maximum.accumulate(np.where([v.span > 1 for v in rows], -1, at))  # sparse verdicts in a row
     held = flagged.copy()
-    for lag in range(1, min(SPARSE_HOLD, len(rows) - 1) + 1):
+    for lag in range(1, SPARSE_HOLD + 1):
         held[lag:] |= flagged[:-lag] & (totals_run[lag:] > lag)
-    return held
+    return flagged, held
 
 
 def score_series(
@@ -487,7 +485,7 @@ def score_series(
         else:
             counts = counts_whole if policy.value_type != "auto" else not negative_seen[i]
             rows.append(_judge(grid, int(pos), counts, policy, explain=False))
-    flagged = _flags(rows, policy)
+    _, flagged = _flags(rows, policy)
     return pd.DataFrame(
         {
             "expected": [v.expected for v in rows],
