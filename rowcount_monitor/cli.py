@@ -205,8 +205,10 @@ def cmd_alerts_status(args) -> int:
     _, outbox, _ = _alerting()
     counts = outbox.counts()
     print(f"outbox {outbox}: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "empty"))
+    from .alerting.deliver import mask_credentials
+
     for alert_id, attempts, error in outbox.listing("dead"):
-        print(f"  dead  {alert_id}  after {attempts} attempts: {error}")
+        print(f"  dead  {alert_id}  after {attempts} attempts: {mask_credentials(error or '')}")
     return 0
 
 

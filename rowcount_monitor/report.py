@@ -57,13 +57,34 @@ def row_count_checks(defs: dg.Definitions) -> dict[dg.AssetCheckKey, str]:
     return {key: key.asset_key.to_user_string() for key in graph.asset_check_keys if key.name == CHECK_NAME}
 
 
+# How many of a check's newest evaluations are searched for its newest bucket: a backfill that
+# judged up to this many older buckets after it (20 days of an hourly table) does not hide it.
+NEWEST_BUCKET_SEARCH = 500
+
+
 def latest_verdicts(instance: dg.DagsterInstance, checks: dict[dg.AssetCheckKey, str]) -> dict[dg.AssetCheckKey, Row]:
-    """The latest verdict of every check, in one query (`no verdict` where it never ran)."""
-    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(list(checks))
+    """The verdict of every check's newest bucket (`no verdict` where it never ran). The latest
+    evaluation is not always of the newest bucket: a backfill may judge older buckets after
+    it, and late rows re-judge one; where the latest has a bucket, the check's newest
+    evaluations are searched for the newest bucket's latest verdict."""
+    storage = instance.event_log_storage
+    latest = storage.get_latest_asset_check_execution_by_key(list(checks))
     rows = {}
     for key, table in checks.items():
         record = latest.get(key)
-        rows[key] = Row(table, None, "no verdict") if record is None or record.event is None else _row(table, record)
+        if record is None or record.event is None:
+            rows[key] = Row(table, None, "no verdict")
+            continue
+        if record.event.dagster_event.event_specific_data.partition is not None:
+            judged = [
+                r
+                for r in storage.get_asset_check_execution_history(key, limit=NEWEST_BUCKET_SEARCH)
+                if r.event is not None and r.event.dagster_event.event_specific_data.partition is not None
+            ]
+            record = max(
+                judged, key=lambda r: (r.event.dagster_event.event_specific_data.partition, r.id), default=record
+            )
+        rows[key] = _row(table, record)
     return rows
 
 
@@ -72,17 +93,31 @@ def status(instance: dg.DagsterInstance, checks: dict[dg.AssetCheckKey, str]) ->
     latest = latest_verdicts(instance, checks)
     for key, row in latest.items():
         if row.verdict == "failing":
-            row.failing_since = _failing_since(instance.event_log_storage, key)
+            row.failing_since = _failing_since(instance.event_log_storage, key, row.bucket)
     return sorted(latest.values(), key=lambda r: r.table)
 
 
-def _failing_since(storage, key: dg.AssetCheckKey) -> str | None:
-    since = None
+def _failing_since(storage, key: dg.AssetCheckKey, bucket: str | None) -> str | None:
+    """The first bucket of the run of failed buckets that ends at `bucket` (each bucket's latest
+    verdict; None for a check without buckets: its first failed evaluation in a row)."""
+    since, verdicts = None, {}
     for record in check_executions(storage, key):
-        if record.status == Status.SUCCEEDED:
+        if record.status not in (Status.SUCCEEDED, Status.FAILED):
+            continue
+        partition = record.event.dagster_event.event_specific_data.partition
+        if bucket is not None and (partition is None or partition > bucket or partition in verdicts):
+            continue
+        verdicts[partition] = record.status == Status.FAILED
+        if bucket is None:
+            if not verdicts[partition]:
+                break
+            since = partition
+    if bucket is None:
+        return since
+    for partition in sorted(verdicts, reverse=True):
+        if not verdicts[partition]:
             break
-        if record.status == Status.FAILED:
-            since = record.event.dagster_event.event_specific_data.partition
+        since = partition
     return since
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from rowcount_monitor.alerting.messages import Alert
-from rowcount_monitor.alerting.outbox import Outbox
+from rowcount_monitor.alerting.outbox import CheckState, Outbox
 from rowcount_monitor.alerting.sns import SNSPublisher
 from rowcount_monitor.defs import build_definitions
 from rowcount_monitor.defs.backfill_job import JOB_NAME
@@ -289,9 +289,11 @@ def _log_evaluations(instance, verdicts):
     assert checks.execute_in_process(instance=instance).success
 
 
-def _log_failures(instance, n):
-    """n failed check evaluations of orders, written by a real run as a check run writes them."""
-    _log_evaluations(instance, [(ORDERS, False, f"2026-02-{20 + i // 24}-{i % 24:02d}:00") for i in range(n)])
+def _log_failures(instance, n, first=0):
+    """n failed check evaluations of orders, of the hours from `first` on, written by a real run
+    as a check run writes them."""
+    hours = [pd.Timestamp("2026-02-20") + pd.Timedelta(hours=first + i) for i in range(n)]
+    _log_evaluations(instance, [(ORDERS, False, h.strftime("%Y-%m-%d-%H:%M")) for h in hours])
 
 
 def test_sns_outage_delays_but_never_drops_or_duplicates(shop, sns, monkeypatch, caplog, capsys):
@@ -365,8 +367,8 @@ def test_two_passes_at_once_send_every_alert_once(shop, sns, monkeypatch):
     results = []
     try:
         with dg.instance_for_test() as instance:
-            for _ in range(3):  # three rounds of 17 new failures, two passes started together
-                _log_failures(instance, 17)
+            for round in range(3):  # three rounds of 17 new failures, two passes started together
+                _log_failures(instance, 17, first=17 * round)
                 passes = [
                     threading.Thread(target=lambda: results.append(tick(defs, instance, topic)[0])) for _ in range(2)
                 ]
@@ -395,7 +397,7 @@ def test_a_lost_or_corrupt_outbox_resumes_from_the_sensor_cursor(shop, sns, capl
         truncated, cursor = tick(defs, instance, topic, cursor)
         outbox_path.write_bytes(b"this is not an SQLite file" * 100)  # corrupt
         corrupt, cursor = tick(defs, instance, topic, cursor)
-        _log_failures(instance, 2)  # and new failures still go out
+        _log_failures(instance, 2, first=5)  # and new failures still go out
         after, _ = tick(defs, instance, topic, cursor)
     for result in (lost, truncated, corrupt):
         assert "read 0 check evaluations, queued 0 alerts" in result.skip_message
@@ -431,12 +433,13 @@ def test_overlapping_ingests_read_each_evaluation_once(any_outbox):
     def event(storage_id, passed):
         return CheckEvent(storage_id, "run", ORDERS, CHECK_NAME, "p", passed, "WARN", "", {})
 
-    def to_alerts(ev, was_failing):
+    def to_alerts(ev, state, said):
         if ev.passed:
             return (
-                [Alert(f"{ev.storage_id}:recovered", "recovered", "orders", "", "INFO", "")] if was_failing else []
-            ), False
-        return ([] if was_failing else [Alert(f"{ev.storage_id}:anomaly", "anomaly", "orders", "", "WARN", "")]), True
+                [Alert(f"{ev.storage_id}:recovered", "recovered", "orders", "", "INFO", "")] if state.failing else []
+            ), CheckState(False)
+        alerts = [] if state.failing else [Alert(f"{ev.storage_id}:anomaly", "anomaly", "orders", "", "WARN", "")]
+        return alerts, CheckState(True)
 
     key = CHECK.to_user_string()
     read_by_a = [event(10, False), event(12, True)]
@@ -486,6 +489,43 @@ def test_the_outbox_survives_a_restart_and_restores_from_a_snapshot(any_outbox):
     assert reopened.restore(snapshot) == 0  # positions exist: a snapshot never overwrites them
     assert '"failing":["demo/raw/orders:row_count_anomaly"]' in reopened.snapshot()
     assert reopened.replay(["a1"], 0.0) == 0 and reopened.listing("pending")[0][0] == "a1"
+
+
+def test_an_outbox_of_the_previous_release_keeps_its_state_and_learns_buckets(any_outbox, request, tmp_path):
+    """An outbox written before check states knew their bucket (schema version 2) opens with its
+    alerts and states kept; from then on a state carries its newest bucket, snapshot included."""
+    import sqlite3
+
+    from rowcount_monitor.storage import libpq_url, postgres_transaction
+
+    old = (
+        "CREATE TABLE {check_state} (check_key TEXT PRIMARY KEY, failing INTEGER NOT NULL);"
+        "INSERT INTO {check_state} VALUES ('demo/raw/orders:row_count_anomaly', 1)"
+    )
+    if "sqlite" in request.node.name:
+        with sqlite3.connect(tmp_path / "outbox.sqlite") as conn:
+            conn.executescript(old.format(check_state="check_state"))
+    else:
+        url = request.getfixturevalue("postgres_url")
+        with postgres_transaction(libpq_url(url), {"check_state": "rowcount_monitor_check_state"}) as conn:
+            for statement in old.split(";"):
+                conn.execute(statement)
+            conn.execute("CREATE TABLE rowcount_monitor_schema_version (component TEXT PRIMARY KEY, version INTEGER)")
+            conn.execute("INSERT INTO rowcount_monitor_schema_version VALUES ('outbox', 2)")
+    outbox = any_outbox()
+    assert '"failing":["demo/raw/orders:row_count_anomaly"]' in outbox.snapshot()
+    from rowcount_monitor.defs.alert_sensors import CheckEvent
+
+    event = CheckEvent(7, "run", ORDERS, CHECK_NAME, "2026-02-27-14:00", True, "WARN", "", {})
+    seen = []
+
+    def to_alerts(ev, state, said):
+        seen.append(state)
+        return [], CheckState(False, ev.partition)
+
+    outbox.ingest([(CHECK.to_user_string(), 7, [event], to_alerts)])
+    assert seen == [CheckState(True, None)]
+    assert '"buckets":{"demo/raw/orders:row_count_anomaly":"2026-02-27-14:00"}' in outbox.snapshot()
 
 
 def test_on_a_postgres_instance_the_outbox_lives_in_its_database(shop, sns, postgres_url, tmp_path, monkeypatch):
@@ -694,10 +734,161 @@ def test_a_raw_table_failing_with_a_model_below_it_pages_once_for_the_cause(tmp_
     }
     page = bodies["shop.raw.orders", "anomaly"]
     assert page["downstream"] == ["shop.marts.daily_revenue"] and page["downstream_owners"] == ["team-finance"]
-    assert page["summary"].endswith("failing below it in the same pass: shop.marts.daily_revenue")
+    assert page["summary"].endswith("failing below it in the same bucket: shop.marts.daily_revenue")
     assert "downstream" not in bodies["shop.raw.payments", "anomaly"]
     attributes = next(
         e["MessageAttributes"] for e in envelopes if json.loads(e["Message"])["table"] == "shop.raw.orders"
     )
     assert attributes["owner"]["Value"] == "team-orders"
     assert json.loads(attributes["downstream_owners"]["Value"]) == ["team-finance"]
+
+
+INVOICE_PAYMENTS = dg.AssetKey(["demo", "raw", "payments", "invoice_payments"])
+
+
+def _metric_shop(tmp_path, writable_db, outbox_name="outbox.sqlite"):
+    """payments and its metric invoice_payments (an asset below it), with their own outbox."""
+    metric = {
+        "metric": "invoice_payments",
+        "table": "shop.raw.payments",
+        "warehouse": "demo",
+        "expression": "count(*) FILTER (WHERE method = 'invoice')",
+        "cadence": "hourly",
+        "timestamp_column": "loaded_at",
+        "owner": "team-billing",
+    }
+    alerts = {"outbox": str(tmp_path / outbox_name), "retry_backoff_seconds": 0}
+    config = write_config(
+        tmp_path, writable_db, [table_entry("payments", owner="team-payments")], metrics=[metric], alerts=alerts
+    )
+    return build_definitions(config)
+
+
+def _kinds(endpoint, queue) -> list[tuple[str, str, str]]:
+    """(table, kind, bucket) of every message that reached the queue, sorted."""
+    bodies = [json.loads(e["Message"]) for e in drain(endpoint, queue)]
+    return sorted((b["table"], b["kind"], b["partition"]) for b in bodies)
+
+
+def test_a_metric_only_incident_in_a_catch_up_pass_pages_and_only_paged_failures_recover(tmp_path, writable_db, sns):
+    """A catch-up pass (a daemon back after an outage, or the demo's first pass over its backfill)
+    reads hours of evaluations at once. payments fails at 10:00 and 12:00, its metric at 12:00
+    (the same bucket: one page, from payments, naming the metric) and alone at 15:00: that
+    failure is the metric's own and pages; nothing "recovers" that was never paged."""
+    endpoint, topic, queue = sns
+    defs = _metric_shop(tmp_path, writable_db)
+    hours = [f"2026-02-27-{h:02d}:00" for h in range(10, 17)]
+    payments_fail, metric_fail = {"2026-02-27-10:00", "2026-02-27-12:00"}, {"2026-02-27-12:00", "2026-02-27-15:00"}
+    with dg.instance_for_test() as instance:
+        _log_evaluations(
+            instance,
+            [
+                (key, h not in failing, h)
+                for h in hours
+                for key, failing in ((PAYMENTS, payments_fail), (INVOICE_PAYMENTS, metric_fail))
+            ],
+        )
+        tick(defs, instance, topic)
+    messages = _kinds(endpoint, queue)
+    metric, table = "shop.raw.payments invoice_payments", "shop.raw.payments"
+    assert [m for m in messages if m[0] == table] == [
+        (table, "anomaly", "2026-02-27-10:00"),
+        (table, "anomaly", "2026-02-27-12:00"),
+        (table, "recovered", "2026-02-27-11:00"),
+        (table, "recovered", "2026-02-27-13:00"),
+    ]
+    assert [m for m in messages if m[0] != table] == [
+        (metric, "anomaly", "2026-02-27-15:00"),
+        (metric, "recovered", "2026-02-27-13:00"),  # its 12:00 failure went out with payments' page
+        (metric, "recovered", "2026-02-27-16:00"),
+    ]
+
+
+def test_judging_older_buckets_after_a_newer_failure_sends_no_false_recovery(shop, sns):
+    """orders fails at 20:00 and is paged; then a backfill judges the day before it again
+    (`backfill --judge-days 1`): those older buckets pass, and say nothing about 20:00. The
+    check still fails (status too), one older bucket that now fails is news of its own, and the
+    next bucket that passes is the one "recovered"."""
+    from rowcount_monitor.report import row_count_checks, status
+
+    endpoint, topic, _queue = sns
+    _, make, _ = shop
+    defs = make()
+    queue = _queue
+    with dg.instance_for_test() as instance:
+        _log_evaluations(instance, [(ORDERS, False, "2026-02-27-20:00")])
+        tick(defs, instance, topic)
+        assert _kinds(endpoint, queue) == [("shop.raw.orders", "anomaly", "2026-02-27-20:00")]
+        older = [f"2026-02-27-{h:02d}:00" for h in range(20)]
+        _log_evaluations(instance, [(ORDERS, h != "2026-02-27-05:00", h) for h in older])
+        tick(defs, instance, topic)
+        assert _kinds(endpoint, queue) == [("shop.raw.orders", "anomaly", "2026-02-27-05:00")]
+        (row,) = status(instance, row_count_checks(defs))
+        assert (row.bucket, row.verdict, row.failing_since) == ("2026-02-27-20:00", "failing", "2026-02-27-20:00")
+        _log_evaluations(instance, [(ORDERS, True, "2026-02-27-21:00")])
+        tick(defs, instance, topic)
+        assert _kinds(endpoint, queue) == [("shop.raw.orders", "recovered", "2026-02-27-21:00")]
+        (row,) = status(instance, row_count_checks(defs))
+        assert (row.bucket, row.verdict) == ("2026-02-27-21:00", "ok")
+
+
+def test_per_team_subscriptions_get_alerts_of_several_owners_and_big_alerts_fit_sns(sns):
+    """An operational alert over tables of three teams reaches each team's filtered queue (and
+    no other team's); one about 1,000 failing tables, with a summary too long for SNS's
+    256 KiB, goes out bounded, saying how much was left out."""
+    import boto3
+
+    endpoint, topic, _ = sns
+    sns_client, sqs = boto3.client("sns", endpoint_url=endpoint), boto3.client("sqs", endpoint_url=endpoint)
+    queues = {}
+    for team in ("team-t2", "team-t4", "team-other"):
+        queue = sqs.create_queue(QueueName=f"inbox-{team}")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        policy = json.dumps({"owner": [team]})
+        sns_client.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"FilterPolicy": policy})
+        queues[team] = queue
+    tables = [f"shop.raw.table_{i:04d}" for i in range(1000)]
+    huge = Alert(
+        "run-failure:r1",
+        "operational",
+        ", ".join(tables)[:200],
+        "team-metric, team-t2, team-t4",
+        "ERROR",
+        "counting failed: " + "; ".join(f"{t}: IO Error: Could not set lock on file" for t in tables) * 5,
+        {"downstream": tables, "run_id": "r1"},
+    )
+    single = Alert("a:1:anomaly", "anomaly", "shop.raw.orders", "team-t4", "WARN", "60 % below the expected 100")
+    publisher = SNSPublisher(topic_arn=topic)
+    for alert in (huge, single):
+        publisher.publish(alert)
+    got = {team: [json.loads(m["Message"]) for m in drain(endpoint, q)] for team, q in queues.items()}
+    assert [b["alert_id"] for b in got["team-t2"]] == ["run-failure:r1"]
+    assert sorted(b["alert_id"] for b in got["team-t4"]) == ["a:1:anomaly", "run-failure:r1"]
+    assert got["team-other"] == []
+    body = next(b for b in got["team-t2"])
+    assert len(huge.message().encode()) + len(json.dumps(huge.attributes())) < 256 * 1024
+    assert body["summary"].endswith("more characters)") and body["downstream"][-1] == "… and 950 more"
+
+
+def test_a_password_in_the_endpoint_url_is_never_stored_or_printed(shop, sns, monkeypatch, capsys, caplog, tmp_path):
+    """AWS_ENDPOINT_URL may carry user:password (a proxy's); botocore names the URL in its
+    connection errors. The outbox's last_error, the sensor's warnings and the command line
+    show it masked."""
+    from rowcount_monitor.cli import main
+
+    _, topic, _ = sns
+    _, make, outbox_path = shop
+    defs = make(notify="every_failure")
+    monkeypatch.setenv("ROWCOUNT_MONITOR_CONFIG", str(tmp_path / "rowcount_monitor.yaml"))
+    monkeypatch.setenv("ROWCOUNT_MONITOR_SNS_TOPIC_ARN", topic)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://alerts:hunter2-Pa55@127.0.0.1:9")  # nothing listens there
+    with dg.instance_for_test() as instance, caplog.at_level(logging.WARNING):
+        _log_failures(instance, 1)
+        for _ in range(8):
+            result, _ = tick(defs, instance, topic)
+    assert Outbox(outbox_path).counts() == {"dead": 1}
+    assert main(["alerts", "status"]) == 0
+    assert main(["alerts", "replay"]) == 1
+    shown = caplog.text + capsys.readouterr().out
+    assert "http://***@127.0.0.1:9" in shown
+    assert "hunter2" not in shown and b"hunter2" not in outbox_path.read_bytes()

@@ -118,3 +118,81 @@ def test_a_metric_is_an_asset_below_its_table_recorded_judged_and_paged(tmp_path
     )
     assert not verdicts["invoice_share"].passed
     assert {e.check_name for e in verdicts.values()} == {CHECK_NAME}
+
+
+def test_a_metric_cannot_read_a_local_file_into_a_count_or_an_error(tmp_path, demo_db):
+    """A metric's SQL reaches only its own table's rows: a subquery is refused when the config
+    loads, and the warehouse connection itself has file and network access off, so a file's
+    contents reach neither a count nor an error message."""
+    from rowcount_monitor.warehouse.duckdb import bounded_connect, seal
+
+    secret = tmp_path / "secrets"
+    secret.write_text("4242")
+    leaking = f"count(*) + CAST((SELECT content FROM read_text('{secret}')) AS INTEGER)"
+    for expression in (leaking, f"count(*) + (FROM read_text('{secret}') SELECT length(content))"):
+        config = write_config(
+            tmp_path, demo_db, [table_entry("payments")], metrics=[metric_entry("m", "payments", expression)]
+        )
+        with pytest.raises(ConfigError) as error:
+            build_definitions(config)
+        assert "holds a subquery" in str(error.value) and "field 'expression'" in str(error.value)
+    with bounded_connect(str(demo_db))() as conn:  # as the warehouse reader opens and seals each one
+        seal(conn)
+        with pytest.raises(duckdb.PermissionException) as denied:
+            conn.execute(f"SELECT {leaking} FROM shop.raw.payments")
+        assert "disabled by configuration" in str(denied.value) and "4242" not in str(denied.value)
+        with pytest.raises(duckdb.Error):  # nor can a later statement switch it back on
+            conn.execute("SET enable_external_access = true")
+        assert conn.execute("SELECT count(*) FROM shop.raw.payments").fetchone()[0] > 0
+
+
+def test_a_failing_metric_puts_no_row_data_into_the_step_failure(tmp_path, demo_db):
+    """The warehouse quotes the value it could not convert ('card'); the failure a run records,
+    and the operational alert made from it, say what went wrong without the value."""
+    config = write_config(
+        tmp_path,
+        demo_db,
+        [table_entry("payments")],
+        metrics=[metric_entry("m", "payments", "sum(CAST(method AS INTEGER))")],
+    )
+    defs = build_definitions(config)
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance, partition_key="2026-02-28-15:00", raise_on_error=False
+        )
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    text = failure.step_failure_data.user_failure_data.description
+    assert "Could not convert string '…' to INT32" in text, text
+    assert not any(word in text for word in ("card", "invoice", "paypal"))
+
+
+def test_a_metric_that_is_not_a_number_fails_alone(tmp_path, demo_db):
+    """A NaN or an infinite value fails its own metric, said in words; the table and the other
+    metric of the batch are recorded and judged."""
+    config = write_config(
+        tmp_path,
+        demo_db,
+        [table_entry("payments", owner="team-payments")],
+        metrics=[
+            metric_entry("ratio", "payments", "CAST('nan' AS DOUBLE) * count(*)", kind="value", owner="team-ratio"),
+            metric_entry("rate", "payments", "CAST('inf' AS DOUBLE) * count(*)", kind="value", owner="team-rate"),
+            metric_entry("invoice_payments", "payments", INVOICES),
+        ],
+    )
+    defs = build_definitions(config)
+    with dg.instance_for_test() as instance:
+        backfill_until(defs, instance, "2026-02-28 14:00")
+        result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance, partition_key="2026-02-28-15:00", raise_on_error=False
+        )
+    assert not result.success
+    judged = {e.asset_key.path[-1] for e in result.get_asset_check_evaluations()}
+    assert judged == {"payments", "invoice_payments"}
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    data = failure.step_failure_data.user_failure_data
+    assert sorted(data.metadata["failed_assets"].value) == [
+        "demo/raw/payments/rate",
+        "demo/raw/payments/ratio",
+    ]
+    assert "value is not a number (nan)" in data.description and "value is not a number (inf)" in data.description

@@ -190,4 +190,4 @@ def test_processes_starting_at_once_on_a_new_database_create_its_tables_once(pos
 
     with psycopg2.connect(postgres_url) as conn, conn.cursor() as cur:
         cur.execute("SELECT component, version FROM rowcount_monitor_schema_version ORDER BY component")
-        assert cur.fetchall() == [("feedback", 1), ("history", 2), ("outbox", 2)]
+        assert cur.fetchall() == [("feedback", 1), ("history", 2), ("outbox", 3)]

@@ -107,3 +107,16 @@ def test_an_hourly_table_expects_its_own_zones_clock_change():
     }
     assert alerts["Australia/Sydney"] == 0
     assert alerts[None] >= 5  # without the zone, the change is taken for incidents
+
+
+def test_zones_whose_names_differ_only_by_a_sign_load_side_by_side(tmp_path, demo_db):
+    """Etc/GMT+3 (three hours behind UTC) and Etc/GMT-3 (ahead) are two zones: two schedules
+    and two counting assets, and the code location loads."""
+    tables = [
+        table_entry("customers", "daily", timezone="Etc/GMT+3"),
+        table_entry("refunds", "daily", timezone="Etc/GMT-3"),
+    ]
+    defs = build_definitions(write_config(tmp_path, demo_db, tables))
+    names = {s.name for s in defs.schedules}
+    assert {"daily_row_counts_etc_gmt_plus_3", "daily_row_counts_etc_gmt_minus_3"} <= names
+    assert len(defs.get_repository_def().get_all_jobs()) > 0  # the definitions resolve

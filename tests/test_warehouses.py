@@ -227,7 +227,7 @@ def test_a_snowflake_error_fails_the_step_with_its_message(tmp_path, monkeypatch
             )
             assert not result.success
             failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-            assert "orders" in failure.step_failure_data.error.cause.message.lower()
+            assert "orders" in failure.step_failure_data.user_failure_data.description.lower()
             assert "pw-secret-123" not in str(failure.step_failure_data.error.to_string())
             assert instance.fetch_materializations(key, limit=10).records == []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -38,10 +39,20 @@ def backoff(attempts: int, first_delay: float) -> float:
     return min(first_delay * 2 ** max(attempts - 1, 0), BACKOFF_CAP)
 
 
+# user:password@ (or a token@) in a URL: never stored or printed
+_URL_CREDENTIALS = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s\"']+@")
+
+
+def mask_credentials(text: str) -> str:
+    """Every URL in `text` with its user and password replaced by ***."""
+    return _URL_CREDENTIALS.sub(r"\1***@", text)
+
+
 def describe_error(exc: Exception) -> str:
-    """Type and message only: botocore messages carry no credentials, and no traceback or
-    request dump (which could) is ever stored or logged."""
-    return f"{type(exc).__name__}: {exc}"[:300]
+    """Type and message only: botocore messages carry no credentials but the endpoint URL,
+    whose user:password part (AWS_ENDPOINT_URL may hold one) is masked; no traceback or request
+    dump (which could hold more) is ever stored or logged."""
+    return mask_credentials(f"{type(exc).__name__}: {exc}")[:300]
 
 
 def deliver(

@@ -28,7 +28,7 @@ from pathlib import Path
 from ..storage import Database, libpq_url, postgres_transaction, sqlite_transaction
 from .messages import Alert
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # A claim older than this belongs to a publish that never reported back (the publisher's
 # timeouts and retries end within a minute).
 CLAIM_LEASE = 300.0
@@ -51,13 +51,14 @@ CREATE TABLE IF NOT EXISTS alerts (
 CREATE INDEX IF NOT EXISTS alerts_due ON alerts (status, next_attempt);
 CREATE TABLE IF NOT EXISTS check_state (
     check_key TEXT PRIMARY KEY,
-    failing INTEGER NOT NULL
+    failing INTEGER NOT NULL,
+    bucket TEXT  -- the newest bucket judged: the state is its verdict (NULL: unpartitioned)
 );
 CREATE TABLE IF NOT EXISTS cursor (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 """
 # columns added since version 1, for outboxes written by an earlier release
-_ADDED_COLUMNS = {"stream": "TEXT", "claimed": "REAL"}
+_ADDED_COLUMNS = {"alerts": {"stream": "TEXT", "claimed": "REAL"}, "check_state": {"bucket": "TEXT"}}
 
 
 _TAKEABLE = "status = 'pending' OR (status = 'sending' AND coalesce(claimed, 0) <= :stale)"
@@ -69,6 +70,15 @@ def stream_of(alert: Alert) -> str | None:
 
 
 _SQLITE_NAMES = {"alerts": "alerts", "check_state": "check_state", "cursor": "cursor", "seq": "rowid"}
+
+
+@dataclass(frozen=True)
+class CheckState:
+    """What the outbox knows of a check: whether it is failing (its failure was paged), as of
+    its newest bucket judged (None: none yet, or the check's asset has no buckets)."""
+
+    failing: bool = False
+    bucket: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,10 +116,11 @@ class Outbox:
         with closing(sqlite3.connect(self.path, timeout=30)) as conn:
             conn.executescript(_SCHEMA)
         with self._tx() as conn:
-            columns = {row[1] for row in conn.execute("PRAGMA table_info(alerts)")}
-            for name, kind in _ADDED_COLUMNS.items():
-                if name not in columns:
-                    conn.execute(f"ALTER TABLE alerts ADD COLUMN {name} {kind}")
+            for table, added in _ADDED_COLUMNS.items():
+                columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+                for name, kind in added.items():
+                    if name not in columns:
+                        conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
             conn.execute("DELETE FROM schema_version")
             conn.execute("INSERT INTO schema_version VALUES (:v)", {"v": SCHEMA_VERSION})
 
@@ -146,13 +157,22 @@ class Outbox:
 
     def ingest(self, reads) -> int:
         """Atomically, for every (cursor name, position, evaluations, to_alerts) in `reads`: turn
-        the evaluations into alerts (via `to_alerts(evaluation, was_failing)`, which returns the
-        alerts and whether the check now fails), update check states, and move the cursor to
+        the evaluations into alerts (via `to_alerts(evaluation, state, said)`, which returns the
+        alerts and the check's new CheckState; `said(prefix)` is the kind of the newest alert
+        queued under an id prefix, or None), update check states, and move the cursor to
         `position`. One transaction for all of them: a sensor pass over 1,000 checks commits
         once. Returns how many alerts were added."""
         added = 0
         now = time.time()
         with self._tx() as conn:
+
+            def said(prefix: str) -> str | None:
+                row = conn.execute(
+                    "SELECT id FROM {alerts} WHERE substr(id, 1, :n) = :prefix ORDER BY {seq} DESC LIMIT 1",
+                    {"n": len(prefix), "prefix": prefix},
+                ).fetchone()
+                return row[0].rsplit(":", 1)[1] if row else None
+
             for name, position, evaluations, to_alerts in reads:
                 row = conn.execute("SELECT position FROM {cursor} WHERE name = :name", {"name": name}).fetchone()
                 read_up_to = row[0] if row else 0
@@ -160,14 +180,14 @@ class Outbox:
                     if ev.storage_id <= read_up_to:  # another pass ingested it meanwhile
                         continue
                     row = conn.execute(
-                        "SELECT failing FROM {check_state} WHERE check_key = :key", {"key": ev.check_key}
+                        "SELECT failing, bucket FROM {check_state} WHERE check_key = :key", {"key": ev.check_key}
                     ).fetchone()
-                    was_failing = bool(row and row[0])
-                    alerts, failing = to_alerts(ev, was_failing)
+                    state = CheckState(bool(row[0]), row[1]) if row else CheckState()
+                    alerts, new = to_alerts(ev, state, said)
                     conn.execute(
-                        "INSERT INTO {check_state} (check_key, failing) VALUES (:key, :failing) "
-                        "ON CONFLICT(check_key) DO UPDATE SET failing = excluded.failing",
-                        {"key": ev.check_key, "failing": int(failing)},
+                        "INSERT INTO {check_state} (check_key, failing, bucket) VALUES (:key, :failing, :bucket) "
+                        "ON CONFLICT(check_key) DO UPDATE SET failing = excluded.failing, bucket = excluded.bucket",
+                        {"key": ev.check_key, "failing": int(new.failing), "bucket": new.bucket},
                     )
                     for alert in alerts:
                         added += self._insert(conn, alert, now)
@@ -178,20 +198,6 @@ class Outbox:
                         {"name": name, "position": position},
                     )
         return added
-
-    def last_kinds(self, prefixes: list[str]) -> dict[str, str]:
-        """For each id prefix (a check and bucket: "asset:check:partition:"), the kind of the
-        newest alert queued under it (anomaly, recovered); prefixes without one are left out."""
-        out = {}
-        with self._tx() as conn:
-            for prefix in prefixes:
-                row = conn.execute(
-                    "SELECT id FROM {alerts} WHERE substr(id, 1, :n) = :prefix ORDER BY {seq} DESC LIMIT 1",
-                    {"n": len(prefix), "prefix": prefix},
-                ).fetchone()
-                if row:
-                    out[prefix] = row[0].rsplit(":", 1)[1]
-        return out
 
     def add(self, alert: Alert) -> bool:
         """Queue one alert; False if an alert with its id was queued before."""
@@ -213,8 +219,10 @@ class Outbox:
         file is lost, a new one starts from there instead of re-sending the whole history."""
         with self._tx() as conn:
             positions = dict(conn.execute("SELECT name, position FROM {cursor}").fetchall())
-            failing = [k for (k,) in conn.execute("SELECT check_key FROM {check_state} WHERE failing = 1").fetchall()]
-        return json.dumps({"positions": positions, "failing": sorted(failing)}, separators=(",", ":"))
+            states = conn.execute("SELECT check_key, failing, bucket FROM {check_state}").fetchall()
+        failing = sorted(k for k, f, _ in states if f)
+        buckets = {k: b for k, _, b in states if b is not None}
+        return json.dumps({"positions": positions, "failing": failing, "buckets": buckets}, separators=(",", ":"))
 
     def restore(self, snapshot: str) -> int:
         """Take read positions and failing checks from a snapshot, where this outbox has none
@@ -222,6 +230,7 @@ class Outbox:
         try:
             data = json.loads(snapshot)
             positions, failing = dict(data["positions"]), list(data["failing"])
+            buckets = {str(k): str(v) for k, v in dict(data.get("buckets", {})).items()}
         except (TypeError, ValueError, KeyError):
             return 0
         with self._tx() as conn:
@@ -232,8 +241,12 @@ class Outbox:
                 [{"name": str(k), "position": int(v)} for k, v in positions.items()],
             )
             conn.executemany(
-                "INSERT INTO {check_state} (check_key, failing) VALUES (:key, 1) ON CONFLICT (check_key) DO NOTHING",
-                [{"key": str(k)} for k in failing],
+                "INSERT INTO {check_state} (check_key, failing, bucket) VALUES (:key, :failing, :bucket) "
+                "ON CONFLICT (check_key) DO NOTHING",
+                [
+                    {"key": k, "failing": int(k in set(map(str, failing))), "bucket": buckets.get(k)}
+                    for k in sorted(set(map(str, failing)) | set(buckets))
+                ],
             )
         return len(positions)
 
@@ -331,7 +344,7 @@ CREATE TABLE IF NOT EXISTS {alerts} (
     claimed DOUBLE PRECISION
 );
 CREATE INDEX IF NOT EXISTS rowcount_monitor_alerts_due ON {alerts} (status, next_attempt);
-CREATE TABLE IF NOT EXISTS {check_state} (check_key TEXT PRIMARY KEY, failing INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS {check_state} (check_key TEXT PRIMARY KEY, failing INTEGER NOT NULL, bucket TEXT);
 CREATE TABLE IF NOT EXISTS {cursor} (name TEXT PRIMARY KEY, position BIGINT NOT NULL);
 """
 # pg_advisory_xact_lock key ('rowcount'): every outbox transaction holds it, as SQLite's BEGIN
@@ -347,7 +360,13 @@ class PostgresOutbox(Outbox):
     def __init__(self, url: str):
         self.url = libpq_url(url)
         self.path = None
-        Database(("alerts", "check_state", "cursor"), _POSTGRES_SCHEMA, {"outbox": SCHEMA_VERSION}, url=url)
+        Database(
+            ("alerts", "check_state", "cursor"),
+            _POSTGRES_SCHEMA,
+            {"outbox": SCHEMA_VERSION},
+            url=url,
+            upgrades={"outbox": {3: "ALTER TABLE {check_state} ADD COLUMN IF NOT EXISTS bucket TEXT"}},
+        )
 
     def __str__(self) -> str:
         return "the rowcount_monitor_* tables of the instance's PostgreSQL database"

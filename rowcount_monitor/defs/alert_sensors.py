@@ -3,15 +3,21 @@
 `row_count_alerts` reads new check evaluations (Dagster's asset-check execution records: one
 query for the latest execution of every check, one more for the new records of the checks that
 have any), turns them into alerts in the outbox (one transaction for the whole pass, together
-with every check's read position) and delivers what is due. A table that keeps failing sends
-one "started failing" alert and one "recovered" when it passes again, unless
-`alerts.notify: every_failure`. Tables failing in the same pass below a failing table (dbt
-models under a raw table) page once, with the upstream table's alert, which lists them; each
-still sends its own "recovered". A bucket judged again after late rows changed its count
-(recount.py) is that bucket's news, not the check's state: "recovered" where its alert was sent
-and the new count is normal, an alert where it was not sent and the new count fails.
-`operational_alerts` queues a message for every failed run (warehouse down, permission
-denied): never a row-count anomaly, always its own kind.
+with every check's read position) and delivers what is due.
+
+A check's state is the verdict of its newest bucket judged, and a table that keeps failing sends
+one "started failing" alert and one "recovered" when its newest bucket passes again, unless
+`alerts.notify: every_failure`. An evaluation of an older bucket (a backfill judging the past
+after a newer failure, late rows judged again by recount.py) is that bucket's news, not the
+check's state: "recovered" where that bucket's alert was sent and it now passes, an alert where
+none was sent and it fails. A "recovered" only ever follows a failure that was paged.
+
+Failures along one line of descent page once (a raw table and the dbt models or metrics below
+it), from the top-most failing table, whose alert lists the others; they are grouped only where
+their buckets overlap (or, for a table without buckets, where they were judged within
+LINEAGE_WINDOW of each other), and only if that alert is actually queued in the same pass:
+otherwise each pages on its own. `operational_alerts` queues a message for every failed run
+(warehouse down, permission denied): never a row-count anomaly, always its own kind.
 """
 
 from __future__ import annotations
@@ -20,17 +26,20 @@ import itertools
 import os
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from ..alerting.deliver import deliver
 from ..alerting.messages import Alert
-from ..alerting.outbox import Outbox, PostgresOutbox
+from ..alerting.outbox import CheckState, Outbox, PostgresOutbox
 from ..alerting.sns import TOPIC_ENV, SNSPublisher
 from ..config import AlertsConfig, TableConfig
 from ..storage import postgres_url
+from .cadence import BUCKET_STEP, PARTITION_FORMAT, label_zone, to_utc
 from .checks import CHECK_NAME, REJUDGED, check_executions
 from .counting import FAILED_ASSETS
 from .measures import label
@@ -43,6 +52,9 @@ OUTBOX_FILE = "rowcount_monitor_alerts.sqlite"
 PLANNED_TIMEOUT = 3600.0
 # Most execution records one sensor pass reads in its single query (see unread_executions).
 BULK_LIMIT = 20_000
+# Failures of a table without buckets (an unpartitioned dbt model) and of a table above it are
+# one incident when they were judged this close together (one daily run of the model).
+LINEAGE_WINDOW = 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,7 @@ class CheckEvent:
     severity: str
     description: str
     metadata: dict
+    created: float = 0.0  # when the evaluation was recorded (epoch seconds)
 
     @property
     def check_key(self) -> str:
@@ -87,6 +100,7 @@ class CheckEvent:
             ev.severity.value,
             ev.description or "",
             numbers,
+            record.create_timestamp,
         )
 
 
@@ -186,81 +200,127 @@ def outbox_for(alerts: AlertsConfig, instance: dg.DagsterInstance) -> Outbox:
     return Outbox(Path(instance.root_directory or os.environ.get("DAGSTER_HOME") or ".") / OUTBOX_FILE)
 
 
+def is_newest(event: CheckEvent, state: CheckState) -> bool:
+    """Whether `event` judges the check's newest bucket so far (partition keys of one table sort
+    as their buckets do); an evaluation without a bucket always is."""
+    return event.partition is None or state.bucket is None or event.partition >= state.bucket
+
+
 def alerts_for(
     event: CheckEvent,
-    was_failing: bool,
+    state: CheckState,
+    said,
     entry: TableConfig,
     alerts: AlertsConfig,
-    cause: TableConfig | None = None,
+    cause: CheckEvent | None = None,
     affected: tuple[TableConfig, ...] = (),
-    earlier: dict[str, str] | None = None,
-):
-    """The alerts one evaluation causes, and whether the check now counts as failing. A failure
-    with a `cause` (an upstream table failing in the same pass) pages with the cause's alert, which
-    lists the `affected` tables below it and carries their owners as an attribute. A bucket judged
-    again is weighed against `earlier` (bucket prefix -> kind of its newest alert), which it updates."""
+    paged: set[int] | None = None,
+) -> tuple[list[Alert], CheckState]:
+    """The alerts one evaluation causes, and the check's new state. `said(prefix)` is the kind
+    of the newest alert queued about a bucket (None: none). A failure with a `cause` (a failing
+    evaluation above it, in an overlapping bucket) pages with the cause's alert when that alert
+    was queued (its storage id is in `paged`, which this fills with the failures that paged),
+    which lists the `affected` tables below it and carries their owners as an attribute."""
+    paged = set() if paged is None else paged
     url = f"{alerts.ui_base_url.rstrip('/')}/assets/{'/'.join(event.asset_key.path)}?view=checks"
     details = {k: event.metadata[k] for k in ("observed", "expected", "lower", "upper", "score") if k in event.metadata}
     details.update(partition=event.partition, run_id=event.run_id, url=url, check=CHECK_NAME)
     base = f"{event.check_key}:{event.partition or '-'}:{event.storage_id}"
     owner = entry.owner or ""
-    if event.rejudged:
-        earlier = {} if earlier is None else earlier
-        said = earlier.get(event.bucket_prefix)
-        if event.passed and said == "anomaly":
-            kind, severity, summary = "recovered", "INFO", f"late rows made it normal: {event.description}"
-        elif not event.passed and said != "anomaly":
-            kind, severity, summary = "anomaly", event.severity, event.description
-        else:
-            return [], was_failing
-        earlier[event.bucket_prefix] = kind
-        return [Alert(f"{base}:{kind}", kind, label(entry), owner, severity, summary, details)], was_failing
+
+    def alert(kind: str, severity: str, summary: str) -> Alert:
+        return Alert(f"{base}:{kind}", kind, label(entry), owner, severity, summary, details)
+
+    if event.rejudged or not is_newest(event, state):  # news about that bucket, not the check's state
+        before = said(event.bucket_prefix)
+        if event.passed and before == "anomaly":
+            summary = f"late rows made it normal: {event.description}" if event.rejudged else event.description
+            return [alert("recovered", "INFO", f"bucket {event.partition} passes now: {summary}")], state
+        if not event.passed and before != "anomaly":
+            paged.add(event.storage_id)
+            return [alert("anomaly", event.severity, event.description)], state
+        return [], state
     if not event.passed:
-        if cause is not None or (was_failing and alerts.notify == "state_changes"):
-            return [], True
+        if cause is not None and cause.storage_id in paged:
+            return [], CheckState(True, event.partition)
+        if state.failing and alerts.notify == "state_changes":
+            return [], CheckState(True, event.partition)
         summary = event.description
         if affected:
             details.update(
                 downstream=[label(a) for a in affected],
                 downstream_owners=sorted({a.owner for a in affected if a.owner}),
             )
-            summary += f"; failing below it in the same pass: {', '.join(label(a) for a in affected)}"
-        return [Alert(f"{base}:anomaly", "anomaly", label(entry), owner, event.severity, summary, details)], True
-    if was_failing:
-        return [
-            Alert(
-                f"{base}:recovered",
-                "recovered",
-                label(entry),
-                owner,
-                "INFO",
-                f"passes again: {event.description}",
-                details,
-            )
-        ], False
-    return [], False
+            summary += f"; failing below it in the same bucket: {', '.join(label(a) for a in affected)}"
+        paged.add(event.storage_id)
+        return [alert("anomaly", event.severity, summary)], CheckState(True, event.partition)
+    if state.failing:
+        return [alert("recovered", "INFO", f"passes again: {event.description}")], CheckState(False, event.partition)
+    return [], CheckState(False, event.partition)
+
+
+def bucket_window(event: CheckEvent, entry: TableConfig) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The UTC span of the bucket an evaluation judged; None where it has no bucket."""
+    if event.partition is None:
+        return None
+    try:
+        start = pd.Timestamp(datetime.strptime(event.partition, PARTITION_FORMAT[entry.cadence]))
+    except (KeyError, ValueError):
+        return None
+    zone = label_zone(entry)
+    return to_utc(start, zone), to_utc(start + BUCKET_STEP[entry.cadence], zone)
+
+
+def together(a: CheckEvent, b: CheckEvent, tables: dict[dg.AssetKey, TableConfig]) -> bool:
+    """Whether two failures are one incident in time: overlapping buckets, or (where one has no
+    bucket) judged within LINEAGE_WINDOW of each other."""
+    wa, wb = bucket_window(a, tables[a.asset_key]), bucket_window(b, tables[b.asset_key])
+    if wa is None or wb is None:
+        return abs(a.created - b.created) <= LINEAGE_WINDOW
+    return wa[0] < wb[1] and wb[0] < wa[1]
 
 
 def along_lineage(
-    failing: set[dg.AssetKey], repository: dg.RepositoryDefinition | None
-) -> tuple[dict[dg.AssetKey, dg.AssetKey], dict[dg.AssetKey, list[dg.AssetKey]]]:
-    """Failing tables that fail because a table above them does: (each such table -> the
-    failing table its page goes with, each such cause -> the tables it carries). The cause is
-    the top-most failing ancestor (the first by name where there are several), so a raw table,
-    its staging model and the mart below it make one page, from the raw table."""
-    if repository is None or len(failing) < 2:
+    failures: list[CheckEvent], repository: dg.RepositoryDefinition | None, tables: dict[dg.AssetKey, TableConfig]
+) -> tuple[dict[int, CheckEvent], dict[int, list[dg.AssetKey]]]:
+    """Failures that fail because a table above them fails at the same time: (each such
+    failure's storage id -> the failure its page goes with, each such cause's storage id -> the
+    tables it carries). The cause is a top-most failing ancestor in an overlapping bucket (the
+    first by name, then by bucket, where there are several), so a raw table, its staging model
+    and the mart below it make one page, from the raw table, bucket by bucket."""
+    if repository is None or len(failures) < 2:
         return {}, {}
     graph = repository.asset_graph
-    ancestors = {k: graph.get_ancestor_asset_keys(k) & failing for k in failing if graph.has(k)}
-    cause = {}
-    for key, above in ancestors.items():
-        roots = sorted((a for a in above if not ancestors.get(a)), key=dg.AssetKey.to_user_string)
+    by_key: dict[dg.AssetKey, list[CheckEvent]] = {}
+    for ev in failures:
+        by_key.setdefault(ev.asset_key, []).append(ev)
+    ancestors = {k: graph.get_ancestor_asset_keys(k) & set(by_key) for k in by_key if graph.has(k)}
+
+    def above(ev: CheckEvent) -> list[CheckEvent]:
+        return [u for k in ancestors.get(ev.asset_key, ()) for u in by_key[k] if together(u, ev, tables)]
+
+    cause: dict[int, CheckEvent] = {}
+    for ev in failures:
+        roots = [u for u in above(ev) if not above(u)]
         if roots:
-            cause[key] = roots[0]
-    affected: dict[dg.AssetKey, list[dg.AssetKey]] = {}
-    for key in sorted(cause, key=dg.AssetKey.to_user_string):
-        affected.setdefault(cause[key], []).append(key)
+            cause[ev.storage_id] = min(
+                roots, key=lambda u: (u.asset_key.to_user_string(), u.partition or "", u.storage_id)
+            )
+    affected: dict[int, list[dg.AssetKey]] = {}
+    for ev in sorted(failures, key=lambda e: e.asset_key.to_user_string()):
+        if ev.storage_id in cause:
+            carried = affected.setdefault(cause[ev.storage_id].storage_id, [])
+            if ev.asset_key not in carried:
+                carried.append(ev.asset_key)
     return cause, affected
+
+
+def lineage_depth(repository: dg.RepositoryDefinition | None, keys: list[dg.AssetKey]) -> dict[dg.AssetKey, int]:
+    """How many assets lie above each one (an asset always has more than any asset above it)."""
+    if repository is None:
+        return {}
+    graph = repository.asset_graph
+    return {k: len(graph.get_ancestor_asset_keys(k)) for k in keys if graph.has(k)}
 
 
 def sensor_definitions(entries: list[TableConfig], alerts: AlertsConfig) -> list:
@@ -295,29 +355,29 @@ def sensor_definitions(entries: list[TableConfig], alerts: AlertsConfig) -> list
         for check_key, records in unread.items():
             events, position = new_evaluations(records, changed[check_key], now, finished)
             batch[check_key] = (position, events)
-        failing = {
-            k.asset_key for k, (_, events) in batch.items() if any(not e.passed and not e.rejudged for e in events)
-        }
-        cause, affected = along_lineage(failing, context.repository_def)
-        earlier = outbox.last_kinds(
-            sorted({e.bucket_prefix for _, events in batch.values() for e in events if e.rejudged})
-        )
-        reads = [
-            (
-                check_key.to_user_string(),
-                position,
-                events,
-                lambda ev, was_failing, key=check_key.asset_key: alerts_for(
-                    ev,
-                    was_failing,
-                    tables[key],
-                    alerts,
-                    cause=tables[cause[key]] if key in cause else None,
-                    affected=tuple(tables[k] for k in affected.get(key, ())),
-                    earlier=earlier,
-                ),
+        failures = [e for _, events in batch.values() for e in events if not e.passed and not e.rejudged]
+        cause, affected = along_lineage(failures, context.repository_def, tables)
+        paged: set[int] = set()  # failures whose alert was queued in this pass
+
+        def to_alerts(ev: CheckEvent, state: CheckState, said):
+            return alerts_for(
+                ev,
+                state,
+                said,
+                tables[ev.asset_key],
+                alerts,
+                cause=cause.get(ev.storage_id),
+                affected=tuple(tables[k] for k in affected.get(ev.storage_id, ())),
+                paged=paged,
             )
-            for check_key, (position, events) in batch.items()
+
+        # tables above others first: a cause's alert is queued before the failures it carries
+        depth = lineage_depth(context.repository_def, [k.asset_key for k in batch])
+        reads = [
+            (check_key.to_user_string(), position, events, to_alerts)
+            for check_key, (position, events) in sorted(
+                batch.items(), key=lambda item: (depth.get(item[0].asset_key, 0), item[0].to_user_string())
+            )
         ]
         added = outbox.ingest(reads)
         read = sum(len(events) for _, _, events, _ in reads)
@@ -369,7 +429,7 @@ def sensor_definitions(entries: list[TableConfig], alerts: AlertsConfig) -> list
             names[:200],
             owners,
             "ERROR",
-            f"counting failed, no row count recorded: {error}",
+            f"counting failed, no count or value recorded: {error}",
             {"run_id": run.run_id, "job": run.job_name, "url": f"{alerts.ui_base_url.rstrip('/')}/runs/{run.run_id}"},
         )
         outbox_for(alerts, context.instance).add(alert)

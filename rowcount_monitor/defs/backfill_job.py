@@ -9,6 +9,7 @@ missing bucket, from one GROUP BY query per table: about twice as fast, which ma
 """
 
 import datetime as dt
+import math
 
 import dagster as dg
 import pandas as pd
@@ -81,6 +82,14 @@ def _fill_table(context, facts: TableFacts, until: dt.datetime, judge_days: int,
         0
     ]
     by_key = {bucket.strftime(fmt): n for bucket, n in counts.items()}
+    odd = sorted(k for k, n in by_key.items() if not math.isfinite(n))
+    if odd:  # left missing (a later backfill tries them again), the others recorded
+        context.log.warning(
+            f"{label} {key.to_user_string()}: {len(odd)} bucket(s) whose value is not a number "
+            f"({by_key[odd[0]]} at {odd[0]}) are not recorded"
+        )
+        todo = [k for k in todo if k not in odd]
+        by_key = {k: n for k, n in by_key.items() if k not in odd}
     for partition in todo:
         context.log_event(
             dg.AssetMaterialization(

@@ -28,8 +28,11 @@ def local_zone(zone: str | None) -> str | None:
 
 def zone_suffix(zone: str | None) -> str:
     """What a counting asset or schedule of a zone's tables adds to its name ('_america_new_york';
-    '' for UTC)."""
-    return "_" + re.sub(r"[^a-z0-9]+", "_", zone.lower()) if local_zone(zone) else ""
+    '' for UTC). A sign before a number is spelled out: Etc/GMT+3 and Etc/GMT-3 are different zones."""
+    if not local_zone(zone):
+        return ""
+    signed = re.sub(r"[+-](?=\d)", lambda m: "_plus_" if m.group(0) == "+" else "_minus_", zone.lower())
+    return "_" + re.sub(r"[^a-z0-9]+", "_", signed)
 
 
 def label_zone(entry) -> str | None:

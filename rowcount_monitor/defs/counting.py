@@ -23,7 +23,7 @@ from typing import TypeVar
 import dagster as dg
 import pandas as pd
 
-from ..warehouse import WarehouseUnavailable
+from ..warehouse import WarehouseUnavailable, error_text
 from .cadence import BUCKET_STEP, BUCKET_UNIT, PARTITION_FORMAT, label_zone, to_utc
 from .catalog import TableFacts
 from .checks import (
@@ -57,26 +57,43 @@ def _isolated(run: Callable[[list[TableFacts]], list[T]], tables: list[TableFact
     try:
         return {_name(f): r for f, r in zip(tables, run(tables), strict=True)}, {}
     except WarehouseUnavailable as exc:  # every table fails alike: no use asking one by one
-        return {}, {_name(f): str(exc).splitlines()[0] for f in tables}
-    except Exception:  # noqa: BLE001 - which table is at fault is found below, one by one
+        return {}, {_name(f): error_text(exc) for f in tables}
+    except Exception as exc:  # noqa: BLE001 - which table is at fault is found below, one by one
         if len(tables) == 1:
-            raise
+            return {}, {_name(tables[0]): error_text(exc)}
     results, errors = {}, {}
     for f in tables:
         try:
             results[_name(f)] = run([f])[0]
         except Exception as exc:  # noqa: BLE001 - reported per table, then the step fails
-            errors[_name(f)] = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            errors[_name(f)] = error_text(exc)
     return results, errors
 
 
-def _fail_for(errors: dict, total: int) -> None:
+# The most tables a counting failure names one by one (the rest are counted: "and 990 more").
+LISTED_ERRORS = 10
+
+
+def fail_for(errors: dict, total: int) -> None:
     if errors:
-        listed = "; ".join(f"{name}: {msg}" for name, msg in errors.items())
+        listed = "; ".join(f"{name}: {msg}" for name, msg in list(errors.items())[:LISTED_ERRORS])
+        if len(errors) > LISTED_ERRORS:
+            listed += f"; and {len(errors) - LISTED_ERRORS} more"
         raise dg.Failure(
-            f"counting failed for {len(errors)} of {total} table(s), no row count recorded for them: {listed}",
+            f"counting failed for {len(errors)} of {total} table(s), no count or value recorded for them: {listed}",
             metadata={FAILED_ASSETS: dg.MetadataValue.json(sorted(errors))},
         )
+
+
+def _not_numbers(counts: dict[str, dict]) -> dict[str, float]:
+    """Of each measured series, the first value that is NaN or infinite (a metric such as
+    avg(x) / sum(y) can give either); such a value is no count to record or judge."""
+    bad = {}
+    for name, found in counts.items():
+        odd = next((v for v in found.values() if not math.isfinite(v)), None)
+        if odd is not None:
+            bad[name] = odd
+    return bad
 
 
 def _name(f: TableFacts) -> str:
@@ -107,6 +124,9 @@ def count_buckets(context, warehouse, tables: list[TableFacts], checked: list[Ta
             ),
             tables,
         )
+    for name, value in _not_numbers(counts).items():  # that metric fails; the rest are recorded and judged
+        del counts[name]
+        errors[name] = f"value is not a number ({value}): nothing recorded for this bucket"
     rows = []
     for f in tables:
         if _name(f) not in counts:
@@ -151,7 +171,7 @@ def count_buckets(context, warehouse, tables: list[TableFacts], checked: list[Ta
         yield from _judge_buckets(context, judged, keys[0], plots, rejudged=not tables)
     elif checked:
         context.log.info("row-count checks are not run for a range of buckets; the backfill job judges recent ones")
-    _fail_for(errors, len(tables))
+    fail_for(errors, len(tables))
 
 
 def _changed_counts(instance, tables: list[TableFacts], counts: dict, first: pd.Timestamp, last: pd.Timestamp):
@@ -222,4 +242,4 @@ def count_snapshots(context, warehouse, tables: list[TableFacts], checked: list[
         if history.empty:
             raise dg.Failure(f"no recorded row count for {entry.ref}")
         yield judge(entry, policy_for(entry), history, plots)
-    _fail_for(errors, len(tables))
+    fail_for(errors, len(tables))

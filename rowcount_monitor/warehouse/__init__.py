@@ -111,7 +111,25 @@ def check_expression(expression: str) -> str:
         raise ValueError(f"unbalanced parentheses in {text!r}")
     if re.search(r"\b(from|union|except|intersect|limit|group\s+by|order\s+by)\b", _outside_parens(bare), re.I):
         raise ValueError(f"{text!r} is more than an expression: the FROM, WHERE and GROUP BY are the monitor's own")
+    if re.search(r"\b(select|from)\b", bare, re.I):
+        raise ValueError(
+            f"{text!r} holds a subquery: a metric reads only its own table's rows, so it may not "
+            "SELECT from anything else (another table, a file, a stage)"
+        )
     return text
+
+
+# The most characters of a warehouse error that go into a step failure or an alert.
+ERROR_TEXT_LIMIT = 600
+
+
+def error_text(exc: BaseException) -> str:
+    """A warehouse error as one bounded line without row data: the warehouses quote the value
+    they could not convert or compare ('Could not convert string '...' to INT32'), which may be
+    a customer's e-mail or a secret; quoted literals become '…'."""
+    lines = str(exc).strip().splitlines()
+    text = re.sub(r"'(?:[^']|'')*'", "'…'", lines[0]) if lines else type(exc).__name__
+    return text if len(text) <= ERROR_TEXT_LIMIT else text[: ERROR_TEXT_LIMIT - 1] + "…"
 
 
 def _outside_parens(text: str) -> str:

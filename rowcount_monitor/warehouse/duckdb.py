@@ -50,6 +50,17 @@ def bounded_connect(database: str, config: dict | None = None, wait: float = LOC
     return connect
 
 
+def seal(conn: duckdb.DuckDBPyConnection) -> None:
+    """Set a connection up for the monitor's queries and lock it: TIMESTAMPTZ columns are
+    truncated and compared in the session's zone, which is the machine's unless set (UTC makes
+    buckets the same on every host); no file or network access (a metric's SQL is the user's
+    own, and must not read a local file or URL into a count or an error message); and no
+    setting may be changed back."""
+    conn.execute("SET TimeZone = 'UTC'")
+    conn.execute("SET enable_external_access = false")
+    conn.execute("SET lock_configuration = true")
+
+
 class DuckDBWarehouse(UnionQueries):
     """Counts rows through connections from `connect` (e.g. DuckDBResource.get_connection)."""
 
@@ -68,9 +79,7 @@ class DuckDBWarehouse(UnionQueries):
 
     def _rows(self, sql, params=()):
         with self._connect() as conn:
-            # TIMESTAMPTZ columns are truncated and compared in the session's zone, which is the
-            # machine's unless set: UTC makes buckets the same on every host
-            conn.execute("SET TimeZone = 'UTC'")
+            seal(conn)
             return conn.execute(sql, list(params)).fetchall()
 
     def list_tables(self, database, schema):
