@@ -322,3 +322,27 @@ def test_discover_stores_a_catalog_that_loads_without_the_warehouse(tmp_path, wr
     path.write_text(path.read_text() + "\n# changed\n")  # a changed config no longer trusts the catalog
     with pytest.raises(WarehouseError, match="DuckDB file .*shop.duckdb does not exist"):
         build_definitions(path)
+
+
+def test_an_empty_or_only_old_table_in_a_globbed_schema_is_skipped_and_the_others_load(tmp_path, writable_db, caplog):
+    """A new, still empty table in a globbed schema, and one whose rows all predate
+    max_history_days, are not monitored yet (each said in a warning); the others load. Listed
+    by name, the same tables are config errors that say which of the two it is."""
+    import duckdb
+
+    db = writable_db
+    with duckdb.connect(str(db)) as conn:
+        conn.execute("CREATE TABLE shop.raw.order_returns (id INTEGER, loaded_at TIMESTAMP)")
+        conn.execute("CREATE TABLE shop.raw.order_archive AS SELECT 1 AS id, TIMESTAMP '2019-01-01' AS loaded_at")
+    path = write_config(tmp_path, db, schemas=[raw_schema(include=["order*"])])
+    with caplog.at_level("WARNING", logger="rowcount_monitor"):
+        defs = build_definitions(path)
+    assert {k.path[-1] for a in defs.assets for k in a.keys} == {"orders", "order_items"}
+    warned = " ".join(r.getMessage() for r in caplog.records)
+    assert "order_returns: not monitored yet: the table is empty" in warned
+    assert "order_archive: not monitored yet: all 1 row(s) are older than checks.max_history_days.hourly" in warned
+    for name, fragment in (("order_returns", "the table is empty"), ("order_archive", "all 1 row(s) are older")):
+        listed = write_config(tmp_path, db, [table_entry(name)])
+        with pytest.raises(ConfigError) as error:
+            build_definitions(listed)
+        assert f"field 'start': {fragment}" in str(error.value) and str(listed) in str(error.value)

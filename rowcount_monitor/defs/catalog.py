@@ -176,19 +176,29 @@ def _discover(config: MonitorConfig, skip: frozenset[str]) -> list[TableFacts]:
             log.warning(f"{where}: not monitored: {problem}")
             continue
         keys[key] = where
-        described.append((where, entry, columns))
+        described.append((where, entry, columns, listed))
     firsts = _first_loads(
         warehouses,
-        [entry for _, entry, _ in described],
+        [entry for _, entry, _, _ in described],
         config.checks.max_history_days.model_dump(),
         pd.Timestamp.now(tz="UTC").tz_localize(None),
     )
     facts = []
-    for (where, entry, columns), first in zip(described, firsts, strict=True):
+    for (where, entry, columns, listed), (first, older) in zip(described, firsts, strict=True):
         start = None
         if entry.mode == "bucket":
             if first is None:
-                raise ConfigError(f"{where}, field 'start': the table is empty; give a start date")
+                depth = f"checks.max_history_days.{entry.cadence}"
+                problem = (
+                    f"all {older:,} row(s) are older than {depth} days: give a start date or a larger {depth}"
+                    if older
+                    else "the table is empty: give a start date"
+                )
+                if listed:
+                    raise ConfigError(f"{where}, field 'start': {problem}")
+                # a table a schema entry found is taken up once it has rows of its own
+                log.warning(f"{where}: not monitored yet: {problem}")
+                continue
             # a configured start is a bucket label already; a first row's time is UTC
             start = cadence_floor(first if entry.start else on_clock(first, label_zone(entry)), entry.cadence)
         facts.append(TableFacts(entry, columns, start))
@@ -227,19 +237,20 @@ def _unmeasurable(entry: TableConfig, warehouse) -> str | None:
 
 def _first_loads(
     warehouses: dict, entries: list[TableConfig], depth: dict[str, int], now: pd.Timestamp
-) -> list[pd.Timestamp | None]:
+) -> list[tuple[pd.Timestamp | None, int]]:
     """Each bucket table's configured start, else its earliest timestamp within the history
-    depth of its cadence (asked of each warehouse in a few batched queries); None for snapshot
-    tables. Rows older than that (a 1970 or year-1 default, -infinity) are ignored with a
-    warning naming the table: one junk row must not stretch the partitions over decades."""
-    firsts: list[pd.Timestamp | None] = [pd.Timestamp(e.start) if e.start else None for e in entries]
+    depth of its cadence (asked of each warehouse in a few batched queries), with how many
+    rows are older than that depth; None for snapshot tables. Rows older than that (a 1970 or
+    year-1 default, -infinity) are ignored with a warning naming the table: one junk row must
+    not stretch the partitions over decades."""
+    firsts: list[tuple[pd.Timestamp | None, int]] = [(pd.Timestamp(e.start) if e.start else None, 0) for e in entries]
     for name, warehouse in warehouses.items():
         todo = [i for i, e in enumerate(entries) if e.warehouse == name and e.mode == "bucket" and not e.start]
         bounds = [(now - pd.Timedelta(days=depth[entries[i].cadence])).floor("D") for i in todo]
         found = warehouse.first_timestamps([(entries[i].ref, entries[i].timestamp_column) for i in todo], bounds)
         for i, bound, (first, before) in zip(todo, bounds, found, strict=True):
-            firsts[i] = first
-            if before:
+            firsts[i] = (first, before)
+            if before and first is not None:
                 log.warning(
                     f"{entries[i].table}: {before:,} row(s) with {entries[i].timestamp_column} before "
                     f"{bound:%Y-%m-%d} (checks.max_history_days.{entries[i].cadence}) are ignored"
