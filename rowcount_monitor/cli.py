@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import sys
@@ -493,12 +494,8 @@ def cmd_backtest(args) -> int:
         for k, v in {"model": args.model, "sensitivity": args.sensitivity, "direction": args.direction}.items()
         if v is not None
     }
-    if args.seasonality is not None:
-        overrides["seasonality"] = (
-            None
-            if args.seasonality == "none"
-            else ("auto" if args.seasonality == "auto" else tuple(int(p) for p in args.seasonality.split(",")))
-        )
+    if args.seasonality is not _UNSET:
+        overrides["seasonality"] = args.seasonality
     results = backtest.compare(history, table, overrides, feedback)
     if args.json:
         print(
@@ -526,6 +523,8 @@ def cmd_backtest(args) -> int:
 
 
 LOCAL_QUEUE = "rowcount-monitor-inbox"
+# --seasonality not given (None is a value of it: no seasonality)
+_UNSET = object()
 
 
 def cmd_alerts_local_topic(args) -> int:
@@ -539,8 +538,10 @@ def cmd_alerts_local_topic(args) -> int:
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
     }
-    os.environ.update(env)
-    sns, sqs = boto3.client("sns"), boto3.client("sqs")
+    session = boto3.session.Session(
+        aws_access_key_id="local", aws_secret_access_key="local", region_name=env["AWS_DEFAULT_REGION"]
+    )
+    sns, sqs = (session.client(name, endpoint_url=args.endpoint) for name in ("sns", "sqs"))
     topic = sns.create_topic(Name="rowcount-monitor-alerts")["TopicArn"]
     queue = sqs.create_queue(QueueName=LOCAL_QUEUE)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -619,6 +620,37 @@ def _positive(text: str) -> int:
     return value
 
 
+def _sensitivity(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number of standard deviations, such as 4, not {text!r}")
+    return value
+
+
+def _seasonality(text: str) -> str | tuple[int, ...] | None:
+    if text in ("auto", "none"):
+        return None if text == "none" else "auto"
+    try:
+        periods = tuple(int(p) for p in text.split(","))
+    except ValueError:
+        periods = ()
+    if not periods or min(periods) < 2:
+        raise argparse.ArgumentTypeError(
+            f"expected auto, none, or periods of at least 2 buckets such as 24,168, not {text!r}"
+        )
+    return periods
+
+
+def _png_path(text: str) -> str:
+    folder = Path(text).expanduser().resolve().parent
+    if not folder.is_dir():
+        raise argparse.ArgumentTypeError(f"no folder {folder} to write {text!r} into")
+    return text
+
+
 def parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="rowcount-monitor",
@@ -675,15 +707,19 @@ def parser() -> argparse.ArgumentParser:
     bt = sub.add_parser("backtest", help="replay a table's history through its policy, or a proposed one")
     bt.add_argument("table", help="shop.raw.orders, raw.orders, orders or demo/raw/orders")
     bt.add_argument("--model", choices=["auto", "baseline", "stl", "sarimax"])
-    bt.add_argument("--sensitivity", type=float, help="robust standard deviations (current: the table's)")
-    bt.add_argument("--seasonality", help="auto, none, or periods in buckets like 24,168")
+    bt.add_argument("--sensitivity", type=_sensitivity, help="robust standard deviations (current: the table's)")
+    bt.add_argument(
+        "--seasonality", type=_seasonality, default=_UNSET, help="auto, none, or periods in buckets like 24,168"
+    )
     bt.add_argument("--direction", choices=["both", "drop", "spike"])
     bt.add_argument(
         "--from-warehouse",
         action="store_true",
         help="count the history from the warehouse's timestamp column, not the Dagster instance",
     )
-    bt.add_argument("--plot", metavar="PNG", help="draw history, band and alerts of the last policy to a PNG")
+    bt.add_argument(
+        "--plot", metavar="PNG", type=_png_path, help="draw history, band and alerts of the last policy to a PNG"
+    )
     bt.add_argument("--last", type=_positive, default=10, help="how many of the latest alerts to list (default 10)")
     bt.add_argument("--json", action="store_true", help="print JSON, for scripts")
     bt.set_defaults(func=cmd_backtest)
@@ -790,6 +826,21 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, WarehouseError):
             print(f"rowcount-monitor: warehouse error: {exc}", file=sys.stderr)
             return 3
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from .alerting.deliver import describe_error
+        from .alerting.sns import NoTopic
+
+        if isinstance(exc, (BotoCoreError, ClientError, NoTopic)):
+            hint = (
+                " (set AWS_DEFAULT_REGION or AWS_REGION)"
+                if type(exc).__name__ == "NoRegionError"
+                else " (is the endpoint running? `python -m moto.server -p 5555` for a local one)"
+                if type(exc).__name__ == "EndpointConnectionError"
+                else ""
+            )
+            print(f"rowcount-monitor: alert error: {describe_error(exc)}{hint}", file=sys.stderr)
+            return 4
         raise
 
 

@@ -91,6 +91,17 @@ def _checked(check):
 
 
 Duration = Annotated[str, _checked(parse_duration)]  # 2w, 7d, 12h, 30m
+# A table whose buckets are complete only later than this is not one an hourly or daily check can
+# follow (its counts would be judged a month late): a larger `settle` is a typo.
+MAX_SETTLE_DAYS = 31
+
+
+def _check_settle(text: str) -> None:
+    if parse_duration(text) > MAX_SETTLE_DAYS * 86400:
+        raise ValueError(f"{text!r} is longer than {MAX_SETTLE_DAYS} days: a bucket must settle within a month")
+
+
+Settle = Annotated[str, _checked(parse_duration), _checked(_check_settle)]
 Zone = Annotated[str, _checked(check_zone)]  # an IANA time zone name
 
 
@@ -110,7 +121,7 @@ class _Monitoring(_Strict):
     owner: str | None = None
     severity: Literal["WARN", "ERROR"] | None = None
     blocking: bool = False
-    settle: Duration | None = None
+    settle: Settle | None = None
     recount: int | None = Field(default=None, ge=1, le=MAX_RECOUNT)
     timezone: Zone | None = None
     policy: PolicyConfig = PolicyConfig()
@@ -130,7 +141,9 @@ class TableConfig(_Monitoring):
     def _start_in_utc(cls, value: dt.datetime | None) -> dt.datetime | None:
         """Buckets are UTC: a start with an offset is that instant in UTC, not its wall clock."""
         if value is not None and value.tzinfo is not None:
-            return value.astimezone(dt.UTC).replace(tzinfo=None)
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        if value is not None and not dt.datetime(1970, 1, 1) <= value <= dt.datetime(2200, 1, 1):
+            raise ValueError(f"{value.date().isoformat()} is not a date a table's first load can have (1970 to 2200)")
         return value
 
     @field_validator("table")
@@ -214,6 +227,13 @@ class AlertsConfig(_Strict):
     max_attempts: int = Field(default=8, ge=1)  # failed publishes before an alert is dead-lettered
     retry_backoff_seconds: float = Field(default=30.0, ge=0)  # first retry delay, doubling, capped at 1 h
     outbox: str | None = None  # SQLite file; default: rowcount_monitor_alerts.sqlite in DAGSTER_HOME
+
+    @field_validator("outbox")
+    @classmethod
+    def _a_file(cls, value: str | None) -> str | None:
+        if value is not None and Path(value).expanduser().is_dir():
+            raise ValueError(f"{value!r} is a folder: give the outbox a file name, such as {value}/alerts.sqlite")
+        return value
 
 
 class HistoryDepth(_Strict):

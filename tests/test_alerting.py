@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import re
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
@@ -838,7 +839,7 @@ def test_per_team_subscriptions_get_alerts_of_several_owners_and_big_alerts_fit_
     256 KiB, goes out bounded, saying how much was left out."""
     import boto3
 
-    endpoint, topic, _ = sns
+    endpoint, topic, everything = sns
     sns_client, sqs = boto3.client("sns", endpoint_url=endpoint), boto3.client("sqs", endpoint_url=endpoint)
     queues = {}
     for team in ("team-t2", "team-t4", "team-other"):
@@ -865,6 +866,7 @@ def test_per_team_subscriptions_get_alerts_of_several_owners_and_big_alerts_fit_
     assert [b["alert_id"] for b in got["team-t2"]] == ["run-failure:r1"]
     assert sorted(b["alert_id"] for b in got["team-t4"]) == ["a:1:anomaly", "run-failure:r1"]
     assert got["team-other"] == []
+    assert len(drain(endpoint, everything)) == 2  # the unfiltered subscription takes both
     body = next(b for b in got["team-t2"])
     assert len(huge.message().encode()) + len(json.dumps(huge.attributes())) < 256 * 1024
     assert body["summary"].endswith("more characters)") and body["downstream"][-1] == "… and 950 more"
@@ -892,3 +894,20 @@ def test_a_password_in_the_endpoint_url_is_never_stored_or_printed(shop, sns, mo
     shown = caplog.text + capsys.readouterr().out
     assert "http://***@127.0.0.1:9" in shown
     assert "hunter2" not in shown and b"hunter2" not in outbox_path.read_bytes()
+
+
+def test_a_backfill_until_a_future_time_fills_only_up_to_now(tmp_path, writable_db):
+    """Buckets that have not happened yet are not empty ones: nothing after now is recorded or
+    judged, whatever --until says."""
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None)
+    start = (now - pd.Timedelta(hours=6)).floor("h")
+    defs = build_definitions(
+        write_config(tmp_path, writable_db, [table_entry("orders", start=f"{start:%Y-%m-%dT%H:%M}")])
+    )
+    with dg.instance_for_test() as instance:
+        backfill_until(defs, instance, f"{now + pd.Timedelta(days=2):%Y-%m-%d %H:%M}", judge_days=3)
+        done = sorted(instance.get_materialized_partitions(ORDERS))
+        judged = [r.event for r in instance.event_log_storage.get_asset_check_execution_history(CHECK, limit=100)]
+    assert done and pd.Timestamp(datetime.strptime(done[-1], "%Y-%m-%d-%H:%M")) <= now
+    assert done[0] == f"{start:%Y-%m-%d-%H:%M}" and len(done) <= 7
+    assert all(e is None or e.dagster_event.event_specific_data.partition <= done[-1] for e in judged)

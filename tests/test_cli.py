@@ -17,8 +17,11 @@ import pytest
 import yaml
 
 from rowcount_monitor.cli import main
+from rowcount_monitor.config import ConfigError
 from rowcount_monitor.defs import build_definitions
 from rowcount_monitor.detection import score_series
+
+from .conftest import table_entry, write_config
 
 
 def _orders_and_payments(folder: Path, db: Path) -> Path:
@@ -247,6 +250,10 @@ BAD_FEEDBACK = [
         ),
         (["backfill", "--until", "tomorrow"], "backfill: argument --until: not a timestamp: 'tomorrow'"),
         (["backtest", "orders", "--last", "-3"], "backtest: argument --last: expected a whole number"),
+        (["backtest", "orders", "--plot", "nodir/x.png"], "argument --plot: no folder"),
+        (["backtest", "orders", "--sensitivity", "-1"], "argument --sensitivity: expected a positive number"),
+        (["backtest", "orders", "--sensitivity", "nan"], "argument --sensitivity: expected a positive number"),
+        (["backtest", "orders", "--seasonality", "abc"], "argument --seasonality: expected auto, none, or periods"),
         (["no-such-command"], "argument COMMAND: invalid choice: 'no-such-command'"),
     ],
 )
@@ -254,6 +261,47 @@ def test_a_bad_argument_is_one_line_and_exit_2(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("rowcount-monitor: ") and message in err and err.count("\n") == 1, err
+
+
+def test_alert_commands_without_a_topic_a_region_or_an_endpoint_say_so_in_one_line(
+    shop_config, monkeypatch, capsys, tmp_path
+):
+    monkeypatch.setenv("ROWCOUNT_MONITOR_CONFIG", str(shop_config))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDTESTING")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    for var in ("ROWCOUNT_MONITOR_SNS_TOPIC_ARN", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    cases = [
+        (["alerts", "test"], "no SNS topic configured (set ROWCOUNT_MONITOR_SNS_TOPIC_ARN)"),
+        (["alerts", "local-topic", "--endpoint", "http://127.0.0.1:9"], "is the endpoint running?"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 4
+        err = capsys.readouterr().err
+        assert err.startswith("rowcount-monitor: alert error: ") and message in err and err.count("\n") == 1, err
+    monkeypatch.setenv("ROWCOUNT_MONITOR_SNS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:alerts")
+    # a process of its own: boto3's default session of this one may hold a region from other tests
+    import os
+
+    replay = subprocess.run(
+        [sys.executable, "-m", "rowcount_monitor.cli", "alerts", "replay"],
+        capture_output=True,
+        text=True,
+        env=os.environ,
+    )
+    assert replay.returncode == 4, replay.stderr
+    assert replay.stderr == (
+        "rowcount-monitor: alert error: NoRegionError: You must specify a region. (set AWS_DEFAULT_REGION or AWS_REGION)\n"
+    )
+
+
+def test_an_outbox_that_is_a_folder_is_a_config_error(tmp_path, demo_db, capsys):
+    config = write_config(tmp_path, demo_db, [table_entry("orders")], alerts={"outbox": str(tmp_path)})
+    with pytest.raises(ConfigError) as error:
+        build_definitions(config)
+    assert str(config) in str(error.value) and "field 'alerts.outbox'" in str(error.value), str(error.value)
+    assert "is a folder" in str(error.value)
 
 
 def test_demo_refuses_a_taken_port_at_once_naming_its_holder(capsys):

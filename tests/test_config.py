@@ -55,6 +55,14 @@ BAD = {
         [table_entry("orders", settle="2 hours")],
         ["tables[0] (shop.raw.orders)", "'settle'", "expected a duration like 2w, 7d, 12h or 30m"],
     ),
+    "settle of centuries": (
+        [table_entry("orders", settle="99999999999w")],
+        ["tables[0] (shop.raw.orders)", "'settle'", "longer than 31 days"],
+    ),
+    "start in year 1": (
+        [table_entry("orders", start="0001-01-01")],
+        ["tables[0] (shop.raw.orders)", "'start'", "0001-01-01 is not a date a table's first load can have"],
+    ),
     "recount not a number of buckets": (
         [table_entry("orders", recount="3h")],
         ["tables[0] (shop.raw.orders)", "'recount'", "valid integer"],
@@ -93,6 +101,10 @@ def test_malformed_config_names_file_entry_and_field(tmp_path, demo_db, case):
         (
             [table_entry("orders", timestamp_column="created")],
             ["tables[0] (shop.raw.orders)", "'timestamp_column'", "no column 'created'"],
+        ),
+        (
+            [table_entry("orders", start="2020-01-01T00:00")],
+            ["tables[0] (shop.raw.orders)", "'start'", "2020-01-01 is more than 400 days back", "max_history_days"],
         ),
     ],
 )

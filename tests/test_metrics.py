@@ -41,6 +41,7 @@ def metric_entry(name: str, table: str, expression: str, **extra) -> dict:
         ("count(*); DROP TABLE shop.raw.orders", ["more than one statement"]),
         ("sum(amount) -- the rest of the query", ["SQL comment"]),
         ("count(*) FROM shop.raw.orders", ["more than an expression"]),
+        ("count(*) AS n, 1", ["more than one expression", "without a second column or an alias"]),
         ("count(*) FILTER WHERE method = 'card'", ["does not run on shop.raw.payments", "syntax error"]),
         ("sum(no_such_column)", ["does not run on shop.raw.payments", "no_such_column"]),
     ],

@@ -17,6 +17,10 @@ from .messages import Alert
 TOPIC_ENV = "ROWCOUNT_MONITOR_SNS_TOPIC_ARN"
 
 
+class NoTopic(RuntimeError):
+    """Publishing was asked for without a topic."""
+
+
 class SNSPublisher(dg.ConfigurableResource):
     """Where alerts go. An empty topic_arn means alerts wait in the outbox until one is set."""
 
@@ -37,7 +41,7 @@ class SNSPublisher(dg.ConfigurableResource):
         """Publish one alert; returns SNS's MessageId. FIFO topics get the alert id as
         MessageDeduplicationId, so even a re-send after a crash is delivered once."""
         if not self.topic_arn:
-            raise RuntimeError(f"no SNS topic configured (set {TOPIC_ENV})")
+            raise NoTopic(f"no SNS topic configured (set {TOPIC_ENV})")
         kwargs = dict(
             TopicArn=self.topic_arn,
             Subject=alert.subject(),

@@ -46,6 +46,10 @@ def backfill_job(facts: list[TableFacts], plots: str = "failures") -> dg.JobDefi
     def fill(context: dg.OpExecutionContext, config: BackfillConfig) -> int:
         until = pd.Timestamp(config.until) if config.until else pd.Timestamp.now(tz="UTC")
         until = until.tz_localize("UTC") if until.tzinfo is None else until
+        now = pd.Timestamp.now(tz="UTC")
+        if until > now:  # a bucket that has not happened yet is not an empty one
+            context.log.warning(f"until {until:%Y-%m-%d %H:%M} is in the future: filling up to now")
+            until = now
         chosen = config.tables or list(keys)
         unknown = sorted(set(chosen) - set(keys))
         if unknown:

@@ -184,8 +184,15 @@ def _discover(config: MonitorConfig, skip: frozenset[str]) -> list[TableFacts]:
         pd.Timestamp.now(tz="UTC").tz_localize(None),
     )
     facts = []
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None)
     for (where, entry, columns, listed), (first, older) in zip(described, firsts, strict=True):
         start = None
+        reach = getattr(config.checks.max_history_days, entry.cadence)
+        if entry.mode == "bucket" and entry.start and pd.Timestamp(entry.start) < now - pd.Timedelta(days=reach):
+            raise ConfigError(
+                f"{where}, field 'start': {entry.start:%Y-%m-%d} is more than {reach} days back "
+                f"(checks.max_history_days.{entry.cadence}): start later, or raise that limit"
+            )
         if entry.mode == "bucket":
             if first is None:
                 depth = f"checks.max_history_days.{entry.cadence}"

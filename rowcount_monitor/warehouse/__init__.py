@@ -111,6 +111,12 @@ def check_expression(expression: str) -> str:
         raise ValueError(f"unbalanced parentheses in {text!r}")
     if re.search(r"\b(from|union|except|intersect|limit|group\s+by|order\s+by)\b", _outside_parens(bare), re.I):
         raise ValueError(f"{text!r} is more than an expression: the FROM, WHERE and GROUP BY are the monitor's own")
+    top = _outside_parens(bare)
+    if "," in top or re.search(r"\bas\s+\w+\s*$", top, re.I):
+        raise ValueError(
+            f"{text!r} is more than one expression: a metric is one value per bucket, "
+            "without a second column or an alias (AS name)"
+        )
     if re.search(r"\b(select|from)\b", bare, re.I):
         raise ValueError(
             f"{text!r} holds a subquery: a metric reads only its own table's rows, so it may not "
