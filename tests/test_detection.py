@@ -216,7 +216,7 @@ def test_score_series_equals_evaluate_latest_row_by_row(seed):
         assert bool(row["is_anomaly"]) == v.is_anomaly, i
         for col in ("expected", "lower", "upper", "score"):
             assert row[col] == pytest.approx(getattr(v, col), nan_ok=True), (i, col)
-    assert (table["score"].abs() > policy.sensitivity).any()  # the anomalies were judged
+    assert (table["score"].abs() > policy.k).any()  # the anomalies were judged
 
 
 def test_a_missing_count_in_the_history_is_history_not_an_error():

@@ -89,7 +89,7 @@ def verdict_metadata(verdict: Verdict, policy: DetectionPolicy) -> dict:
         "score": num(verdict.score, 2),
         "model": dg.MetadataValue.text(verdict.model),
         "n_history": dg.MetadataValue.int(verdict.n_history),
-        "sensitivity": dg.MetadataValue.float(policy.sensitivity),
+        "sensitivity": dg.MetadataValue.float(policy.k),
     }
 
 

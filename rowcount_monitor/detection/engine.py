@@ -13,6 +13,8 @@ from .calendar import clock_changes, holiday_names, local_times
 from .models import RUN_GATE, RUN_MARGIN, Fit, fit_sarimax, fit_stl, history_reach, training_window, usable_periods
 from .policy import DetectionPolicy, Verdict
 from .seasonality import infer_spacing, resolve_periods
+from .statespace import fit_at
+from .statespace import run as run_state
 from .transform import PHI, from_model_space, to_model_space
 
 MODELS = {"baseline": fit_baseline, "stl": fit_stl, "sarimax": fit_sarimax}
@@ -184,7 +186,7 @@ def _judge(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, explain
     fit = MODELS[model](
         z,
         periods,
-        policy.sensitivity,
+        policy.k,
         counts=counts,
         change_at=int(changes[-1]) if len(changes) else None,
         normal=grid.normal[first : pos + 1] if grid.normal.any() else None,
@@ -211,7 +213,7 @@ def _early_band(grid: _Grid, pos: int, counts: bool, policy, periods, n_history,
     """The provisional band of a table with one rhythm before it has three cycles of it (a
     daily table's first three weeks: `fit_early`), or None."""
     z = _model_history(grid, 0, pos, counts)
-    fit = fit_early(z, periods[0], policy.sensitivity, counts)
+    fit = fit_early(z, periods[0], policy.k, counts)
     if fit is None:
         return None
     return _verdict_from_fit(grid, pos, z, fit, counts, policy, periods, n_history, explain)
@@ -247,9 +249,9 @@ def _early_zero(grid: _Grid, pos: int, policy: DetectionPolicy, cycle: int, why:
     )
 
 
-def _verdict_from_fit(grid, pos, z, fit: Fit, counts, policy, periods, n_history, explain) -> Verdict:
+def _verdict_from_fit(grid, pos, z, fit: Fit, counts, policy, periods, n_history, explain, k=None) -> Verdict:
     observed = float(grid.values[pos])
-    k = policy.sensitivity
+    k = policy.k if k is None else k
     k_up = fit.upper_k if fit.upper_k is not None else k
     expected = float(from_model_space(fit.expected, counts))
     lower = float(from_model_space(fit.expected - k * fit.scale, counts))
@@ -413,13 +415,17 @@ def evaluate_latest(history: pd.Series, policy: DetectionPolicy | None = None) -
     grid = _grid(series, policy)
     counts = _is_counts(grid.values, policy)
     positions = grid.times.get_indexer(series.index)
-    newest = _judge(grid, int(positions[-1]), counts, policy)
-    # the verdicts before it that the M-of-N rule, and a sparse table's hold, look at
-    before = policy.window - 1 + (SPARSE_HOLD if newest.span > 1 else 0)
-    rows = [
-        _judge(grid, int(p), counts, policy, explain=False) if not np.isnan(grid.values[p]) else _MISSING
-        for p in positions[-1 - before : -1]
-    ]  # a missing count is no anomaly
+    if policy.model == "state":
+        rows = _state_verdicts(grid, positions[-policy.window :], counts, policy, explain_last=True)
+        newest, rows = rows[-1], rows[:-1]
+    else:
+        newest = _judge(grid, int(positions[-1]), counts, policy)
+        # the verdicts before it that the M-of-N rule, and a sparse table's hold, look at
+        before = policy.window - 1 + (SPARSE_HOLD if newest.span > 1 else 0)
+        rows = [
+            _judge(grid, int(p), counts, policy, explain=False) if not np.isnan(grid.values[p]) else _MISSING
+            for p in positions[-1 - before : -1]
+        ]  # a missing count is no anomaly
     plain, held = _flags([*rows, newest], policy)
     reason = newest.reason
     if held[-1] and not plain[-1]:
@@ -431,6 +437,37 @@ def evaluate_latest(history: pd.Series, policy: DetectionPolicy | None = None) -
 
 
 _MISSING = Verdict.unjudged(float("nan"), "missing count")
+
+
+def _state_verdicts(grid: _Grid, positions, counts: bool, policy: DetectionPolicy, explain_last: bool = False):
+    """The "state" model's verdicts on the buckets at `positions` (one pass of its filter up to
+    the last of them); the last one worded where `explain_last`."""
+    periods = resolve_periods(policy.seasonality, grid.spacing)
+    end = int(positions[-1])
+    valid = ~np.isnan(grid.values[: end + 1]) & ~grid.excluded[: end + 1]
+    before = np.concatenate(([0], np.cumsum(valid)))[:-1]  # usable buckets before each one
+    needed = _min_history(policy, periods)
+    judged = run_state(grid, end, counts, policy, periods, before >= needed)
+    z = to_model_space(grid.values[: end + 1], counts)
+    rows = []
+    for i, pos in enumerate(positions):
+        pos = int(pos)
+        observed = float(grid.values[pos])
+        explain = explain_last and i == len(positions) - 1
+        if np.isnan(observed):
+            rows.append(_MISSING)
+            continue
+        fit = fit_at(judged, pos, periods, counts)
+        if fit is None:
+            reason = f"insufficient history ({before[pos]} of {needed} buckets)"
+            rows.append(Verdict.unjudged(observed, reason, n_history=int(before[pos])))
+            continue
+        rows.append(
+            _verdict_from_fit(
+                grid, pos, z[: pos + 1], fit, counts, policy, periods, int(before[pos]), explain, k=fit.upper_k
+            )
+        )
+    return rows
 
 
 def _flags(rows: list[Verdict], policy: DetectionPolicy) -> tuple[np.ndarray, np.ndarray]:
@@ -477,6 +514,12 @@ def score_series(
     positions = grid.times.get_indexer(series.index)
     rows = []
     skip_before = pd.Timestamp(since) if since is not None else series.index[0]
+    if policy.model == "state":
+        rows = _state_verdicts(grid, positions, counts_whole, policy)
+        for i in range(len(rows)):
+            if i == 0 or series.index[i] < skip_before:
+                rows[i] = Verdict.unjudged(float(series.iloc[i]), "not judged")
+        positions = positions[:0]
     for i, pos in enumerate(positions):
         if i == 0 or series.index[i] < skip_before or np.isnan(series.iloc[i]):  # a NaN is history, never tested
             rows.append(Verdict.unjudged(float(series.iloc[i]), "not judged"))

@@ -12,7 +12,9 @@ import pandas as pd
 
 from .calendar import check_calendar, check_zone
 
-ModelName = Literal["auto", "baseline", "stl", "sarimax"]
+ModelName = Literal["auto", "baseline", "state", "stl", "sarimax"]
+# The threshold of the baseline, STL and SARIMAX models where no sensitivity is set.
+DEFAULT_SENSITIVITY = 4.0
 Direction = Literal["both", "drop", "spike"]
 ValueType = Literal["auto", "count", "signed"]
 
@@ -26,7 +28,11 @@ class DetectionPolicy:
         differencing; slow, for backtests and small fleets).
     seasonality: "auto" (chosen from the bucket spacing and the data), None (no seasonal
         pattern) or periods in buckets, e.g. (24, 168) for hour-of-day and hour-of-week.
-    sensitivity: how many robust standard deviations a count may stray before it is anomalous.
+    sensitivity: how many robust standard deviations a count may stray before it is anomalous
+        (None: the model's default; for "state", the threshold the false-alert budget gives).
+    false_alerts_per_1000: the "state" model's false-alert budget: alerts on normal loads per
+        1,000 buckets judged, which it calibrates its threshold to from each table's own
+        forecast errors (`sensitivity`, where set, overrides it).
     direction: "both", "drop" (only too few rows) or "spike" (only too many).
     min_history: buckets needed before any verdict; None means three cycles of the shortest
         seasonal period and one of the longest (168 hourly buckets, 21 daily buckets), or 14
@@ -56,7 +62,8 @@ class DetectionPolicy:
 
     model: ModelName = "auto"
     seasonality: Literal["auto"] | None | tuple[int, ...] = "auto"
-    sensitivity: float = 4.0
+    sensitivity: float | None = None
+    false_alerts_per_1000: float = 1.0
     direction: Direction = "both"
     min_history: int | None = None
     min_relative_change: float = 0.1
@@ -72,14 +79,16 @@ class DetectionPolicy:
     timezone: str | None = None
 
     def __post_init__(self) -> None:
-        if self.model not in ("auto", "baseline", "stl", "sarimax"):
-            raise ValueError(f"model must be auto, baseline, stl or sarimax, not {self.model!r}")
+        if self.model not in ("auto", "baseline", "state", "stl", "sarimax"):
+            raise ValueError(f"model must be auto, baseline, state, stl or sarimax, not {self.model!r}")
         if self.direction not in ("both", "drop", "spike"):
             raise ValueError(f"direction must be both, drop or spike, not {self.direction!r}")
         if self.value_type not in ("auto", "count", "signed"):
             raise ValueError(f"value_type must be auto, count or signed, not {self.value_type!r}")
-        if not self.sensitivity > 0:
+        if self.sensitivity is not None and not self.sensitivity > 0:
             raise ValueError(f"sensitivity must be positive, not {self.sensitivity!r}")
+        if not 0 < self.false_alerts_per_1000 < 1000:
+            raise ValueError(f"false_alerts_per_1000 must be in (0, 1000), not {self.false_alerts_per_1000!r}")
         if not 0 <= self.min_relative_change < 10:
             raise ValueError(f"min_relative_change must be in [0, 10), not {self.min_relative_change!r}")
         if self.min_history is not None and self.min_history < 3:
@@ -111,6 +120,12 @@ class DetectionPolicy:
             check_zone(self.timezone)
         for name in ("accepted_changes", "expected", "incidents"):
             object.__setattr__(self, name, tuple(sorted(pd.Timestamp(t) for t in getattr(self, name))))
+
+
+    @property
+    def k(self) -> float:
+        """The fixed threshold, in standard deviations, of the models that have one."""
+        return DEFAULT_SENSITIVITY if self.sensitivity is None else self.sensitivity
 
 
 @dataclass(frozen=True)

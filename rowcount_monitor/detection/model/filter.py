@@ -1,0 +1,162 @@
+"""One pass over a table's history: each bucket judged from the state the buckets before it
+left, then learned from (unless judged anomalous), so a whole history is scored in one pass and
+the newest bucket's verdict is the same whether it is judged alone or in a backtest.
+
+The decision: a bucket's miss, in standard deviations of the noise, against the threshold the
+false-alert budget gives (noise.py); and a run test on the mean miss of the last few buckets
+(three, a quarter cycle, a whole cycle of the shortest period), whose own spread is learned
+the same way, for loads that are each a little off and together clearly wrong (a short day).
+A run counts only where the tested bucket itself leans RUN_GATE sigmas the same way, and holds
+no bucket flagged on its own (a huge load, or a day off, must not make the normal loads after it
+look like a run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .calendar_effects import CalendarEffects
+from .level import CHANGE_EVIDENCE, LEVEL_MEMORY, Level
+from .noise import NOISE_CYCLES, Noise, gaussian_k
+from .profile import Profile
+
+# The run test counts where the tested bucket leans at least this many sigmas the same way.
+RUN_GATE = 1.0
+
+
+def run_lengths(periods: tuple[int, ...]) -> tuple[int, ...]:
+    """Three buckets, a quarter cycle (3 to 6) and, for a sub-daily cycle, the whole of it."""
+    short = min(periods) if periods else 0
+    lengths = {3, min(max(short // 4, 3), 6)} if short else {3}
+    if short > 7:
+        lengths.add(short)
+    return tuple(sorted(lengths))
+
+
+@dataclass
+class Judged:
+    """Per bucket (NaN or False where not judged): the forecast and spread on the count scale,
+    the standardised miss and run score, the threshold, and what the level did."""
+
+    expected: np.ndarray
+    scale: np.ndarray
+    score: np.ndarray
+    run_score: np.ndarray
+    run_length: np.ndarray
+    k: np.ndarray
+    reverted: np.ndarray  # the counts went back to the level before a change here
+    changes: list = field(default_factory=list)  # (accepted at, first bucket, shift) per change
+
+
+def run_filter(
+    y: np.ndarray,
+    phases: np.ndarray,
+    days: np.ndarray,
+    day_kinds: np.ndarray,
+    skip: np.ndarray,
+    trust: np.ndarray,
+    periods: tuple[int, ...],
+    rate: float,
+    k_fixed: float | None,
+    ready: np.ndarray,
+    floor,
+    to_rows,
+    accepted: tuple[int, ...] = (),
+) -> Judged:
+    """`y`: the counts on the count scale (NaN: missing); `phases`: each bucket's phase in the
+    longest period; `days`, `day_kinds`: its (local) date and calendar kind; `skip`: buckets not
+    to learn from (excluded, holidays, incidents); `trust`: buckets the user called normal
+    (learned from even when they miss); `rate`: the false alerts a bucket may raise per bucket;
+    `k_fixed`: a fixed threshold instead (the expert's sensitivity); `ready`: buckets with
+    enough history before them to be judged; `floor(expected)`: the
+    least spread at an expectation; `to_rows`: count scale to rows; `accepted`: positions from
+    which the user declared the level the new normal."""
+    n = len(y)
+    out = Judged(*(np.full(n, np.nan) for _ in range(6)), reverted=np.zeros(n, bool))
+    cycle = min(periods) if periods else 7
+    profile, level, calendar = Profile(periods), Level(periods), CalendarEffects()
+    noise = Noise(0.0, NOISE_CYCLES * cycle)
+    lengths = run_lengths(periods)
+    tests = 1 + len(lengths)
+    k_base = gaussian_k(rate / tests) if k_fixed is None else k_fixed
+    recent: list[float] = []  # clipped standardised misses of the latest buckets (NaN: none)
+    run_noise = [Noise(1.0 / np.sqrt(length), NOISE_CYCLES * cycle) for length in lengths]  # means of unit misses
+    accepted_set = set(accepted)
+    first = int(np.argmax(ready)) if ready.any() else n
+    _start(y[:first], phases[:first], skip[:first], cycle, profile, level, noise)
+    for t in range(first, n):
+        value = y[t]
+        if np.isnan(value):
+            recent.append(np.nan)
+            continue
+        phase, kind, day = int(phases[t]), int(day_kinds[t]), days[t]
+        effect = calendar.value(kind, day)
+        if level.value is None:
+            level.value, level.n = value - effect, 1
+            recent.append(np.nan)
+            continue
+        if t in accepted_set:
+            level.accept(t, value - effect - profile.value(phase) - level.value)
+        season = profile.value(phase) + effect
+        expected = level.value + season
+        scale = max(noise.scale(), floor(expected))
+        r = (value - expected) / scale
+        k = k_base * (noise.tail() if k_fixed is None else 1.0)
+        earlier = level.earlier(t)
+        if earlier is not None and abs(r) > k and abs(value - earlier - season) <= k * scale:
+            level.revert()  # back at the level before the last change: that change was not one
+            out.reverted[t] = True
+            expected = level.value + season
+            r = (value - expected) / scale
+        judged = noise.known and profile.known(phase)
+        flagged = abs(r) > k
+        # a bucket flagged on its own is no part of a run: its neighbours are judged on their own
+        recent.append(np.nan if flagged else float(r))
+        runs = []
+        for length, spread in zip(lengths, run_noise, strict=True):
+            window = recent[-length:]
+            if len(window) < length or any(np.isnan(window)):
+                runs.append(0.0)
+                continue
+            mean = float(np.mean(window))
+            runs.append(mean / spread.scale() if spread.known else 0.0)
+            if not flagged and not skip[t]:
+                spread.learn(mean)
+        if judged:
+            best = max(range(len(runs)), key=lambda i: abs(runs[i]))
+            out.expected[t], out.scale[t], out.score[t], out.k[t] = expected, scale, r, k
+            leaning = np.sign(runs[best]) == np.sign(r) and abs(r) >= RUN_GATE
+            out.run_score[t] = runs[best] if leaning else 0.0
+            out.run_length[t] = lengths[best]
+        if skip[t]:
+            continue
+        miss = value - expected
+        change = level.watch(t, miss, r, to_rows) if not trust[t] else None
+        if change is not None:
+            out.changes.append((t, change[1], change[0]))
+            continue
+        calendar.learn(kind, day, value - level.value - profile.value(phase), scale)
+        if (flagged or max(level.up, level.down) >= CHANGE_EVIDENCE) and not trust[t]:
+            continue
+        noise.learn(miss)
+        level.learn(miss)
+        profile.learn(phase, value - effect - level.value)
+    return out
+
+
+def _start(y, phases, skip, cycle: int, profile: Profile, level: Level, noise: Noise) -> None:
+    """The state at the first bucket judged, from the buckets before it at once: the level is
+    their median, the profile the medians of its slots around it, the noise from the changes
+    between buckets a cycle apart (a fit's own residuals understate it)."""
+    use = ~np.isnan(y) & ~skip
+    if use.sum() < 3:
+        return
+    values, at = y[use], phases[use]
+    level.value, level.n = float(np.median(values)), LEVEL_MEMORY
+    profile.start(at, values - level.value)
+    season = np.array([profile.value(int(p)) for p in at])
+    level.value += float(np.median(values - level.value - season))
+    clean = np.where(use, y, np.nan)
+    noise.start(clean[cycle:] - clean[:-cycle] if len(clean) > cycle else clean[:0])

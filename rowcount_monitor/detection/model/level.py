@@ -1,0 +1,102 @@
+"""The level: where the table's counts sit once the profile is taken out, on the count scale.
+
+Assumes the level drifts slowly (growth) and sometimes changes for good (a new source, a
+migration). Drift is followed by a running mean of what normal buckets show beyond the profile,
+forgetting over LEVEL_MEMORY buckets. A change is a CUSUM excursion of the standardised misses
+(each bucket adds what it leans beyond CHANGE_DRIFT sigmas) beyond CHANGE_EVIDENCE; it becomes
+the new level only after it held for `hold` buckets (a day and a half of an hourly table, three
+loads of a daily one: a day off is shorter) with its latest third still leaning the same way.
+A change to under OUTAGE_SHARE of the rows is an outage, never a new level. For REVERT_MEMORY
+buckets after a change the level before it stays known: counts back at it are a reversal, not
+an anomaly (a closure that lasted longer than `hold`), and the level goes back to it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Buckets the level remembers.
+LEVEL_MEMORY = 24
+# The CUSUM: per-bucket allowance (sigmas) and the evidence that starts a pending change.
+CHANGE_DRIFT = 1.0
+CHANGE_EVIDENCE = 8.0
+# A change to under this share of the rows the table had is an outage, never a new normal.
+OUTAGE_SHARE = 0.1
+# How long the level before an accepted change stays known, in cycles of the shortest period.
+REVERT_CYCLES = 7
+
+
+def hold_for(periods: tuple[int, ...]) -> int:
+    """Buckets a change must hold: a day and a half of sub-daily buckets, three daily loads."""
+    return 3 * min(periods) // 2 if periods and min(periods) > 7 else 3
+
+
+class Level:
+    def __init__(self, periods: tuple[int, ...]):
+        self.value: float | None = None
+        self.n = 0
+        self.hold = hold_for(periods)
+        self.revert_for = REVERT_CYCLES * (min(periods) if periods else 7)
+        self.up = self.down = 0.0  # CUSUM sums
+        self.started: int | None = None  # where the current excursion began
+        self.misses: list[tuple[int, float, float]] = []  # (position, miss, standardised) since it began
+        self.before: float | None = None  # the level before the last accepted change
+        self.changed_at: int | None = None
+
+    def pending(self) -> bool:
+        return self.started is not None
+
+    def learn(self, miss: float) -> None:
+        """Follow drift from a bucket judged normal that missed the forecast by `miss`."""
+        self.n += 1
+        self.value += miss / min(self.n, LEVEL_MEMORY)
+
+    def watch(self, t: int, miss: float, r: float, to_rows) -> tuple[float, int] | None:
+        """Feed the CUSUM with a bucket's miss (count scale) and standardised miss `r`. Returns
+        (shift, first bucket) when a sustained change is accepted (the level has moved by
+        `shift`), else None. `to_rows` maps a count-scale value to rows (the outage test)."""
+        r = float(np.clip(r, -3 * CHANGE_EVIDENCE, 3 * CHANGE_EVIDENCE))
+        self.up = max(0.0, self.up + r - CHANGE_DRIFT)
+        self.down = max(0.0, self.down - r - CHANGE_DRIFT)
+        if self.up == 0.0 and self.down == 0.0:
+            self.started, self.misses = None, []
+            return None
+        if self.started is None:
+            self.started = t
+        self.misses.append((t, miss, r))
+        back = max(self.hold // 3, 3)
+        if len(self.misses) >= back and abs(float(np.median([rr for _, _, rr in self.misses[-back:]]))) < CHANGE_DRIFT:
+            self.reset()  # the counts are back where they were: the excursion ended without a change
+            return None
+        if max(self.up, self.down) < CHANGE_EVIDENCE or t - self.started + 1 < self.hold:
+            return None
+        sign = 1.0 if self.up > self.down else -1.0
+        standardised = [rr for _, _, rr in self.misses[-max(self.hold // 3, 1) :]]
+        if sign * float(np.median(standardised)) < CHANGE_DRIFT:
+            return None
+        shift = float(np.median([m for _, m, _ in self.misses[-self.hold :]]))
+        if sign < 0 and to_rows(self.value + shift) < OUTAGE_SHARE * to_rows(self.value):
+            return None
+        first = self.started
+        self.accept(t, shift)
+        return shift, first
+
+    def accept(self, t: int, shift: float) -> None:
+        self.before, self.changed_at = self.value, t
+        self.value += shift
+        self.reset()
+
+    def reset(self) -> None:
+        self.up = self.down = 0.0
+        self.started, self.misses = None, []
+
+    def earlier(self, t: int) -> float | None:
+        """The level before the last accepted change, while it is remembered."""
+        if self.before is None or t - self.changed_at > self.revert_for:
+            return None
+        return self.before
+
+    def revert(self) -> None:
+        """Counts came back to the level before the last change: it was not one."""
+        self.value, self.before = self.before, None
+        self.reset()

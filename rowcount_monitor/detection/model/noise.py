@@ -1,0 +1,78 @@
+"""The noise: how far the model's own one-step-ahead forecasts miss, and the threshold that
+gives the false-alert rate a policy asks for.
+
+Assumes the misses of normal buckets are exchangeable over the last NOISE_MEMORY of them: their
+spread is a running mean absolute miss (what a Gaussian's standard deviation would be), learned
+from buckets judged normal only, so an incident does not widen the band for the next one. The
+threshold starts from the Gaussian quantile of the per-bucket rate the budget allows and is
+raised by how much heavier the table's own tails are: the TAIL_QUANTILE of its standardised
+misses against the Gaussian's (a conformal check on the model's own out-of-sample errors, once
+TAIL_SUPPORT of them are known). Counts add their sampling noise: a band is never narrower than
+Poisson noise allows (transform.py makes that about one unit at small counts).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from statistics import NormalDist
+
+import numpy as np
+
+# Cycles of the shortest period the spread remembers.
+NOISE_CYCLES = 8
+# The tail check: the share of misses inside the quantile compared, and how many misses it needs.
+TAIL_QUANTILE = 0.99
+TAIL_SUPPORT = 150
+_GAUSS = NormalDist()
+_MEAN_ABS = np.sqrt(np.pi / 2)  # standard deviation / mean absolute deviation, for a Gaussian
+
+
+def gaussian_k(rate: float) -> float:
+    """How many standard deviations a two-sided test may allow to fire at `rate` per bucket."""
+    return _GAUSS.inv_cdf(1 - rate / 2)
+
+
+class Noise:
+    def __init__(self, floor: float, memory: int = 8 * 24):
+        self.floor = floor  # the least spread (the transform's unit for counts)
+        self.memory = memory
+        self.mean_abs = 0.0
+        self.n = 0
+        self.recent: deque[float] = deque(maxlen=max(memory, TAIL_SUPPORT))  # standardised misses
+        self._tail = 1.0
+        self._since = 0
+
+    def start(self, changes: np.ndarray) -> None:
+        """Set the spread from the changes between buckets a cycle apart (each the difference of
+        two misses: sqrt(2) spreads), held as the evidence of a few buckets only: the misses of
+        forecasts made afterwards take over within a cycle."""
+        changes = changes[~np.isnan(changes)]
+        if len(changes) >= 3:
+            mad = float(np.median(np.abs(changes - np.median(changes))))
+            self.mean_abs, self.n = mad / 0.6745 / np.sqrt(2) / _MEAN_ABS, 3
+
+    @property
+    def known(self) -> bool:
+        return self.n >= 3
+
+    def scale(self) -> float:
+        return max(_MEAN_ABS * self.mean_abs, self.floor)
+
+    def learn(self, miss: float) -> None:
+        """Learn from the miss (observed - expected, count scale) of a bucket judged normal."""
+        scale = self.scale() if self.known else None
+        self.n += 1
+        self.mean_abs += (abs(miss) - self.mean_abs) / min(self.n, self.memory)
+        if scale is not None:
+            self.recent.append(abs(miss) / scale)
+            self._since += 1
+
+    def tail(self) -> float:
+        """How much heavier than Gaussian the misses are at TAIL_QUANTILE (at least 1)."""
+        if len(self.recent) < TAIL_SUPPORT:
+            return 1.0
+        if self._since >= 24:  # recomputed a day of hourly buckets at a time
+            q = float(np.quantile(np.fromiter(self.recent, float), TAIL_QUANTILE))
+            self._tail = max(1.0, q / gaussian_k(1 - TAIL_QUANTILE))
+            self._since = 0
+        return self._tail

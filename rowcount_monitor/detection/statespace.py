@@ -1,0 +1,82 @@
+"""The "state" model on a bucket grid: lays the grid out for the filter (model/), runs it once
+and turns what it found into Verdicts, worded and bounded as every model's are."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .model import run_filter
+from .model.calendar_effects import day_kinds
+from .models import RUN_MARGIN, Fit
+from .transform import PHI, from_model_space, to_model_space
+
+# Bucket numbers count from a Monday midnight, so that the phase of a weekly period is the
+# hour (or day) of the week.
+_MONDAY = pd.Timestamp("1970-01-05")
+# A signed series' spread is never below this share of its level (a null rate of 0.001 has a
+# band of its own size, not of some absolute unit).
+SIGNED_FLOOR = 1e-3
+
+
+def phases(grid, periods: tuple[int, ...]) -> np.ndarray:
+    """Each bucket's phase in the longest period, on the table's wall clock where it has one."""
+    wall = grid.times if grid.local is None else grid.local.tz_localize(None)
+    number = np.asarray((wall - _MONDAY) // grid.spacing, dtype=np.int64)
+    return number % max(periods) if periods else np.zeros(len(wall), np.int64)
+
+
+def run(grid, end: int, counts: bool, policy, periods: tuple[int, ...], ready: np.ndarray):
+    """The filter over the grid's buckets up to `end` (inclusive)."""
+    values = grid.values[: end + 1]
+    y = to_model_space(values, counts)
+    wall = grid.times[: end + 1] if grid.local is None else grid.local[: end + 1].tz_localize(None)
+    daily = grid.spacing <= pd.Timedelta(days=1)
+    dates = wall.normalize()
+    kinds = day_kinds(dates) if daily else np.zeros(len(wall), np.int8)
+    if counts:
+
+        def floor(expected):
+            return 1.0 / np.sqrt(1.0 + PHI * float(from_model_space(expected, True)))
+    else:
+        magnitude = float(np.nanmedian(np.abs(values))) if np.any(~np.isnan(values)) else 0.0
+
+        def floor(expected):
+            return max(SIGNED_FLOOR * max(abs(expected), magnitude), 1e-12)
+
+    accepted = tuple(int(i) for i in np.flatnonzero(grid.times[: end + 1].isin(policy.accepted_changes)))
+    return run_filter(
+        y,
+        phases(grid, periods)[: end + 1],
+        np.asarray((dates - _MONDAY).days, dtype=np.int64),
+        kinds,
+        (grid.excluded | grid.untrained)[: end + 1],
+        grid.normal[: end + 1],
+        periods,
+        policy.false_alerts_per_1000 / 1000.0,
+        policy.sensitivity,
+        ready[: end + 1],
+        floor,
+        lambda z: float(from_model_space(z, counts)),
+        accepted,
+    )
+
+
+def fit_at(judged, t: int, periods: tuple[int, ...], counts: bool) -> Fit | None:
+    """What the filter found at bucket `t`, as a Fit for the verdict (None: not judged)."""
+    if np.isnan(judged.expected[t]):
+        return None
+    expected = float(judged.expected[t])
+    label = f"state(periods={','.join(map(str, periods))})" if periods else "state(non-seasonal)"
+    change = next(((at, first, shift) for at, first, shift in reversed(judged.changes) if at < t), None)
+    before = float(from_model_space(expected - change[2], counts)) if change else 0.0
+    return Fit(
+        expected,
+        float(judged.scale[t]),
+        float(judged.run_score[t]) * RUN_MARGIN,  # the verdict divides a run score by its margin
+        int(judged.run_length[t]) if not np.isnan(judged.run_length[t]) else 1,
+        label,
+        upper_k=float(judged.k[t]),
+        shift_at=change[1] if change else None,
+        shift=float(from_model_space(expected, counts)) / max(before, 1e-9) if change else None,
+    )
