@@ -25,6 +25,7 @@ catch on these tables.
     python benchmarks/corpus.py --only bursty   # one phenomenon
     python benchmarks/corpus.py --worst 10      # also list the tables with most false alerts
     python benchmarks/corpus.py --sensitivity 3.75   # ours at another sensitivity (a sweep)
+    python benchmarks/corpus.py --model state        # ours with another model
 
 Asserts nothing; decisions about detection defaults are made on its output.
 """
@@ -358,8 +359,8 @@ def elementary_style(s: pd.Series, cadence: str) -> np.ndarray:
     return (n >= 2) & (sd > 0) & (z > 3)
 
 
-def ours(t: Table, sensitivity: float | None = None) -> np.ndarray:
-    policy = DetectionPolicy(holidays=t.holidays)
+def ours(t: Table, sensitivity: float | None = None, model: str = "auto") -> np.ndarray:
+    policy = DetectionPolicy(holidays=t.holidays, model=model)
     if sensitivity is not None:
         policy = replace(policy, sensitivity=sensitivity)
     return score_series(t.series, policy, since=t.judge_from)["is_anomaly"].to_numpy()
@@ -403,9 +404,9 @@ def score_table(t: Table, flags: np.ndarray) -> dict:
     }
 
 
-def run_one(spec, sensitivity: float | None = None) -> tuple[Table, dict, dict]:
+def run_one(spec, sensitivity: float | None = None, model: str = "auto") -> tuple[Table, dict, dict]:
     t = make_table(*spec)
-    return t, score_table(t, ours(t, sensitivity)), score_table(t, elementary_style(t.series, t.cadence))
+    return t, score_table(t, ours(t, sensitivity, model)), score_table(t, elementary_style(t.series, t.cadence))
 
 
 def oracle_at(tables: list[Table], zs: list[np.ndarray], rate: float) -> tuple[float, list[dict]]:
@@ -490,6 +491,7 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--sensitivity", type=float, help="score ours at this sensitivity instead of the default (for a sweep)"
     )
+    parser.add_argument("--model", default="auto", help="score ours with this model (default: auto)")
     args = parser.parse_args(argv)
     specs = corpus(args.seed, args.only)
     from tqdm import tqdm
@@ -497,7 +499,7 @@ def main(argv=None) -> None:
     with Pool(args.processes) as pool:
         results = list(
             tqdm(
-                pool.imap_unordered(partial(run_one, sensitivity=args.sensitivity), specs, chunksize=2),
+                pool.imap_unordered(partial(run_one, sensitivity=args.sensitivity, model=args.model), specs, chunksize=2),
                 total=len(specs),
                 desc="scoring tables",
                 file=sys.stderr,

@@ -458,14 +458,13 @@ def _state_verdicts(grid: _Grid, positions, counts: bool, policy: DetectionPolic
             rows.append(_MISSING)
             continue
         fit = fit_at(judged, pos, periods, counts)
+        k_low = float(judged.k_low[pos])
         if fit is None:
             reason = f"insufficient history ({before[pos]} of {needed} buckets)"
             rows.append(Verdict.unjudged(observed, reason, n_history=int(before[pos])))
             continue
         rows.append(
-            _verdict_from_fit(
-                grid, pos, z[: pos + 1], fit, counts, policy, periods, int(before[pos]), explain, k=fit.upper_k
-            )
+            _verdict_from_fit(grid, pos, z[: pos + 1], fit, counts, policy, periods, int(before[pos]), explain, k=k_low)
         )
     return rows
 

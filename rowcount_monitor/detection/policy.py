@@ -121,7 +121,6 @@ class DetectionPolicy:
         for name in ("accepted_changes", "expected", "incidents"):
             object.__setattr__(self, name, tuple(sorted(pd.Timestamp(t) for t in getattr(self, name))))
 
-
     @property
     def k(self) -> float:
         """The fixed threshold, in standard deviations, of the models that have one."""

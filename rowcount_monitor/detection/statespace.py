@@ -76,7 +76,7 @@ def fit_at(judged, t: int, periods: tuple[int, ...], counts: bool) -> Fit | None
         float(judged.run_score[t]) * RUN_MARGIN,  # the verdict divides a run score by its margin
         int(judged.run_length[t]) if not np.isnan(judged.run_length[t]) else 1,
         label,
-        upper_k=float(judged.k[t]),
+        upper_k=float(judged.k_high[t]),
         shift_at=change[1] if change else None,
         shift=float(from_model_space(expected, counts)) / max(before, 1e-9) if change else None,
     )

@@ -19,8 +19,8 @@ import numpy as np
 
 from .calendar_effects import CalendarEffects
 from .level import CHANGE_EVIDENCE, LEVEL_MEMORY, Level
-from .noise import NOISE_CYCLES, Noise, gaussian_k
-from .profile import Profile
+from .noise import NOISE_CYCLES, TAIL_CYCLES, Noise, gaussian_k
+from .profile import EMPTY, Profile
 
 # The run test counts where the tested bucket leans at least this many sigmas the same way.
 RUN_GATE = 1.0
@@ -45,7 +45,8 @@ class Judged:
     score: np.ndarray
     run_score: np.ndarray
     run_length: np.ndarray
-    k: np.ndarray
+    k_low: np.ndarray
+    k_high: np.ndarray
     reverted: np.ndarray  # the counts went back to the level before a change here
     changes: list = field(default_factory=list)  # (accepted at, first bucket, shift) per change
 
@@ -74,10 +75,10 @@ def run_filter(
     least spread at an expectation; `to_rows`: count scale to rows; `accepted`: positions from
     which the user declared the level the new normal."""
     n = len(y)
-    out = Judged(*(np.full(n, np.nan) for _ in range(6)), reverted=np.zeros(n, bool))
+    out = Judged(*(np.full(n, np.nan) for _ in range(7)), reverted=np.zeros(n, bool))
     cycle = min(periods) if periods else 7
     profile, level, calendar = Profile(periods), Level(periods), CalendarEffects()
-    noise = Noise(0.0, NOISE_CYCLES * cycle)
+    noise = Noise(0.0, NOISE_CYCLES * cycle, TAIL_CYCLES * cycle)
     lengths = run_lengths(periods)
     tests = 1 + len(lengths)
     k_base = gaussian_k(rate / tests) if k_fixed is None else k_fixed
@@ -85,7 +86,7 @@ def run_filter(
     run_noise = [Noise(1.0 / np.sqrt(length), NOISE_CYCLES * cycle) for length in lengths]  # means of unit misses
     accepted_set = set(accepted)
     first = int(np.argmax(ready)) if ready.any() else n
-    _start(y[:first], phases[:first], skip[:first], cycle, profile, level, noise)
+    _start(y[:first], phases[:first], skip[:first], cycle, profile, level, noise, k_base)
     for t in range(first, n):
         value = y[t]
         if np.isnan(value):
@@ -98,18 +99,29 @@ def run_filter(
             recent.append(np.nan)
             continue
         if t in accepted_set:
-            level.accept(t, value - effect - profile.value(phase) - level.value)
-        season = profile.value(phase) + effect
-        expected = level.value + season
+            level.accept(t, value - effect - profile.value(phase, noise.scale()) - level.value)
+        season = profile.value(phase, noise.scale()) + effect
+        empty = profile.empty(phase)
+        expected = 0.0 if empty else level.value + season
         scale = max(noise.scale(), floor(expected))
         r = (value - expected) / scale
-        k = k_base * (noise.tail() if k_fixed is None else 1.0)
+        k_even = k_base * (noise.tail() if k_fixed is None else 1.0)
+        k_low, k_high = (
+            (k_even, k_even)
+            if k_fixed is not None
+            else (
+                max(k_even, noise.burst(-1)),
+                max(k_even, noise.burst(1)),
+            )
+        )
+        k = k_high if r > 0 else k_low
         earlier = level.earlier(t)
-        if earlier is not None and abs(r) > k and abs(value - earlier - season) <= k * scale:
+        if earlier is not None and abs(r) > k and abs(value - earlier - season) <= min(k_low, k_high) * scale:
             level.revert()  # back at the level before the last change: that change was not one
             out.reverted[t] = True
             expected = level.value + season
             r = (value - expected) / scale
+            k = k_high if r > 0 else k_low
         judged = noise.known and profile.known(phase)
         flagged = abs(r) > k
         # a bucket flagged on its own is no part of a run: its neighbours are judged on their own
@@ -126,37 +138,52 @@ def run_filter(
                 spread.learn(mean)
         if judged:
             best = max(range(len(runs)), key=lambda i: abs(runs[i]))
-            out.expected[t], out.scale[t], out.score[t], out.k[t] = expected, scale, r, k
+            out.expected[t], out.scale[t], out.score[t] = expected, scale, r
+            out.k_low[t], out.k_high[t] = k_low, k_high
+            noise.observe(t, r, k_even)
             leaning = np.sign(runs[best]) == np.sign(r) and abs(r) >= RUN_GATE
             out.run_score[t] = runs[best] if leaning else 0.0
             out.run_length[t] = lengths[best]
         if skip[t]:
+            continue
+        profile.saw(phase, value)
+        if empty and value <= EMPTY:  # an empty slot, empty again: nothing to learn about the level
             continue
         miss = value - expected
         change = level.watch(t, miss, r, to_rows) if not trust[t] else None
         if change is not None:
             out.changes.append((t, change[1], change[0]))
             continue
-        calendar.learn(kind, day, value - level.value - profile.value(phase), scale)
+        calendar.learn(kind, day, value - level.value - profile.value(phase, scale), scale)
         if (flagged or max(level.up, level.down) >= CHANGE_EVIDENCE) and not trust[t]:
             continue
-        noise.learn(miss)
+        if expected > EMPTY or value > EMPTY:  # the spread of loads, not of empty slots
+            noise.learn(miss)
         level.learn(miss)
-        profile.learn(phase, value - effect - level.value)
+        profile.learn(phase, value - effect - level.value, level.value)
     return out
 
 
-def _start(y, phases, skip, cycle: int, profile: Profile, level: Level, noise: Noise) -> None:
+def _start(y, phases, skip, cycle: int, profile: Profile, level: Level, noise: Noise, k: float) -> None:
     """The state at the first bucket judged, from the buckets before it at once: the level is
     their median, the profile the medians of its slots around it, the noise from the changes
-    between buckets a cycle apart (a fit's own residuals understate it)."""
+    between buckets a cycle apart (a fit's own residuals understate it). Their bursts beyond
+    `k` count toward the noise's episodes: a table bursts from its first days."""
     use = ~np.isnan(y) & ~skip
     if use.sum() < 3:
         return
     values, at = y[use], phases[use]
     level.value, level.n = float(np.median(values)), LEVEL_MEMORY
-    profile.start(at, values - level.value)
+    profile.start(at, values - level.value, level.value)
     season = np.array([profile.value(int(p)) for p in at])
     level.value += float(np.median(values - level.value - season))
     clean = np.where(use, y, np.nan)
-    noise.start(clean[cycle:] - clean[:-cycle] if len(clean) > cycle else clean[:0])
+    for t in np.flatnonzero(use):
+        profile.saw(int(phases[t]), y[t])
+    loaded = clean > EMPTY
+    pairs = clean[cycle:] - clean[:-cycle] if len(clean) > cycle else clean[:0]
+    noise.start(pairs[loaded[cycle:] | loaded[:-cycle]] if len(clean) > cycle else pairs)
+    if noise.known:
+        for t in np.flatnonzero(use):
+            miss = y[t] - level.value - profile.value(int(phases[t]), noise.scale())
+            noise.observe(int(t), miss / max(noise.scale(), 1e-9), k)

@@ -1,14 +1,17 @@
-"""The noise: how far the model's own one-step-ahead forecasts miss, and the threshold that
-gives the false-alert rate a policy asks for.
+"""The noise: how far the model's own one-step-ahead forecasts miss, and the thresholds that
+give the false-alert rate a policy asks for.
 
-Assumes the misses of normal buckets are exchangeable over the last NOISE_MEMORY of them: their
+Assumes the misses of normal buckets are exchangeable over the last NOISE_CYCLES cycles: their
 spread is a running mean absolute miss (what a Gaussian's standard deviation would be), learned
 from buckets judged normal only, so an incident does not widen the band for the next one. The
 threshold starts from the Gaussian quantile of the per-bucket rate the budget allows and is
-raised by how much heavier the table's own tails are: the TAIL_QUANTILE of its standardised
-misses against the Gaussian's (a conformal check on the model's own out-of-sample errors, once
-TAIL_SUPPORT of them are known). Counts add their sampling noise: a band is never narrower than
-Poisson noise allows (transform.py makes that about one unit at small counts).
+raised by how much heavier the table's tails are: the TAIL_QUANTILE of the standardised misses
+of normal buckets against the Gaussian's, once TAIL_SUPPORT of them are known (a conformal check
+on the model's own out-of-sample errors). A table that went beyond that threshold on one side
+in TAIL_EVENTS separate episodes within TAIL_CYCLES cycles bursts routinely: that side's
+threshold is raised to its second-largest episode (its largest may be an incident). Counts add
+their sampling noise: a band is never narrower than Poisson noise allows (transform.py makes
+that about one unit at small counts).
 """
 
 from __future__ import annotations
@@ -20,9 +23,12 @@ import numpy as np
 
 # Cycles of the shortest period the spread remembers.
 NOISE_CYCLES = 8
-# The tail check: the share of misses inside the quantile compared, and how many misses it needs.
+# The tail check: the share of normal misses inside the quantile compared, and how many it needs.
 TAIL_QUANTILE = 0.99
 TAIL_SUPPORT = 150
+# Episodes beyond the threshold on one side, within this many cycles, that make a table bursty.
+TAIL_EVENTS = 6
+TAIL_CYCLES = 30
 _GAUSS = NormalDist()
 _MEAN_ABS = np.sqrt(np.pi / 2)  # standard deviation / mean absolute deviation, for a Gaussian
 
@@ -33,12 +39,14 @@ def gaussian_k(rate: float) -> float:
 
 
 class Noise:
-    def __init__(self, floor: float, memory: int = 8 * 24):
+    def __init__(self, floor: float, memory: int = 8 * 24, tail_memory: int = 30 * 24):
         self.floor = floor  # the least spread (the transform's unit for counts)
         self.memory = memory
+        self.tail_memory = tail_memory
         self.mean_abs = 0.0
         self.n = 0
-        self.recent: deque[float] = deque(maxlen=max(memory, TAIL_SUPPORT))  # standardised misses
+        self.recent: deque[float] = deque(maxlen=max(memory, TAIL_SUPPORT))  # |standardised misses|
+        self.episodes: deque[list] = deque()  # [last bucket, side, peak] of each episode
         self._tail = 1.0
         self._since = 0
 
@@ -64,11 +72,11 @@ class Noise:
         self.n += 1
         self.mean_abs += (abs(miss) - self.mean_abs) / min(self.n, self.memory)
         if scale is not None:
-            self.recent.append(abs(miss) / scale)
+            self.recent.append(abs(miss) / max(scale, 1e-9))
             self._since += 1
 
     def tail(self) -> float:
-        """How much heavier than Gaussian the misses are at TAIL_QUANTILE (at least 1)."""
+        """How much heavier than Gaussian the normal misses are at TAIL_QUANTILE (at least 1)."""
         if len(self.recent) < TAIL_SUPPORT:
             return 1.0
         if self._since >= 24:  # recomputed a day of hourly buckets at a time
@@ -76,3 +84,22 @@ class Noise:
             self._tail = max(1.0, q / gaussian_k(1 - TAIL_QUANTILE))
             self._since = 0
         return self._tail
+
+    def observe(self, t: int, r: float, k: float) -> None:
+        """Note a bucket `t` judged with standardised miss `r` against threshold `k`: runs of
+        buckets beyond it on one side are one episode."""
+        while self.episodes and self.episodes[0][0] < t - self.tail_memory:
+            self.episodes.popleft()
+        if abs(r) <= k:
+            return
+        side = 1 if r > 0 else -1
+        last = self.episodes[-1] if self.episodes else None
+        if last is not None and last[1] == side and last[0] == t - 1:
+            last[0], last[2] = t, max(last[2], abs(r))
+        else:
+            self.episodes.append([t, side, abs(r)])
+
+    def burst(self, side: int) -> float:
+        """The threshold a routinely bursting side needs (its second-largest episode), else 0."""
+        peaks = sorted((p for _, s, p in self.episodes if s == side), reverse=True)
+        return peaks[1] if len(peaks) >= TAIL_EVENTS else 0.0

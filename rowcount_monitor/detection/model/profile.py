@@ -2,12 +2,16 @@
 
 Assumes the table's rhythm is a daily shape plus a weekday effect, both additive on the count
 scale (multiplicative in rows: a weekend at 30 % of a weekday scales every hour alike), plus an
-hour-of-week correction for tables whose weekend hours have a shape of their own. Each part is
-a running mean of what the buckets of its slot showed beyond the level, learned at once from the
-first cycles (a mean of all seen so far) and then forgetting over PROFILE_MEMORY cycles, so a
-rhythm that slowly changes is followed. The hour-of-week correction is weighted by
-n / (n + SHRINK) after n weeks: with one week known it moves the profile halfway, so one odd
-week cannot teach the profile a new shape. Buckets judged anomalous are not learned from.
+hour-of-week correction for tables whose weekends have a shape of their own (a weekday-only
+table, whose Saturday 09:00 is empty where its Monday 09:00 is busy). Each part is a running
+mean of what the buckets of its slot showed beyond the level, learned at once from the first
+cycles (a mean of all seen so far) and then forgetting over PROFILE_MEMORY cycles, so a rhythm
+that slowly changes is followed. The weekday effect is learned from loaded buckets only (the
+hours a nightly batch does not run say nothing about its weekends). The hour-of-week correction
+is shrunk by what it is worth: c^2 / (c^2 + sigma^2 / n) after n weeks (an empirical-Bayes
+weight), so one odd week cannot teach the profile a new shape while a correction many times the
+noise is used at once. A slot of the week that was empty the last EMPTY_SEEN times is expected
+empty. Buckets judged anomalous are not learned from.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ import numpy as np
 
 # Cycles a slot's estimate remembers (a running mean of the first ones, then this long a memory).
 PROFILE_MEMORY = 6
-# Weeks of evidence at which the hour-of-week correction carries half its weight.
-SHRINK = 1.0
+# A slot whose expectation is at most this (count scale: about 0.1 rows) is empty; one empty this
+# many times in a row is expected empty.
+EMPTY = 0.5
+EMPTY_SEEN = 2
 
 
 class Profile:
@@ -34,8 +40,9 @@ class Profile:
         self.nb = np.zeros(self.blocks)
         self.c = np.zeros(self.long if self.blocks > 1 else 1)  # per phase of the long period
         self.nc = np.zeros(len(self.c))
+        self.empty_run = np.zeros(self.long, np.int64)  # times in a row each phase was empty
 
-    def start(self, phases: np.ndarray, beyond_level: np.ndarray) -> None:
+    def start(self, phases: np.ndarray, beyond_level: np.ndarray, level: float) -> None:
         """Set the profile from the first cycles at once (medians of each slot, then of each
         block of what the slots leave): learning bucket by bucket from nothing lets the level
         and the profile chase the same first weekend."""
@@ -47,8 +54,9 @@ class Profile:
         if self.blocks > 1:
             rest = beyond_level - self.a[short]
             block = (phases // self.short) % self.blocks
+            loaded = level + self.a[short] > EMPTY
             for j in range(self.blocks):
-                seen = rest[block == j]
+                seen = rest[(block == j) & loaded]
                 if len(seen):
                     self.b[j], self.nb[j] = float(np.median(seen)), min(len(seen), PROFILE_MEMORY * self.short)
 
@@ -56,24 +64,40 @@ class Profile:
         """(short phase, block, long phase) of a bucket at `phase` of the long period."""
         return phase % self.short, (phase // self.short) % self.blocks, phase % len(self.c)
 
-    def value(self, phase: int) -> float:
+    def value(self, phase: int, sigma: float = 0.0) -> float:
+        """The profile at `phase`; `sigma`, the noise, decides how much of the hour-of-week
+        correction is trusted."""
         i, j, k = self.slots(phase)
-        weight = self.nc[k] / (self.nc[k] + SHRINK) if self.blocks > 1 else 0.0
-        return self.a[i] + self.b[j] + weight * self.c[k]
+        if self.blocks == 1 or self.nc[k] == 0:
+            return self.a[i] + self.b[j]
+        c = self.c[k]
+        return self.a[i] + self.b[j] + c * c * c / (c * c + sigma * sigma / self.nc[k] + 1e-12)
+
+    def empty(self, phase: int) -> bool:
+        """Whether the bucket's phase of the longest period was empty each of the last
+        EMPTY_SEEN times it was seen (a weekday-only table's Saturday, a nightly batch's noon):
+        it is expected empty, whatever the level."""
+        return self.empty_run[phase % self.long] >= EMPTY_SEEN
+
+    def saw(self, phase: int, value: float) -> None:
+        """Note whether a bucket at `phase` was empty (count scale `value`)."""
+        k = phase % self.long
+        self.empty_run[k] = self.empty_run[k] + 1 if value <= EMPTY else 0
 
     def known(self, phase: int) -> bool:
         """Whether the slot of this bucket was ever seen."""
         return self.na[phase % self.short] > 0
 
-    def learn(self, phase: int, beyond_level: float) -> None:
-        """Learn from a bucket that showed `beyond_level` above the level."""
+    def learn(self, phase: int, beyond_level: float, level: float) -> None:
+        """Learn from a bucket that showed `beyond_level` above the `level`."""
         i, j, k = self.slots(phase)
         self.na[i] += 1
         self.a[i] += (beyond_level - self.a[i] - self.b[j]) / min(self.na[i], PROFILE_MEMORY)
         if self.blocks > 1:
-            # a day's worth of buckets per block: its memory is counted in cycles of the long period
-            self.nb[j] += 1
-            self.b[j] += (beyond_level - self.a[i] - self.b[j]) / min(self.nb[j], PROFILE_MEMORY * self.short)
+            if level + self.a[i] > EMPTY:  # a loaded slot: what its day does shows here
+                # a day's worth of buckets per block: its memory is counted in cycles of the long period
+                self.nb[j] += 1
+                self.b[j] += (beyond_level - self.a[i] - self.b[j]) / min(self.nb[j], PROFILE_MEMORY * self.short)
             self.nc[k] += 1
             rest = beyond_level - self.a[i] - self.b[j]
             self.c[k] += (rest - self.c[k]) / min(self.nc[k], PROFILE_MEMORY)
