@@ -6,6 +6,13 @@ The decision: a bucket's miss, in standard deviations of the noise, against the 
 false-alert budget gives (noise.py); and a run test on the mean miss of the last few buckets
 (three, a quarter cycle, a whole cycle of the shortest period), whose own spread is learned
 the same way, for loads that are each a little off and together clearly wrong (a short day).
+The clock: at a daylight-saving change the policy's zone makes (or, without one, the United
+States' or the European Union's), a table that loads on local time moves its daily rhythm by
+an hour of the grid. For CLOCK_DAYS after a change the rhythm moved either way is kept beside
+the rhythm as it was: a bucket is anomalous only if it is under all three, and the buckets
+where they differ by CLOCK_TELLING sigmas decide (CLOCK_EVIDENCE of them, each scored by how
+much better a rhythm fits): the rhythm moves for good when a moved one fits clearly better.
+
 A run counts only where the tested bucket itself leans RUN_GATE sigmas the same way, and holds
 no bucket flagged on its own (a huge load, or a day off, must not make the normal loads after it
 look like a run).
@@ -24,6 +31,11 @@ from .profile import EMPTY, Profile
 
 # The run test counts where the tested bucket leans at least this many sigmas the same way.
 RUN_GATE = 1.0
+# After a daylight-saving change: how long both rhythms are kept, where they must differ (sigmas)
+# for a bucket to tell them apart, and how many telling buckets decide.
+CLOCK_DAYS = 7
+CLOCK_TELLING = 2.0
+CLOCK_EVIDENCE = 6
 
 
 def run_lengths(periods: tuple[int, ...]) -> tuple[int, ...]:
@@ -65,6 +77,8 @@ def run_filter(
     floor,
     to_rows,
     accepted: tuple[int, ...] = (),
+    clock: tuple[int, ...] = (),
+    per_hour: int = 1,
 ) -> Judged:
     """`y`: the counts on the count scale (NaN: missing); `phases`: each bucket's phase in the
     longest period; `days`, `day_kinds`: its (local) date and calendar kind; `skip`: buckets not
@@ -73,7 +87,8 @@ def run_filter(
     `k_fixed`: a fixed threshold instead (the expert's sensitivity); `ready`: buckets with
     enough history before them to be judged; `floor(expected)`: the
     least spread at an expectation; `to_rows`: count scale to rows; `accepted`: positions from
-    which the user declared the level the new normal."""
+    which the user declared the level the new normal; `clock`: positions just after a
+    daylight-saving change; `per_hour`: buckets per hour (how far such a change moves a rhythm)."""
     n = len(y)
     out = Judged(*(np.full(n, np.nan) for _ in range(7)), reverted=np.zeros(n, bool))
     cycle = min(periods) if periods else 7
@@ -85,6 +100,8 @@ def run_filter(
     recent: list[float] = []  # clipped standardised misses of the latest buckets (NaN: none)
     run_noise = [Noise(1.0 / np.sqrt(length), NOISE_CYCLES * cycle) for length in lengths]  # means of unit misses
     accepted_set = set(accepted)
+    clock_at = set(clock)
+    offset, watch = 0, None  # the rhythm's move, and the clock change being watched: [until, evidence]
     first = int(np.argmax(ready)) if ready.any() else n
     _start(y[:first], phases[:first], skip[:first], cycle, profile, level, noise, k_base)
     for t in range(first, n):
@@ -92,7 +109,11 @@ def run_filter(
         if np.isnan(value):
             recent.append(np.nan)
             continue
-        phase, kind, day = int(phases[t]), int(day_kinds[t]), days[t]
+        if t in clock_at and per_hour:
+            watch = [t + CLOCK_DAYS * 24 * per_hour, {-per_hour: [0, 0.0], per_hour: [0, 0.0]}]
+        if watch is not None and t >= watch[0]:
+            watch = None
+        phase, kind, day = int(phases[t]) + offset, int(day_kinds[t]), days[t]
         effect = calendar.value(kind, day)
         if level.value is None:
             level.value, level.n = value - effect, 1
@@ -122,6 +143,23 @@ def run_filter(
             expected = level.value + season
             r = (value - expected) / scale
             k = k_high if r > 0 else k_low
+        telling = False
+        if watch is not None and not empty:
+            for move, evidence in watch[1].items():
+                other = level.value + profile.value(phase + move, noise.scale()) + effect
+                if abs(other - expected) <= CLOCK_TELLING * scale:
+                    continue
+                telling = True
+                r_other = (value - other) / scale
+                evidence[0] += 1
+                evidence[1] += float(np.clip(r * r - r_other * r_other, -25.0, 25.0))
+                if abs(r_other) < abs(r):  # judged under whichever rhythm fits it
+                    expected, r = other, r_other
+                    k = k_high if r > 0 else k_low
+            best = max(watch[1], key=lambda m: watch[1][m][1])
+            seen, gain = watch[1][best]
+            if seen >= CLOCK_EVIDENCE and gain / seen > CLOCK_TELLING**2:
+                offset, watch = offset + best, None  # the rhythm moved with the clock
         judged = noise.known and profile.known(phase)
         flagged = abs(r) > k
         # a bucket flagged on its own is no part of a run: its neighbours are judged on their own
@@ -155,12 +193,14 @@ def run_filter(
             out.changes.append((t, change[1], change[0]))
             continue
         calendar.learn(kind, day, value - level.value - profile.value(phase, scale), scale)
-        if (flagged or max(level.up, level.down) >= CHANGE_EVIDENCE) and not trust[t]:
+        recurring = profile.recurs(phase, miss if flagged else None, k * scale)
+        changing = max(level.up, level.down) >= CHANGE_EVIDENCE
+        if (telling or changing or flagged and not recurring) and not trust[t]:
             continue
         if expected > EMPTY or value > EMPTY:  # the spread of loads, not of empty slots
             noise.learn(miss)
         level.learn(miss)
-        profile.learn(phase, value - effect - level.value, level.value)
+        profile.learn(phase, value - effect - level.value, level.value, anew=recurring)
     return out
 
 

@@ -55,7 +55,7 @@ class Level:
         """Feed the CUSUM with a bucket's miss (count scale) and standardised miss `r`. Returns
         (shift, first bucket) when a sustained change is accepted (the level has moved by
         `shift`), else None. `to_rows` maps a count-scale value to rows (the outage test)."""
-        r = float(np.clip(r, -3 * CHANGE_EVIDENCE, 3 * CHANGE_EVIDENCE))
+        r = float(np.clip(r, -CHANGE_EVIDENCE / 2, CHANGE_EVIDENCE / 2))  # one bucket is no change
         self.up = max(0.0, self.up + r - CHANGE_DRIFT)
         self.down = max(0.0, self.down - r - CHANGE_DRIFT)
         if self.up == 0.0 and self.down == 0.0:

@@ -8,10 +8,11 @@ mean of what the buckets of its slot showed beyond the level, learned at once fr
 cycles (a mean of all seen so far) and then forgetting over PROFILE_MEMORY cycles, so a rhythm
 that slowly changes is followed. The weekday effect is learned from loaded buckets only (the
 hours a nightly batch does not run say nothing about its weekends). The hour-of-week correction
-is shrunk by what it is worth: c^2 / (c^2 + sigma^2 / n) after n weeks (an empirical-Bayes
-weight), so one odd week cannot teach the profile a new shape while a correction many times the
-noise is used at once. A slot of the week that was empty the last EMPTY_SEEN times is expected
-empty. Buckets judged anomalous are not learned from.
+is shrunk by what it is worth: by 1 - (sigma^2 / n) / c^2 after n weeks (James-Stein), so a
+correction no larger than its own noise counts for nothing while one many times the noise is
+used at once. A slot of the week that was empty the last EMPTY_SEEN times is expected
+empty. Buckets judged anomalous are not learned from, unless the same slot missed by as much the
+cycle before (a rhythm the profile did not know, not an incident).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class Profile:
         self.c = np.zeros(self.long if self.blocks > 1 else 1)  # per phase of the long period
         self.nc = np.zeros(len(self.c))
         self.empty_run = np.zeros(self.long, np.int64)  # times in a row each phase was empty
+        self.last_miss = np.full(self.long, np.nan)  # each phase's miss where it was last judged anomalous
 
     def start(self, phases: np.ndarray, beyond_level: np.ndarray, level: float) -> None:
         """Set the profile from the first cycles at once (medians of each slot, then of each
@@ -59,6 +61,11 @@ class Profile:
                 seen = rest[(block == j) & loaded]
                 if len(seen):
                     self.b[j], self.nb[j] = float(np.median(seen)), min(len(seen), PROFILE_MEMORY * self.short)
+            rest = rest - self.b[block]
+            for k in range(self.long):
+                seen = rest[phases % self.long == k]
+                if len(seen) >= 2:  # one week cannot tell a weekly rhythm from a burst
+                    self.c[k], self.nc[k] = float(np.median(seen)), min(len(seen), PROFILE_MEMORY)
 
     def slots(self, phase: int) -> tuple[int, int, int]:
         """(short phase, block, long phase) of a bucket at `phase` of the long period."""
@@ -71,7 +78,7 @@ class Profile:
         if self.blocks == 1 or self.nc[k] == 0:
             return self.a[i] + self.b[j]
         c = self.c[k]
-        return self.a[i] + self.b[j] + c * c * c / (c * c + sigma * sigma / self.nc[k] + 1e-12)
+        return self.a[i] + self.b[j] + c * max(0.0, 1.0 - sigma * sigma / self.nc[k] / (c * c + 1e-12))
 
     def empty(self, phase: int) -> bool:
         """Whether the bucket's phase of the longest period was empty each of the last
@@ -84,13 +91,25 @@ class Profile:
         k = phase % self.long
         self.empty_run[k] = self.empty_run[k] + 1 if value <= EMPTY else 0
 
+    def recurs(self, phase: int, miss: float | None, within: float) -> bool:
+        """Note the miss of a bucket at `phase` judged anomalous (None: judged normal); True
+        where the same phase missed by as much (within `within`) the cycle before: a miss that
+        comes back every week the same size is the rhythm, not an incident, and is learned from."""
+        k = phase % self.long
+        before = self.last_miss[k]
+        self.last_miss[k] = np.nan if miss is None else miss
+        return miss is not None and not np.isnan(before) and abs(miss - before) <= within
+
     def known(self, phase: int) -> bool:
         """Whether the slot of this bucket was ever seen."""
         return self.na[phase % self.short] > 0
 
-    def learn(self, phase: int, beyond_level: float, level: float) -> None:
-        """Learn from a bucket that showed `beyond_level` above the `level`."""
+    def learn(self, phase: int, beyond_level: float, level: float, anew: bool = False) -> None:
+        """Learn from a bucket that showed `beyond_level` above the `level`; `anew` where its
+        slot's rhythm changed (it missed the same way a cycle ago): its correction starts over."""
         i, j, k = self.slots(phase)
+        if anew and self.blocks > 1:
+            self.nc[k] = 0
         self.na[i] += 1
         self.a[i] += (beyond_level - self.a[i] - self.b[j]) / min(self.na[i], PROFILE_MEMORY)
         if self.blocks > 1:
