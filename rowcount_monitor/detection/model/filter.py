@@ -126,7 +126,7 @@ def run_filter(
         expected = 0.0 if empty else level.value + season
         scale = max(noise.scale(), floor(expected))
         r = (value - expected) / scale
-        k_even = k_base * (noise.tail() if k_fixed is None else 1.0)
+        k_even = noise.threshold(rate / tests) if k_fixed is None else k_fixed
         k_low, k_high = (
             (k_even, k_even)
             if k_fixed is not None

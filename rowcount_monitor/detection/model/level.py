@@ -27,7 +27,8 @@ REVERT_CYCLES = 7
 
 
 def hold_for(periods: tuple[int, ...]) -> int:
-    """Buckets a change must hold: a day and a half of sub-daily buckets, three daily loads."""
+    """Buckets a change must hold: a day and a half of sub-daily buckets (a day off is shorter),
+    three daily loads."""
     return 3 * min(periods) // 2 if periods and min(periods) > 7 else 3
 
 

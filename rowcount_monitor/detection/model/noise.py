@@ -17,9 +17,11 @@ that about one unit at small counts).
 from __future__ import annotations
 
 from collections import deque
+from functools import lru_cache
 from statistics import NormalDist
 
 import numpy as np
+from scipy.stats import t as student
 
 # Cycles of the shortest period the spread remembers.
 NOISE_CYCLES = 8
@@ -38,6 +40,22 @@ def gaussian_k(rate: float) -> float:
     return _GAUSS.inv_cdf(1 - rate / 2)
 
 
+_DEGREES = (2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 30.0, np.inf)
+
+
+@lru_cache(maxsize=64)
+def _t_table(rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """For each candidate degrees of freedom: the ratio of the |t| quantiles TAIL_QUANTILE / 90 %,
+    and the ratio of the |t| quantile at `rate` to the TAIL_QUANTILE one."""
+    shape, reach = [], []
+    for nu in _DEGREES:
+        q = (lambda p: _GAUSS.inv_cdf(p)) if np.isinf(nu) else (lambda p, nu=nu: float(student.ppf(p, nu)))
+        high = q(0.5 + TAIL_QUANTILE / 2)
+        shape.append(high / q(0.95))
+        reach.append(q(1 - rate / 2) / high)
+    return np.array(shape), np.array(reach)
+
+
 class Noise:
     def __init__(self, floor: float, memory: int = 8 * 24, tail_memory: int = 30 * 24):
         self.floor = floor  # the least spread (the transform's unit for counts)
@@ -45,10 +63,10 @@ class Noise:
         self.tail_memory = tail_memory
         self.mean_abs = 0.0
         self.n = 0
-        self.recent: deque[float] = deque(maxlen=max(memory, TAIL_SUPPORT))  # |standardised misses|
+        self.recent: deque[float] = deque(maxlen=max(tail_memory, TAIL_SUPPORT))  # |standardised misses|
         self.episodes: deque[list] = deque()  # [last bucket, side, peak] of each episode
-        self._tail = 1.0
-        self._since = 0
+        self._tail = 0.0
+        self._since = 24
 
     def start(self, changes: np.ndarray) -> None:
         """Set the spread from the changes between buckets a cycle apart (each the difference of
@@ -75,15 +93,19 @@ class Noise:
             self.recent.append(abs(miss) / max(scale, 1e-9))
             self._since += 1
 
-    def tail(self) -> float:
-        """How much heavier than Gaussian the normal misses are at TAIL_QUANTILE (at least 1)."""
+    def threshold(self, rate: float) -> float:
+        """The threshold (in spreads) a two-sided test may use to fire at `rate` per bucket."""
         if len(self.recent) < TAIL_SUPPORT:
-            return 1.0
+            return gaussian_k(rate)
         if self._since >= 24:  # recomputed a day of hourly buckets at a time
-            q = float(np.quantile(np.fromiter(self.recent, float), TAIL_QUANTILE))
-            self._tail = max(1.0, q / gaussian_k(1 - TAIL_QUANTILE))
+            misses = np.fromiter(self.recent, float)
+            q90, high = np.quantile(misses, (0.9, TAIL_QUANTILE))
+            shape, reach = _t_table(rate)
+            ratio = high / max(q90, 1e-12)
+            # the shapes fall as the degrees of freedom grow: the t whose shape the misses show
+            self._tail = float(high * np.interp(-ratio, -shape, reach))
             self._since = 0
-        return self._tail
+        return max(self._tail, gaussian_k(rate))
 
     def observe(self, t: int, r: float, k: float) -> None:
         """Note a bucket `t` judged with standardised miss `r` against threshold `k`: runs of
