@@ -61,6 +61,7 @@ def run(grid, end: int, counts: bool, policy, periods: tuple[int, ...], ready: n
         accepted,
         clock=() if grid.local is not None else tuple(c for c in grid.clock if c <= end),
         per_hour=int(pd.Timedelta(hours=1) / grid.spacing) if grid.spacing <= pd.Timedelta(hours=1) else 0,
+        counts=counts,
     )
 
 

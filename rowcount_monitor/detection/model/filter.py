@@ -79,6 +79,7 @@ def run_filter(
     accepted: tuple[int, ...] = (),
     clock: tuple[int, ...] = (),
     per_hour: int = 1,
+    counts: bool = True,
 ) -> Judged:
     """`y`: the counts on the count scale (NaN: missing); `phases`: each bucket's phase in the
     longest period; `days`, `day_kinds`: its (local) date and calendar kind; `skip`: buckets not
@@ -88,7 +89,8 @@ def run_filter(
     enough history before them to be judged; `floor(expected)`: the
     least spread at an expectation; `to_rows`: count scale to rows; `accepted`: positions from
     which the user declared the level the new normal; `clock`: positions just after a
-    daylight-saving change; `per_hour`: buckets per hour (how far such a change moves a rhythm)."""
+    daylight-saving change; `per_hour`: buckets per hour (how far such a change moves a rhythm);
+    `counts`: whether `y` are counts (which can be empty) or any real values."""
     n = len(y)
     out = Judged(*(np.full(n, np.nan) for _ in range(7)), reverted=np.zeros(n, bool))
     cycle = min(periods) if periods else 7
@@ -103,7 +105,7 @@ def run_filter(
     clock_at = set(clock)
     offset, watch = 0, None  # the rhythm's move, and the clock change being watched: [until, evidence]
     first = int(np.argmax(ready)) if ready.any() else n
-    _start(y[:first], phases[:first], skip[:first], cycle, profile, level, noise, k_base)
+    _start(y[:first], phases[:first], skip[:first], cycle, profile, level, noise, k_base, counts)
     for t in range(first, n):
         value = y[t]
         if np.isnan(value):
@@ -122,8 +124,10 @@ def run_filter(
         if t in accepted_set:
             level.accept(t, value - effect - profile.value(phase, noise.scale()) - level.value)
         season = profile.value(phase, noise.scale()) + effect
-        empty = profile.empty(phase)
+        empty = counts and profile.empty(phase)
         expected = 0.0 if empty else level.value + season
+        if counts:  # no count is below zero rows
+            expected = max(expected, 0.0)
         scale = max(noise.scale(), floor(expected))
         r = (value - expected) / scale
         k_even = noise.threshold(rate / tests) if k_fixed is None else k_fixed
@@ -197,30 +201,33 @@ def run_filter(
         changing = max(level.up, level.down) >= CHANGE_EVIDENCE
         if (telling or changing or flagged and not recurring) and not trust[t]:
             continue
-        if expected > EMPTY or value > EMPTY:  # the spread of loads, not of empty slots
+        if not counts or expected > EMPTY or value > EMPTY:  # the spread of loads, not of empty slots
             noise.learn(miss)
         level.learn(miss)
-        profile.learn(phase, value - effect - level.value, level.value, anew=recurring)
+        profile.learn(phase, value - effect - level.value, level.value, anew=recurring, counts=counts)
     return out
 
 
-def _start(y, phases, skip, cycle: int, profile: Profile, level: Level, noise: Noise, k: float) -> None:
+def _start(y, phases, skip, cycle: int, profile: Profile, level: Level, noise: Noise, k: float, counts: bool) -> None:
     """The state at the first bucket judged, from the buckets before it at once: the level is
-    their median, the profile the medians of its slots around it, the noise from the changes
+    the median of the loads among them (empty buckets are the profile's), the profile the medians of its slots around it, the noise from the changes
     between buckets a cycle apart (a fit's own residuals understate it). Their bursts beyond
     `k` count toward the noise's episodes: a table bursts from its first days."""
     use = ~np.isnan(y) & ~skip
     if use.sum() < 3:
         return
     values, at = y[use], phases[use]
-    level.value, level.n = float(np.median(values)), LEVEL_MEMORY
-    profile.start(at, values - level.value, level.value)
+    loads = values[values > EMPTY] if counts else values
+    level.value, level.n = float(np.median(loads if len(loads) else values)), LEVEL_MEMORY
+    profile.start(at, values - level.value, level.value, counts)
     season = np.array([profile.value(int(p)) for p in at])
-    level.value += float(np.median(values - level.value - season))
+    loaded = values > EMPTY if counts else np.ones(len(values), bool)
+    if loaded.any():
+        level.value += float(np.median((values - level.value - season)[loaded]))
     clean = np.where(use, y, np.nan)
     for t in np.flatnonzero(use):
         profile.saw(int(phases[t]), y[t])
-    loaded = clean > EMPTY
+    loaded = clean > EMPTY if counts else ~np.isnan(clean)
     pairs = clean[cycle:] - clean[:-cycle] if len(clean) > cycle else clean[:0]
     noise.start(pairs[loaded[cycle:] | loaded[:-cycle]] if len(clean) > cycle else pairs)
     if noise.known:

@@ -101,9 +101,8 @@ class Noise:
             misses = np.fromiter(self.recent, float)
             q90, high = np.quantile(misses, (0.9, TAIL_QUANTILE))
             shape, reach = _t_table(rate)
-            ratio = high / max(q90, 1e-12)
             # the shapes fall as the degrees of freedom grow: the t whose shape the misses show
-            self._tail = float(high * np.interp(-ratio, -shape, reach))
+            self._tail = float(high * np.interp(-high / max(q90, 1e-12), -shape, reach))
             self._since = 0
         return max(self._tail, gaussian_k(rate))
 

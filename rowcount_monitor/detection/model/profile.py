@@ -44,7 +44,7 @@ class Profile:
         self.empty_run = np.zeros(self.long, np.int64)  # times in a row each phase was empty
         self.last_miss = np.full(self.long, np.nan)  # each phase's miss where it was last judged anomalous
 
-    def start(self, phases: np.ndarray, beyond_level: np.ndarray, level: float) -> None:
+    def start(self, phases: np.ndarray, beyond_level: np.ndarray, level: float, counts: bool = True) -> None:
         """Set the profile from the first cycles at once (medians of each slot, then of each
         block of what the slots leave): learning bucket by bucket from nothing lets the level
         and the profile chase the same first weekend."""
@@ -56,7 +56,7 @@ class Profile:
         if self.blocks > 1:
             rest = beyond_level - self.a[short]
             block = (phases // self.short) % self.blocks
-            loaded = level + self.a[short] > EMPTY
+            loaded = level + self.a[short] > EMPTY if counts else np.ones(len(phases), bool)
             for j in range(self.blocks):
                 seen = rest[(block == j) & loaded]
                 if len(seen):
@@ -104,7 +104,7 @@ class Profile:
         """Whether the slot of this bucket was ever seen."""
         return self.na[phase % self.short] > 0
 
-    def learn(self, phase: int, beyond_level: float, level: float, anew: bool = False) -> None:
+    def learn(self, phase: int, beyond_level: float, level: float, anew: bool = False, counts: bool = True) -> None:
         """Learn from a bucket that showed `beyond_level` above the `level`; `anew` where its
         slot's rhythm changed (it missed the same way a cycle ago): its correction starts over."""
         i, j, k = self.slots(phase)
@@ -113,7 +113,7 @@ class Profile:
         self.na[i] += 1
         self.a[i] += (beyond_level - self.a[i] - self.b[j]) / min(self.na[i], PROFILE_MEMORY)
         if self.blocks > 1:
-            if level + self.a[i] > EMPTY:  # a loaded slot: what its day does shows here
+            if not counts or level + self.a[i] > EMPTY:  # a loaded slot: what its day does shows here
                 # a day's worth of buckets per block: its memory is counted in cycles of the long period
                 self.nb[j] += 1
                 self.b[j] += (beyond_level - self.a[i] - self.b[j]) / min(self.nb[j], PROFILE_MEMORY * self.short)

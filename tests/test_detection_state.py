@@ -1,0 +1,196 @@
+"""The "state" model (detection/model/): each stage on the phenomenon it assumes, then the
+whole model through the public API: the same verdict alone and walk-forward, the false-alert
+budget a policy sets, a day off that is not a new level, a rhythm moved by daylight saving."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rowcount_monitor.detection import DetectionPolicy, evaluate_latest, score_series
+from rowcount_monitor.detection.model.calendar_effects import LAST, CalendarEffects
+from rowcount_monitor.detection.model.level import Level, hold_for
+from rowcount_monitor.detection.model.noise import Noise, gaussian_k
+from rowcount_monitor.detection.model.profile import Profile
+
+STATE = DetectionPolicy(model="state")
+
+
+def hourly(days, *, level=2000.0, weekend=1.0, noise=0.05, seed=0, start="2026-09-07", hours=None):
+    """Hourly loads with a daily shape, a weekend factor and lognormal noise."""
+    rng = np.random.default_rng(seed)
+    idx = pd.date_range(start, periods=days * 24, freq="h")
+    shape = 1 + 0.6 * np.sin(2 * np.pi * (idx.hour.to_numpy() - 8) / 24)
+    if hours is not None:
+        shape = np.isin(idx.hour, hours).astype(float)
+    week = np.where(idx.day_of_week >= 5, weekend, 1.0)
+    return pd.Series(rng.poisson(level * shape * week * rng.lognormal(0, noise, len(idx))).astype(float), idx)
+
+
+def alert_starts(flags: pd.Series) -> pd.Series:
+    return flags[flags & ~flags.shift(1, fill_value=False)]
+
+
+# ------------------------------------------------------------------ stages
+
+
+def test_the_profile_learns_a_weekday_effect_from_one_weekend_and_trusts_a_weekly_shape_by_its_size():
+    profile = Profile((24, 168))
+    rng = np.random.default_rng(0)
+    for phase in range(168):  # one week: weekdays at 0, the weekend 2 units lower, noise 0.1
+        profile.learn(phase, -2.0 * (phase >= 120) + rng.normal(0, 0.1), level=10.0)
+    saturday_noon, monday_noon = 5 * 24 + 12, 12
+    assert profile.value(saturday_noon, 0.1) - profile.value(monday_noon, 0.1) == pytest.approx(-2.0, abs=0.3)
+    # an hour-of-week correction the size of the noise counts for nothing; one of many sigmas, fully
+    profile.c[monday_noon], profile.nc[monday_noon] = 0.1, 1
+    assert profile.value(monday_noon, 0.1) == pytest.approx(profile.a[12] + profile.b[0])
+    profile.c[monday_noon] = 3.0
+    assert profile.value(monday_noon, 0.1) == pytest.approx(profile.a[12] + profile.b[0] + 3.0, abs=0.01)
+
+
+def test_a_slot_empty_twice_running_is_expected_empty_and_a_recurring_miss_is_rhythm():
+    profile = Profile((24, 168))
+    saturday_nine = 5 * 24 + 9
+    profile.saw(saturday_nine, 0.0)
+    assert not profile.empty(saturday_nine)
+    profile.saw(saturday_nine, 0.0)
+    assert profile.empty(saturday_nine)
+    profile.saw(saturday_nine, 40.0)  # a load where none was: the slot is no longer empty
+    assert not profile.empty(saturday_nine)
+    assert not profile.recurs(9, -3.0, within=1.0)  # first time: an incident
+    assert profile.recurs(9, -3.4, within=1.0)  # the same miss a week later: the rhythm
+    assert not profile.recurs(9, -9.0, within=1.0)  # a different miss: an incident again
+
+
+def test_a_day_off_is_not_a_new_level_and_a_change_that_holds_is():
+    hold = hold_for((24, 168))
+    assert hold == 36
+
+    def feed(level, shifts):
+        accepted = []
+        for t, shift in enumerate(shifts):
+            found = level.watch(t, shift, shift / 0.5, lambda z: float(np.exp(z)))
+            if found:
+                accepted.append((t, found))
+        return accepted
+
+    day_off = [0.0] * 24 + [-3.0] * 24 + [0.0] * 48  # 24 buckets at about a quarter
+    level = Level((24, 168))
+    level.value = 10.0
+    assert feed(level, day_off) == [] and not level.pending()
+    moved = [0.0] * 24 + [1.5] * 60  # x4.5 for good
+    level = Level((24, 168))
+    level.value = 10.0
+    ((t, (shift, first)),) = feed(level, moved)
+    assert first == 24 and t == 24 + hold - 1 and shift == pytest.approx(1.5)
+    assert level.value == pytest.approx(11.5) and level.earlier(t + 1) == 10.0
+    level.revert()  # the counts went back: it was a long closure, not a change
+    assert level.value == 10.0 and level.earlier(t + 2) is None
+
+
+def test_a_drop_to_almost_nothing_is_an_outage_never_a_new_level():
+    level = Level((24, 168))
+    level.value = 10.0
+    outage = [level.watch(t, -8.0, -16.0, lambda z: float(np.exp(z))) for t in range(60)]
+    assert not any(outage) and level.value == 10.0
+
+
+def test_the_threshold_follows_the_tails_of_the_misses_and_routine_bursts_raise_their_side():
+    rate = 0.00025
+    rng = np.random.default_rng(1)
+    gaussian, heavy = Noise(0.0, tail_memory=1000), Noise(0.0, tail_memory=1000)
+    for x, y in zip(rng.normal(0, 1, 1000), rng.standard_t(3, 1000), strict=True):
+        for noise, miss in ((gaussian, x), (heavy, y)):
+            noise.learn(miss)
+    k = gaussian_k(rate)
+    # a thousand Gaussian misses scatter their quantiles: the threshold stays within a fifth of k
+    assert k <= gaussian.threshold(rate) <= 1.2 * k
+    assert heavy.threshold(rate) > 1.5 * gaussian.threshold(rate)
+    bursts = Noise(0.0, tail_memory=720)
+    for t in range(700):
+        bursts.observe(t, 8.0 + t % 7 if t % 100 == 0 else 0.0, k)
+    assert bursts.burst(1) == 13.0 and bursts.burst(-1) == 0.0  # its second-largest of seven bursts
+
+
+def test_a_month_end_that_loads_three_times_is_learned_once_seen_twice():
+    calendar = CalendarEffects()
+    sigma = 0.1
+    for month in range(1, 4):
+        value = calendar.value(LAST, f"2026-0{month}-28")
+        assert value == (0.0 if month < 3 else pytest.approx(1.1)), month
+        calendar.learn(LAST, f"2026-0{month}-28", 1.1, sigma)
+
+
+# ------------------------------------------------------------------ the model
+
+
+def test_the_newest_verdict_alone_equals_the_walk_forward_one():
+    s = hourly(30, weekend=0.5, seed=3)
+    s.iloc[24 * 20 + 7] = 0.0
+    table = score_series(s, STATE)
+    for i in (24 * 12, 24 * 20 + 7, 24 * 25 + 3, len(s) - 1):
+        verdict = evaluate_latest(s.iloc[: i + 1], STATE)
+        row = table.iloc[i]
+        assert verdict.is_anomaly == row.is_anomaly
+        assert verdict.expected == pytest.approx(row.expected) and verdict.score == pytest.approx(row.score)
+    assert table.is_anomaly.iloc[24 * 20 + 7]
+    assert "0 rows for a Sunday 07:00 load" in evaluate_latest(s.iloc[: 24 * 20 + 8], STATE).reason
+
+
+def test_the_false_alert_budget_sets_the_rate_of_alerts_on_clean_tables():
+    """Twenty clean tables of eight weeks: the alerts raised at a budget of 5 per 1,000 buckets
+    are several times those at 0.2 (each bounded by what the budget allows, with room for the
+    model's own estimation error)."""
+    rates = {}
+    for budget in (0.2, 5.0):
+        alerts = judged = 0
+        for seed in range(20):
+            s = hourly(56, weekend=0.6, noise=0.08, seed=seed)
+            table = score_series(s, DetectionPolicy(model="state", false_alerts_per_1000=budget))
+            alerts += len(alert_starts(table.is_anomaly))
+            judged += int(table.expected.notna().sum())
+        rates[budget] = 1000 * alerts / judged
+    assert rates[0.2] <= 0.6 and 1.5 <= rates[5.0] <= 10.0, rates
+    with pytest.raises(ValueError, match="false_alerts_per_1000"):
+        DetectionPolicy(false_alerts_per_1000=0)
+
+
+def test_a_day_off_is_reported_and_the_normal_day_after_it_is_not():
+    s = hourly(42, weekend=0.6, seed=4)
+    off = 24 * 30
+    s.iloc[off : off + 24] = (s.iloc[off : off + 24] * 0.3).round()
+    flags = score_series(s, STATE, since=s.index[off - 24]).is_anomaly
+    assert flags.iloc[off : off + 24].any()
+    assert not flags.iloc[off + 24 : off + 72].any(), alert_starts(flags.iloc[off + 24 : off + 72])
+
+
+def test_a_weekday_only_table_expects_empty_weekends_and_pages_a_missed_weekday():
+    s = hourly(42, hours=list(range(8, 18)), seed=5)
+    s[s.index.day_of_week >= 5] = 0.0
+    monday = s.index.get_loc(pd.Timestamp("2026-10-12 10:00"))
+    s.iloc[monday] = 0.0
+    flags = score_series(s, STATE, since=s.index[24 * 14]).is_anomaly
+    assert list(alert_starts(flags).index) == [s.index[monday]]
+
+
+def test_a_local_time_table_across_a_clock_change_raises_no_alert():
+    """Loads at 09:00-17:00 New York time: in UTC the rhythm moves an hour at 2026-11-01; no
+    zone is given, so the model keeps both rhythms until the ramps tell."""
+    idx = pd.date_range("2026-09-07", periods=24 * 70, freq="h")
+    local = idx.tz_localize("UTC").tz_convert("America/New_York")
+    rng = np.random.default_rng(6)
+    busy = np.isin(local.hour, range(9, 18)) & (local.day_of_week < 5)
+    s = pd.Series(rng.poisson(np.where(busy, 900.0, 40.0) * rng.lognormal(0, 0.05, len(idx))).astype(float), idx)
+    flags = score_series(s, STATE, since=pd.Timestamp("2026-10-25")).is_anomaly
+    assert not flags.any(), alert_starts(flags)
+
+
+def test_a_small_share_that_jumps_pages_on_its_own_scale():
+    """A null rate of 0.001 that becomes 0.05: a value metric's band is as wide as its own
+    noise, not some absolute unit (the baseline's minimum spread of 0.02 hid it)."""
+    rng = np.random.default_rng(7)
+    idx = pd.date_range("2026-09-07", periods=24 * 21, freq="h")
+    s = pd.Series(0.001 * rng.lognormal(0, 0.1, len(idx)), idx)
+    s.iloc[-1] = 0.05
+    policy = DetectionPolicy(model="state", value_type="signed")
+    verdict = evaluate_latest(s, policy)
+    assert verdict.is_anomaly and verdict.upper < 0.01, verdict
