@@ -499,7 +499,9 @@ def main(argv=None) -> None:
     with Pool(args.processes) as pool:
         results = list(
             tqdm(
-                pool.imap_unordered(partial(run_one, sensitivity=args.sensitivity, model=args.model), specs, chunksize=2),
+                pool.imap_unordered(
+                    partial(run_one, sensitivity=args.sensitivity, model=args.model), specs, chunksize=2
+                ),
                 total=len(specs),
                 desc="scoring tables",
                 file=sys.stderr,

@@ -1,6 +1,7 @@
 """Speed of rowcount_monitor.detection: prints figures, asserts nothing.
 
-    python benchmarks/detection_speed.py
+    python benchmarks/detection_speed.py                 # the default model
+    python benchmarks/detection_speed.py --model state   # another one
 
 - evaluate_latest on eight weeks of hourly buckets and on one year of daily buckets (median of
   200 calls; target <= 5 ms), and on eight weeks of a sparse hourly table (1.5 rows a bucket,
@@ -10,6 +11,7 @@
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 
@@ -36,8 +38,11 @@ def median_ms(fn, calls: int = 200) -> float:
     return 1000 * statistics.median(times)
 
 
-def main() -> None:
-    policy = DetectionPolicy()
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="auto", help="the model to time (default: auto)")
+    args = parser.parse_args(argv)
+    policy = DetectionPolicy(model=args.model)
     hourly = synthetic(8 * 7 * 24, "h")
     daily = synthetic(365, "D")
     print(
@@ -60,7 +65,7 @@ def main() -> None:
         score_series(long, policy)
         best = min(best, time.perf_counter() - t0)
     print(f"score_series, 5,000 hourly buckets: {best:.2f} s, {len(long) / best:,.0f} buckets/s (best of 3)")
-    for model in ("stl", "sarimax"):
+    for model in ("stl", "sarimax") if args.model == "auto" else ():
         ms = median_ms(lambda model=model: evaluate_latest(hourly, DetectionPolicy(model=model)), calls=5)
         print(f"evaluate_latest, 8 weeks hourly, model={model}: median {ms:.1f} ms")
 

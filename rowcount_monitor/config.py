@@ -50,9 +50,11 @@ class WarehouseConfig(_Strict):
 class PolicyConfig(_Strict):
     """Per-table overrides of rowcount_monitor.detection.DetectionPolicy."""
 
-    model: Literal["auto", "baseline", "stl", "sarimax"] | None = None
+    model: Literal["auto", "baseline", "state", "stl", "sarimax"] | None = None
     seasonality: Literal["auto"] | list[int] | None = "auto"
     sensitivity: float | None = Field(default=None, gt=0)
+    # the "state" model's false-alert budget: alerts on normal loads per 1,000 buckets judged
+    false_alerts_per_1000: float | None = Field(default=None, gt=0, lt=1000)
     direction: Literal["both", "drop", "spike"] | None = None
     min_history: int | None = Field(default=None, ge=3)
     min_relative_change: float | None = Field(default=None, ge=0)

@@ -358,3 +358,13 @@ def test_an_empty_or_only_old_table_in_a_globbed_schema_is_skipped_and_the_other
         with pytest.raises(ConfigError) as error:
             build_definitions(listed)
         assert f"field 'start': {fragment}" in str(error.value) and str(listed) in str(error.value)
+
+
+def test_a_table_can_choose_the_state_model_and_its_false_alert_budget(tmp_path, demo_db):
+    policy = {"model": "state", "false_alerts_per_1000": 0.2}
+    config = load_config(write_config(tmp_path, demo_db, [table_entry("orders", policy=policy)]))
+    chosen = config.tables[0].policy.to_policy("count")
+    assert chosen.model == "state" and chosen.false_alerts_per_1000 == 0.2 and chosen.sensitivity is None
+    bad = write_config(tmp_path, demo_db, [table_entry("orders", policy={"false_alerts_per_1000": 0})])
+    with pytest.raises(ConfigError, match="false_alerts_per_1000"):
+        load_config(bad)

@@ -2,17 +2,17 @@
 
 Assumes the table's rhythm is a daily shape plus a weekday effect, both additive on the count
 scale (multiplicative in rows: a weekend at 30 % of a weekday scales every hour alike), plus an
-hour-of-week correction for tables whose weekends have a shape of their own (a weekday-only
-table, whose Saturday 09:00 is empty where its Monday 09:00 is busy). Each part is a running
+hour-of-week correction where a table's week has a shape of its own (the hours around midnight
+of a table that keeps another zone's days). Each part is a running
 mean of what the buckets of its slot showed beyond the level, learned at once from the first
 cycles (a mean of all seen so far) and then forgetting over PROFILE_MEMORY cycles, so a rhythm
 that slowly changes is followed. The weekday effect is learned from loaded buckets only (the
-hours a nightly batch does not run say nothing about its weekends). The hour-of-week correction
-is shrunk by what it is worth: by 1 - (sigma^2 / n) / c^2 after n weeks (James-Stein), so a
-correction no larger than its own noise counts for nothing while one many times the noise is
-used at once. A slot of the week that was empty the last EMPTY_SEEN times is expected
-empty. Buckets judged anomalous are not learned from, unless the same slot missed by as much the
-cycle before (a rhythm the profile did not know, not an incident).
+hours a nightly batch does not run say nothing about its weekends). A slot of the week that was
+empty the last EMPTY_SEEN times is expected empty. Buckets judged anomalous are not learned
+from, unless the same slot missed by as much the cycle before: that is a rhythm the profile did
+not know, not an incident, and only such a slot gets an hour-of-week correction (fitted to every
+slot, it fitted noise: worse on two benchmark families), shrunk by what it is worth: by
+1 - (sigma^2 / n) / c^2 after n weeks (James-Stein).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ class Profile:
         self.nb = np.zeros(self.blocks)
         self.c = np.zeros(self.long if self.blocks > 1 else 1)  # per phase of the long period
         self.nc = np.zeros(len(self.c))
+        self.corrected = np.zeros(len(self.c), bool)
         self.empty_run = np.zeros(self.long, np.int64)  # times in a row each phase was empty
         self.last_miss = np.full(self.long, np.nan)  # each phase's miss where it was last judged anomalous
 
@@ -61,11 +62,6 @@ class Profile:
                 seen = rest[(block == j) & loaded]
                 if len(seen):
                     self.b[j], self.nb[j] = float(np.median(seen)), min(len(seen), PROFILE_MEMORY * self.short)
-            rest = rest - self.b[block]
-            for k in range(self.long):
-                seen = rest[phases % self.long == k]
-                if len(seen) >= 2:  # one week cannot tell a weekly rhythm from a burst
-                    self.c[k], self.nc[k] = float(np.median(seen)), min(len(seen), PROFILE_MEMORY)
 
     def slots(self, phase: int) -> tuple[int, int, int]:
         """(short phase, block, long phase) of a bucket at `phase` of the long period."""
@@ -108,8 +104,8 @@ class Profile:
         """Learn from a bucket that showed `beyond_level` above the `level`; `anew` where its
         slot's rhythm changed (it missed the same way a cycle ago): its correction starts over."""
         i, j, k = self.slots(phase)
-        if anew and self.blocks > 1:
-            self.nc[k] = 0
+        if anew and self.blocks > 1:  # a correction starts here: the miss came back a cycle later
+            self.corrected[k], self.nc[k] = True, 0
         self.na[i] += 1
         self.a[i] += (beyond_level - self.a[i] - self.b[j]) / min(self.na[i], PROFILE_MEMORY)
         if self.blocks > 1:
@@ -117,6 +113,7 @@ class Profile:
                 # a day's worth of buckets per block: its memory is counted in cycles of the long period
                 self.nb[j] += 1
                 self.b[j] += (beyond_level - self.a[i] - self.b[j]) / min(self.nb[j], PROFILE_MEMORY * self.short)
-            self.nc[k] += 1
-            rest = beyond_level - self.a[i] - self.b[j]
-            self.c[k] += (rest - self.c[k]) / min(self.nc[k], PROFILE_MEMORY)
+            if self.corrected[k]:  # only slots whose miss recurred carry a correction
+                self.nc[k] += 1
+                rest = beyond_level - self.a[i] - self.b[j]
+                self.c[k] += (rest - self.c[k]) / min(self.nc[k], PROFILE_MEMORY)

@@ -1,0 +1,162 @@
+"""The detection models side by side on every labelled benchmark there is, and the "state"
+model with each of its stages switched off in turn (an ablation).
+
+    python benchmarks/models.py                      # auto and state on every benchmark
+    python benchmarks/models.py --models state --ablate
+    python benchmarks/models.py --quick              # synthload 1-40, NAB dev and corpus seed 0 only
+
+The data: the project's own corpus (benchmarks/corpus.py, seeds 0-3), and, where the shared
+benchmark folder is beside the project (`--shared`, default ../shared/bench), its independent
+generator (synthload.py: seeds 1-40, and 200 tables from seed 1000) and the labelled
+development series (score.py's NAB series). Their generators and scorers are imported from
+there, not copied. Each cell: F1 at false alerts per 1,000 judged buckets. Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from contextlib import ExitStack, contextmanager
+from functools import partial
+from multiprocessing import Pool
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import corpus  # noqa: E402
+
+from rowcount_monitor.detection import DetectionPolicy, score_series  # noqa: E402
+from rowcount_monitor.detection.model import filter as state_filter  # noqa: E402
+from rowcount_monitor.detection.model.calendar_effects import CalendarEffects  # noqa: E402
+from rowcount_monitor.detection.model.level import Level  # noqa: E402
+from rowcount_monitor.detection.model.noise import Noise, gaussian_k  # noqa: E402
+from rowcount_monitor.detection.model.profile import Profile  # noqa: E402
+
+
+@contextmanager
+def _no_clock():
+    original = state_filter.run_filter
+
+    def run(*args, **kwargs):
+        return original(*args, **{**kwargs, "clock": ()})
+
+    with mock.patch("rowcount_monitor.detection.statespace.run_filter", run):
+        yield
+
+
+# each stage of the state model, and how it is switched off (what the model assumes without it)
+ABLATIONS = {
+    "hour-of-week correction": lambda: mock.patch.object(Profile, "value", _without_week_correction),
+    "empty slots": lambda: mock.patch.object(Profile, "empty", lambda self, phase: False),
+    "recurring misses learned": lambda: mock.patch.object(Profile, "recurs", lambda self, *a: False),
+    "calendar effects": lambda: mock.patch.object(CalendarEffects, "value", lambda self, kind, day: 0.0),
+    "level changes (CUSUM)": lambda: mock.patch.object(Level, "watch", lambda self, *a: None),
+    "reversion": lambda: mock.patch.object(Level, "earlier", lambda self, t: None),
+    "tail fit": lambda: mock.patch.object(Noise, "threshold", lambda self, rate: gaussian_k(rate)),
+    "routine bursts": lambda: mock.patch.object(Noise, "burst", lambda self, side: 0.0),
+    "clock": _no_clock,
+    "run test": lambda: mock.patch.object(state_filter, "run_lengths", lambda periods: ()),
+}
+
+
+def _without_week_correction(self, phase, sigma=0.0):
+    i, j, _ = self.slots(phase)
+    return self.a[i] + self.b[j]
+
+
+def _f1(tot) -> str:
+    w, d, alerts, true_alerts, n = tot
+    recall = d / w if w else 0.0
+    precision = true_alerts / alerts if alerts else 0.0
+    f1 = 2 * recall * precision / (recall + precision) if recall + precision else 0.0
+    return f"{f1:.3f} at {1000 * (alerts - true_alerts) / n:4.2f}"
+
+
+def _policy(model: str, **extra) -> DetectionPolicy:
+    return DetectionPolicy(model=model, **extra)
+
+
+def synthload_cell(bench, model: str, seed: int, tables: int) -> str:
+    total = np.zeros(5, int)
+    for i in range(tables):
+        s, wins, ignore, _, _ = bench.make_table(seed + i)
+        flags = score_series(s, _policy(model))["is_anomaly"].astype(bool)
+        total += bench.score(s, flags, wins, ignore)
+    return _f1(total)
+
+
+def nab_cell(bench, model: str) -> str:
+    total = np.zeros(5, int)
+    for _, s, wins in bench.series():
+        total += np.array(bench.score(score_series(s, _policy(model))["is_anomaly"], wins))
+    return _f1(total)
+
+
+def _corpus_one(spec, model: str):
+    t = corpus.make_table(*spec)
+    return corpus.score_table(t, corpus.ours(t, model=model))
+
+
+def corpus_cell(model: str, seed: int, processes: int) -> str:
+    with Pool(processes) as pool:
+        scored = pool.map(partial(_corpus_one, model=model), corpus.corpus(seed), chunksize=4)
+    s = corpus.summarize(scored)
+    return f"{s['f1']:.3f} at {s['false_1k']:4.2f}"
+
+
+def rows(args, shared):
+    """(benchmark name, function of the model giving its cell)."""
+    out = []
+    if shared is not None:
+        synthload, nab = shared
+        out.append(("synthload seeds 1-40", partial(synthload_cell, synthload, seed=1, tables=40)))
+        if not args.quick:
+            out.append(("synthload 200 from seed 1000", partial(synthload_cell, synthload, seed=1000, tables=200)))
+        out.append(("NAB dev (score.py)", partial(nab_cell, nab)))
+    for seed in (0,) if args.quick else (0, 1, 2, 3):
+        out.append((f"corpus seed {seed}", partial(corpus_cell, seed=seed, processes=args.processes)))
+    return out
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default="auto,state", help="comma-separated models (default auto,state)")
+    parser.add_argument("--ablate", action="store_true", help="also the state model with each stage off")
+    parser.add_argument("--quick", action="store_true", help="synthload 1-40, NAB dev and corpus seed 0 only")
+    parser.add_argument("--shared", default=str(ROOT.parent / "shared" / "bench"), help="the shared bench folder")
+    parser.add_argument("--processes", type=int, default=2)
+    args = parser.parse_args(argv)
+    shared = None
+    if (Path(args.shared) / "synthload.py").is_file():
+        sys.path.insert(0, args.shared)
+        import score as nab  # the shared folder's scorer and series
+        import synthload
+
+        shared = (synthload, nab)
+    else:
+        print(f"({args.shared} not found: the project's corpus only)", file=sys.stderr)
+    columns = [(m, ExitStack) for m in args.models.split(",")]
+    if args.ablate:
+        columns += [(f"state - {name}", switch) for name, switch in ABLATIONS.items()]
+    benchmarks = rows(args, shared)
+    print("F1 at false alerts per 1,000 judged buckets")
+    print(f"{'model':34s}" + "".join(f"{name:>30s}" for name, _ in benchmarks))
+    for label, switch in columns:
+        model = label.split(" ")[0]
+        cells = []
+        with switch():
+            for name, cell in benchmarks:
+                t0 = time.perf_counter()
+                cells.append(cell(model))
+                print(f"  {label}: {name} {cells[-1]} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+        print(f"{label:34s}" + "".join(f"{c:>30s}" for c in cells), flush=True)
+
+
+if __name__ == "__main__":
+    main()
