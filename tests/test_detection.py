@@ -275,3 +275,16 @@ def test_a_three_hour_shortfall_is_caught_by_the_short_run_test():
     assert not first.is_anomaly and not second.is_anomaly
     assert third.is_anomaly, third.reason
     assert "the last 3 loads together run below expectation" in third.reason
+
+
+def test_a_small_share_that_jumps_pages_on_its_own_scale_in_the_default_model():
+    """A null rate of 0.001 that becomes 0.05: the least spread of a value metric is a share of
+    its own size (it was 0.02 in the metric's units, and the jump stayed inside +-0.08)."""
+    rng = np.random.default_rng(7)
+    idx = pd.date_range("2026-09-07", periods=24 * 21, freq="h")
+    s = pd.Series(0.001 * rng.lognormal(0, 0.1, len(idx)), idx)
+    s.iloc[-1] = 0.05
+    verdict = evaluate_latest(s, DetectionPolicy(value_type="signed"))
+    assert verdict.is_anomaly and verdict.upper < 0.01, verdict
+    normal = evaluate_latest(s.iloc[:-1], DetectionPolicy(value_type="signed"))
+    assert not normal.is_anomaly and normal.lower < 0.001 < normal.upper, normal

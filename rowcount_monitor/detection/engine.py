@@ -56,6 +56,7 @@ class _Grid:
     span: int = 1  # buckets of the table per grid bucket (a sparse table's totals)
     clock: tuple[int, ...] = ()  # positions just after a daylight-saving change
     local: pd.DatetimeIndex | None = None  # the times on the table's wall clock, where it has a zone
+    unit: float = 1.0  # a signed series is modelled in units of its typical size (see _in_units)
 
 
 def _validated(series: pd.Series) -> pd.Series:
@@ -169,6 +170,8 @@ def _judge(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, explain
         totals, at = _totals(grid, pos, min(periods))
         if at >= 0 and not np.isnan(totals.values[at]):
             return _judge(totals, at, counts, replace(policy, min_history=None), explain)
+    if not counts:
+        grid = _in_units(grid, pos)
     history = grid.values[:pos]
     n_history = int(np.sum(~np.isnan(history) & ~grid.excluded[:pos]))
     needed = _min_history(policy, periods)
@@ -201,10 +204,20 @@ def _judge(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, explain
     return _verdict_from_fit(grid, pos, z, fit, counts, policy, periods, n_history, explain)
 
 
+def _in_units(grid: _Grid, pos: int) -> _Grid:
+    """A signed series (a value metric) is modelled in units of the median size of its history
+    before `pos`: the models' least spread (MIN_SCALE) is then a share of the metric's own size,
+    not of 1 (a null rate going from 0.001 to 0.05 stayed inside a band of +-0.08)."""
+    past = np.abs(grid.values[:pos])
+    past = past[~np.isnan(past)]
+    unit = float(np.median(past)) if len(past) else 0.0
+    return replace(grid, unit=unit if unit > 0 else 1.0)
+
+
 def _model_history(grid: _Grid, first: int, pos: int, counts: bool) -> np.ndarray:
     """The buckets from `first` to the tested one at `pos`, in model space, with the history's
     excluded buckets and the ones the user called incidents left out (NaN)."""
-    z = to_model_space(grid.values[first : pos + 1], counts)
+    z = to_model_space(grid.values[first : pos + 1], counts) / grid.unit
     z[:-1][grid.excluded[first:pos] | grid.untrained[first:pos]] = np.nan
     return z
 
@@ -253,9 +266,9 @@ def _verdict_from_fit(grid, pos, z, fit: Fit, counts, policy, periods, n_history
     observed = float(grid.values[pos])
     k = policy.k if k is None else k
     k_up = fit.upper_k if fit.upper_k is not None else k
-    expected = float(from_model_space(fit.expected, counts))
-    lower = float(from_model_space(fit.expected - k * fit.scale, counts))
-    upper = float(from_model_space(fit.expected + k_up * fit.scale, counts))
+    expected = float(from_model_space(fit.expected, counts)) * grid.unit
+    lower = float(from_model_space(fit.expected - k * fit.scale, counts)) * grid.unit
+    upper = float(from_model_space(fit.expected + k_up * fit.scale, counts)) * grid.unit
     tolerance = policy.min_relative_change * abs(expected)
     lower, upper = min(lower, expected - tolerance), max(upper, expected + tolerance)
     if counts:
