@@ -359,8 +359,8 @@ def elementary_style(s: pd.Series, cadence: str) -> np.ndarray:
     return (n >= 2) & (sd > 0) & (z > 3)
 
 
-def ours(t: Table, sensitivity: float | None = None, model: str = "auto") -> np.ndarray:
-    policy = DetectionPolicy(holidays=t.holidays, model=model)
+def ours(t: Table, sensitivity: float | None = None, model: str = "auto", budget: float = 1.0) -> np.ndarray:
+    policy = DetectionPolicy(holidays=t.holidays, model=model, false_alerts_per_1000=budget)
     if sensitivity is not None:
         policy = replace(policy, sensitivity=sensitivity)
     return score_series(t.series, policy, since=t.judge_from)["is_anomaly"].to_numpy()
@@ -404,9 +404,11 @@ def score_table(t: Table, flags: np.ndarray) -> dict:
     }
 
 
-def run_one(spec, sensitivity: float | None = None, model: str = "auto") -> tuple[Table, dict, dict]:
+def run_one(
+    spec, sensitivity: float | None = None, model: str = "auto", budget: float = 1.0
+) -> tuple[Table, dict, dict]:
     t = make_table(*spec)
-    return t, score_table(t, ours(t, sensitivity, model)), score_table(t, elementary_style(t.series, t.cadence))
+    return t, score_table(t, ours(t, sensitivity, model, budget)), score_table(t, elementary_style(t.series, t.cadence))
 
 
 def oracle_at(tables: list[Table], zs: list[np.ndarray], rate: float) -> tuple[float, list[dict]]:
@@ -492,6 +494,7 @@ def main(argv=None) -> None:
         "--sensitivity", type=float, help="score ours at this sensitivity instead of the default (for a sweep)"
     )
     parser.add_argument("--model", default="auto", help="score ours with this model (default: auto)")
+    parser.add_argument("--false-alerts-per-1000", type=float, default=1.0, help="the state model's budget (default 1)")
     args = parser.parse_args(argv)
     specs = corpus(args.seed, args.only)
     from tqdm import tqdm
@@ -500,7 +503,9 @@ def main(argv=None) -> None:
         results = list(
             tqdm(
                 pool.imap_unordered(
-                    partial(run_one, sensitivity=args.sensitivity, model=args.model), specs, chunksize=2
+                    partial(run_one, sensitivity=args.sensitivity, model=args.model, budget=args.false_alerts_per_1000),
+                    specs,
+                    chunksize=2,
                 ),
                 total=len(specs),
                 desc="scoring tables",

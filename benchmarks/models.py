@@ -52,7 +52,6 @@ def _no_clock():
 
 # each stage of the state model, and how it is switched off (what the model assumes without it)
 ABLATIONS = {
-    "hour-of-week correction": lambda: mock.patch.object(Profile, "value", _without_week_correction),
     "empty slots": lambda: mock.patch.object(Profile, "empty", lambda self, phase: False),
     "recurring misses learned": lambda: mock.patch.object(Profile, "recurs", lambda self, *a: False),
     "calendar effects": lambda: mock.patch.object(CalendarEffects, "value", lambda self, kind, day: 0.0),
@@ -61,13 +60,8 @@ ABLATIONS = {
     "tail fit": lambda: mock.patch.object(Noise, "threshold", lambda self, rate: gaussian_k(rate)),
     "routine bursts": lambda: mock.patch.object(Noise, "burst", lambda self, side: 0.0),
     "clock": _no_clock,
-    "run test": lambda: mock.patch.object(state_filter, "run_lengths", lambda periods: ()),
+    "run test": lambda: mock.patch.object(state_filter, "RUN_GATE", float("inf")),
 }
-
-
-def _without_week_correction(self, phase, sigma=0.0):
-    i, j, _ = self.slots(phase)
-    return self.a[i] + self.b[j]
 
 
 def _f1(tot) -> str:

@@ -122,8 +122,8 @@ def run_filter(
             recent.append(np.nan)
             continue
         if t in accepted_set:
-            level.accept(t, value - effect - profile.value(phase, noise.scale()) - level.value)
-        season = profile.value(phase, noise.scale()) + effect
+            level.accept(t, value - effect - profile.value(phase) - level.value)
+        season = profile.value(phase) + effect
         empty = counts and profile.empty(phase)
         expected = 0.0 if empty else level.value + season
         if counts:  # no count is below zero rows
@@ -150,7 +150,7 @@ def run_filter(
         telling = False
         if watch is not None and not empty:
             for move, evidence in watch[1].items():
-                other = level.value + profile.value(phase + move, noise.scale()) + effect
+                other = level.value + profile.value(phase + move) + effect
                 if abs(other - expected) <= CLOCK_TELLING * scale:
                     continue
                 telling = True
@@ -196,7 +196,7 @@ def run_filter(
         if change is not None:
             out.changes.append((t, change[1], change[0]))
             continue
-        calendar.learn(kind, day, value - level.value - profile.value(phase, scale), scale)
+        calendar.learn(kind, day, value - level.value - profile.value(phase), scale)
         recurring = profile.recurs(phase, miss if flagged else None, k * scale)
         changing = max(level.up, level.down) >= CHANGE_EVIDENCE
         if (telling or changing or flagged and not recurring) and not trust[t]:
@@ -204,7 +204,7 @@ def run_filter(
         if not counts or expected > EMPTY or value > EMPTY:  # the spread of loads, not of empty slots
             noise.learn(miss)
         level.learn(miss)
-        profile.learn(phase, value - effect - level.value, level.value, anew=recurring, counts=counts)
+        profile.learn(phase, value - effect - level.value, level.value, counts=counts)
     return out
 
 
@@ -232,5 +232,5 @@ def _start(y, phases, skip, cycle: int, profile: Profile, level: Level, noise: N
     noise.start(pairs[loaded[cycle:] | loaded[:-cycle]] if len(clean) > cycle else pairs)
     if noise.known:
         for t in np.flatnonzero(use):
-            miss = y[t] - level.value - profile.value(int(phases[t]), noise.scale())
+            miss = y[t] - level.value - profile.value(int(phases[t]))
             noise.observe(int(t), miss / max(noise.scale(), 1e-9), k)

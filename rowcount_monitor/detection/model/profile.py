@@ -1,18 +1,16 @@
 """The seasonal profile: what each bucket of the cycle adds to the level, on the count scale.
 
 Assumes the table's rhythm is a daily shape plus a weekday effect, both additive on the count
-scale (multiplicative in rows: a weekend at 30 % of a weekday scales every hour alike), plus an
-hour-of-week correction where a table's week has a shape of its own (the hours around midnight
-of a table that keeps another zone's days). Each part is a running
+scale (multiplicative in rows: a weekend at 30 % of a weekday scales every hour alike). Each
+part is a running
 mean of what the buckets of its slot showed beyond the level, learned at once from the first
 cycles (a mean of all seen so far) and then forgetting over PROFILE_MEMORY cycles, so a rhythm
 that slowly changes is followed. The weekday effect is learned from loaded buckets only (the
 hours a nightly batch does not run say nothing about its weekends). A slot of the week that was
 empty the last EMPTY_SEEN times is expected empty. Buckets judged anomalous are not learned
 from, unless the same slot missed by as much the cycle before: that is a rhythm the profile did
-not know, not an incident, and only such a slot gets an hour-of-week correction (fitted to every
-slot, it fitted noise: worse on two benchmark families), shrunk by what it is worth: by
-1 - (sigma^2 / n) / c^2 after n weeks (James-Stein).
+not know, not an incident. (An hour-of-week correction on top, fitted to every slot or only to
+slots whose miss recurred, did not earn its keep on two benchmark families: docs/detection.md.)
 """
 
 from __future__ import annotations
@@ -39,9 +37,6 @@ class Profile:
         self.na = np.zeros(self.short)
         self.b = np.zeros(self.blocks)  # per block (weekday) of the long period
         self.nb = np.zeros(self.blocks)
-        self.c = np.zeros(self.long if self.blocks > 1 else 1)  # per phase of the long period
-        self.nc = np.zeros(len(self.c))
-        self.corrected = np.zeros(len(self.c), bool)
         self.empty_run = np.zeros(self.long, np.int64)  # times in a row each phase was empty
         self.last_miss = np.full(self.long, np.nan)  # each phase's miss where it was last judged anomalous
 
@@ -63,18 +58,13 @@ class Profile:
                 if len(seen):
                     self.b[j], self.nb[j] = float(np.median(seen)), min(len(seen), PROFILE_MEMORY * self.short)
 
-    def slots(self, phase: int) -> tuple[int, int, int]:
-        """(short phase, block, long phase) of a bucket at `phase` of the long period."""
-        return phase % self.short, (phase // self.short) % self.blocks, phase % len(self.c)
+    def slots(self, phase: int) -> tuple[int, int]:
+        """(short phase, block) of a bucket at `phase` of the long period."""
+        return phase % self.short, (phase // self.short) % self.blocks
 
-    def value(self, phase: int, sigma: float = 0.0) -> float:
-        """The profile at `phase`; `sigma`, the noise, decides how much of the hour-of-week
-        correction is trusted."""
-        i, j, k = self.slots(phase)
-        if self.blocks == 1 or self.nc[k] == 0:
-            return self.a[i] + self.b[j]
-        c = self.c[k]
-        return self.a[i] + self.b[j] + c * max(0.0, 1.0 - sigma * sigma / self.nc[k] / (c * c + 1e-12))
+    def value(self, phase: int) -> float:
+        i, j = self.slots(phase)
+        return self.a[i] + self.b[j]
 
     def empty(self, phase: int) -> bool:
         """Whether the bucket's phase of the longest period was empty each of the last
@@ -100,20 +90,13 @@ class Profile:
         """Whether the slot of this bucket was ever seen."""
         return self.na[phase % self.short] > 0
 
-    def learn(self, phase: int, beyond_level: float, level: float, anew: bool = False, counts: bool = True) -> None:
-        """Learn from a bucket that showed `beyond_level` above the `level`; `anew` where its
-        slot's rhythm changed (it missed the same way a cycle ago): its correction starts over."""
-        i, j, k = self.slots(phase)
-        if anew and self.blocks > 1:  # a correction starts here: the miss came back a cycle later
-            self.corrected[k], self.nc[k] = True, 0
+    def learn(self, phase: int, beyond_level: float, level: float, counts: bool = True) -> None:
+        """Learn from a bucket that showed `beyond_level` above the `level`."""
+        i, j = self.slots(phase)
         self.na[i] += 1
         self.a[i] += (beyond_level - self.a[i] - self.b[j]) / min(self.na[i], PROFILE_MEMORY)
-        if self.blocks > 1:
-            if not counts or level + self.a[i] > EMPTY:  # a loaded slot: what its day does shows here
-                # a day's worth of buckets per block: its memory is counted in cycles of the long period
-                self.nb[j] += 1
-                self.b[j] += (beyond_level - self.a[i] - self.b[j]) / min(self.nb[j], PROFILE_MEMORY * self.short)
-            if self.corrected[k]:  # only slots whose miss recurred carry a correction
-                self.nc[k] += 1
-                rest = beyond_level - self.a[i] - self.b[j]
-                self.c[k] += (rest - self.c[k]) / min(self.nc[k], PROFILE_MEMORY)
+        if self.blocks > 1 and (not counts or level + self.a[i] > EMPTY):
+            # a loaded slot shows what its day does; a day's worth of buckets per block: its
+            # memory is counted in cycles of the long period
+            self.nb[j] += 1
+            self.b[j] += (beyond_level - self.a[i] - self.b[j]) / min(self.nb[j], PROFILE_MEMORY * self.short)
