@@ -193,3 +193,15 @@ def test_a_small_share_that_jumps_pages_on_its_own_scale():
     policy = DetectionPolicy(model="state", value_type="signed")
     verdict = evaluate_latest(s, policy)
     assert verdict.is_anomaly and verdict.upper < 0.01, verdict
+
+
+def test_counts_back_at_the_level_before_a_change_are_no_anomaly():
+    """Two days at a third of the rows (longer than a change must hold: taken as the new level),
+    then the counts come back: the first bucket back is judged against the level it returns to."""
+    s = hourly(42, weekend=0.8, seed=8)
+    off = 24 * 30
+    s.iloc[off : off + 48] = (s.iloc[off : off + 48] / 3).round()
+    back = evaluate_latest(s.iloc[: off + 49], STATE)
+    assert not back.is_anomaly and "back at the level before its last change" in back.model, back
+    flags = score_series(s, STATE, since=s.index[off + 48]).is_anomaly
+    assert not flags.iloc[:48].any(), alert_starts(flags.iloc[:48])

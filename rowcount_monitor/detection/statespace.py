@@ -72,6 +72,8 @@ def fit_at(judged, t: int, periods: tuple[int, ...], counts: bool) -> Fit | None
     expected = float(judged.expected[t])
     label = f"state(periods={','.join(map(str, periods))})" if periods else "state(non-seasonal)"
     change = next(((at, first, shift) for at, first, shift in reversed(judged.changes) if at < t), None)
+    if judged.reverted[t]:  # the counts went back to where they were before that change
+        label, change = label + "; back at the level before its last change", None
     before = float(from_model_space(expected - change[2], counts)) if change else 0.0
     return Fit(
         expected,
