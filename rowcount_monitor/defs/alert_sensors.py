@@ -26,7 +26,6 @@ import itertools
 import os
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
@@ -264,20 +263,11 @@ def bucket_window(event: CheckEvent, entry: TableConfig) -> tuple[pd.Timestamp, 
     if event.partition is None:
         return None
     try:
-        start = pd.Timestamp(datetime.strptime(event.partition, PARTITION_FORMAT[entry.cadence]))
+        start = pd.to_datetime(event.partition, format=PARTITION_FORMAT[entry.cadence])
     except (KeyError, ValueError):
         return None
     zone = label_zone(entry)
     return to_utc(start, zone), to_utc(start + BUCKET_STEP[entry.cadence], zone)
-
-
-def together(a: CheckEvent, b: CheckEvent, tables: dict[dg.AssetKey, TableConfig]) -> bool:
-    """Whether two failures are one incident in time: overlapping buckets, or (where one has no
-    bucket) judged within LINEAGE_WINDOW of each other."""
-    wa, wb = bucket_window(a, tables[a.asset_key]), bucket_window(b, tables[b.asset_key])
-    if wa is None or wb is None:
-        return abs(a.created - b.created) <= LINEAGE_WINDOW
-    return wa[0] < wb[1] and wb[0] < wa[1]
 
 
 def along_lineage(
@@ -295,13 +285,23 @@ def along_lineage(
     for ev in failures:
         by_key.setdefault(ev.asset_key, []).append(ev)
     ancestors = {k: graph.get_ancestor_asset_keys(k) & set(by_key) for k in by_key if graph.has(k)}
+    windows = {ev.storage_id: bucket_window(ev, tables[ev.asset_key]) for ev in failures}
 
-    def above(ev: CheckEvent) -> list[CheckEvent]:
-        return [u for k in ancestors.get(ev.asset_key, ()) for u in by_key[k] if together(u, ev, tables)]
+    def together(a: CheckEvent, b: CheckEvent) -> bool:
+        """One incident in time: overlapping buckets, or (where one has no bucket) judged
+        within LINEAGE_WINDOW of each other."""
+        wa, wb = windows[a.storage_id], windows[b.storage_id]
+        if wa is None or wb is None:
+            return abs(a.created - b.created) <= LINEAGE_WINDOW
+        return wa[0] < wb[1] and wb[0] < wa[1]
 
+    above = {
+        ev.storage_id: [u for k in ancestors.get(ev.asset_key, ()) for u in by_key[k] if together(u, ev)]
+        for ev in failures
+    }
     cause: dict[int, CheckEvent] = {}
     for ev in failures:
-        roots = [u for u in above(ev) if not above(u)]
+        roots = [u for u in above[ev.storage_id] if not above[u.storage_id]]
         if roots:
             cause[ev.storage_id] = min(
                 roots, key=lambda u: (u.asset_key.to_user_string(), u.partition or "", u.storage_id)

@@ -177,14 +177,11 @@ def _discover(config: MonitorConfig, skip: frozenset[str]) -> list[TableFacts]:
             continue
         keys[key] = where
         described.append((where, entry, columns, listed))
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None)
     firsts = _first_loads(
-        warehouses,
-        [entry for _, entry, _, _ in described],
-        config.checks.max_history_days.model_dump(),
-        pd.Timestamp.now(tz="UTC").tz_localize(None),
+        warehouses, [entry for _, entry, _, _ in described], config.checks.max_history_days.model_dump(), now
     )
     facts = []
-    now = pd.Timestamp.now(tz="UTC").tz_localize(None)
     for (where, entry, columns, listed), (first, older) in zip(described, firsts, strict=True):
         start = None
         reach = getattr(config.checks.max_history_days, entry.cadence)

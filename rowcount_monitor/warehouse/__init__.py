@@ -109,9 +109,9 @@ def check_expression(expression: str) -> str:
             break
     if depth:
         raise ValueError(f"unbalanced parentheses in {text!r}")
-    if re.search(r"\b(from|union|except|intersect|limit|group\s+by|order\s+by)\b", _outside_parens(bare), re.I):
-        raise ValueError(f"{text!r} is more than an expression: the FROM, WHERE and GROUP BY are the monitor's own")
     top = _outside_parens(bare)
+    if re.search(r"\b(from|union|except|intersect|limit|group\s+by|order\s+by)\b", top, re.I):
+        raise ValueError(f"{text!r} is more than an expression: the FROM, WHERE and GROUP BY are the monitor's own")
     if "," in top or re.search(r"\bas\s+\w+\s*$", top, re.I):
         raise ValueError(
             f"{text!r} is more than one expression: a metric is one value per bucket, "
