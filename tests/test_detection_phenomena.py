@@ -291,7 +291,7 @@ def test_a_table_that_bursts_once_a_week_stops_paging_after_its_first_few_bursts
 def test_a_young_table_that_bursts_once_a_week_stops_paging_after_four_bursts():
     """Six bursts in reach were needed however young the table: one bursting weekly paged on
     every burst for six weeks. A table with fewer weeks of history needs one a week, four at
-    least (docs/detection.md, "Fixed (2026-11-28, session 14)"); a drop on it still pages."""
+    least (docs/detection.md, "Phenomena": bursty tables); a drop on it still pages."""
     for seed in range(5):
         s = loads(42, level=500, seed=seed)
         rng = np.random.default_rng(seed)
@@ -309,7 +309,7 @@ def test_a_morning_an_hour_early_does_not_move_the_evening_rhythm_away_from_a_cl
     """One morning's loads an hour early fit the rhythm moved by an hour on its last three
     ramps, and the whole day was judged against that rhythm: the normal evening ramp paged. Away
     from the week after a daylight-saving change, six ramps must show it (docs/detection.md,
-    "Fixed (2026-11-28, session 14)", second fix)."""
+    "Phenomena": daylight saving)."""
     rng = np.random.default_rng(seed)
     idx = pd.date_range("2026-05-04", periods=24 * 36, freq="h")  # no clock change in reach
     hour = idx.hour.to_numpy().copy()
@@ -327,7 +327,7 @@ def test_a_morning_an_hour_early_does_not_move_the_evening_rhythm_away_from_a_cl
 def test_noise_with_heavier_tails_than_gaussian_pages_half_as_often_and_a_half_load_still_pages():
     """Log-noise from Student's t (4 degrees of freedom, 8 % spread): the MAD saw only the middle
     of it, and the band paged 31 times in ten tables' four weeks; the spread the drops show
-    halves that (docs/detection.md, "Fixed (2026-11-28, session 13)")."""
+    halves that (docs/detection.md, "Phenomena": heavy tails)."""
     pages = 0
     for seed in range(10):
         s = loads(56, noise=0.0, seed=seed, start="2026-08-03")
@@ -389,8 +389,8 @@ def test_a_daily_table_in_its_first_three_weeks_is_judged_against_the_same_weekd
 
 def test_a_sparse_table_is_quiet_once_a_bad_day_has_left_its_day_total():
     """The run test judged a sparse table's last three day totals together, so a day at 4x
-    kept it alerting on and off for two more days (docs/detection.md, "Fixed (2026-11-28,
-    session 14)", third fix): 6 alerts in those days on these six tables, 1 now (seed 0's day is
+    kept it alerting on and off for two more days (docs/detection.md, "Phenomena": sparse
+    tables): 6 alerts in those days on these six tables, 1 now (seed 0's day is
     taken for a level change of its totals, which is still open)."""
     late = 0
     for seed in range(6):
@@ -407,7 +407,7 @@ def test_a_bad_day_on_a_sparse_table_is_one_alert_not_several():
     """Consecutive day totals share all but one bucket: as a bad day left them, a total at its
     band's edge went in and out of it, and the check failed, recovered and failed again (32
     alerts for these 16 bad days before the hold; 9 of 154 false alerts over three corpus seeds,
-    docs/detection.md, "Fixed (2026-11-28, session 15)"). evaluate_latest holds the same way."""
+    docs/detection.md, "Phenomena": sparse tables). evaluate_latest holds the same way."""
     starts = 0
     for seed in range(8):
         for bad in ("4x", "empty"):

@@ -598,7 +598,7 @@ def _tail_spread(resid: np.ndarray, limit: float) -> float:
     its drops below the same phase around them, over all the history in reach, once
     TAIL_SUPPORT residuals back it (0 before). The MAD measures the middle of the residuals
     only; with noise whose tails are heavier than Gaussian it put bands where loads stray every
-    week (docs/detection.md, "Fixed (2026-11-28, session 13)"). Drops, not rises: routine
+    week (docs/detection.md, "Phenomena": heavy tails). Drops, not rises: routine
     bursts have their own allowance (`_burst_sensitivity`). Drops beyond `limit` next to another
     such drop are an outage or a short day, not noise, and are left out: noise strays one load
     at a time."""
