@@ -46,6 +46,21 @@ def test_the_profile_learns_a_weekday_effect_from_one_weekend_and_not_from_empty
     assert profile.b[5] == weekend
 
 
+def test_the_profile_finds_days_that_start_at_the_tables_own_midnight():
+    phases = np.arange(2 * 168)
+    rng = np.random.default_rng(1)
+    local_day = ((phases - 8) // 24) % 7  # a table whose days begin at 08:00 of the grid's clock
+    beyond = -2.0 * (local_day >= 5) + rng.normal(0, 0.1, len(phases))
+    profile = Profile((24, 168))
+    profile.start(phases, beyond, level=10.0)
+    assert profile.day_starts == 8
+    saturday_07, saturday_09 = 5 * 24 + 7, 5 * 24 + 9  # Friday evening there, and Saturday
+    assert profile.value(saturday_09) - profile.value(saturday_07) == pytest.approx(-2.0, abs=0.3)
+    flat = Profile((24, 168))
+    flat.start(phases, rng.normal(0, 0.1, len(phases)), level=10.0)
+    assert flat.day_starts == 0  # no weekday effect to place: the grid's own midnight
+
+
 def test_a_slot_empty_twice_running_is_expected_empty_and_a_recurring_miss_is_rhythm():
     profile = Profile((24, 168))
     saturday_nine = 5 * 24 + 9
@@ -60,30 +75,49 @@ def test_a_slot_empty_twice_running_is_expected_empty_and_a_recurring_miss_is_rh
     assert not profile.recurs(9, -9.0, within=1.0)  # a different miss: an incident again
 
 
-def test_a_day_off_is_not_a_new_level_and_a_change_that_holds_is():
+def _feed(level, shifts, start=0):
+    accepted = []
+    for t, shift in enumerate(shifts, start):
+        found = level.watch(t, shift, shift / 0.5, lambda z: float(np.exp(z)))
+        if found:
+            accepted.append((t, found))
+    return accepted
+
+
+def test_a_dip_shorter_than_a_day_is_not_a_new_level_and_a_change_that_holds_a_day_is():
     hold = hold_for((24, 168))
-    assert hold == 36
-
-    def feed(level, shifts):
-        accepted = []
-        for t, shift in enumerate(shifts):
-            found = level.watch(t, shift, shift / 0.5, lambda z: float(np.exp(z)))
-            if found:
-                accepted.append((t, found))
-        return accepted
-
-    day_off = [0.0] * 24 + [-3.0] * 24 + [0.0] * 48  # 24 buckets at about a quarter
+    assert hold == 24
+    dip = [0.0] * 24 + [-3.0] * 20 + [0.0] * 48  # 20 buckets at about a quarter
     level = Level((24, 168))
     level.value = 10.0
-    assert feed(level, day_off) == [] and not level.pending()
-    moved = [0.0] * 24 + [1.5] * 60  # x4.5 for good
+    assert _feed(level, dip) == [] and not level.pending()
+    moved = [0.0] * 24 + [1.5] * 30  # x4.5 for good
     level = Level((24, 168))
     level.value = 10.0
-    ((t, (shift, first)),) = feed(level, moved)
+    ((t, (shift, first)),) = _feed(level, moved)
     assert first == 24 and t == 24 + hold - 1 and shift == pytest.approx(1.5)
     assert level.value == pytest.approx(11.5) and level.earlier(t + 1) == 10.0
-    level.revert()  # the counts went back: it was a long closure, not a change
-    assert level.value == 10.0 and level.earlier(t + 2) is None
+
+
+def test_counts_back_at_the_level_before_a_two_day_closure_revert_it():
+    level = Level((24, 168))
+    level.value = 10.0
+    closure = [0.0] * 24 + [-1.0] * 48  # two days at about a third, taken for two changes in turn
+    accepted = _feed(level, closure)
+    assert len(accepted) == 2 and level.value == pytest.approx(8.0)
+    assert level.earlier(72) == 10.0  # the level before the first, not the day-one level
+    # normal buckets, each within the threshold (+2.5 against the current level, 0 against the
+    # level before): two of them make a case beyond what one bucket beyond the threshold makes
+    assert not level.back_to(72, 2.5, 0.0, k=3.0)
+    assert level.back_to(73, 2.5, 0.0, k=3.0) and level.value == 10.0 and level.earlier(74) is None
+
+
+def test_a_bucket_far_from_the_level_before_a_change_does_not_revert_it():
+    level = Level((24, 168))
+    level.value = 10.0
+    _feed(level, [0.0] * 24 + [1.5] * 30)
+    assert not any(level.back_to(t, 5.0, 5.0 + 1.5 / 0.5, k=3.0) for t in range(54, 60))
+    assert level.value == pytest.approx(11.5)
 
 
 def test_a_drop_to_almost_nothing_is_an_outage_never_a_new_level():

@@ -95,8 +95,10 @@ def run_filter(
     out = Judged(*(np.full(n, np.nan) for _ in range(7)), reverted=np.zeros(n, bool))
     cycle = min(periods) if periods else 7
     profile, level, calendar = Profile(periods), Level(periods), CalendarEffects()
-    noise = Noise(0.0, NOISE_CYCLES * cycle, TAIL_CYCLES * cycle)
     lengths = run_lengths(periods)
+    noise = Noise(
+        0.0, NOISE_CYCLES * cycle, TAIL_CYCLES * cycle, burst_length=sorted(lengths)[min(1, len(lengths) - 1)]
+    )
     tests = 1 + len(lengths)
     k_base = gaussian_k(rate / tests) if k_fixed is None else k_fixed
     recent: list[float] = []  # clipped standardised misses of the latest buckets (NaN: none)
@@ -141,9 +143,8 @@ def run_filter(
         )
         k = k_high if r > 0 else k_low
         earlier = level.earlier(t)
-        if earlier is not None and abs(r) > k and abs(value - earlier - season) <= min(k_low, k_high) * scale:
-            level.revert()  # back at the level before the last change: that change was not one
-            out.reverted[t] = True
+        if earlier is not None and level.back_to(t, r, (value - earlier - season) / scale, min(k_low, k_high)):
+            out.reverted[t] = True  # back at the level before the last change: that change was not one
             expected = level.value + season
             r = (value - expected) / scale
             k = k_high if r > 0 else k_low
@@ -182,7 +183,8 @@ def run_filter(
             best = max(range(len(runs)), key=lambda i: abs(runs[i]))
             out.expected[t], out.scale[t], out.score[t] = expected, scale, r
             out.k_low[t], out.k_high[t] = k_low, k_high
-            noise.observe(t, r, k_even)
+            if not skip[t]:  # a holiday or an incident the user named is no burst of the table's
+                noise.observe(t, r, k_even)
             leaning = np.sign(runs[best]) == np.sign(r) and abs(r) >= RUN_GATE
             out.run_score[t] = runs[best] if leaning else 0.0
             out.run_length[t] = lengths[best]

@@ -29,7 +29,7 @@ REVERT_CYCLES = 7
 def hold_for(periods: tuple[int, ...]) -> int:
     """Buckets a change must hold: a day and a half of sub-daily buckets (a day off is shorter),
     three daily loads."""
-    return 3 * min(periods) // 2 if periods and min(periods) > 7 else 3
+    return min(periods) if periods and min(periods) > 7 else 3
 
 
 class Level:
@@ -41,8 +41,7 @@ class Level:
         self.up = self.down = 0.0  # CUSUM sums
         self.started: int | None = None  # where the current excursion began
         self.misses: list[tuple[int, float, float]] = []  # (position, miss, standardised) since it began
-        self.before: float | None = None  # the level before the last accepted change
-        self.changed_at: int | None = None
+        self.before: list | None = None  # [level before, accepted at, evidence for it] of the last change
 
     def pending(self) -> bool:
         return self.started is not None
@@ -83,7 +82,11 @@ class Level:
         return shift, first
 
     def accept(self, t: int, shift: float) -> None:
-        self.before, self.changed_at = self.value, t
+        """Take the level `shift` higher from bucket `t` on. A change whose excursion began right
+        where the last one was accepted continues it (a closure of two days is taken for two
+        changes in turn): the level to go back to stays the one before the first."""
+        continues = self.before is not None and self.started is not None and self.started <= self.before[1] + 1
+        self.before = [self.before[0] if continues else self.value, t, 0.0]
         self.value += shift
         self.reset()
 
@@ -91,13 +94,22 @@ class Level:
         self.up = self.down = 0.0
         self.started, self.misses = None, []
 
+    def back_to(self, t: int, r: float, r_before: float, k: float) -> bool:
+        """Whether the counts went back to the level before the last change, which stays known
+        for REVERT_CYCLES cycles: each bucket adds how much better it fits that level than the
+        current one (half the difference of the squared standardised misses, `r` and
+        `r_before`), a CUSUM; once its case exceeds what one bucket beyond `k` makes, with this
+        bucket within `k` of that level, the change was not one and the level goes back."""
+        if self.before is None or t - self.before[1] > self.revert_for:
+            self.before = None
+            return False
+        self.before[2] = max(0.0, self.before[2] + (r * r - r_before * r_before) / 2)
+        if abs(r_before) > k or self.before[2] <= k * k / 2:
+            return False
+        self.value, self.before = self.before[0], None
+        self.reset()
+        return True
+
     def earlier(self, t: int) -> float | None:
         """The level before the last accepted change, while it is remembered."""
-        if self.before is None or t - self.changed_at > self.revert_for:
-            return None
-        return self.before
-
-    def revert(self) -> None:
-        """Counts came back to the level before the last change: it was not one."""
-        self.value, self.before = self.before, None
-        self.reset()
+        return self.before[0] if self.before is not None and t - self.before[1] <= self.revert_for else None

@@ -57,14 +57,15 @@ def _t_table(rate: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Noise:
-    def __init__(self, floor: float, memory: int = 8 * 24, tail_memory: int = 30 * 24):
+    def __init__(self, floor: float, memory: int = 8 * 24, tail_memory: int = 30 * 24, burst_length: int = 6):
         self.floor = floor  # the least spread (the transform's unit for counts)
+        self.burst_length = burst_length  # the longest episode that is a burst, not a stretch of misfit
         self.memory = memory
         self.tail_memory = tail_memory
         self.mean_abs = 0.0
         self.n = 0
         self.recent: deque[float] = deque(maxlen=max(tail_memory, TAIL_SUPPORT))  # |standardised misses|
-        self.episodes: deque[list] = deque()  # [last bucket, side, peak] of each episode
+        self.episodes: deque[list] = deque()  # [last bucket, side, peak, first bucket] of each episode
         self._tail = 0.0
         self._since = 24
 
@@ -118,9 +119,11 @@ class Noise:
         if last is not None and last[1] == side and last[0] == t - 1:
             last[0], last[2] = t, max(last[2], abs(r))
         else:
-            self.episodes.append([t, side, abs(r)])
+            self.episodes.append([t, side, abs(r), t])
 
     def burst(self, side: int) -> float:
         """The threshold a routinely bursting side needs (its second-largest episode), else 0."""
-        peaks = sorted((p for _, s, p in self.episodes if s == side), reverse=True)
+        peaks = sorted(
+            (p for last, s, p, first in self.episodes if s == side and last - first < self.burst_length), reverse=True
+        )
         return peaks[1] if len(peaks) >= TAIL_EVENTS else 0.0

@@ -23,6 +23,9 @@ PROFILE_MEMORY = 6
 # many times in a row is expected empty.
 EMPTY = 0.5
 EMPTY_SEEN = 2
+# A day that starts other than at the grid's midnight is taken when it fits the first week's
+# weekday effect this much better (a share of the misfit left).
+DAY_START_GAIN = 0.1
 
 
 class Profile:
@@ -37,6 +40,7 @@ class Profile:
         self.na = np.zeros(self.short)
         self.b = np.zeros(self.blocks)  # per block (weekday) of the long period
         self.nb = np.zeros(self.blocks)
+        self.day_starts = 0  # the phase of the short period at which a block (a day) begins
         self.empty_run = np.zeros(self.long, np.int64)  # times in a row each phase was empty
         self.last_miss = np.full(self.long, np.nan)  # each phase's miss where it was last judged anomalous
 
@@ -51,16 +55,27 @@ class Profile:
                 self.a[i], self.na[i] = float(np.median(seen)), min(len(seen), PROFILE_MEMORY)
         if self.blocks > 1:
             rest = beyond_level - self.a[short]
-            block = (phases // self.short) % self.blocks
             loaded = level + self.a[short] > EMPTY if counts else np.ones(len(phases), bool)
+            fits = []
+            for starts in range(self.short):
+                block = ((phases - starts) // self.short) % self.blocks
+                medians = np.zeros(self.blocks)
+                for j in range(self.blocks):
+                    seen = rest[(block == j) & loaded]
+                    medians[j] = float(np.median(seen)) if len(seen) else 0.0
+                fits.append((float(np.sum(np.abs(rest - medians[block])[loaded])), starts, medians))
+            best = min(fits, key=lambda fit: fit[0])
+            if best[0] < (1 - DAY_START_GAIN) * fits[0][0]:
+                _, self.day_starts, self.b = best
+            else:
+                self.b = fits[0][2]
+            block = ((phases - self.day_starts) // self.short) % self.blocks
             for j in range(self.blocks):
-                seen = rest[(block == j) & loaded]
-                if len(seen):
-                    self.b[j], self.nb[j] = float(np.median(seen)), min(len(seen), PROFILE_MEMORY * self.short)
+                self.nb[j] = min(int(np.sum((block == j) & loaded)), PROFILE_MEMORY * self.short)
 
     def slots(self, phase: int) -> tuple[int, int]:
         """(short phase, block) of a bucket at `phase` of the long period."""
-        return phase % self.short, (phase // self.short) % self.blocks
+        return phase % self.short, ((phase - self.day_starts) // self.short) % self.blocks
 
     def value(self, phase: int) -> float:
         i, j = self.slots(phase)
