@@ -239,3 +239,35 @@ def test_counts_back_at_the_level_before_a_change_are_no_anomaly():
     assert not back.is_anomaly and "back at the level before its last change" in back.model, back
     flags = score_series(s, STATE, since=s.index[off + 48]).is_anomaly
     assert not flags.iloc[:48].any(), alert_starts(flags.iloc[:48])
+
+
+def test_a_sparse_table_is_judged_on_its_day_totals_and_pages_an_empty_day():
+    """About 0.8 rows an hour: no single bucket says anything, a whole empty day does. The
+    verdict of a bucket judged alone equals its walk-forward one."""
+    s = hourly(42, level=0.8, noise=0.0, seed=9)
+    empty = 24 * 33
+    s.iloc[empty : empty + 24] = 0.0
+    table = score_series(s, STATE, since=s.index[24 * 28])
+    (start,) = alert_starts(table.is_anomaly).index  # once the day so far is short enough to tell
+    assert s.index[empty + 12] <= start <= s.index[empty + 23], start
+    for i in (empty + 12, empty + 23, len(s) - 1):
+        alone = evaluate_latest(s.iloc[: i + 1], STATE)
+        assert alone.is_anomaly == table.is_anomaly.iloc[i] and alone.expected == pytest.approx(table.expected.iloc[i])
+    assert "sparse table, judged on the total of 24 buckets" in evaluate_latest(s.iloc[: empty + 24], STATE).reason
+
+
+def test_a_daily_table_is_judged_from_its_third_week_with_a_band_for_a_young_spread():
+    """From two weeks of loads on, a zero load is caught; the band is wider than it will be
+    once the spread rests on more loads (Student's t for a spread estimated from few)."""
+    rng = np.random.default_rng(10)
+    idx = pd.date_range("2026-09-07", periods=90, freq="D")
+    s = pd.Series(rng.poisson(5000 * rng.lognormal(0, 0.05, len(idx))).astype(float), idx)
+    assert np.isnan(evaluate_latest(s.iloc[:14], STATE).expected)  # not judged before two weeks
+    noise = Noise(0.0)
+    noise.start(rng.normal(0, 1, 8))  # a spread from eight changes: its threshold is Student's t with 7 dof
+    assert noise.threshold(0.001) == pytest.approx(5.41 * np.sqrt(1 + 1 / 8), abs=0.05)
+    for _ in range(140):
+        noise.learn(float(rng.normal(0, 1)))
+    assert gaussian_k(0.001) < noise.threshold(0.001) < 3.45  # 148 misses: nearly the Gaussian's 3.29
+    s.iloc[16] = 0.0
+    assert evaluate_latest(s.iloc[:17], STATE).is_anomaly

@@ -145,6 +145,8 @@ def _is_counts(values: np.ndarray, policy: DetectionPolicy) -> bool:
 def _min_history(policy: DetectionPolicy, periods: tuple[int, ...]) -> int:
     if policy.min_history is not None:
         return policy.min_history
+    if policy.model == "state":  # two cycles give the noise its first misses (the filter widens its band for few)
+        return max(2 * min(periods), max(periods)) if periods else 14
     return max(3 * min(periods), max(periods)) if periods else 14
 
 
@@ -453,8 +455,50 @@ _MISSING = Verdict.unjudged(float("nan"), "missing count")
 
 
 def _state_verdicts(grid: _Grid, positions, counts: bool, policy: DetectionPolicy, explain_last: bool = False):
-    """The "state" model's verdicts on the buckets at `positions` (one pass of its filter up to
-    the last of them); the last one worded where `explain_last`."""
+    """The "state" model's verdicts on the buckets at `positions`, the last one worded where
+    `explain_last`. A bucket of a sparse table (too few rows a bucket to say anything) is judged
+    on the total of the cycle up to it, among the totals a cycle apart before it (a filter pass
+    over those totals); any other, by one pass of the filter over the buckets up to the last."""
+    periods = resolve_periods(policy.seasonality, grid.spacing)
+    positions = np.asarray(positions, dtype=np.int64)
+    sparse = _sparse_at(grid, positions, periods) if counts and periods else np.zeros(len(positions), bool)
+    rows: list = [None] * len(positions)
+    dense = np.flatnonzero(~sparse)
+    if len(dense):
+        explain = explain_last and not sparse[-1]
+        for i, row in zip(dense, _state_pass(grid, positions[dense], counts, policy, explain), strict=True):
+            rows[i] = row
+    span = min(periods) if periods else 1
+    for offset in np.unique(positions[sparse] % span):
+        group = np.flatnonzero(sparse & (positions % span == offset))
+        last = int(positions[group[-1]])
+        totals, at = _totals(grid, last, span)
+        at_totals = at - (last - positions[group]) // span
+        for i in group[at_totals < 0]:  # no whole cycle before it yet
+            rows[i] = Verdict.unjudged(float(grid.values[positions[i]]), "insufficient history (less than a cycle)")
+        group, at_totals = group[at_totals >= 0], at_totals[at_totals >= 0]
+        if not len(group):
+            continue
+        explain = explain_last and group[-1] == len(positions) - 1
+        judged = _state_pass(totals, at_totals, counts, replace(policy, min_history=None), explain)
+        for i, row in zip(group, judged, strict=True):
+            rows[i] = row
+    return rows
+
+
+def _sparse_at(grid: _Grid, positions: np.ndarray, periods: tuple[int, ...]) -> np.ndarray:
+    """_sparse at each of `positions`, from running sums."""
+    window = training_window(periods)
+    seen = np.concatenate(([0], np.cumsum(~np.isnan(grid.values))))
+    rows = np.concatenate(([0.0], np.cumsum(np.nan_to_num(grid.values))))
+    start = np.maximum(0, positions - window)
+    n = seen[positions] - seen[start]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (n > 0) & ((rows[positions] - rows[start]) / np.maximum(n, 1) < SPARSE_ROWS)
+
+
+def _state_pass(grid: _Grid, positions, counts: bool, policy: DetectionPolicy, explain_last: bool):
+    """One pass of the filter over the grid up to the last of `positions`, and its verdicts there."""
     periods = resolve_periods(policy.seasonality, grid.spacing)
     end = int(positions[-1])
     valid = ~np.isnan(grid.values[: end + 1]) & ~grid.excluded[: end + 1]

@@ -132,6 +132,9 @@ def run_filter(
             expected = max(expected, 0.0)
         scale = max(noise.scale(), floor(expected))
         r = (value - expected) / scale
+        quiet = counts and value <= EMPTY and profile.empty(phase, seen=1)
+        if quiet:
+            r = 0.0  # empty where the same slot of the cycle was empty the last time: its rhythm
         k_even = noise.threshold(rate / tests) if k_fixed is None else k_fixed
         k_low, k_high = (
             (k_even, k_even)
@@ -191,7 +194,7 @@ def run_filter(
         if skip[t]:
             continue
         profile.saw(phase, value)
-        if empty and value <= EMPTY:  # an empty slot, empty again: nothing to learn about the level
+        if quiet:  # a slot empty again: nothing to learn about the level
             continue
         miss = value - expected
         change = level.watch(t, miss, r, to_rows) if not trust[t] else None

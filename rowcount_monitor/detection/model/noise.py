@@ -40,6 +40,15 @@ def gaussian_k(rate: float) -> float:
     return _GAUSS.inv_cdf(1 - rate / 2)
 
 
+@lru_cache(maxsize=4096)
+def _predictive_k(rate: float, support: int) -> float:
+    """The threshold for a spread estimated from `support` misses: Student's t with one degree
+    of freedom fewer, widened for the next bucket's own miss."""
+    if support >= 1000:
+        return gaussian_k(rate)
+    return float(student.ppf(1 - rate / 2, max(support - 1, 1))) * np.sqrt(1 + 1 / max(support, 1))
+
+
 _DEGREES = (2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 30.0, np.inf)
 
 
@@ -64,6 +73,7 @@ class Noise:
         self.tail_memory = tail_memory
         self.mean_abs = 0.0
         self.n = 0
+        self.support = 0  # the misses (or changes) the spread rests on
         self.recent: deque[float] = deque(maxlen=max(tail_memory, TAIL_SUPPORT))  # |standardised misses|
         self.episodes: deque[list] = deque()  # [last bucket, side, peak, first bucket] of each episode
         self._tail = 0.0
@@ -76,7 +86,7 @@ class Noise:
         changes = changes[~np.isnan(changes)]
         if len(changes) >= 3:
             mad = float(np.median(np.abs(changes - np.median(changes))))
-            self.mean_abs, self.n = mad / 0.6745 / np.sqrt(2) / _MEAN_ABS, 3
+            self.mean_abs, self.n, self.support = mad / 0.6745 / np.sqrt(2) / _MEAN_ABS, 3, len(changes)
 
     @property
     def known(self) -> bool:
@@ -89,6 +99,7 @@ class Noise:
         """Learn from the miss (observed - expected, count scale) of a bucket judged normal."""
         scale = self.scale() if self.known else None
         self.n += 1
+        self.support += 1
         self.mean_abs += (abs(miss) - self.mean_abs) / min(self.n, self.memory)
         if scale is not None:
             self.recent.append(abs(miss) / max(scale, 1e-9))
@@ -96,8 +107,8 @@ class Noise:
 
     def threshold(self, rate: float) -> float:
         """The threshold (in spreads) a two-sided test may use to fire at `rate` per bucket."""
-        if len(self.recent) < TAIL_SUPPORT:
-            return gaussian_k(rate)
+        if len(self.recent) < TAIL_SUPPORT:  # a spread from few misses is itself uncertain
+            return max(gaussian_k(rate), _predictive_k(rate, self.support))
         if self._since >= 24:  # recomputed a day of hourly buckets at a time
             misses = np.fromiter(self.recent, float)
             q90, high = np.quantile(misses, (0.9, TAIL_QUANTILE))

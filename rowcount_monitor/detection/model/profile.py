@@ -81,11 +81,11 @@ class Profile:
         i, j = self.slots(phase)
         return self.a[i] + self.b[j]
 
-    def empty(self, phase: int) -> bool:
-        """Whether the bucket's phase of the longest period was empty each of the last
-        EMPTY_SEEN times it was seen (a weekday-only table's Saturday, a nightly batch's noon):
-        it is expected empty, whatever the level."""
-        return self.empty_run[phase % self.long] >= EMPTY_SEEN
+    def empty(self, phase: int, seen: int = EMPTY_SEEN) -> bool:
+        """Whether the bucket's phase of the longest period was empty each of the last `seen`
+        times it was seen (EMPTY_SEEN: a weekday-only table's Saturday, a nightly batch's noon,
+        expected empty whatever the level; once: an empty bucket there is no incident)."""
+        return self.empty_run[phase % self.long] >= seen
 
     def saw(self, phase: int, value: float) -> None:
         """Note whether a bucket at `phase` was empty (count scale `value`)."""
