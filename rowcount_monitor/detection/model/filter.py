@@ -208,8 +208,10 @@ def run_filter(
             continue
         if not counts or expected > EMPTY or value > EMPTY:  # the spread of loads, not of empty slots
             noise.learn(miss)
+        if not (recurring or trust[t]):  # a burst within the table's allowance moves the state no more than an ordinary miss
+            miss = float(np.clip(miss, -k_even * scale, k_even * scale))
         level.learn(miss)
-        profile.learn(phase, value - effect - level.value, level.value, counts=counts)
+        profile.learn(phase, expected + miss - effect - level.value, level.value, counts=counts)
     return out
 
 
