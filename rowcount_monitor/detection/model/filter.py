@@ -148,6 +148,7 @@ def run_filter(
         earlier = level.earlier(t)
         if earlier is not None and level.back_to(t, r, (value - earlier - season) / scale, min(k_low, k_high)):
             out.reverted[t] = True  # back at the level before the last change: that change was not one
+            recent.clear()
             expected = level.value + season
             r = (value - expected) / scale
             k = k_high if r > 0 else k_low
@@ -200,6 +201,7 @@ def run_filter(
         change = level.watch(t, miss, r, to_rows) if not trust[t] else None
         if change is not None:
             out.changes.append((t, change[1], change[0]))
+            recent.clear()  # a run is of misses against the level as it is now
             continue
         calendar.learn(kind, day, value - level.value - profile.value(phase), scale)
         recurring = profile.recurs(phase, miss if flagged else None, k * scale)
