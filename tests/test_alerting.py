@@ -118,7 +118,7 @@ def test_check_passes_normal_loads_and_fails_a_broken_one(shop):
     assert meta["observed"] < meta["lower"] < meta["expected"] < meta["upper"]
     # readable: whole rows, no 495.8778274829107
     assert isinstance(meta["observed"], int) and all(meta[k] == round(meta[k]) for k in ("expected", "lower", "upper"))
-    assert meta["n_history"] > 72 and meta["model"].startswith("baseline")
+    assert meta["n_history"] > 72 and meta["model"].startswith("state")
     assert "plot" not in normal.metadata  # pictures only for failures, by default
     pixels = png_pixels(meta["plot"])
     band = np.all(np.abs(pixels - [0xB5, 0xD9, 0xEB]) < 40, axis=-1)  # the light blue band

@@ -266,12 +266,13 @@ def test_score_series_since_judges_only_the_rows_from_then_on_and_the_same_way()
     assert not before["is_anomaly"].any() and part["is_anomaly"].iloc[-1]
 
 
-def test_a_three_hour_shortfall_is_caught_by_the_short_run_test():
+def test_a_three_hour_shortfall_is_caught_by_the_baselines_short_run_test():
     """Three loads each 15 % short (about 3.3 sigma alone, no single-bucket alert) together are a
     failing source; a six-load mean would half-dilute them with normal loads."""
     s = hourly(days=21, seed=11)
     s.iloc[-3:] = (s.iloc[-3:] * 0.85).round()
-    first, second, third = (evaluate_latest(s.iloc[: len(s) - k]) for k in (2, 1, 0))
+    baseline = DetectionPolicy(model="baseline")
+    first, second, third = (evaluate_latest(s.iloc[: len(s) - k], baseline) for k in (2, 1, 0))
     assert not first.is_anomaly and not second.is_anomaly
     assert third.is_anomaly, third.reason
     assert "the last 3 loads together run below expectation" in third.reason

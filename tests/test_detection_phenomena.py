@@ -1,12 +1,24 @@
-"""What real warehouse tables do, each on a small generated series (benchmarks/corpus.py has the
-big labelled corpus these defaults were chosen on)."""
+"""What real warehouse tables do, each on a small generated series, and what the "baseline" model
+(same-phase medians, `model="baseline"`) does about it; every verdict here is the baseline's
+(the default "state" model's answers are in test_detection_state.py)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from rowcount_monitor.detection import DetectionPolicy, evaluate_latest, score_series
+from rowcount_monitor import detection
+from rowcount_monitor.detection import DetectionPolicy
 from rowcount_monitor.detection.baseline import _moved_error, _run
+
+BASELINE = DetectionPolicy(model="baseline")
+
+
+def evaluate_latest(series, policy=None):
+    return detection.evaluate_latest(series, policy or BASELINE)
+
+
+def score_series(series, policy=None, since=None):
+    return detection.score_series(series, policy or BASELINE, since=since)
 
 
 def loads(days, *, level=2000.0, weekend=1.0, noise=0.05, seed=0, start="2026-09-07", freq="h", hours=None):
@@ -223,7 +235,7 @@ def test_accepting_a_level_by_hand_takes_effect_at_once():
     at = len(s) - 6
     s.iloc[at:] = (s.iloc[at:] * 2).round()
     assert evaluate_latest(s).is_anomaly
-    accepted = evaluate_latest(s, DetectionPolicy(accepted_changes=[s.index[at]]))
+    accepted = evaluate_latest(s, DetectionPolicy(model="baseline", accepted_changes=[s.index[at]]))
     assert not accepted.is_anomaly, accepted.reason
     assert "accepted as the new normal" in accepted.reason
 
@@ -235,17 +247,19 @@ def test_a_holiday_is_reported_not_flagged_with_a_calendar_and_flagged_without()
     noon = s.loc[:"2026-09-07 12:00"]
     plain = evaluate_latest(noon)
     assert plain.is_anomaly, plain.reason
-    with_calendar = evaluate_latest(noon, DetectionPolicy(holidays=["US"]))
+    with_calendar = evaluate_latest(noon, DetectionPolicy(model="baseline", holidays=["US"]))
     assert not with_calendar.is_anomaly
     assert "public holiday (Labor Day)" in with_calendar.reason
     # the days after it are not judged against it
-    after = score_series(s.loc[:"2026-09-15"], DetectionPolicy(holidays=["US"]), since=pd.Timestamp("2026-09-08"))
+    after = score_series(
+        s.loc[:"2026-09-15"], DetectionPolicy(model="baseline", holidays=["US"]), since=pd.Timestamp("2026-09-08")
+    )
     assert not after["is_anomaly"].any()
 
 
 def test_an_unknown_holiday_calendar_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown holiday calendar 'XX'"):
-        DetectionPolicy(holidays=["XX"])
+        DetectionPolicy(model="baseline", holidays=["XX"])
 
 
 def test_a_weekly_table_is_not_flagged_on_its_second_weekend():
@@ -359,7 +373,7 @@ def test_an_empty_load_of_a_daily_table_pages_before_it_has_three_weeks_for_a_ba
     early = s.iloc[:6].copy()
     early.iloc[-1] = 0
     assert not evaluate_latest(early).is_anomaly  # under a week of loads: no rule yet
-    holiday = evaluate_latest(s, DetectionPolicy(exclude=[(s.index[-1], s.index[-1])]))
+    holiday = evaluate_latest(s, DetectionPolicy(model="baseline", exclude=[(s.index[-1], s.index[-1])]))
     assert not holiday.is_anomaly, holiday.reason  # an excluded day (or a public holiday) is not judged
     small = loads(12, level=6, freq="D", seed=2)  # a zero where 6 rows are usual happens: no rule either
     small.iloc[-1] = 0
@@ -545,12 +559,12 @@ def test_feedback_an_expected_bucket_is_normal_and_an_incident_bucket_never_trai
     s = loads(28, seed=13)
     s.iloc[-1] = round(s.iloc[-1] * 0.4)
     assert evaluate_latest(s).is_anomaly
-    v = evaluate_latest(s, DetectionPolicy(expected=[s.index[-1]]))
+    v = evaluate_latest(s, DetectionPolicy(model="baseline", expected=[s.index[-1]]))
     assert not v.is_anomaly and "marked expected by feedback" in v.reason
     # a long outage called an incident stays out of training: the table's level is not learned from it
     t = loads(42, seed=14)
     t.iloc[-60:-10] = (t.iloc[-60:-10] * 0.5).round()
-    incidents = DetectionPolicy(incidents=list(t.index[-60:-10]))
+    incidents = DetectionPolicy(model="baseline", incidents=list(t.index[-60:-10]))
     back = evaluate_latest(t, incidents)
     assert not back.is_anomaly, back.reason
     assert "level change" not in back.reason

@@ -271,3 +271,39 @@ def test_a_daily_table_is_judged_from_its_third_week_with_a_band_for_a_young_spr
     assert gaussian_k(0.001) < noise.threshold(0.001) < 3.45  # 148 misses: nearly the Gaussian's 3.29
     s.iloc[16] = 0.0
     assert evaluate_latest(s.iloc[:17], STATE).is_anomaly
+
+
+def test_the_state_model_is_the_default():
+    assert DetectionPolicy().model == "state" and DetectionPolicy(model="auto").model == "state"
+    assert DetectionPolicy(model="baseline").model == "baseline"
+
+
+def test_an_empty_load_before_the_first_band_pages_by_the_zero_rule():
+    rng = np.random.default_rng(11)
+    idx = pd.date_range("2026-09-07", periods=12, freq="D")
+    s = pd.Series(rng.poisson(90_000 * rng.lognormal(0, 0.05, 12)).astype(float), idx)
+    s.iloc[-1] = 0
+    verdict = evaluate_latest(s)
+    assert verdict.is_anomaly and verdict.model == "zero rule", verdict
+    assert score_series(s).is_anomaly.tolist() == [False] * 11 + [True]
+
+
+def test_a_table_that_bursts_several_times_a_week_is_not_paged_by_a_usual_burst_but_is_by_a_drop():
+    s = hourly(56, level=500, seed=12)
+    rng = np.random.default_rng(12)
+    bursts = rng.choice(np.arange(24 * 7, len(s) - 24), size=30, replace=False)
+    s.iloc[bursts] = (s.iloc[bursts] * rng.uniform(10, 30, len(bursts))).round()
+    burst, drop = s.copy(), s.copy()
+    burst.iloc[-1] *= 15
+    verdict = evaluate_latest(burst)
+    assert not verdict.is_anomaly and "routine bursts" in verdict.reason, verdict.reason
+    drop.iloc[-1] = round(drop.iloc[-1] * 0.3)
+    assert evaluate_latest(drop).is_anomaly
+
+
+def test_a_change_reverted_since_is_not_named_in_later_verdicts():
+    s = hourly(42, weekend=0.8, seed=8)
+    off = 24 * 30
+    s.iloc[off : off + 48] = (s.iloc[off : off + 48] / 3).round()
+    later = evaluate_latest(s.iloc[: off + 60], STATE)
+    assert "level change" not in later.reason and "back at the level" not in later.model, later

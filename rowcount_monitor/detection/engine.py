@@ -168,7 +168,7 @@ def _judge(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, explain
     if np.isnan(observed):
         raise ValueError(f"the tested value at {grid.times[pos]} is NaN")
     periods = resolve_periods(policy.seasonality, grid.spacing)
-    if counts and policy.model == "auto" and periods and _sparse(grid, pos, periods):
+    if counts and policy.model == "baseline" and periods and _sparse(grid, pos, periods):
         totals, at = _totals(grid, pos, min(periods))
         if at >= 0 and not np.isnan(totals.values[at]):
             return _judge(totals, at, counts, replace(policy, min_history=None), explain)
@@ -181,12 +181,12 @@ def _judge(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, explain
         insufficient = f"insufficient history ({n_history} of {needed} buckets)"
         cycle = max(periods, default=EARLY_ZERO_LOADS)
         early = _early_zero(grid, pos, policy, cycle, insufficient) if counts else None
-        if early is None and policy.model == "auto" and len(periods) == 1 and policy.min_history is None:
+        if early is None and policy.model == "baseline" and len(periods) == 1 and policy.min_history is None:
             early = _early_band(grid, pos, counts, policy, periods, n_history, explain)
         return early or Verdict.unjudged(observed, insufficient, n_history=n_history)
     first = max(0, pos + 1 - history_reach(periods))
     z = _model_history(grid, first, pos, counts)
-    model = "baseline" if policy.model == "auto" else policy.model
+    model = policy.model
     changes = np.flatnonzero(grid.times[first:pos].isin(policy.accepted_changes)) if policy.accepted_changes else ()
     fit = MODELS[model](
         z,
@@ -431,7 +431,10 @@ def evaluate_latest(history: pd.Series, policy: DetectionPolicy | None = None) -
     counts = _is_counts(grid.values, policy)
     positions = grid.times.get_indexer(series.index)
     if policy.model == "state":
-        rows = _state_verdicts(grid, positions[-policy.window :], counts, policy, explain_last=True)
+        if np.isnan(grid.values[positions[-1]]):
+            raise ValueError(f"the tested value at {grid.times[positions[-1]]} is NaN")
+        # the verdicts before it that the M-of-N rule, and a sparse table's hold, look at
+        rows = _state_verdicts(grid, positions[-policy.window - SPARSE_HOLD :], counts, policy, explain_last=True)
         newest, rows = rows[-1], rows[:-1]
     else:
         newest = _judge(grid, int(positions[-1]), counts, policy)
@@ -518,7 +521,8 @@ def _state_pass(grid: _Grid, positions, counts: bool, policy: DetectionPolicy, e
         k_low = float(judged.k_low[pos])
         if fit is None:
             reason = f"insufficient history ({before[pos]} of {needed} buckets)"
-            rows.append(Verdict.unjudged(observed, reason, n_history=int(before[pos])))
+            early = _early_zero(grid, pos, policy, max(periods, default=EARLY_ZERO_LOADS), reason) if counts else None
+            rows.append(early or Verdict.unjudged(observed, reason, n_history=int(before[pos])))
             continue
         rows.append(
             _verdict_from_fit(grid, pos, z[: pos + 1], fit, counts, policy, periods, int(before[pos]), explain, k=k_low)

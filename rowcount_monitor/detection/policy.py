@@ -23,9 +23,11 @@ ValueType = Literal["auto", "count", "signed"]
 class DetectionPolicy:
     """How one table's row counts are judged.
 
-    model: "auto" (the robust seasonal baseline, cheap enough for every materialization),
-        "baseline", "stl" (statsmodels STL/MSTL) or "sarimax" (statsmodels SARIMAX, ADF-chosen
-        differencing; slow, for backtests and small fleets).
+    model: "auto" (the default, the "state" model: level x seasonal profile on the count scale,
+        carried from bucket to bucket by a filter, with a false-alert budget; docs/detection.md),
+        "state", "baseline" (the robust seasonal baseline: same-phase medians), "stl"
+        (statsmodels STL/MSTL) or "sarimax" (statsmodels SARIMAX, ADF-chosen differencing; slow,
+        for backtests and small fleets).
     seasonality: "auto" (chosen from the bucket spacing and the data), None (no seasonal
         pattern) or periods in buckets, e.g. (24, 168) for hour-of-day and hour-of-week.
     sensitivity: how many robust standard deviations a count may stray before it is anomalous
@@ -81,6 +83,8 @@ class DetectionPolicy:
     def __post_init__(self) -> None:
         if self.model not in ("auto", "baseline", "state", "stl", "sarimax"):
             raise ValueError(f"model must be auto, baseline, state, stl or sarimax, not {self.model!r}")
+        if self.model == "auto":
+            object.__setattr__(self, "model", "state")
         if self.direction not in ("both", "drop", "spike"):
             raise ValueError(f"direction must be both, drop or spike, not {self.direction!r}")
         if self.value_type not in ("auto", "count", "signed"):

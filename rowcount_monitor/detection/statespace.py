@@ -74,6 +74,8 @@ def fit_at(judged, t: int, periods: tuple[int, ...], counts: bool) -> Fit | None
     change = next(((at, first, shift) for at, first, shift in reversed(judged.changes) if at < t), None)
     if judged.reverted[t]:  # the counts went back to where they were before that change
         label, change = label + "; back at the level before its last change", None
+    elif change is not None and judged.reverted[change[0] : t].any():
+        change = None  # reverted since: no change to speak of
     before = float(from_model_space(expected - change[2], counts)) if change else 0.0
     return Fit(
         expected,
@@ -84,4 +86,5 @@ def fit_at(judged, t: int, periods: tuple[int, ...], counts: bool) -> Fit | None
         upper_k=float(judged.k_high[t]),
         shift_at=change[1] if change else None,
         shift=float(from_model_space(expected, counts)) / max(before, 1e-9) if change else None,
+        bursty=bool(judged.bursty[t]),
     )

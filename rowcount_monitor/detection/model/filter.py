@@ -60,6 +60,7 @@ class Judged:
     k_low: np.ndarray
     k_high: np.ndarray
     reverted: np.ndarray  # the counts went back to the level before a change here
+    bursty: np.ndarray  # the upper threshold was raised for the table's routine bursts
     changes: list = field(default_factory=list)  # (accepted at, first bucket, shift) per change
 
 
@@ -92,7 +93,7 @@ def run_filter(
     daylight-saving change; `per_hour`: buckets per hour (how far such a change moves a rhythm);
     `counts`: whether `y` are counts (which can be empty) or any real values."""
     n = len(y)
-    out = Judged(*(np.full(n, np.nan) for _ in range(7)), reverted=np.zeros(n, bool))
+    out = Judged(*(np.full(n, np.nan) for _ in range(7)), reverted=np.zeros(n, bool), bursty=np.zeros(n, bool))
     cycle = min(periods) if periods else 7
     profile, level, calendar = Profile(periods), Level(periods), CalendarEffects()
     lengths = run_lengths(periods)
@@ -187,6 +188,7 @@ def run_filter(
             best = max(range(len(runs)), key=lambda i: abs(runs[i]))
             out.expected[t], out.scale[t], out.score[t] = expected, scale, r
             out.k_low[t], out.k_high[t] = k_low, k_high
+            out.bursty[t] = k_fixed is None and noise.burst(1) > k_even
             if not skip[t]:  # a holiday or an incident the user named is no burst of the table's
                 noise.observe(t, r, k_even)
             leaning = np.sign(runs[best]) == np.sign(r) and abs(r) >= RUN_GATE
@@ -208,10 +210,11 @@ def run_filter(
         changing = max(level.up, level.down) >= CHANGE_EVIDENCE
         if (telling or changing or flagged and not recurring) and not trust[t]:
             continue
+        # a burst within the table's allowance moves the state no more than an ordinary miss
+        limit = np.inf if recurring or trust[t] else k_even * scale
         if not counts or expected > EMPTY or value > EMPTY:  # the spread of loads, not of empty slots
-            noise.learn(miss)
-        if not (recurring or trust[t]):  # a burst within the table's allowance moves the state no more than an ordinary miss
-            miss = float(np.clip(miss, -k_even * scale, k_even * scale))
+            noise.learn(miss, limit)
+        miss = float(np.clip(miss, -limit, limit))
         level.learn(miss)
         profile.learn(phase, expected + miss - effect - level.value, level.value, counts=counts)
     return out

@@ -95,13 +95,16 @@ class Noise:
     def scale(self) -> float:
         return max(_MEAN_ABS * self.mean_abs, self.floor)
 
-    def learn(self, miss: float) -> None:
-        """Learn from the miss (observed - expected, count scale) of a bucket judged normal."""
+    def learn(self, miss: float, limit: float = np.inf) -> None:
+        """Learn from the miss (observed - expected, count scale) of a bucket judged normal. One
+        beyond `limit` (a burst within the table's allowance) counts as `limit` in the spread and
+        not at all in the tails: the bursts have a stage of their own (burst()), and a tail fit
+        that took them in would widen the band on both sides."""
         scale = self.scale() if self.known else None
         self.n += 1
         self.support += 1
-        self.mean_abs += (abs(miss) - self.mean_abs) / min(self.n, self.memory)
-        if scale is not None:
+        self.mean_abs += (min(abs(miss), limit) - self.mean_abs) / min(self.n, self.memory)
+        if scale is not None and abs(miss) <= limit:
             self.recent.append(abs(miss) / max(scale, 1e-9))
             self._since += 1
 
