@@ -60,7 +60,7 @@ ABLATIONS = {
     "tail fit": lambda: mock.patch.object(Noise, "threshold", lambda self, rate: gaussian_k(rate)),
     "routine bursts": lambda: mock.patch.object(Noise, "burst", lambda self, side: 0.0),
     "clock": _no_clock,
-    "run test": lambda: mock.patch.object(state_filter, "RUN_GATE", float("inf")),
+    "run test": lambda: mock.patch.object(state_filter, "LEAN", float("inf")),
 }
 
 

@@ -2,7 +2,7 @@
 
 Assumes such a day, when it differs (a month-end close loading three times the rows), differs
 the same way each month: its effect is the mean of what its past occurrences showed beyond the
-rest of the model, used once it was seen SEEN times and all of them leaned the same way beyond
+rest of the model, used once it was seen RECURS times (profile.py) and all of them leaned the same way beyond
 EFFECT_SIGMA standard deviations (until then, a month-end that loads three times is an
 anomaly, as it should be the first time). Every bucket of the day shares the day's effect.
 """
@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-# Occurrences of a day before its effect is used, and how far each must lean the same way.
-SEEN = 2
+from .profile import RECURS
+
+# How far each occurrence must lean the same way (sigmas of the day's mean) for the effect to be used.
 EFFECT_SIGMA = 3.0
 
 NONE, FIRST, LAST = 0, 1, 2
@@ -43,9 +44,9 @@ class CalendarEffects:
         if self.current_day[kind] != day:  # a new occurrence: the last one is complete
             self._close(kind)
             self.current_day[kind] = day
-        if len(self.past[kind]) < SEEN:
+        if len(self.past[kind]) < RECURS:
             return 0.0
-        seen = self.past[kind][-2 * SEEN :]
+        seen = self.past[kind][-2 * RECURS :]
         signs = {np.sign(m) for m, s in seen}
         if len(signs) != 1 or any(abs(m) < EFFECT_SIGMA * s for m, s in seen):
             return 0.0

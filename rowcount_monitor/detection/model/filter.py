@@ -13,7 +13,7 @@ the rhythm as it was: a bucket is anomalous only if it is under all three, and t
 where they differ by CLOCK_TELLING sigmas decide (CLOCK_EVIDENCE of them, each scored by how
 much better a rhythm fits): the rhythm moves for good when a moved one fits clearly better.
 
-A run counts only where the tested bucket itself leans RUN_GATE sigmas the same way, and holds
+A run counts only where the tested bucket itself leans (level.LEAN) the same way, and holds
 no bucket flagged on its own (a huge load, or a day off, must not make the normal loads after it
 look like a run).
 """
@@ -25,12 +25,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .calendar_effects import CalendarEffects
-from .level import CHANGE_EVIDENCE, LEVEL_MEMORY, Level
+from .level import CHANGE_EVIDENCE, LEAN, LEVEL_MEMORY, Level
 from .noise import NOISE_CYCLES, TAIL_CYCLES, Noise, gaussian_k
 from .profile import EMPTY, Profile
 
-# The run test counts where the tested bucket leans at least this many sigmas the same way.
-RUN_GATE = 1.0
 # After a daylight-saving change: how long both rhythms are kept, where they must differ (sigmas)
 # for a bucket to tell them apart, and how many telling buckets decide.
 CLOCK_DAYS = 7
@@ -191,7 +189,7 @@ def run_filter(
             out.bursty[t] = k_fixed is None and noise.burst(1) > k_even
             if not skip[t]:  # a holiday or an incident the user named is no burst of the table's
                 noise.observe(t, r, k_even)
-            leaning = np.sign(runs[best]) == np.sign(r) and abs(r) >= RUN_GATE
+            leaning = np.sign(runs[best]) == np.sign(r) and abs(r) >= LEAN
             out.run_score[t] = runs[best] if leaning else 0.0
             out.run_length[t] = lengths[best]
         if skip[t]:

@@ -3,7 +3,7 @@
 Assumes the level drifts slowly (growth) and sometimes changes for good (a new source, a
 migration). Drift is followed by a running mean of what normal buckets show beyond the profile,
 forgetting over LEVEL_MEMORY buckets. A change is a CUSUM excursion of the standardised misses
-(each bucket adds what it leans beyond CHANGE_DRIFT sigmas) beyond CHANGE_EVIDENCE; it becomes
+(each bucket adds what it leans beyond LEAN sigmas) beyond CHANGE_EVIDENCE; it becomes
 the new level only after it held for `hold` buckets (a day and a half of an hourly table, three
 loads of a daily one: a day off is shorter) with its latest third still leaning the same way.
 A change to under OUTAGE_SHARE of the rows is an outage, never a new level. For REVERT_MEMORY
@@ -17,8 +17,10 @@ import numpy as np
 
 # Buckets the level remembers.
 LEVEL_MEMORY = 24
-# The CUSUM: per-bucket allowance (sigmas) and the evidence that starts a pending change.
-CHANGE_DRIFT = 1.0
+# A bucket leans a way when it misses by LEAN sigmas or more: the CUSUM's allowance per bucket
+# (and, in filter.py, what a bucket must show to be part of a run).
+LEAN = 1.0
+# The CUSUM evidence that starts a pending change.
 CHANGE_EVIDENCE = 8.0
 # A change to under this share of the rows the table had is an outage, never a new normal.
 OUTAGE_SHARE = 0.1
@@ -56,8 +58,8 @@ class Level:
         (shift, first bucket) when a sustained change is accepted (the level has moved by
         `shift`), else None. `to_rows` maps a count-scale value to rows (the outage test)."""
         r = float(np.clip(r, -CHANGE_EVIDENCE / 2, CHANGE_EVIDENCE / 2))  # one bucket is no change
-        self.up = max(0.0, self.up + r - CHANGE_DRIFT)
-        self.down = max(0.0, self.down - r - CHANGE_DRIFT)
+        self.up = max(0.0, self.up + r - LEAN)
+        self.down = max(0.0, self.down - r - LEAN)
         if self.up == 0.0 and self.down == 0.0:
             self.started, self.misses = None, []
             return None
@@ -65,14 +67,14 @@ class Level:
             self.started = t
         self.misses.append((t, miss, r))
         back = max(self.hold // 3, 3)
-        if len(self.misses) >= back and abs(float(np.median([rr for _, _, rr in self.misses[-back:]]))) < CHANGE_DRIFT:
+        if len(self.misses) >= back and abs(float(np.median([rr for _, _, rr in self.misses[-back:]]))) < LEAN:
             self.reset()  # the counts are back where they were: the excursion ended without a change
             return None
         if max(self.up, self.down) < CHANGE_EVIDENCE or t - self.started + 1 < self.hold:
             return None
         sign = 1.0 if self.up > self.down else -1.0
         standardised = [rr for _, _, rr in self.misses[-max(self.hold // 3, 1) :]]
-        if sign * float(np.median(standardised)) < CHANGE_DRIFT:
+        if sign * float(np.median(standardised)) < LEAN:
             return None
         shift = float(np.median([m for _, m, _ in self.misses[-self.hold :]]))
         if sign < 0 and to_rows(self.value + shift) < OUTAGE_SHARE * to_rows(self.value):

@@ -7,7 +7,7 @@ mean of what the buckets of its slot showed beyond the level, learned at once fr
 cycles (a mean of all seen so far) and then forgetting over PROFILE_MEMORY cycles, so a rhythm
 that slowly changes is followed. The weekday effect is learned from loaded buckets only (the
 hours a nightly batch does not run say nothing about its weekends). A slot of the week that was
-empty the last EMPTY_SEEN times is expected empty. Buckets judged anomalous are not learned
+empty the last RECURS times is expected empty. Buckets judged anomalous are not learned
 from, unless the same slot missed by as much the cycle before: that is a rhythm the profile did
 not know, not an incident. (An hour-of-week correction on top, fitted to every slot or only to
 slots whose miss recurred, did not earn its keep on two benchmark families: docs/detection.md.)
@@ -19,10 +19,11 @@ import numpy as np
 
 # Cycles a slot's estimate remembers (a running mean of the first ones, then this long a memory).
 PROFILE_MEMORY = 6
-# A slot whose expectation is at most this (count scale: about 0.1 rows) is empty; one empty this
-# many times in a row is expected empty.
+# A slot whose expectation is at most this (count scale: about 0.1 rows) is empty.
 EMPTY = 0.5
-EMPTY_SEEN = 2
+# What recurs this many times in a row is the table's rhythm: an empty slot of the week is
+# expected empty, a month-end effect is used (calendar_effects.py).
+RECURS = 2
 # A day that starts other than at the grid's midnight is taken when it fits the first week's
 # weekday effect this much better (a share of the misfit left).
 DAY_START_GAIN = 0.1
@@ -81,9 +82,9 @@ class Profile:
         i, j = self.slots(phase)
         return self.a[i] + self.b[j]
 
-    def empty(self, phase: int, seen: int = EMPTY_SEEN) -> bool:
+    def empty(self, phase: int, seen: int = RECURS) -> bool:
         """Whether the bucket's phase of the longest period was empty each of the last `seen`
-        times it was seen (EMPTY_SEEN: a weekday-only table's Saturday, a nightly batch's noon,
+        times it was seen (RECURS: a weekday-only table's Saturday, a nightly batch's noon,
         expected empty whatever the level; once: an empty bucket there is no incident)."""
         return self.empty_run[phase % self.long] >= seen
 
