@@ -1,7 +1,7 @@
 """The detection models side by side on every labelled benchmark there is, and the "state"
 model with each of its stages switched off in turn (an ablation).
 
-    python benchmarks/models.py                      # auto and state on every benchmark
+    python benchmarks/models.py                      # baseline and state on every benchmark
     python benchmarks/models.py --models state --ablate
     python benchmarks/models.py --quick              # synthload 1-40, NAB dev and corpus seed 0 only
 
@@ -31,8 +31,13 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import corpus  # noqa: E402
 
-from rowcount_monitor.detection import DetectionPolicy, score_series  # noqa: E402
+from rowcount_monitor.detection import (  # noqa: E402
+    DetectionPolicy,
+    engine,  # noqa: E402
+    score_series,
+)
 from rowcount_monitor.detection.model import filter as state_filter  # noqa: E402
+from rowcount_monitor.detection.model import profile as profile_module  # noqa: E402
 from rowcount_monitor.detection.model.calendar_effects import CalendarEffects  # noqa: E402
 from rowcount_monitor.detection.model.level import Level  # noqa: E402
 from rowcount_monitor.detection.model.noise import Noise, gaussian_k  # noqa: E402
@@ -52,7 +57,8 @@ def _no_clock():
 
 # each stage of the state model, and how it is switched off (what the model assumes without it)
 ABLATIONS = {
-    "empty slots": lambda: mock.patch.object(Profile, "empty", lambda self, phase: False),
+    "empty slots": lambda: mock.patch.object(Profile, "empty", lambda self, phase, seen=2: False),
+    "own midnight": lambda: mock.patch.object(profile_module, "DAY_START_GAIN", float("inf")),
     "recurring misses learned": lambda: mock.patch.object(Profile, "recurs", lambda self, *a: False),
     "calendar effects": lambda: mock.patch.object(CalendarEffects, "value", lambda self, kind, day: 0.0),
     "level changes (CUSUM)": lambda: mock.patch.object(Level, "watch", lambda self, *a: None),
@@ -61,6 +67,9 @@ ABLATIONS = {
     "routine bursts": lambda: mock.patch.object(Noise, "burst", lambda self, side: 0.0),
     "clock": _no_clock,
     "run test": lambda: mock.patch.object(state_filter, "LEAN", float("inf")),
+    "sparse totals": lambda: mock.patch.object(
+        engine, "_sparse_at", lambda grid, positions, periods: np.zeros(len(positions), bool)
+    ),
 }
 
 
@@ -120,7 +129,7 @@ def rows(args, shared):
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default="auto,state", help="comma-separated models (default auto,state)")
+    parser.add_argument("--models", default="baseline,state", help="comma-separated models (default baseline,state)")
     parser.add_argument("--ablate", action="store_true", help="also the state model with each stage off")
     parser.add_argument("--quick", action="store_true", help="synthload 1-40, NAB dev and corpus seed 0 only")
     parser.add_argument("--shared", default=str(ROOT.parent / "shared" / "bench"), help="the shared bench folder")

@@ -301,7 +301,7 @@ def cmd_anomalies(args) -> int:
         ],
     )
     if not args.json:
-        print(f"{len(rows)} failed row-count checks in the last {args.since}")
+        print(f"{len(rows)} failed row-count check{'' if len(rows) == 1 else 's'} in the last {args.since}")
     return 0
 
 
@@ -353,7 +353,8 @@ def cmd_explain(args) -> int:
         if row.verdict == "no verdict":
             print(f"{row.table}: no row-count check has run yet")
             continue
-        print(f"{row.table}, bucket {row.bucket}: {row.verdict.upper()}")
+        where = f"bucket {row.bucket}" if row.bucket is not None else "latest materialization"
+        print(f"{row.table}, {where}: {row.verdict.upper()}")
         print(f"  {row.reason}")
         if row.expected is not None:
             score = f"; score {row.score:+.1f} robust standard deviations" if row.score is not None else ""

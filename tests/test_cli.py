@@ -103,6 +103,11 @@ def test_anomalies_and_explain(monitored, capsys):
     assert all(r["bucket"] >= "2026-02-27-12:00" for r in rows)  # judged: the last day only
     assert main(["anomalies", "--since", "2w", "--json"]) == 0  # weeks too
     assert json.loads(capsys.readouterr().out) == rows
+    assert main(["anomalies", "--since", "2w"]) == 0
+    count = len(rows)
+    assert capsys.readouterr().out.endswith(
+        f"{count} failed row-count check{'' if count == 1 else 's'} in the last 2w\n"
+    )
     assert main(["anomalies", "--since", "soon"]) == 2
     err = capsys.readouterr().err
     assert err == (

@@ -19,7 +19,7 @@ from .catalog import TableFacts
 from .checks import CHECK_NAME, buckets_needed, history_keys, judge, load_history, policy_for
 from .feedback import feedback_for
 from .history import HistoryCache
-from .measures import measured, recorded
+from .measures import is_metric, measured, recorded
 from .naming import entry_key
 from .resources import reader, resource_key
 from .tables import partitions_for
@@ -104,10 +104,11 @@ def _fill_table(context, facts: TableFacts, until: dt.datetime, judge_days: int,
     if cache is not None:
         cache.record([(key.to_user_string(), pd.to_datetime(p, format=fmt), by_key.get(p, 0)) for p in todo])
     failed = _judge_recent(context, facts, key, todo, by_key, until - dt.timedelta(days=judge_days), plots)
-    context.log.info(
-        f"{label} {key.to_user_string()}: {len(todo):,} buckets, {sum(by_key.values()):,} rows"
-        + (f", {failed} failed row-count checks in the last {judge_days} days" if failed else "")
-    )
+    total = sum(by_key.values())
+    # a metric's values are not rows: their sum says nothing, their count of buckets does
+    what = "" if is_metric(entry) else f", {total:,.0f} rows"
+    checks = f"{failed} failed check{'' if failed == 1 else 's'} in the last {judge_days} days" if failed else ""
+    context.log.info(f"{label} {key.to_user_string()}: {len(todo):,} buckets{what}" + (f", {checks}" if checks else ""))
     return len(todo)
 
 

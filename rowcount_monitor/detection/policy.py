@@ -36,9 +36,9 @@ class DetectionPolicy:
         1,000 buckets judged, which it calibrates its threshold to from each table's own
         forecast errors (`sensitivity`, where set, overrides it).
     direction: "both", "drop" (only too few rows) or "spike" (only too many).
-    min_history: buckets needed before any verdict; None means three cycles of the shortest
-        seasonal period and one of the longest (168 hourly buckets, 21 daily buckets), or 14
-        buckets without a season.
+    min_history: buckets needed before a band; None means two cycles of the shortest seasonal
+        period and one of the longest (168 hourly buckets, 14 daily loads; three cycles for the
+        baseline: 21 daily loads), or 14 buckets without a season.
     min_relative_change: changes smaller than this fraction of the expected count never alert.
     exclude: (start, end) periods, inclusive, left out of training (holidays, known
         incidents); a bucket inside one is never flagged.

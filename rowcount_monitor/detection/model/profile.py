@@ -1,16 +1,16 @@
 """The seasonal profile: what each bucket of the cycle adds to the level, on the count scale.
 
 Assumes the table's rhythm is a daily shape plus a weekday effect, both additive on the count
-scale (multiplicative in rows: a weekend at 30 % of a weekday scales every hour alike). Each
-part is a running
-mean of what the buckets of its slot showed beyond the level, learned at once from the first
-cycles (a mean of all seen so far) and then forgetting over PROFILE_MEMORY cycles, so a rhythm
-that slowly changes is followed. The weekday effect is learned from loaded buckets only (the
-hours a nightly batch does not run say nothing about its weekends). A slot of the week that was
-empty the last RECURS times is expected empty. Buckets judged anomalous are not learned
-from, unless the same slot missed by as much the cycle before: that is a rhythm the profile did
-not know, not an incident. (An hour-of-week correction on top, fitted to every slot or only to
-slots whose miss recurred, did not earn its keep on two benchmark families: docs/detection.md.)
+scale (multiplicative in rows: a weekend at 30 % of a weekday scales every hour alike), and that
+its days begin at its own midnight, which need not be the grid's (a New York business in a UTC
+grid starts its Saturday at 05:00): found from the first week. Each part is a running mean of
+what the buckets of its slot showed beyond the level, learned at once from the first cycles (a
+mean of all seen so far) and then forgetting over PROFILE_MEMORY cycles, so a rhythm that slowly
+changes is followed. The weekday effect is learned from loaded buckets only (the hours a nightly
+batch does not run say nothing about its weekends). A slot of the week that was empty the last
+RECURS times is expected empty. Buckets judged anomalous are not learned from, unless the same
+slot missed by as much the cycle before: a rhythm the sum of the two parts cannot draw (busy
+weekday afternoons, quiet weekend ones) is learned where it recurs, not paged every week.
 """
 
 from __future__ import annotations
