@@ -292,8 +292,7 @@ def test_a_bursty_table_is_not_paged_by_its_usual_bursts_but_is_by_a_drop():
 
 
 def test_a_table_that_bursts_once_a_week_stops_paging_after_its_first_few_bursts():
-    """Seven separate bursts had to be in reach before the upper band allowed for them; six
-    now (docs/detection.md, "Fixed ... ninth")."""
+    """Six separate bursts in reach make the upper band allow for them."""
     s = loads(63, level=500, seed=11)
     rng = np.random.default_rng(11)
     bursts = [24 * 7 * week + int(rng.integers(0, 24 * 7)) for week in range(1, 9)]
@@ -305,7 +304,7 @@ def test_a_table_that_bursts_once_a_week_stops_paging_after_its_first_few_bursts
 def test_a_young_table_that_bursts_once_a_week_stops_paging_after_four_bursts():
     """Six bursts in reach were needed however young the table: one bursting weekly paged on
     every burst for six weeks. A table with fewer weeks of history needs one a week, four at
-    least (docs/detection.md, "Phenomena": bursty tables); a drop on it still pages."""
+    least; a drop on it still pages."""
     for seed in range(5):
         s = loads(42, level=500, seed=seed)
         rng = np.random.default_rng(seed)
@@ -322,8 +321,7 @@ def test_a_young_table_that_bursts_once_a_week_stops_paging_after_four_bursts():
 def test_a_morning_an_hour_early_does_not_move_the_evening_rhythm_away_from_a_clock_change(seed):
     """One morning's loads an hour early fit the rhythm moved by an hour on its last three
     ramps, and the whole day was judged against that rhythm: the normal evening ramp paged. Away
-    from the week after a daylight-saving change, six ramps must show it (docs/detection.md,
-    "Phenomena": daylight saving)."""
+    from the week after a daylight-saving change, six ramps must show it."""
     rng = np.random.default_rng(seed)
     idx = pd.date_range("2026-05-04", periods=24 * 36, freq="h")  # no clock change in reach
     hour = idx.hour.to_numpy().copy()
@@ -341,7 +339,7 @@ def test_a_morning_an_hour_early_does_not_move_the_evening_rhythm_away_from_a_cl
 def test_noise_with_heavier_tails_than_gaussian_pages_half_as_often_and_a_half_load_still_pages():
     """Log-noise from Student's t (4 degrees of freedom, 8 % spread): the MAD saw only the middle
     of it, and the band paged 31 times in ten tables' four weeks; the spread the drops show
-    halves that (docs/detection.md, "Phenomena": heavy tails)."""
+    halves that."""
     pages = 0
     for seed in range(10):
         s = loads(56, noise=0.0, seed=seed, start="2026-08-03")
@@ -402,10 +400,9 @@ def test_a_daily_table_in_its_first_three_weeks_is_judged_against_the_same_weekd
 
 
 def test_a_sparse_table_is_quiet_once_a_bad_day_has_left_its_day_total():
-    """The run test judged a sparse table's last three day totals together, so a day at 4x
-    kept it alerting on and off for two more days (docs/detection.md, "Phenomena": sparse
-    tables): 6 alerts in those days on these six tables, 1 now (seed 0's day is
-    taken for a level change of its totals, which is still open)."""
+    """A sparse table's day totals have no run test: a day at 4x must not keep it alerting on
+    and off for the two days after it (seed 0's day is taken for a level change of its totals:
+    one late alert of six tables is allowed)."""
     late = 0
     for seed in range(6):
         s = loads(42, level=1.5, noise=0.0, seed=seed, hours=range(24))
@@ -418,10 +415,9 @@ def test_a_sparse_table_is_quiet_once_a_bad_day_has_left_its_day_total():
 
 
 def test_a_bad_day_on_a_sparse_table_is_one_alert_not_several():
-    """Consecutive day totals share all but one bucket: as a bad day left them, a total at its
-    band's edge went in and out of it, and the check failed, recovered and failed again (32
-    alerts for these 16 bad days before the hold; 9 of 154 false alerts over three corpus seeds,
-    docs/detection.md, "Phenomena": sparse tables). evaluate_latest holds the same way."""
+    """Consecutive day totals share all but one bucket: as a bad day leaves them, a total at
+    its band's edge goes in and out of it; the hold keeps the check failing instead of failing,
+    recovering and failing again. evaluate_latest holds the same way."""
     starts = 0
     for seed in range(8):
         for bad in ("4x", "empty"):

@@ -1,7 +1,7 @@
-"""The robust seasonal baseline, what `model="auto"` runs on every materialization.
+"""The robust seasonal baseline, `model="baseline"`.
 
 Everything is a median, so one bad load cannot move the expectation or the band. On top of the
-same-phase medians it knows the things real warehouse tables do (docs/detection.md, "Phenomena"):
+same-phase medians it knows the things real warehouse tables do:
 a level that changes for good, a daily rhythm that moves by an hour (daylight saving), a
 weekly rhythm it cannot know yet, hours that are always empty, and tables whose loads burst.
 It sees only model-space numbers on a regular grid, never timestamps.
@@ -241,7 +241,7 @@ def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes, clo
     elif realigned is not None:
         label = "; history before a daylight-saving change moved by one bucket"
     # no short-term level on top: a median of the last half cycle's residuals followed a short
-    # day or a slow decline within hours and hid it (docs/detection.md, "Fixed ... seventh")
+    # day or a slow decline within hours and hid it
     expected = float(base[-1]) + state.center
     noise = _count_noise(expected, counts)
     # the table's tails, both ways, against the same phase around each bucket with the deviant
@@ -598,7 +598,7 @@ def _tail_spread(resid: np.ndarray, limit: float) -> float:
     its drops below the same phase around them, over all the history in reach, once
     TAIL_SUPPORT residuals back it (0 before). The MAD measures the middle of the residuals
     only; with noise whose tails are heavier than Gaussian it put bands where loads stray every
-    week (docs/detection.md, "Phenomena": heavy tails). Drops, not rises: routine
+    week. Drops, not rises: routine
     bursts have their own allowance (`_burst_sensitivity`). Drops beyond `limit` next to another
     such drop are an outage or a short day, not noise, and are left out: noise strays one load
     at a time."""

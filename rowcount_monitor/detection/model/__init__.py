@@ -4,8 +4,8 @@ A table's count in bucket t, on the count scale (transform.py), is
 
     y_t = level_t + profile(t) + calendar(t) + noise_t
 
-- `profile.py`: the seasonal profile: hour of day plus day of week, with an hour-of-week
-  correction that grows as weeks are seen (shrunk toward the two while few are known);
+- `profile.py`: the seasonal profile: hour of day plus day of week, the days beginning at the
+  table's own midnight, with slots that are empty and misses that recur learned as rhythm;
 - `calendar_effects.py`: recurring days other than the week (the last and first day of the
   month), learned once seen twice;
 - `level.py`: the level, a robust filter that follows slow drift, takes a sustained change as
