@@ -175,10 +175,10 @@ def run_filter(
         runs = []
         for length, spread in zip(lengths, run_noise, strict=True):
             window = recent[-length:]
-            if len(window) < length or any(np.isnan(window)):
+            mean = sum(window) / length
+            if len(window) < length or mean != mean:  # too few, or a NaN among them
                 runs.append(0.0)
                 continue
-            mean = float(np.mean(window))
             runs.append(mean / spread.scale() if spread.known else 0.0)
             if not flagged and not skip[t]:
                 spread.learn(mean)
@@ -189,7 +189,7 @@ def run_filter(
             out.bursty[t] = k_fixed is None and noise.burst(1) > k_even
             if not skip[t]:  # a holiday or an incident the user named is no burst of the table's
                 noise.observe(t, r, k_even)
-            leaning = np.sign(runs[best]) == np.sign(r) and abs(r) >= LEAN
+            leaning = runs[best] * r > 0 and abs(r) >= LEAN
             out.run_score[t] = runs[best] if leaning else 0.0
             out.run_length[t] = lengths[best]
         if skip[t]:
@@ -212,7 +212,7 @@ def run_filter(
         limit = np.inf if recurring or trust[t] else k_even * scale
         if not counts or expected > EMPTY or value > EMPTY:  # the spread of loads, not of empty slots
             noise.learn(miss, limit)
-        miss = float(np.clip(miss, -limit, limit))
+        miss = min(max(miss, -limit), limit)
         level.learn(miss)
         profile.learn(phase, expected + miss - effect - level.value, level.value, counts=counts)
     return out

@@ -57,7 +57,7 @@ class Level:
         """Feed the CUSUM with a bucket's miss (count scale) and standardised miss `r`. Returns
         (shift, first bucket) when a sustained change is accepted (the level has moved by
         `shift`), else None. `to_rows` maps a count-scale value to rows (the outage test)."""
-        r = float(np.clip(r, -CHANGE_EVIDENCE / 2, CHANGE_EVIDENCE / 2))  # one bucket is no change
+        r = min(max(float(r), -CHANGE_EVIDENCE / 2), CHANGE_EVIDENCE / 2)  # one bucket is no change
         self.up = max(0.0, self.up + r - LEAN)
         self.down = max(0.0, self.down - r - LEAN)
         if self.up == 0.0 and self.down == 0.0:

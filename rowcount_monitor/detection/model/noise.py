@@ -78,6 +78,7 @@ class Noise:
         self.episodes: deque[list] = deque()  # [last bucket, side, peak, first bucket] of each episode
         self._tail = 0.0
         self._since = 24
+        self._bursts: dict[int, float] | None = None  # burst() of each side, until the episodes change
 
     def start(self, changes: np.ndarray) -> None:
         """Set the spread from the changes between buckets a cycle apart (each the difference of
@@ -126,8 +127,10 @@ class Noise:
         buckets beyond it on one side are one episode."""
         while self.episodes and self.episodes[0][0] < t - self.tail_memory:
             self.episodes.popleft()
+            self._bursts = None
         if abs(r) <= k:
             return
+        self._bursts = None
         side = 1 if r > 0 else -1
         last = self.episodes[-1] if self.episodes else None
         if last is not None and last[1] == side and last[0] == t - 1:
@@ -137,7 +140,12 @@ class Noise:
 
     def burst(self, side: int) -> float:
         """The threshold a routinely bursting side needs (its second-largest episode), else 0."""
-        peaks = sorted(
-            (p for last, s, p, first in self.episodes if s == side and last - first < self.burst_length), reverse=True
-        )
-        return peaks[1] if len(peaks) >= TAIL_EVENTS else 0.0
+        if self._bursts is None:
+            self._bursts = {}
+            for s in (-1, 1):
+                peaks = sorted(
+                    (p for last, e, p, first in self.episodes if e == s and last - first < self.burst_length),
+                    reverse=True,
+                )
+                self._bursts[s] = peaks[1] if len(peaks) >= TAIL_EVENTS else 0.0
+        return self._bursts[side]
