@@ -9,8 +9,10 @@ import time
 from dataclasses import asdict, dataclass
 
 import dagster as dg
+import pandas as pd
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus as Status
 
+from .defs.cadence import BUCKET_STEP, PARTITION_FORMAT, to_utc
 from .defs.checks import CHECK_NAME, check_executions
 
 _NUMBERS = ("observed", "expected", "lower", "upper", "score")
@@ -121,16 +123,40 @@ def _failing_since(storage, key: dg.AssetCheckKey, bucket: str | None) -> str | 
     return since
 
 
-def anomalies(instance: dg.DagsterInstance, checks: dict[dg.AssetCheckKey, str], since_seconds: float) -> list[Row]:
-    """Every failed row-count check evaluated in the last `since_seconds`, oldest bucket first."""
+def anomalies(
+    instance: dg.DagsterInstance,
+    checks: dict[dg.AssetCheckKey, str],
+    since_seconds: float,
+    zones: dict[dg.AssetCheckKey, str | None] | None = None,
+) -> list[Row]:
+    """Every failed row-count check of a bucket that ended in the last `since_seconds` (of an
+    unpartitioned check: evaluated in them), oldest bucket first: a bucket of three days ago
+    judged a minute ago by a backfill is not a failure of the last hour. `zones`: the zone a
+    check's daily bucket labels are dates of (default UTC)."""
     storage = instance.event_log_storage
     after = time.time() - since_seconds
+    cutoff = pd.Timestamp(after, unit="s")
     rows = []
     for key, table in checks.items():
         failed = check_executions(storage, key, status={Status.FAILED})
-        rows += [
-            _row(table, r)
-            for r in itertools.takewhile(lambda r: r.create_timestamp >= after, failed)
-            if r.event is not None
-        ]
+        # a bucket is judged after it ends: evaluations older than the window judged older buckets
+        for r in itertools.takewhile(lambda r: r.create_timestamp >= after, failed):
+            if r.event is None:
+                continue
+            end = _bucket_end(r.event.dagster_event.event_specific_data.partition, (zones or {}).get(key))
+            if end is None or end > cutoff:
+                rows.append(_row(table, r))
     return sorted(rows, key=lambda r: (r.bucket or "", r.table))
+
+
+def _bucket_end(partition: str | None, zone: str | None) -> pd.Timestamp | None:
+    """The UTC instant the bucket labelled `partition` ends (None: no bucket, or not a label)."""
+    if partition is None:
+        return None
+    for cadence, fmt in PARTITION_FORMAT.items():
+        try:
+            start = pd.to_datetime(partition, format=fmt)
+        except (TypeError, ValueError):
+            continue
+        return to_utc(start + BUCKET_STEP[cadence], zone if cadence == "daily" else None)
+    return None
