@@ -191,12 +191,21 @@ def cmd_alerts_replay(args) -> int:
 
     alerts, outbox, publisher = _alerting()
     now = time.time()
+    dead = {alert_id for alert_id, _, _ in outbox.listing("dead")}
+    unknown = [alert_id for alert_id in args.ids or [] if alert_id not in dead]
+    if unknown:
+        print(
+            f"rowcount-monitor: no dead-lettered alert {', '.join(map(repr, unknown))}; nothing replayed "
+            "(`rowcount-monitor alerts status` lists them)",
+            file=sys.stderr,
+        )
+        return 2
     count = outbox.replay(args.ids or None, now)
     client = publisher.client()
     report = deliver(
         outbox, lambda a: publisher.publish(a, client), now, alerts.max_attempts, alerts.retry_backoff_seconds
     )
-    print(f"replayed {count} dead-lettered alerts: {report.line()}")
+    print(f"replayed {count} dead-lettered alert{'' if count == 1 else 's'}; delivered the outbox: {report.line()}")
     for error in report.errors[:5]:
         print(f"  {error}")
     return 0 if not report.failed and not report.dead else 1

@@ -589,8 +589,12 @@ def test_dead_letters_are_replayed_from_the_command_line(shop, sns, monkeypatch,
     assert Outbox(outbox_path).counts() == {"dead": 1, "pending": 1}
     assert drain(endpoint, queue) == []
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    dead_id = Outbox(outbox_path).listing("dead")[0][0]
+    assert main(["alerts", "replay", "no-such-id", dead_id]) == 2  # an unknown id replays nothing
+    assert "no dead-lettered alert 'no-such-id'; nothing replayed" in capsys.readouterr().err
+    assert Outbox(outbox_path).counts() == {"dead": 1, "pending": 1}
     assert main(["alerts", "replay"]) == 0
-    assert "replayed 1 dead-lettered alerts: sent 2" in capsys.readouterr().out
+    assert "replayed 1 dead-lettered alert; delivered the outbox: sent 2" in capsys.readouterr().out
     assert len(drain(endpoint, queue)) == 2
     assert Outbox(outbox_path).counts() == {"sent": 2}
 
