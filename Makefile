@@ -3,6 +3,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
+# The UI's port: `make demo PORT=3001` when 3000 is taken.
+PORT ?= 3000
 
 .PHONY: demo test install bench
 
@@ -25,7 +27,7 @@ test: install
 	$(BIN)/python -m pytest
 
 demo: install
-	$(BIN)/rowcount-monitor demo
+	$(BIN)/rowcount-monitor demo --port $(PORT)
 
 bench: install
 	$(BIN)/python benchmarks/detection_speed.py

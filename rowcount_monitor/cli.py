@@ -97,7 +97,8 @@ def cmd_demo(args) -> int:
         print(
             f"rowcount-monitor: port {args.port} on {args.host} is in use{' by ' + holder if holder else ''} "
             f"(a demo already running?): stop it with Ctrl-C in its terminal"
-            f"{' or kill ' + holder.split()[1] if holder else ''}, or use --port {args.port + 1}",
+            f"{' or kill ' + holder.split()[1] if holder else ''}, or use another port: --port {args.port + 1} "
+            f"(make demo PORT={args.port + 1})",
             file=sys.stderr,
         )
         return 1

@@ -321,7 +321,7 @@ def test_demo_refuses_a_taken_port_at_once_naming_its_holder(capsys):
         assert main(["demo", "--port", str(port)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"port {port} on 127.0.0.1 is in use by pid {os.getpid()} (" in err, err
-    assert f"kill {os.getpid()}, or use --port {port + 1}" in err
+    assert f"kill {os.getpid()}, or use another port: --port {port + 1} (make demo PORT={port + 1})" in err
 
 
 def test_a_pipe_closed_early_ends_quietly(tmp_path):
