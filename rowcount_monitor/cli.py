@@ -247,6 +247,19 @@ def _instance_and_checks():
     return dg.DagsterInstance.get(), row_count_checks(build_definitions())
 
 
+def _did_you_mean(text: str) -> str:
+    """' (did you mean 'orders'?)' for a mistyped table name, from the configured ones; '' if none is close."""
+    import difflib
+
+    from .defs import monitored_entries
+
+    names = {
+        n for e in monitored_entries() for n in (e.table, e.table.rsplit(".", 1)[-1], getattr(e, "metric", None)) if n
+    }
+    close = difflib.get_close_matches(text, sorted(names), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _names(text: str, key) -> bool:
     """Does `text` name the table of asset `key`: demo/raw/orders, shop.raw.orders, raw.orders
     or orders?"""
@@ -364,7 +377,8 @@ def cmd_explain(args) -> int:
     instance, checks = _instance_and_checks()
     chosen = {k: v for k, v in checks.items() if _names(args.table, k.asset_key)}
     if not chosen:
-        print(f"rowcount-monitor: no monitored table {args.table!r} (try `rowcount-monitor status`)", file=sys.stderr)
+        hint = _did_you_mean(args.table) or " (try `rowcount-monitor status`)"
+        print(f"rowcount-monitor: no monitored table {args.table!r}{hint}", file=sys.stderr)
         return 2
     for row in status(instance, chosen):
         if row.verdict == "no verdict":
@@ -415,7 +429,8 @@ def _record_feedback(table: str, when: str, kind: str, note: str) -> int:
 
     _, facts = _bucket_table(table)
     if facts is None:
-        print(f"rowcount-monitor: no monitored bucket table {table!r} (try `rowcount-monitor status`)", file=sys.stderr)
+        hint = _did_you_mean(table) or " (try `rowcount-monitor status`)"
+        print(f"rowcount-monitor: no monitored bucket table {table!r}{hint}", file=sys.stderr)
         return 2
     step = BUCKET_STEP[facts.entry.cadence]
     try:
@@ -425,12 +440,16 @@ def _record_feedback(table: str, when: str, kind: str, note: str) -> int:
         return 2
     if bucket.tzinfo is not None:
         bucket = bucket.tz_convert("UTC").tz_localize(None)
-    if bucket != bucket.floor(step) or bucket < facts.start or bucket > pd.Timestamp.now(tz="UTC").tz_localize(None):
-        print(
-            f"rowcount-monitor: {when!r} is not a bucket of {facts.entry.table}: {facts.entry.cadence} buckets "
-            f"start on the {'hour' if step < pd.Timedelta(days=1) else 'day'}, from {facts.start} to now (UTC)",
-            file=sys.stderr,
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None)
+    if bucket != bucket.floor(step) or bucket < facts.start or bucket > now:
+        why = (
+            f"it is in the future (now is {now:%Y-%m-%d %H:%M} UTC)"
+            if bucket > now
+            else f"its first bucket is {facts.start}"
+            if bucket < facts.start
+            else f"{facts.entry.cadence} buckets start on the {'hour' if step < pd.Timedelta(days=1) else 'day'}"
         )
+        print(f"rowcount-monitor: {when!r} is not a bucket of {facts.entry.table}: {why}", file=sys.stderr)
         return 2
     _dagster_home()
     instance = dg.DagsterInstance.get()
@@ -480,7 +499,7 @@ def cmd_backtest(args) -> int:
 
     config, table = _bucket_table(args.table, snapshots=True)
     if table is None:
-        print(f"rowcount-monitor: no table {args.table!r} in the config", file=sys.stderr)
+        print(f"rowcount-monitor: no table {args.table!r} in the config{_did_you_mean(args.table)}", file=sys.stderr)
         return 2
     snapshot = table.start is None  # counted whole: its history is its recorded snapshots
     if snapshot and args.from_warehouse:

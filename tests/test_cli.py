@@ -237,13 +237,20 @@ def test_feedback_is_stored_shown_used_and_replayed(monitored, capsys):
 
 BAD_FEEDBACK = [
     (["feedback", "no_such_table", "2026-02-28T09:00", "expected"], "no monitored bucket table 'no_such_table'"),
-    (["feedback", "orders", "2026-02-28T09:30", "expected"], "is not a bucket of shop.raw.orders"),
-    (["feedback", "orders", "2020-01-01T00:00", "incident"], "is not a bucket of shop.raw.orders"),
+    (
+        ["feedback", "ordrs", "2026-02-28T09:00", "expected"],
+        "no monitored bucket table 'ordrs' (did you mean 'orders'?)",
+    ),
+    (
+        ["feedback", "orders", "2026-02-28T09:30", "expected"],
+        "is not a bucket of shop.raw.orders: hourly buckets start on the hour",
+    ),
+    (["feedback", "orders", "2020-01-01T00:00", "incident"], "is not a bucket of shop.raw.orders: its first bucket is"),
     (
         ["feedback", "orders", "yesterday-ish", "expected"],
         "feedback: argument bucket: not a timestamp: 'yesterday-ish'",
     ),
-    (["accept", "orders", "--from", "2099-01-01T00:00"], "is not a bucket of shop.raw.orders"),
+    (["accept", "orders", "--from", "2099-01-01T00:00"], "is not a bucket of shop.raw.orders: it is in the future"),
 ]
 
 
