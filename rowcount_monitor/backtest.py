@@ -82,7 +82,10 @@ def compare(history: pd.Series, facts: TableFacts, overrides: dict, feedback=Non
 
 def plot(history: pd.Series, result: Backtest, path: str, title: str) -> None:
     """History, expected band and alerts of one backtest, as a PNG."""
-    Path(path).write_bytes(band_png(history, result.scores, f"{title}: {len(result.alerts)} alerts ({result.label})"))
+    flagged = int(result.scores["is_anomaly"].sum())  # the red points; an alert is a run of them
+    alerts = f"{len(result.alerts)} alert{'' if len(result.alerts) == 1 else 's'}"
+    buckets = f"{flagged} anomalous bucket{'' if flagged == 1 else 's'}"
+    Path(path).write_bytes(band_png(history, result.scores, f"{title}: {alerts}, {buckets} ({result.label})"))
 
 
 def summary(history: pd.Series, result: Backtest) -> dict:
