@@ -229,9 +229,10 @@ def cmd_discover(args) -> int:
     from .defs import refresh_catalog
 
     t0 = time.perf_counter()
-    count, path = refresh_catalog()
+    tables, metrics, path = refresh_catalog()
+    monitors = f" and {metrics} metric monitor{'' if metrics == 1 else 's'}" if metrics else ""
     print(
-        f"{count} tables described in {path} ({time.perf_counter() - t0:.1f}s); "
+        f"{tables} table{'' if tables == 1 else 's'}{monitors} described in {path} ({time.perf_counter() - t0:.1f}s); "
         "the code location now loads from it until the config changes"
     )
     return 0

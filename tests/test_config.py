@@ -320,10 +320,18 @@ def test_discover_stores_a_catalog_that_loads_without_the_warehouse(tmp_path, wr
     from rowcount_monitor.cli import main
 
     db = writable_db
-    path = write_config(tmp_path, db, schemas=[raw_schema(include=["order*"])])
+    metric = {
+        "metric": "big_orders",
+        "table": "shop.raw.orders",
+        "warehouse": "demo",
+        "expression": "count(*) FILTER (WHERE id % 2 = 0)",
+        "cadence": "hourly",
+        "timestamp_column": "loaded_at",
+    }
+    path = write_config(tmp_path, db, schemas=[raw_schema(include=["order*"])], metrics=[metric])
     monkeypatch.setenv("ROWCOUNT_MONITOR_CONFIG", str(path))
     assert main(["discover"]) == 0
-    assert "2 tables described in" in capsys.readouterr().out
+    assert "2 tables and 1 metric monitor described in" in capsys.readouterr().out
     live = build_definitions(path)
     db.rename(tmp_path / "wh" / "away.duckdb")  # no warehouse at all now
     cached = build_definitions(path)

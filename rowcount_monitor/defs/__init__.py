@@ -16,6 +16,7 @@ from .alert_sensors import sensor_definitions
 from .backfill_job import backfill_job
 from .catalog import discover, resolve_tables, write_catalog
 from .checks import model_check
+from .measures import is_metric
 from .recount import rejudging
 from .resources import warehouse_resources
 from .schedules import cadence_schedules
@@ -47,12 +48,14 @@ def _dbt_and_model_entries(config):
     return project, [e for e in config.tables if e.ref in models]
 
 
-def refresh_catalog(path: Path | None = None) -> tuple[int, Path]:
-    """Ask the warehouse about every configured table and store the answer (see catalog.py)."""
+def refresh_catalog(path: Path | None = None) -> tuple[int, int, Path]:
+    """Ask the warehouse about every configured table and store the answer (see catalog.py);
+    returns (tables, metric monitors on them, the catalog's path)."""
     config = load_config(path or config_path())
     _, model_entries = _dbt_and_model_entries(config)
     facts = discover(config, skip=frozenset(e.table for e in model_entries))
-    return len(facts), write_catalog(config, facts)
+    metrics = sum(is_metric(f.entry) for f in facts)
+    return len(facts) - metrics, metrics, write_catalog(config, facts)
 
 
 def _resolved(path: Path | None):
