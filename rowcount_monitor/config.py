@@ -115,7 +115,7 @@ class _Monitoring(_Strict):
     run, for rows that arrive even later: a count that changed is recorded and judged again.
     `timezone` (an IANA name; default the config's top-level one, else UTC) is the zone the
     table's business keeps time in: daily buckets are its local days, hourly buckets stay UTC
-    hours judged with its clock changes and named in its local time (README, "timezone:")."""
+    hours judged with its clock changes and named in its local time (docs/configuration.md, "timezone:")."""
 
     warehouse: str
     cadence: Literal["hourly", "daily"] = "daily"

@@ -650,7 +650,7 @@ def test_a_failed_counting_run_sends_an_operational_alert(shop, sns):
 
 
 def test_local_topic_and_read_queue_commands(monkeypatch, capsys):
-    """The README's local try-out: a topic and queue on moto, a test alert, read back."""
+    """The local try-out of docs/checks.md: a topic and queue on moto, a test alert, read back."""
     from rowcount_monitor.cli import main
 
     with moto_server() as endpoint:

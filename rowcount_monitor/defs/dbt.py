@@ -13,7 +13,7 @@ materialized) while every other model runs. The verdict is the check's own (`jud
 on the same recorded history), so it does not matter which of the two steps runs first.
 
 The manifest is parsed when the code location loads if it is missing (development); a
-production image runs `dbt parse` at build time instead (see the README).
+production image runs `dbt parse` at build time instead (see docs/production.md).
 """
 
 import json

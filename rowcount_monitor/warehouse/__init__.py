@@ -4,7 +4,7 @@ Every implementation quotes identifiers, so a table named `x"; drop table y; --`
 rejected, never executed. A metric's SQL expression is the user's own: check_expression lets
 only a single expression through (no statement, no second statement, no comment that hides the
 rest of the query), and it runs on read-only connections (DuckDB opened read-only; for
-Snowflake, a role without write grants, README "Metric monitors").
+Snowflake, a role without write grants, docs/configuration.md, "Metric monitors").
 """
 
 from __future__ import annotations
