@@ -107,16 +107,19 @@ def run_filter(
     offset, watch = 0, None  # the rhythm's move, and the clock change being watched: [until, evidence]
     first = int(np.argmax(ready)) if ready.any() else n
     _start(y[:first], phases[:first], skip[:first], cycle, profile, level, noise, k_base, counts)
+    # plain Python values in the loop: indexing numpy arrays bucket by bucket costs most of a pass
+    ys, phase_of, kinds, dates = y.tolist(), phases.tolist(), day_kinds.tolist(), days.tolist()
+    skips, trusted = skip.tolist(), trust.tolist()
     for t in range(first, n):
-        value = y[t]
-        if np.isnan(value):
+        value = ys[t]
+        if value != value:  # NaN: a missing count
             recent.append(np.nan)
             continue
         if t in clock_at and per_hour:
             watch = [t + CLOCK_DAYS * 24 * per_hour, {-per_hour: [0, 0.0], per_hour: [0, 0.0]}]
         if watch is not None and t >= watch[0]:
             watch = None
-        phase, kind, day = int(phases[t]) + offset, int(day_kinds[t]), days[t]
+        phase, kind, day = phase_of[t] + offset, kinds[t], dates[t]
         effect = calendar.value(kind, day)
         if level.value is None:
             level.value, level.n = value - effect, 1
@@ -180,25 +183,25 @@ def run_filter(
                 runs.append(0.0)
                 continue
             runs.append(mean / spread.scale() if spread.known else 0.0)
-            if not flagged and not skip[t]:
+            if not flagged and not skips[t]:
                 spread.learn(mean)
         if judged:
             best = max(range(len(runs)), key=lambda i: abs(runs[i]))
             out.expected[t], out.scale[t], out.score[t] = expected, scale, r
             out.k_low[t], out.k_high[t] = k_low, k_high
             out.bursty[t] = k_fixed is None and noise.burst(1) > k_even
-            if not skip[t]:  # a holiday or an incident the user named is no burst of the table's
+            if not skips[t]:  # a holiday or an incident the user named is no burst of the table's
                 noise.observe(t, r, k_even)
             leaning = runs[best] * r > 0 and abs(r) >= LEAN
             out.run_score[t] = runs[best] if leaning else 0.0
             out.run_length[t] = lengths[best]
-        if skip[t]:
+        if skips[t]:
             continue
         profile.saw(phase, value)
         if quiet:  # a slot empty again: nothing to learn about the level
             continue
         miss = value - expected
-        change = level.watch(t, miss, r, to_rows) if not trust[t] else None
+        change = level.watch(t, miss, r, to_rows) if not trusted[t] else None
         if change is not None:
             out.changes.append((t, change[1], change[0]))
             recent.clear()  # a run is of misses against the level as it is now
@@ -206,10 +209,10 @@ def run_filter(
         calendar.learn(kind, day, value - level.value - profile.value(phase), scale)
         recurring = profile.recurs(phase, miss if flagged else None, k * scale)
         changing = max(level.up, level.down) >= CHANGE_EVIDENCE
-        if (telling or changing or flagged and not recurring) and not trust[t]:
+        if (telling or changing or flagged and not recurring) and not trusted[t]:
             continue
         # a burst within the table's allowance moves the state no more than an ordinary miss
-        limit = np.inf if recurring or trust[t] else k_even * scale
+        limit = np.inf if recurring or trusted[t] else k_even * scale
         if not counts or expected > EMPTY or value > EMPTY:  # the spread of loads, not of empty slots
             noise.learn(miss, limit)
         miss = min(max(miss, -limit), limit)
