@@ -81,6 +81,12 @@ def verdict_metadata(verdict: Verdict, policy: DetectionPolicy) -> dict:
     observed = (
         dg.MetadataValue.int(int(verdict.observed)) if float(verdict.observed).is_integer() else num(verdict.observed)
     )
+    # what set the threshold: the false-alert budget, or a fixed sensitivity where one is set
+    threshold = (
+        {"false_alerts_per_1000": dg.MetadataValue.float(policy.false_alerts_per_1000)}
+        if policy.model == "state" and policy.sensitivity is None
+        else {"sensitivity": dg.MetadataValue.float(policy.k)}
+    )
     return {
         "observed": observed,
         "expected": num(verdict.expected),
@@ -89,7 +95,7 @@ def verdict_metadata(verdict: Verdict, policy: DetectionPolicy) -> dict:
         "score": num(verdict.score, 2),
         "model": dg.MetadataValue.text(verdict.model),
         "n_history": dg.MetadataValue.int(verdict.n_history),
-        "sensitivity": dg.MetadataValue.float(policy.k),
+        **threshold,
     }
 
 
