@@ -125,7 +125,10 @@ def cmd_demo(args) -> int:
     os.chdir(PROJECT)
     from .supervise import run_supervised
 
-    return run_supervised([dg_cli, "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)])
+    # the UI's and the daemon's own INFO lines (a sensor check every 30 s) stay out of the
+    # terminal: warnings and errors only; every tick is in the UI
+    quiet = ["--log-level", "warning"]
+    return run_supervised([dg_cli, "dev", *quiet, "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)])
 
 
 def _hold_back_late_rows():
