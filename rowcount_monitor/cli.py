@@ -315,14 +315,13 @@ def cmd_anomalies(args) -> int:
 
     from .config import parse_duration
     from .defs import monitored_entries
-    from .defs.cadence import label_zone
     from .defs.checks import CHECK_NAME
     from .defs.naming import entry_key
     from .report import anomalies
 
     instance, checks = _instance_and_checks()
-    zones = {dg.AssetCheckKey(entry_key(e), CHECK_NAME): label_zone(e) for e in monitored_entries()}
-    rows = anomalies(instance, checks, parse_duration(args.since), zones)
+    entries = {dg.AssetCheckKey(entry_key(e), CHECK_NAME): e for e in monitored_entries()}
+    rows = anomalies(instance, checks, parse_duration(args.since), entries)
     _print_rows(
         rows,
         args.json,

@@ -12,7 +12,7 @@ import dagster as dg
 import pandas as pd
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus as Status
 
-from .defs.cadence import BUCKET_STEP, PARTITION_FORMAT, to_utc
+from .defs.cadence import bucket_span
 from .defs.checks import CHECK_NAME, check_executions
 
 _NUMBERS = ("observed", "expected", "lower", "upper", "score")
@@ -127,12 +127,12 @@ def anomalies(
     instance: dg.DagsterInstance,
     checks: dict[dg.AssetCheckKey, str],
     since_seconds: float,
-    zones: dict[dg.AssetCheckKey, str | None] | None = None,
+    entries: dict[dg.AssetCheckKey, object] | None = None,
 ) -> list[Row]:
     """Every failed row-count check of a bucket that ended in the last `since_seconds` (of an
-    unpartitioned check: evaluated in them), oldest bucket first: a bucket of three days ago
-    judged a minute ago by a backfill is not a failure of the last hour. `zones`: the zone a
-    check's daily bucket labels are dates of (default UTC)."""
+    unpartitioned check, or one whose table `entries` does not name: evaluated in them), oldest
+    bucket first: a bucket of three days ago judged a minute ago by a backfill is not a failure
+    of the last hour."""
     storage = instance.event_log_storage
     after = time.time() - since_seconds
     cutoff = pd.Timestamp(after, unit="s")
@@ -143,20 +143,8 @@ def anomalies(
         for r in itertools.takewhile(lambda r: r.create_timestamp >= after, failed):
             if r.event is None:
                 continue
-            end = _bucket_end(r.event.dagster_event.event_specific_data.partition, (zones or {}).get(key))
-            if end is None or end > cutoff:
+            entry = (entries or {}).get(key)
+            span = bucket_span(r.event.dagster_event.event_specific_data.partition, entry) if entry else None
+            if span is None or span[1] > cutoff:
                 rows.append(_row(table, r))
     return sorted(rows, key=lambda r: (r.bucket or "", r.table))
-
-
-def _bucket_end(partition: str | None, zone: str | None) -> pd.Timestamp | None:
-    """The UTC instant the bucket labelled `partition` ends (None: no bucket, or not a label)."""
-    if partition is None:
-        return None
-    for cadence, fmt in PARTITION_FORMAT.items():
-        try:
-            start = pd.to_datetime(partition, format=fmt)
-        except (TypeError, ValueError):
-            continue
-        return to_utc(start + BUCKET_STEP[cadence], zone if cadence == "daily" else None)
-    return None

@@ -38,7 +38,7 @@ from ..alerting.outbox import CheckState, Outbox, PostgresOutbox
 from ..alerting.sns import TOPIC_ENV, SNSPublisher
 from ..config import AlertsConfig, TableConfig
 from ..storage import postgres_url
-from .cadence import BUCKET_STEP, PARTITION_FORMAT, label_zone, to_utc
+from .cadence import bucket_span
 from .checks import CHECK_NAME, REJUDGED, check_executions
 from .counting import FAILED_ASSETS
 from .measures import label
@@ -260,14 +260,7 @@ def alerts_for(
 
 def bucket_window(event: CheckEvent, entry: TableConfig) -> tuple[pd.Timestamp, pd.Timestamp] | None:
     """The UTC span of the bucket an evaluation judged; None where it has no bucket."""
-    if event.partition is None:
-        return None
-    try:
-        start = pd.to_datetime(event.partition, format=PARTITION_FORMAT[entry.cadence])
-    except (KeyError, ValueError):
-        return None
-    zone = label_zone(entry)
-    return to_utc(start, zone), to_utc(start + BUCKET_STEP[entry.cadence], zone)
+    return bucket_span(event.partition, entry)
 
 
 def along_lineage(

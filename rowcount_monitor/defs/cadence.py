@@ -49,6 +49,19 @@ def to_utc(label: pd.Timestamp, zone: str | None) -> pd.Timestamp:
     return local.tz_convert("UTC").tz_localize(None)
 
 
+def bucket_span(partition: str | None, entry) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The UTC span of the bucket labelled `partition` of `entry`'s table; None where there is
+    no bucket (an unpartitioned check) or the label is not one of its cadence."""
+    if partition is None:
+        return None
+    try:
+        start = pd.to_datetime(partition, format=PARTITION_FORMAT[entry.cadence])
+    except (KeyError, ValueError):
+        return None
+    zone = label_zone(entry)
+    return to_utc(start, zone), to_utc(start + BUCKET_STEP[entry.cadence], zone)
+
+
 def on_clock(instant: pd.Timestamp, zone: str | None) -> pd.Timestamp:
     """An instant (naive UTC) as a wall-clock time of `zone` (naive), as bucket labels are."""
     return instant if zone is None else instant.tz_localize("UTC").tz_convert(zone).tz_localize(None)

@@ -155,11 +155,17 @@ def required_history(policy: DetectionPolicy, spacing: pd.Timedelta) -> int:
     return _min_history(policy, resolve_periods(policy.seasonality, spacing))
 
 
-def _sparse(grid: _Grid, pos: int, periods: tuple[int, ...]) -> bool:
-    """Too few rows per bucket for one bucket to say anything (judged on cycle totals)."""
-    recent = grid.values[max(0, pos - training_window(periods)) : pos]
-    recent = recent[~np.isnan(recent)]
-    return len(recent) > 0 and float(np.mean(recent)) < SPARSE_ROWS
+def _sparse_at(grid: _Grid, positions: np.ndarray, periods: tuple[int, ...]) -> np.ndarray:
+    """At each of `positions`: too few rows per bucket before it (the mean over the training
+    window) for one bucket to say anything, so it is judged on cycle totals."""
+    window = training_window(periods)
+    values = grid.values[: int(positions.max()) + 1]  # nothing after the last one counts
+    seen = np.concatenate(([0], np.cumsum(~np.isnan(values))))
+    rows = np.concatenate(([0.0], np.cumsum(np.nan_to_num(values))))
+    start = np.maximum(0, positions - window)
+    n = seen[positions] - seen[start]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (n > 0) & ((rows[positions] - rows[start]) / np.maximum(n, 1) < SPARSE_ROWS)
 
 
 def _judge(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, explain: bool = True) -> Verdict:
@@ -168,7 +174,7 @@ def _judge(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, explain
     if np.isnan(observed):
         raise ValueError(f"the tested value at {grid.times[pos]} is NaN")
     periods = resolve_periods(policy.seasonality, grid.spacing)
-    if counts and policy.model == "baseline" and periods and _sparse(grid, pos, periods):
+    if counts and policy.model == "baseline" and periods and _sparse_at(grid, np.array([pos]), periods)[0]:
         totals, at = _totals(grid, pos, min(periods))
         if at >= 0 and not np.isnan(totals.values[at]):
             return _judge(totals, at, counts, replace(policy, min_history=None), explain)
@@ -487,17 +493,6 @@ def _state_verdicts(grid: _Grid, positions, counts: bool, policy: DetectionPolic
         for i, row in zip(group, judged, strict=True):
             rows[i] = row
     return rows
-
-
-def _sparse_at(grid: _Grid, positions: np.ndarray, periods: tuple[int, ...]) -> np.ndarray:
-    """_sparse at each of `positions`, from running sums."""
-    window = training_window(periods)
-    seen = np.concatenate(([0], np.cumsum(~np.isnan(grid.values))))
-    rows = np.concatenate(([0.0], np.cumsum(np.nan_to_num(grid.values))))
-    start = np.maximum(0, positions - window)
-    n = seen[positions] - seen[start]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (n > 0) & ((rows[positions] - rows[start]) / np.maximum(n, 1) < SPARSE_ROWS)
 
 
 def _state_pass(grid: _Grid, positions, counts: bool, policy: DetectionPolicy, explain_last: bool):

@@ -102,8 +102,7 @@ class Level:
         current one (half the difference of the squared standardised misses, `r` and
         `r_before`), a CUSUM; once its case exceeds what one bucket beyond `k` makes, with this
         bucket within `k` of that level, the change was not one and the level goes back."""
-        if self.before is None or t - self.before[1] > self.revert_for:
-            self.before = None
+        if self.earlier(t) is None:
             return False
         self.before[2] = max(0.0, self.before[2] + (r * r - r_before * r_before) / 2)
         if abs(r_before) > k or self.before[2] <= k * k / 2:
