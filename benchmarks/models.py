@@ -64,7 +64,7 @@ ABLATIONS = {
     "level changes (CUSUM)": lambda: mock.patch.object(Level, "watch", lambda self, *a: None),
     "reversion": lambda: mock.patch.object(Level, "earlier", lambda self, t: None),
     "tail fit": lambda: mock.patch.object(Noise, "threshold", lambda self, rate: gaussian_k(rate)),
-    "routine bursts": lambda: mock.patch.object(Noise, "burst", lambda self, side: 0.0),
+    "routine bursts": lambda: mock.patch.object(Noise, "burst", lambda self, side, k: 0.0),
     "clock": _no_clock,
     "run test": lambda: mock.patch.object(state_filter, "LEAN", float("inf")),
     "sparse totals": lambda: mock.patch.object(

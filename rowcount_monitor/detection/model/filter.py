@@ -20,6 +20,7 @@ look like a run).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,10 +60,12 @@ class Judged:
     k_high: np.ndarray
     reverted: np.ndarray  # the counts went back to the level before a change here
     bursty: np.ndarray  # the upper threshold was raised for the table's routine bursts
-    changes: list = field(default_factory=list)  # (accepted at, first bucket, shift) per change
+    changes: list[tuple[int, int, float]] = field(default_factory=list)  # (accepted at, first bucket, shift) per change
 
 
-def run_filter(
+# One loop over the buckets, each judged then learned from: split into calls per bucket, the
+# pass would cost a function call per stage per bucket in the hot path of every check.
+def run_filter(  # noqa: C901
     y: np.ndarray,
     phases: np.ndarray,
     days: np.ndarray,
@@ -73,8 +76,8 @@ def run_filter(
     rate: float,
     k_fixed: float | None,
     ready: np.ndarray,
-    floor,
-    to_rows,
+    floor: Callable[[float], float],
+    to_rows: Callable[[float], float],
     accepted: tuple[int, ...] = (),
     clock: tuple[int, ...] = (),
     per_hour: int = 1,
@@ -91,7 +94,11 @@ def run_filter(
     daylight-saving change; `per_hour`: buckets per hour (how far such a change moves a rhythm);
     `counts`: whether `y` are counts (which can be empty) or any real values."""
     n = len(y)
-    out = Judged(*(np.full(n, np.nan) for _ in range(7)), reverted=np.zeros(n, bool), bursty=np.zeros(n, bool))
+
+    def nan() -> np.ndarray:
+        return np.full(n, np.nan)
+
+    out = Judged(nan(), nan(), nan(), nan(), nan(), nan(), nan(), reverted=np.zeros(n, bool), bursty=np.zeros(n, bool))
     cycle = min(periods) if periods else 7
     profile, level, calendar = Profile(periods), Level(periods), CalendarEffects()
     lengths = run_lengths(periods)
@@ -104,7 +111,9 @@ def run_filter(
     run_noise = [Noise(1.0 / np.sqrt(length), NOISE_CYCLES * cycle) for length in lengths]  # means of unit misses
     accepted_set = set(accepted)
     clock_at = set(clock)
-    offset, watch = 0, None  # the rhythm's move, and the clock change being watched: [until, evidence]
+    offset = 0  # how far the rhythm moved with the clock
+    watch_until: int | None = None  # while a clock change is watched: the evidence per move
+    watch: dict[int, list[float]] = {}  # [telling buckets, gain] of the rhythm moved either way
     first = int(np.argmax(ready)) if ready.any() else n
     _start(y[:first], phases[:first], skip[:first], cycle, profile, level, noise, k_base, counts)
     # plain Python values in the loop: indexing numpy arrays bucket by bucket costs most of a pass
@@ -116,12 +125,12 @@ def run_filter(
             recent.append(np.nan)
             continue
         if t in clock_at and per_hour:
-            watch = [t + CLOCK_DAYS * 24 * per_hour, {-per_hour: [0, 0.0], per_hour: [0, 0.0]}]
-        if watch is not None and t >= watch[0]:
-            watch = None
+            watch_until, watch = t + CLOCK_DAYS * 24 * per_hour, {-per_hour: [0, 0.0], per_hour: [0, 0.0]}
+        if watch_until is not None and t >= watch_until:
+            watch_until = None
         phase, kind, day = phase_of[t] + offset, kinds[t], dates[t]
         effect = calendar.value(kind, day)
-        if level.value is None:
+        if not level.n:
             level.value, level.n = value - effect, 1
             recent.append(np.nan)
             continue
@@ -142,8 +151,8 @@ def run_filter(
             (k_even, k_even)
             if k_fixed is not None
             else (
-                max(k_even, noise.burst(-1)),
-                max(k_even, noise.burst(1)),
+                max(k_even, noise.burst(-1, k_even)),
+                max(k_even, noise.burst(1, k_even)),
             )
         )
         k = k_high if r > 0 else k_low
@@ -155,8 +164,8 @@ def run_filter(
             r = (value - expected) / scale
             k = k_high if r > 0 else k_low
         telling = False
-        if watch is not None and not empty:
-            for move, evidence in watch[1].items():
+        if watch_until is not None and not empty:
+            for move, evidence in watch.items():
                 other = level.value + profile.value(phase + move) + effect
                 if abs(other - expected) <= CLOCK_TELLING * scale:
                     continue
@@ -167,10 +176,10 @@ def run_filter(
                 if abs(r_other) < abs(r):  # judged under whichever rhythm fits it
                     expected, r = other, r_other
                     k = k_high if r > 0 else k_low
-            best = max(watch[1], key=lambda m: watch[1][m][1])
-            seen, gain = watch[1][best]
+            best = max(watch, key=lambda m: watch[m][1])
+            seen, gain = watch[best]
             if seen >= CLOCK_EVIDENCE and gain / seen > CLOCK_TELLING**2:
-                offset, watch = offset + best, None  # the rhythm moved with the clock
+                offset, watch_until = offset + best, None  # the rhythm moved with the clock
         judged = noise.known and profile.known(phase)
         flagged = abs(r) > k
         # a bucket flagged on its own is no part of a run: its neighbours are judged on their own
@@ -189,7 +198,7 @@ def run_filter(
             best = max(range(len(runs)), key=lambda i: abs(runs[i]))
             out.expected[t], out.scale[t], out.score[t] = expected, scale, r
             out.k_low[t], out.k_high[t] = k_low, k_high
-            out.bursty[t] = k_fixed is None and noise.burst(1) > k_even
+            out.bursty[t] = k_fixed is None and noise.burst(1, k_even) > k_even
             if not skips[t]:  # a holiday or an incident the user named is no burst of the table's
                 noise.observe(t, r, k_even)
             leaning = runs[best] * r > 0 and abs(r) >= LEAN
@@ -221,7 +230,17 @@ def run_filter(
     return out
 
 
-def _start(y, phases, skip, cycle: int, profile: Profile, level: Level, noise: Noise, k: float, counts: bool) -> None:
+def _start(
+    y: np.ndarray,
+    phases: np.ndarray,
+    skip: np.ndarray,
+    cycle: int,
+    profile: Profile,
+    level: Level,
+    noise: Noise,
+    k: float,
+    counts: bool,
+) -> None:
     """The state at the first bucket judged, from the buckets before it at once: the level is
     the median of the loads among them (empty buckets are the profile's), the profile the medians of its slots around it, the noise from the changes
     between buckets a cycle apart (a fit's own residuals understate it). Their bursts beyond

@@ -8,8 +8,10 @@ threshold starts from the Gaussian quantile of the per-bucket rate the budget al
 raised by how much heavier the table's tails are: the TAIL_QUANTILE of the standardised misses
 of normal buckets against the Gaussian's, once TAIL_SUPPORT of them are known (a conformal check
 on the model's own out-of-sample errors). A table that went beyond that threshold on one side
-in TAIL_EVENTS separate episodes within TAIL_CYCLES cycles bursts routinely: that side's
-threshold is raised to its second-largest episode (its largest may be an incident). Counts add
+in TAIL_EVENTS separate episodes within TAIL_CYCLES cycles bursts routinely: its bursts' excesses
+over the threshold are taken as exponential, and that side's threshold is raised to where the
+largest of that many such bursts is expected to reach (threshold + mean excess x ln n), so a
+burst the table makes routinely does not page and one well beyond them does. Counts add
 their sampling noise: a band is never narrower than Poisson noise allows (transform.py makes
 that about one unit at small counts).
 """
@@ -29,7 +31,7 @@ NOISE_CYCLES = 8
 TAIL_QUANTILE = 0.99
 TAIL_SUPPORT = 150
 # Episodes beyond the threshold on one side, within this many cycles, that make a table bursty.
-TAIL_EVENTS = 6
+TAIL_EVENTS = 5
 TAIL_CYCLES = 30
 _GAUSS = NormalDist()
 _MEAN_ABS = np.sqrt(np.pi / 2)  # standard deviation / mean absolute deviation, for a Gaussian
@@ -46,7 +48,7 @@ def _predictive_k(rate: float, support: int) -> float:
     of freedom fewer, widened for the next bucket's own miss."""
     if support >= 1000:
         return gaussian_k(rate)
-    return float(student.ppf(1 - rate / 2, max(support - 1, 1))) * np.sqrt(1 + 1 / max(support, 1))
+    return float(student.ppf(1 - rate / 2, max(support - 1, 1))) * float(np.sqrt(1 + 1 / max(support, 1)))
 
 
 _DEGREES = (2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 30.0, np.inf)
@@ -58,7 +60,10 @@ def _t_table(rate: float) -> tuple[np.ndarray, np.ndarray]:
     and the ratio of the |t| quantile at `rate` to the TAIL_QUANTILE one."""
     shape, reach = [], []
     for nu in _DEGREES:
-        q = (lambda p: _GAUSS.inv_cdf(p)) if np.isinf(nu) else (lambda p, nu=nu: float(student.ppf(p, nu)))
+
+        def q(p: float, nu: float = nu) -> float:
+            return _GAUSS.inv_cdf(p) if np.isinf(nu) else float(student.ppf(p, nu))
+
         high = q(0.5 + TAIL_QUANTILE / 2)
         shape.append(high / q(0.95))
         reach.append(q(1 - rate / 2) / high)
@@ -75,10 +80,12 @@ class Noise:
         self.n = 0
         self.support = 0  # the misses (or changes) the spread rests on
         self.recent: deque[float] = deque(maxlen=max(tail_memory, TAIL_SUPPORT))  # |standardised misses|
-        self.episodes: deque[list] = deque()  # [last bucket, side, peak, first bucket] of each episode
+        self.episodes: deque[list[float]] = deque()  # [last bucket, side, peak, first bucket] of each episode
         self._tail = 0.0
         self._since = 24
-        self._bursts: dict[int, float] | None = None  # burst() of each side, until the episodes change
+        self._bursts: dict[int, tuple[float, float]] | None = (
+            None  # mean peak and log count of each side, until the episodes change
+        )
 
     def start(self, changes: np.ndarray) -> None:
         """Set the spread from the changes between buckets a cycle apart (each the difference of
@@ -94,7 +101,7 @@ class Noise:
         return self.n >= 3
 
     def scale(self) -> float:
-        return max(_MEAN_ABS * self.mean_abs, self.floor)
+        return max(float(_MEAN_ABS * self.mean_abs), self.floor)
 
     def learn(self, miss: float, limit: float = np.inf) -> None:
         """Learn from the miss (observed - expected, count scale) of a bucket judged normal. One
@@ -138,14 +145,16 @@ class Noise:
         else:
             self.episodes.append([t, side, abs(r), t])
 
-    def burst(self, side: int) -> float:
-        """The threshold a routinely bursting side needs (its second-largest episode), else 0."""
+    def burst(self, side: int, k: float) -> float:
+        """The threshold a routinely bursting side needs over the plain threshold `k`: `k` plus
+        the mean excess of its bursts over it times the log of their number (the expected largest
+        of that many exponential excesses), else 0 for a side that does not burst routinely."""
         if self._bursts is None:
             self._bursts = {}
             for s in (-1, 1):
-                peaks = sorted(
-                    (p for last, e, p, first in self.episodes if e == s and last - first < self.burst_length),
-                    reverse=True,
+                peaks = [p for last, e, p, first in self.episodes if e == s and last - first < self.burst_length]
+                self._bursts[s] = (
+                    (sum(peaks) / len(peaks), float(np.log(len(peaks)))) if len(peaks) >= TAIL_EVENTS else (0.0, 0.0)
                 )
-                self._bursts[s] = peaks[1] if len(peaks) >= TAIL_EVENTS else 0.0
-        return self._bursts[side]
+        mean_peak, log_n = self._bursts[side]
+        return k + (mean_peak - k) * log_n if mean_peak > k else 0.0
