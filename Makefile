@@ -24,6 +24,7 @@ install: $(BIN)/.installed
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 demo: install

@@ -20,8 +20,7 @@ import dagster as dg
 from prometheus_client import CollectorRegistry, start_http_server
 
 from rowcount_monitor.config import TableConfig
-from rowcount_monitor.defs.checks import CHECK_NAME
-from rowcount_monitor.defs.naming import asset_key
+from rowcount_monitor.naming import CHECK_NAME, asset_key
 from rowcount_monitor.prometheus_exporter import VerdictCollector
 
 

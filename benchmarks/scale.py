@@ -230,11 +230,12 @@ def picture_ms(defs, partition: str, calls: int = 5) -> float:
     """What one check picture costs: a failing check's band over four weeks, drawn as PNG."""
     import dagster as dg
 
-    from rowcount_monitor.config import load_config
-    from rowcount_monitor.defs import config_path
-    from rowcount_monitor.defs.catalog import resolve_tables
-    from rowcount_monitor.defs.checks import check_picture, policy_for, recorded_windows
+    from rowcount_monitor.catalog import resolve_tables
+    from rowcount_monitor.config import config_path, load_config
+    from rowcount_monitor.defs.checks import check_picture
     from rowcount_monitor.detection import evaluate_latest
+    from rowcount_monitor.feedback import policy_for
+    from rowcount_monitor.history import recorded_windows
 
     facts = resolve_tables(load_config(config_path()))[0]
     with dg.DagsterInstance.get() as instance:

@@ -13,8 +13,8 @@ import dagster as dg
 import pandas as pd
 
 from .defs.backfill_job import JOB_NAME, missing_keys
-from .defs.cadence import settle_of
-from .defs.naming import DBT_ASSETS
+from .defs.schedules import settle_of
+from .naming import DBT_ASSETS
 from .supervise import in_processes
 
 
@@ -141,7 +141,7 @@ def _models_current(instance: dg.DagsterInstance, models: list[dg.AssetKey], tab
 
 
 def seed_cache(until: pd.Timestamp | None = None) -> int:
-    """Fill the history cache (defs/history.py) straight from the warehouse: every bucket table's
+    """Fill the history cache (history.py) straight from the warehouse: every bucket table's
     counts from its first load to `until` (default: now), in UNION ALL batches, without writing
     Dagster events. For onboarding a large fleet: recording 8 weeks of 1,000 hourly tables as
     events (1.3 million) takes hours on a local SQLite instance, so checks can judge against
@@ -149,14 +149,14 @@ def seed_cache(until: pd.Timestamp | None = None) -> int:
     Returns how many buckets were written."""
     from tqdm import tqdm
 
-    from .config import load_config
-    from .defs import config_path, resolve_model_entries
-    from .defs.cadence import BUCKET_STEP, BUCKET_UNIT, label_zone, on_clock, to_utc
-    from .defs.catalog import resolve_tables
-    from .defs.history import HistoryCache
-    from .defs.measures import measured
-    from .defs.naming import entry_key
-    from .defs.resources import reader, resource_key, warehouse_resources
+    from .cadence import BUCKET_STEP, BUCKET_UNIT, label_zone, on_clock, to_utc
+    from .catalog import resolve_tables
+    from .config import config_path, load_config
+    from .connections import reader, resource_key, warehouse_resources
+    from .defs import resolve_model_entries
+    from .history import HistoryCache
+    from .measures import measured
+    from .naming import entry_key
     from .warehouse import UNION_BATCH
 
     config = load_config(config_path())

@@ -10,13 +10,14 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from .defs.cadence import BUCKET_STEP, BUCKET_UNIT, PARTITION_FORMAT, label_zone, on_clock, to_utc
-from .defs.catalog import TableFacts
-from .defs.checks import load_history, policy_for
-from .defs.measures import measured
-from .defs.naming import entry_key
-from .defs.resources import reader, resource_key
+from .cadence import BUCKET_STEP, BUCKET_UNIT, PARTITION_FORMAT, label_zone, on_clock, to_utc
+from .catalog import TableFacts
+from .connections import reader, resource_key
 from .detection import DetectionPolicy, evaluate_latest, score_series
+from .feedback import policy_for
+from .history import load_history
+from .measures import measured
+from .naming import entry_key
 from .plots import band_png
 
 

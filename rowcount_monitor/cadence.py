@@ -11,10 +11,7 @@ the zone still shapes how they are judged and named (DetectionPolicy.timezone)."
 
 import re
 
-import dagster as dg
 import pandas as pd
-
-from ..config import parse_duration
 
 PARTITION_FORMAT = {"hourly": "%Y-%m-%d-%H:%M", "daily": "%Y-%m-%d"}
 BUCKET_UNIT = {"hourly": "hour", "daily": "day"}
@@ -65,10 +62,3 @@ def bucket_span(partition: str | None, entry) -> tuple[pd.Timestamp, pd.Timestam
 def on_clock(instant: pd.Timestamp, zone: str | None) -> pd.Timestamp:
     """An instant (naive UTC) as a wall-clock time of `zone` (naive), as bucket labels are."""
     return instant if zone is None else instant.tz_localize("UTC").tz_convert(zone).tz_localize(None)
-
-
-def settle_of(asset: dg.AssetsDefinition) -> pd.Timedelta:
-    """How long after a bucket ends the tables of a counting asset are complete (one value per
-    asset: tables are batched by it)."""
-    settle = asset.metadata_by_key[next(iter(asset.keys))].get("settle")
-    return pd.Timedelta(seconds=parse_duration(settle)) if settle else pd.Timedelta(0)

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import ConfigError, MetricConfig, MonitorConfig, TableConfig, WarehouseError
-from ..warehouse import TableRef
 from .cadence import BUCKET_STEP, label_zone, on_clock
+from .config import ConfigError, MetricConfig, MonitorConfig, TableConfig, WarehouseError
+from .connections import reader, resource_key, warehouse_resources
 from .naming import entry_key
-from .resources import reader, resource_key, warehouse_resources
+from .warehouse import TableRef
 
 log = logging.getLogger("rowcount_monitor")
 

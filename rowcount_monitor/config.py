@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import os
 import re
 import typing
 from pathlib import Path
@@ -366,7 +367,12 @@ def _models_in(annotation):
 
 def load_config(path: str | Path) -> MonitorConfig:
     path = Path(path)
-    raw = _read(path)
+    return config_from_mapping(_read(path), path)
+
+
+def config_from_mapping(raw: object, path: Path) -> MonitorConfig:
+    """The config in `raw` (what rowcount_monitor.yaml holds, or a component's `config:`),
+    checked; errors name `path` and the field, and relative paths are relative to `path`."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping with 'warehouses' and 'tables' at the top")
     if "source" in raw:
@@ -415,50 +421,12 @@ def _check_references(config: MonitorConfig, path: Path) -> None:
             raise ConfigError(f"{path}: field 'holidays': {exc}") from None
     if not config.tables and not config.schemas:
         raise ConfigError(f"{path}: field 'tables': nothing to monitor (no 'tables' or 'schemas' entries)")
-    seen: dict[str, int] = {}
-    for i, entry in enumerate(config.tables):
-        where = f"{path}: tables[{i}] ({entry.table})"
-        if entry.table in seen:
-            raise ConfigError(f"{where}, field 'table': duplicate of tables[{seen[entry.table]}]")
-        seen[entry.table] = i
-        if entry.warehouse not in config.warehouses:
-            raise ConfigError(
-                f"{where}, field 'warehouse': unknown warehouse {entry.warehouse!r} "
-                f"(defined: {', '.join(sorted(config.warehouses))})"
-            )
-        if entry.mode == "bucket" and not entry.timestamp_column:
-            raise ConfigError(f"{where}, field 'count_mode': bucket counting needs a timestamp_column")
-        try:
-            entry.policy.to_policy("count")
-        except ValueError as exc:
-            raise ConfigError(f"{where}, field 'policy': {exc}") from None
-    named: dict[tuple[str, str], int] = {}
-    for i, entry in enumerate(config.metrics):
-        where = f"{path}: metrics[{i}] ({entry.metric})"
-        if (entry.table, entry.metric) in named:
-            raise ConfigError(f"{where}, field 'metric': duplicate of metrics[{named[entry.table, entry.metric]}]")
-        named[entry.table, entry.metric] = i
-        if entry.warehouse not in config.warehouses:
-            raise ConfigError(
-                f"{where}, field 'warehouse': unknown warehouse {entry.warehouse!r} "
-                f"(defined: {', '.join(sorted(config.warehouses))})"
-            )
-        if not entry.timestamp_column:
-            raise ConfigError(f"{where}, field 'timestamp_column': a metric is measured per bucket of it")
-        try:
-            entry.policy.to_policy(entry.value_type)
-        except ValueError as exc:
-            raise ConfigError(f"{where}, field 'policy': {exc}") from None
-    for i, entry in enumerate(config.schemas):
-        try:
-            entry.policy.to_policy("count")
-        except ValueError as exc:
-            raise ConfigError(f"{path}: schemas[{i}] ({entry.schema_name}), field 'policy': {exc}") from None
-        if entry.warehouse not in config.warehouses:
-            raise ConfigError(
-                f"{path}: schemas[{i}] ({entry.schema_name}), field 'warehouse': unknown "
-                f"warehouse {entry.warehouse!r} (defined: {', '.join(sorted(config.warehouses))})"
-            )
+    _check_tables(config, path)
+    _check_metrics(config, path)
+    for i, schema in enumerate(config.schemas):
+        where = f"{path}: schemas[{i}] ({schema.schema_name})"
+        _check_policy(where, schema.policy, "count")
+        _check_warehouse(config, where, schema.warehouse)
     if config.dbt and config.dbt.warehouse not in config.warehouses:
         raise ConfigError(f"{path}: dbt, field 'warehouse': unknown warehouse {config.dbt.warehouse!r}")
     if config.dbt and not (relative_to_config(config, config.dbt.project_dir) / "dbt_project.yml").exists():
@@ -466,6 +434,47 @@ def _check_references(config: MonitorConfig, path: Path) -> None:
     for name, wh in config.warehouses.items():
         if wh.type == "duckdb" and not wh.path:
             raise ConfigError(f"{path}: warehouses.{name}, field 'path': a duckdb warehouse needs a path")
+
+
+def _check_tables(config: MonitorConfig, path: Path) -> None:
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(config.tables):
+        where = f"{path}: tables[{i}] ({entry.table})"
+        if entry.table in seen:
+            raise ConfigError(f"{where}, field 'table': duplicate of tables[{seen[entry.table]}]")
+        seen[entry.table] = i
+        _check_warehouse(config, where, entry.warehouse)
+        if entry.mode == "bucket" and not entry.timestamp_column:
+            raise ConfigError(f"{where}, field 'count_mode': bucket counting needs a timestamp_column")
+        _check_policy(where, entry.policy, "count")
+
+
+def _check_metrics(config: MonitorConfig, path: Path) -> None:
+    named: dict[tuple[str, str], int] = {}
+    for i, entry in enumerate(config.metrics):
+        where = f"{path}: metrics[{i}] ({entry.metric})"
+        if (entry.table, entry.metric) in named:
+            raise ConfigError(f"{where}, field 'metric': duplicate of metrics[{named[entry.table, entry.metric]}]")
+        named[entry.table, entry.metric] = i
+        _check_warehouse(config, where, entry.warehouse)
+        if not entry.timestamp_column:
+            raise ConfigError(f"{where}, field 'timestamp_column': a metric is measured per bucket of it")
+        _check_policy(where, entry.policy, entry.value_type)
+
+
+def _check_warehouse(config: MonitorConfig, where: str, warehouse: str) -> None:
+    if warehouse not in config.warehouses:
+        raise ConfigError(
+            f"{where}, field 'warehouse': unknown warehouse {warehouse!r} "
+            f"(defined: {', '.join(sorted(config.warehouses))})"
+        )
+
+
+def _check_policy(where: str, policy: PolicyConfig, value_type: str) -> None:
+    try:
+        policy.to_policy(value_type)
+    except ValueError as exc:
+        raise ConfigError(f"{where}, field 'policy': {exc}") from None
 
 
 def relative_to_config(config: MonitorConfig, path: str) -> Path:
@@ -476,3 +485,11 @@ def relative_to_config(config: MonitorConfig, path: str) -> Path:
 def warehouse_path(config: MonitorConfig, name: str) -> Path:
     """A duckdb warehouse file, relative to the config file's folder."""
     return relative_to_config(config, config.warehouses[name].path)
+
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "rowcount_monitor.yaml"
+
+
+def config_path() -> Path:
+    """ROWCOUNT_MONITOR_CONFIG, or rowcount_monitor.yaml at the project root."""
+    return Path(os.environ.get("ROWCOUNT_MONITOR_CONFIG", DEFAULT_CONFIG))

@@ -11,9 +11,9 @@ import os
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from ..config import ConfigError, MonitorConfig, WarehouseConfig, warehouse_path
-from ..warehouse import Warehouse
-from ..warehouse.duckdb import DuckDBWarehouse, bounded_connect
+from .config import ConfigError, MonitorConfig, WarehouseConfig, warehouse_path
+from .warehouse import Warehouse
+from .warehouse.duckdb import DuckDBWarehouse, bounded_connect
 
 _SNOWFLAKE_REQUIRED = ("ACCOUNT", "USER")
 _SNOWFLAKE_AUTH = ("PASSWORD", "PRIVATE_KEY", "PRIVATE_KEY_PATH")
@@ -34,7 +34,7 @@ def warehouse_resources(config: MonitorConfig) -> dict[str, object]:
     return resources
 
 
-def snowflake_resource(name: str, wh: WarehouseConfig, source: str):
+def snowflake_resource(name: str, wh: WarehouseConfig, source: str) -> dg.ConfigurableResource:
     """A SnowflakeResource whose every credential is an EnvVar; a missing variable is named
     here, when the code location loads (its value never is)."""
     env = {key: wh.env_prefix + key for key in _SNOWFLAKE_REQUIRED + _SNOWFLAKE_AUTH + _SNOWFLAKE_OPTIONAL}
@@ -63,7 +63,7 @@ def reader(resource) -> Warehouse:
         return DuckDBWarehouse(bounded_connect(resource.database, dict(resource.connection_config)))
     from dagster_snowflake import SnowflakeConnection, SnowflakeResource
 
-    from ..warehouse.snowflake import SnowflakeWarehouse
+    from .warehouse.snowflake import SnowflakeWarehouse
 
     if isinstance(resource, (SnowflakeResource, SnowflakeConnection)):  # the latter inside a run
         return SnowflakeWarehouse(resource.get_connection)

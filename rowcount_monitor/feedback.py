@@ -18,9 +18,11 @@ from dataclasses import dataclass, replace
 import dagster as dg
 import pandas as pd
 
-from ..detection import DetectionPolicy
-from ..storage import Store
-from .history import CACHE_FILE
+from .cadence import local_zone
+from .config import TableConfig
+from .detection import DetectionPolicy
+from .measures import is_metric
+from .storage import CACHE_FILE, Store
 
 KINDS = ("expected", "incident", "accept")
 _SCHEMA = """
@@ -107,3 +109,12 @@ def feedback_for(instance: dg.DagsterInstance, assets: list[str]) -> dict[str, F
     """The feedback of the given assets (user strings); none on an instance without a directory."""
     store = FeedbackStore.for_instance(instance)
     return store.read(assets) if store is not None and assets else {}
+
+
+def policy_for(entry: TableConfig, feedback: Feedback | None = None) -> DetectionPolicy:
+    """The table's configured policy, in its time zone, with what people said about its buckets
+    (above)."""
+    policy = entry.policy.to_policy(entry.value_type if is_metric(entry) else "count")
+    if local_zone(entry.timezone):
+        policy = replace(policy, timezone=entry.timezone)
+    return feedback.apply(policy) if feedback is not None else policy

@@ -14,15 +14,26 @@ read (delete the file and every table is rebuilt), and `rowcount-monitor backfil
 may seed it from the warehouse's timestamp column, which is the same count the step records.
 An instance without a directory (tests' ephemeral instances) has no cache: windows are read
 from the event log directly.
+
+The windows a check reads (`recorded_windows`: as many buckets before the tested one as can
+change its verdict) are cut here, from the cache or the event log.
 """
 
 from __future__ import annotations
 
+import dagster as dg
 import pandas as pd
 
-from ..storage import Store
-
-CACHE_FILE = "rowcount_monitor_history.sqlite"
+from .cadence import BUCKET_STEP, PARTITION_FORMAT
+from .catalog import TableFacts
+from .config import TableConfig
+from .detection import DetectionPolicy
+from .detection.models import history_reach
+from .detection.seasonality import resolve_periods
+from .feedback import policy_for
+from .measures import value_key
+from .naming import entry_key
+from .storage import CACHE_FILE, Store
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS {counts} (
@@ -88,3 +99,80 @@ class HistoryCache(Store):
         for asset, part in frame.groupby("asset", sort=False):
             out[asset] = pd.Series(part["row_count"].to_numpy(dtype=float), index=pd.DatetimeIndex(part["bucket"]))
         return out
+
+
+def buckets_needed(entry: TableConfig, policy: DetectionPolicy) -> int:
+    """How many buckets before the tested one can change its verdict."""
+    periods = resolve_periods(policy.seasonality, BUCKET_STEP[entry.cadence])
+    return history_reach(periods) + policy.window
+
+
+def window_start(entry: TableConfig, last: pd.Timestamp, start: pd.Timestamp, n: int) -> pd.Timestamp:
+    """The first of the `n` buckets ending at `last`, not before the table's first load."""
+    return max(start, last - (n - 1) * BUCKET_STEP[entry.cadence])
+
+
+def history_keys(entry: TableConfig, partition: str, start: pd.Timestamp, n: int) -> list[str]:
+    fmt = PARTITION_FORMAT[entry.cadence]
+    last = pd.Timestamp(pd.to_datetime(partition, format=fmt))
+    return (
+        pd.date_range(window_start(entry, last, start, n), last, freq=BUCKET_STEP[entry.cadence]).strftime(fmt).tolist()
+    )
+
+
+def load_history(instance: dg.DagsterInstance, key: dg.AssetKey, entry: TableConfig, keys: list[str]) -> pd.Series:
+    """The recorded row counts of the given partitions, in one event-log query; the newest
+    materialization of a partition wins. Buckets never recorded are absent (gaps)."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=keys), limit=min(10_000, 4 * len(keys))
+    ).records
+    counts: dict[str, float] = {}
+    for record in records:  # newest first
+        value = record.asset_materialization.metadata.get(value_key(entry))
+        if record.partition_key not in counts and value is not None:
+            counts[record.partition_key] = float(value.value)
+    fmt = PARTITION_FORMAT[entry.cadence]
+    index = pd.DatetimeIndex([pd.to_datetime(k, format=fmt) for k in keys if k in counts])
+    return pd.Series([counts[k] for k in keys if k in counts], index=index, dtype=float)
+
+
+def load_snapshot_history(instance: dg.DagsterInstance, key: dg.AssetKey, entry: TableConfig, n: int) -> pd.Series:
+    """Total row counts of the last `n` snapshots, one per cadence bucket (the newest wins)."""
+    records = instance.fetch_materializations(key, limit=min(10_000, 2 * n)).records
+    counts: dict[pd.Timestamp, float] = {}
+    for record in records:  # newest first
+        value = record.asset_materialization.metadata.get("dagster/row_count")
+        bucket = pd.Timestamp(record.timestamp, unit="s").floor(BUCKET_STEP[entry.cadence])
+        if value is not None and bucket not in counts:
+            counts[bucket] = float(value.value)
+    return pd.Series(counts, dtype=float).sort_index()
+
+
+def recorded_windows(instance: dg.DagsterInstance, tables: list[TableFacts], partition: str) -> dict[str, pd.Series]:
+    """Every table's recorded counts over the window its check of bucket `partition` reads,
+    keyed by asset (user string). From the history cache in one query where the instance has
+    one (tables it has not seen yet are rebuilt from the event log first), else from the event
+    log, a query per table."""
+    if not tables:
+        return {}
+    last = pd.to_datetime(partition, format=PARTITION_FORMAT[tables[0].entry.cadence])
+    windows = {
+        entry_key(f.entry).to_user_string(): (
+            f,
+            window_start(f.entry, last, f.start, buckets_needed(f.entry, policy_for(f.entry))),
+        )
+        for f in tables
+    }
+    cache = HistoryCache.for_instance(instance)
+    unseen = set(windows) if cache is None else set(windows) - cache.complete(list(windows))
+    from_log = {}
+    for name in unseen:
+        f, first = windows[name]
+        keys = history_keys(f.entry, partition, first, 1 + int((last - first) / BUCKET_STEP[f.entry.cadence]))
+        from_log[name] = load_history(instance, dg.AssetKey.from_user_string(name), f.entry, keys)
+        if cache is not None:
+            cache.record([(name, t, n) for t, n in from_log[name].items()], complete=[name])
+    if cache is None:
+        return from_log
+    read = cache.read(list(windows), min(first for _, first in windows.values()), last)
+    return {name: series.loc[windows[name][1] :] for name, series in read.items()}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from ..config import MetricConfig, TableConfig
+from .config import MetricConfig, TableConfig
 
 VALUE = "value"
 ROW_COUNT = "dagster/row_count"

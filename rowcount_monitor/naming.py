@@ -8,7 +8,7 @@ import unicodedata
 
 import dagster as dg
 
-from ..warehouse import TableRef
+from .warehouse import TableRef
 
 DBT_ASSETS = "dbt_models"  # the op that runs `dbt build`
 
@@ -48,3 +48,6 @@ def owners(owner: str | None) -> list[str]:
         return []
     owner = owner.strip()
     return [owner if "@" in owner else f"team:{owner}"]
+
+
+CHECK_NAME = "row_count_anomaly"

@@ -20,8 +20,8 @@ import dagster as dg
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from .cadence import PARTITION_FORMAT
 from .config import TableConfig
-from .defs.cadence import PARTITION_FORMAT
 from .report import Row, latest_verdicts
 
 LABELS = ("table", "asset", "metric", "owner", "severity")

@@ -10,10 +10,10 @@ from dataclasses import asdict, dataclass
 
 import dagster as dg
 import pandas as pd
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus as Status
 
-from .defs.cadence import bucket_span
-from .defs.checks import CHECK_NAME, check_executions
+from .cadence import bucket_span
+from .dagster_records import Status, check_executions, evaluation_of, latest_executions, partition_of
+from .naming import CHECK_NAME
 
 _NUMBERS = ("observed", "expected", "lower", "upper", "score")
 
@@ -38,7 +38,7 @@ class Row:
 
 
 def _row(table: str, record) -> Row:
-    ev = record.event.dagster_event.event_specific_data
+    ev = evaluation_of(record)
     numbers = {
         k: ev.metadata[k].value for k in _NUMBERS if k in ev.metadata and isinstance(ev.metadata[k].value, (int, float))
     }
@@ -69,23 +69,19 @@ def latest_verdicts(instance: dg.DagsterInstance, checks: dict[dg.AssetCheckKey,
     evaluation is not always of the newest bucket: a backfill may judge older buckets after
     it, and late rows re-judge one; where the latest has a bucket, the check's newest
     evaluations are searched for the newest bucket's latest verdict."""
-    storage = instance.event_log_storage
-    latest = storage.get_latest_asset_check_execution_by_key(list(checks))
+    latest = latest_executions(instance, list(checks))
     rows = {}
     for key, table in checks.items():
         record = latest.get(key)
         if record is None or record.event is None:
             rows[key] = Row(table, None, "no verdict")
             continue
-        if record.event.dagster_event.event_specific_data.partition is not None:
-            judged = [
-                r
-                for r in storage.get_asset_check_execution_history(key, limit=NEWEST_BUCKET_SEARCH)
-                if r.event is not None and r.event.dagster_event.event_specific_data.partition is not None
-            ]
-            record = max(
-                judged, key=lambda r: (r.event.dagster_event.event_specific_data.partition, r.id), default=record
+        if partition_of(record) is not None:
+            newest = itertools.islice(
+                check_executions(instance, key, first_page=NEWEST_BUCKET_SEARCH), NEWEST_BUCKET_SEARCH
             )
+            judged = [r for r in newest if partition_of(r) is not None]
+            record = max(judged, key=lambda r: (partition_of(r), r.id), default=record)
         rows[key] = _row(table, record)
     return rows
 
@@ -95,18 +91,18 @@ def status(instance: dg.DagsterInstance, checks: dict[dg.AssetCheckKey, str]) ->
     latest = latest_verdicts(instance, checks)
     for key, row in latest.items():
         if row.verdict == "failing":
-            row.failing_since = _failing_since(instance.event_log_storage, key, row.bucket)
+            row.failing_since = _failing_since(instance, key, row.bucket)
     return sorted(latest.values(), key=lambda r: r.table)
 
 
-def _failing_since(storage, key: dg.AssetCheckKey, bucket: str | None) -> str | None:
+def _failing_since(instance: dg.DagsterInstance, key: dg.AssetCheckKey, bucket: str | None) -> str | None:
     """The first bucket of the run of failed buckets that ends at `bucket` (each bucket's latest
     verdict; None for a check without buckets: its first failed evaluation in a row)."""
     since, verdicts = None, {}
-    for record in check_executions(storage, key):
+    for record in check_executions(instance, key):
         if record.status not in (Status.SUCCEEDED, Status.FAILED):
             continue
-        partition = record.event.dagster_event.event_specific_data.partition
+        partition = partition_of(record)
         if bucket is not None and (partition is None or partition > bucket or partition in verdicts):
             continue
         verdicts[partition] = record.status == Status.FAILED
@@ -133,18 +129,17 @@ def anomalies(
     unpartitioned check, or one whose table `entries` does not name: evaluated in them), oldest
     bucket first: a bucket of three days ago judged a minute ago by a backfill is not a failure
     of the last hour."""
-    storage = instance.event_log_storage
     after = time.time() - since_seconds
     cutoff = pd.Timestamp(after, unit="s")
     rows = []
     for key, table in checks.items():
-        failed = check_executions(storage, key, status={Status.FAILED})
+        failed = check_executions(instance, key, status={Status.FAILED})
         # a bucket is judged after it ends: evaluations older than the window judged older buckets
         for r in itertools.takewhile(lambda r: r.create_timestamp >= after, failed):
             if r.event is None:
                 continue
             entry = (entries or {}).get(key)
-            span = bucket_span(r.event.dagster_event.event_specific_data.partition, entry) if entry else None
+            span = bucket_span(partition_of(r), entry) if entry else None
             if span is None or span[1] > cutoff:
                 rows.append(_row(table, r))
     return sorted(rows, key=lambda r: (r.bucket or "", r.table))

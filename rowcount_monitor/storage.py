@@ -13,8 +13,10 @@ import re
 import sqlite3
 import threading
 import time
-from contextlib import closing, contextmanager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, closing, contextmanager
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -24,6 +26,9 @@ _CREATED: set[tuple[str, str]] = set()
 _CREATING = threading.Lock()
 # pg_advisory_xact_lock key ('rc-schem') held while a store creates its tables
 SCHEMA_LOCK = 0x72632D736368656D
+
+# The SQLite file in DAGSTER_HOME that holds the history cache and the feedback of `dagster dev`.
+CACHE_FILE = "rowcount_monitor_history.sqlite"
 
 
 def create_once(url: str, schema: str, create) -> None:
@@ -62,19 +67,19 @@ class Statements:
     """A transaction's connection, speaking one SQL for both databases: `{alerts}`-style table
     names and `:name` parameters, rewritten for the driver at hand."""
 
-    def __init__(self, conn, names: dict, postgres: bool):
+    def __init__(self, conn: Any, names: dict[str, str], postgres: bool):
         self.conn, self.names, self.postgres = conn, names, postgres
 
     def _sql(self, sql: str) -> str:
         sql = sql.format(**self.names)
         return _pyformat(sql) if self.postgres else sql
 
-    def execute(self, sql: str, args: dict | None = None):
+    def execute(self, sql: str, args: dict[str, Any] | None = None) -> Any:
         cur = self.conn.cursor()
         cur.execute(self._sql(sql), args or {})
         return cur
 
-    def executemany(self, sql: str, rows: list[dict]) -> None:
+    def executemany(self, sql: str, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
         if self.postgres:  # one multi-row statement per thousand rows, not a statement per row
@@ -102,7 +107,9 @@ def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
 
 
 @contextmanager
-def sqlite_transaction(path: Path, names: dict, timeout: float = 60, write: bool = True):
+def sqlite_transaction(
+    path: Path, names: dict[str, str], timeout: float = 60, write: bool = True
+) -> Iterator[Statements]:
     """One transaction on an SQLite file; a write transaction is serialized against every other
     (BEGIN IMMEDIATE), a read-only one reads a snapshot beside them (WAL)."""
     with closing(sqlite3.connect(path, timeout=timeout, isolation_level=None)) as conn:
@@ -117,7 +124,7 @@ def sqlite_transaction(path: Path, names: dict, timeout: float = 60, write: bool
 
 
 @contextmanager
-def postgres_transaction(url: str, names: dict, lock: int | None = None):
+def postgres_transaction(url: str, names: dict[str, str], lock: int | None = None) -> Iterator[Statements]:
     """One transaction on PostgreSQL; with `lock`, serialized against every other holding the
     same advisory lock (as SQLite's BEGIN IMMEDIATE serializes writers)."""
     import psycopg2  # dagster-postgres' driver
@@ -182,7 +189,7 @@ class Database:
         else:
             create_once(self.url, schema, create)
 
-    def transaction(self, write: bool = True):
+    def transaction(self, write: bool = True) -> AbstractContextManager[Statements]:
         if self.url:
             return postgres_transaction(self.url, self.names)
         return sqlite_transaction(self.path, self.names, write=write)

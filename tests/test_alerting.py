@@ -20,8 +20,8 @@ from rowcount_monitor.alerting.outbox import CheckState, Outbox
 from rowcount_monitor.alerting.sns import SNSPublisher
 from rowcount_monitor.defs import build_definitions
 from rowcount_monitor.defs.backfill_job import JOB_NAME
-from rowcount_monitor.defs.checks import CHECK_NAME
-from rowcount_monitor.defs.history import CACHE_FILE, HistoryCache
+from rowcount_monitor.history import CACHE_FILE, HistoryCache
+from rowcount_monitor.naming import CHECK_NAME
 
 from .aws import SECRET, FlakyProxy, aws_env, drain, moto_server, topic_with_queue
 from .conftest import table_entry, write_config
@@ -676,25 +676,6 @@ def test_local_topic_and_read_queue_commands(monkeypatch, capsys):
     assert "'owner': 'team-x'" in out and out.rstrip().endswith(
         "1 message(s) read and removed from rowcount-monitor-inbox"
     )
-
-
-def test_the_sensor_reads_unread_executions_in_one_query_or_check_by_check_alike(shop, monkeypatch):
-    from rowcount_monitor.defs import alert_sensors
-
-    _, make, _ = shop
-    defs = make()
-    with dg.instance_for_test() as instance:
-        backfill_until(defs, instance, "2026-02-27 10:00")
-        for hour in ("11", "12", "13"):
-            materialize(defs, instance, f"2026-02-27-{hour}:00")
-        storage = instance.event_log_storage
-        ids = sorted(r.id for r in storage.get_asset_check_execution_history(CHECK, limit=10))
-        after = {CHECK: ids[0]}
-        bulk = alert_sensors.unread_executions(storage, after)
-        monkeypatch.setattr(alert_sensors, "BULK_LIMIT", 0)  # too many rows: one check at a time
-        one_by_one = alert_sensors.unread_executions(storage, after)
-    assert sorted(r.id for r in bulk[CHECK]) == sorted(r.id for r in one_by_one[CHECK]) == ids[1:]
-    assert all(r.event is not None for r in bulk[CHECK])
 
 
 REVENUE = dg.AssetKey(["demo", "marts", "daily_revenue"])

@@ -157,7 +157,7 @@ def test_explain_and_backtest_accept_every_spelling_of_a_table(monitored, capsys
 
 
 def test_seed_cache_fills_the_checks_history_from_the_warehouse(tmp_path, demo_db, monkeypatch, capsys):
-    from rowcount_monitor.defs.history import CACHE_FILE, HistoryCache
+    from rowcount_monitor.history import CACHE_FILE, HistoryCache
 
     config = tmp_path / "rowcount_monitor.yaml"
     config.write_text(
@@ -338,7 +338,7 @@ def test_a_pipe_closed_early_ends_quietly(tmp_path):
 
     script = (
         "import sys; from rowcount_monitor import cli\n"
-        "cli.cmd_demo_warehouse = lambda args: [print('x' * 100) for _ in range(100_000)] and 0\n"
+        "cli.demo.cmd_demo_warehouse = lambda args: [print('x' * 100) for _ in range(100_000)] and 0\n"
         "sys.exit(cli.main(['demo-warehouse']))"
     )
     done = subprocess.run(
@@ -348,7 +348,7 @@ def test_a_pipe_closed_early_ends_quietly(tmp_path):
 
 
 def test_bad_feedback_is_a_clear_error_and_stores_nothing(monitored, capsys):
-    from rowcount_monitor.defs.feedback import FeedbackStore
+    from rowcount_monitor.feedback import FeedbackStore
 
     for argv, message in BAD_FEEDBACK:
         assert main(argv) == 2, argv
@@ -508,7 +508,7 @@ def test_serve_metrics_exposes_every_checks_latest_verdict_over_http(monitored, 
 def test_a_new_instance_home_has_dagsters_telemetry_off(tmp_path, monkeypatch):
     """The demo's console showed Dagster's telemetry banner on every start: a home the CLI
     creates says telemetry: enabled: false (and one a user made is left alone)."""
-    from rowcount_monitor.cli import _dagster_home
+    from rowcount_monitor.cli.common import _dagster_home
 
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "new_home"))
     home = _dagster_home()

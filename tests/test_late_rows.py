@@ -5,13 +5,12 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
-from rowcount_monitor.alerting.outbox import Outbox
+from rowcount_monitor.alerting.outbox import OUTBOX_FILE, Outbox
 from rowcount_monitor.alerting.sns import SNSPublisher
 from rowcount_monitor.defs import build_definitions
-from rowcount_monitor.defs.alert_sensors import OUTBOX_FILE
-from rowcount_monitor.defs.checks import CHECK_NAME
 from rowcount_monitor.defs.counting import RECOUNTED_FROM
-from rowcount_monitor.defs.history import HistoryCache
+from rowcount_monitor.history import HistoryCache
+from rowcount_monitor.naming import CHECK_NAME
 
 from .conftest import table_entry, write_config
 from .test_alerting import backfill_until

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from rowcount_monitor.config import ConfigError
+from rowcount_monitor.connections import reader
 from rowcount_monitor.defs import build_definitions
-from rowcount_monitor.defs.checks import CHECK_NAME
-from rowcount_monitor.defs.resources import reader
+from rowcount_monitor.naming import CHECK_NAME
 from rowcount_monitor.warehouse import TableRef
 
 from .conftest import table_entry, write_config

@@ -8,8 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from rowcount_monitor.config import load_config
-from rowcount_monitor.defs.checks import CHECK_NAME
-from rowcount_monitor.defs.naming import asset_key
+from rowcount_monitor.naming import CHECK_NAME, asset_key
 from rowcount_monitor.prometheus_exporter import VerdictCollector
 
 DASHBOARD = Path(__file__).parents[1] / "docs" / "grafana" / "rowcount_monitor.json"

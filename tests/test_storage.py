@@ -10,8 +10,8 @@ import pytest
 
 from rowcount_monitor.defs import build_definitions
 from rowcount_monitor.defs.backfill_job import JOB_NAME
-from rowcount_monitor.defs.feedback import FeedbackStore
-from rowcount_monitor.defs.history import HistoryCache
+from rowcount_monitor.feedback import FeedbackStore
+from rowcount_monitor.history import HistoryCache
 
 from .conftest import ANCHOR
 

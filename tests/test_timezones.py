@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from rowcount_monitor.defs import build_definitions
-from rowcount_monitor.defs.checks import CHECK_NAME
 from rowcount_monitor.defs.schedules import last_complete_bucket
+from rowcount_monitor.naming import CHECK_NAME
 
 from .conftest import table_entry, write_config
 from .test_alerting import backfill_until

@@ -13,8 +13,8 @@ import yaml
 from dagster_duckdb import DuckDBResource
 
 from rowcount_monitor.config import ConfigError
+from rowcount_monitor.connections import reader
 from rowcount_monitor.defs import build_definitions
-from rowcount_monitor.defs.resources import reader
 from rowcount_monitor.warehouse import TableRef
 
 HOSTILE = 'x"; drop table raw.victim; --'
@@ -74,7 +74,7 @@ def warehouse(request, tmp_path, monkeypatch):
         return
     with fake_snowflake_shop(monkeypatch, _setup):
         from rowcount_monitor.config import WarehouseConfig
-        from rowcount_monitor.defs.resources import snowflake_resource
+        from rowcount_monitor.connections import snowflake_resource
 
         resource = snowflake_resource("prod", WarehouseConfig(type="snowflake"), "test.yaml")
         yield reader(resource), '"MixedCase"', '"loadedAt"', "snowflake", None

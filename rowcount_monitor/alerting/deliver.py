@@ -36,7 +36,7 @@ class DeliveryReport:
 
 
 def backoff(attempts: int, first_delay: float) -> float:
-    return min(first_delay * 2 ** max(attempts - 1, 0), BACKOFF_CAP)
+    return float(min(first_delay * 2 ** max(attempts - 1, 0), BACKOFF_CAP))
 
 
 # user:password@ (or a token@) in a URL: never stored or printed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 # SNS takes at most 256 KiB per message, attributes included: a summary and the lists in the
 # details are bounded so that an alert about 10,000 tables still goes out (saying how many more).
@@ -11,7 +12,7 @@ SUMMARY_LIMIT = 2_000
 LIST_LIMIT = 50
 
 
-def bounded(value):
+def bounded(value: Any) -> Any:
     """A summary or a list of the details, cut to its limit with what was left out said."""
     if isinstance(value, str) and len(value) > SUMMARY_LIMIT:
         return value[: SUMMARY_LIMIT - 30] + f"… ({len(value) - SUMMARY_LIMIT + 30:,} more characters)"
@@ -30,7 +31,7 @@ class Alert:
     owner: str
     severity: str  # ERROR | WARN | INFO
     summary: str  # the one-line reason
-    details: dict = field(default_factory=dict)  # observed, expected, lower, upper, run_id, url, ...
+    details: dict[str, Any] = field(default_factory=dict)  # observed, expected, lower, upper, run_id, url, ...
 
     def subject(self) -> str:
         """SNS subjects must be ASCII, one line, at most 100 characters."""
@@ -66,7 +67,7 @@ class Alert:
             sort_keys=True,
         )
 
-    def attributes(self) -> dict:
+    def attributes(self) -> dict[str, dict[str, Any]]:
         """SNS message attributes, for subscription filter policies (route per team). Several
         owners are a String.Array, which a filter policy {"owner": ["team-a"]} matches when any
         of them is team-a."""

@@ -19,14 +19,22 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import time
-from contextlib import closing
+from collections.abc import Callable
+from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from ..storage import Database, libpq_url, postgres_transaction, sqlite_transaction
+from ..storage import Database, Statements, libpq_url, postgres_transaction, postgres_url, sqlite_transaction
 from .messages import Alert
+
+if TYPE_CHECKING:
+    import dagster as dg
+
+    from ..config import AlertsConfig
 
 SCHEMA_VERSION = 3
 # A claim older than this belongs to a publish that never reported back (the publisher's
@@ -144,7 +152,7 @@ class Outbox:
         )
         return aside
 
-    def _tx(self):
+    def _tx(self) -> AbstractContextManager[Statements]:
         """One write transaction, serialized against every other (BEGIN IMMEDIATE)."""
         return sqlite_transaction(self.path, _SQLITE_NAMES, timeout=30)
 
@@ -155,7 +163,7 @@ class Outbox:
         with self._tx() as conn:
             return dict(conn.execute("SELECT name, position FROM {cursor}").fetchall())
 
-    def ingest(self, reads) -> int:
+    def ingest(self, reads: list[tuple[str, int, list[Any], Callable[..., Any]]]) -> int:
         """Atomically, for every (cursor name, position, evaluations, to_alerts) in `reads`: turn
         the evaluations into alerts (via `to_alerts(evaluation, state, said)`, which returns the
         alerts and the check's new CheckState; `said(prefix)` is the kind of the newest alert
@@ -205,14 +213,14 @@ class Outbox:
             return bool(self._insert(conn, alert, time.time()))
 
     @staticmethod
-    def _insert(conn, alert: Alert, now: float) -> int:
+    def _insert(conn: Statements, alert: Alert, now: float) -> int:
         stream = stream_of(alert)
         cur = conn.execute(
             "INSERT INTO {alerts} (id, payload, next_attempt, created, stream) "
             "VALUES (:id, :payload, :now, :now, :stream) ON CONFLICT (id) DO NOTHING",
             {"id": alert.id, "payload": alert.to_json(), "now": now, "stream": stream},
         )
-        return cur.rowcount
+        return int(cur.rowcount)
 
     def snapshot(self) -> str:
         """Read positions and failing checks as JSON, for the sensor's cursor: if the outbox
@@ -276,7 +284,7 @@ class Outbox:
                 f"UPDATE {{alerts}} SET status = 'sending', claimed = :now WHERE id = :id AND ({_TAKEABLE})",
                 {"id": alert_id, "now": now, "stale": now - CLAIM_LEASE},
             )
-            return cur.rowcount == 1
+            return bool(cur.rowcount == 1)
 
     def mark_sent(self, alert_id: str, message_id: str, now: float) -> None:
         with self._tx() as conn:
@@ -298,13 +306,13 @@ class Outbox:
         """Dead alerts (all, or the given ids) back to pending with a fresh attempt count."""
         with self._tx() as conn:
             replayed = 0
-            for alert_id in ids or [None]:
+            for alert_id in ids or [""]:
                 cur = conn.execute(
                     "UPDATE {alerts} SET status = 'pending', attempts = 0, next_attempt = :now "
                     "WHERE status = 'dead'" + (" AND id = :id" if alert_id else ""),
                     {"now": now, "id": alert_id},
                 )
-                replayed += cur.rowcount
+                replayed += int(cur.rowcount)
             return replayed
 
     def counts(self) -> dict[str, int]:
@@ -359,7 +367,6 @@ class PostgresOutbox(Outbox):
 
     def __init__(self, url: str):
         self.url = libpq_url(url)
-        self.path = None
         Database(
             ("alerts", "check_state", "cursor"),
             _POSTGRES_SCHEMA,
@@ -371,5 +378,20 @@ class PostgresOutbox(Outbox):
     def __str__(self) -> str:
         return "the rowcount_monitor_* tables of the instance's PostgreSQL database"
 
-    def _tx(self):
+    def _tx(self) -> AbstractContextManager[Statements]:
         return postgres_transaction(self.url, _POSTGRES_NAMES, lock=_LOCK_KEY)
+
+
+OUTBOX_FILE = "rowcount_monitor_alerts.sqlite"
+
+
+def outbox_for(alerts: AlertsConfig, instance: dg.DagsterInstance) -> Outbox:
+    """The configured outbox file; else, on a PostgreSQL instance, tables in its database (the
+    daemon and the CLI may run on different hosts: no file in DAGSTER_HOME), else
+    rowcount_monitor_alerts.sqlite in DAGSTER_HOME."""
+    if alerts.outbox:
+        return Outbox(alerts.outbox)
+    url = postgres_url(instance)
+    if url:
+        return PostgresOutbox(url)
+    return Outbox(Path(instance.root_directory or os.environ.get("DAGSTER_HOME") or ".") / OUTBOX_FILE)

@@ -7,6 +7,8 @@ never part of the config, the messages or the logs.
 
 from __future__ import annotations
 
+from typing import Any
+
 import boto3
 import dagster as dg
 from botocore.config import Config
@@ -21,7 +23,7 @@ class NoTopic(RuntimeError):
     """Publishing was asked for without a topic."""
 
 
-class SNSPublisher(dg.ConfigurableResource):
+class SNSPublisher(dg.ConfigurableResource["SNSPublisher"]):
     """Where alerts go. An empty topic_arn means alerts wait in the outbox until one is set."""
 
     topic_arn: str = Field(default="", description=f"SNS topic ARN (usually from ${TOPIC_ENV})")
@@ -29,7 +31,7 @@ class SNSPublisher(dg.ConfigurableResource):
     endpoint_url: str | None = Field(default=None, description="default: boto3's (AWS_ENDPOINT_URL)")
     timeout_seconds: float = Field(default=10.0, description="connect and read timeout per request")
 
-    def client(self):
+    def client(self) -> Any:
         config = Config(
             connect_timeout=self.timeout_seconds,
             read_timeout=self.timeout_seconds,
@@ -37,7 +39,7 @@ class SNSPublisher(dg.ConfigurableResource):
         )
         return boto3.client("sns", region_name=self.region_name, endpoint_url=self.endpoint_url, config=config)
 
-    def publish(self, alert: Alert, client=None) -> str:
+    def publish(self, alert: Alert, client: Any = None) -> str:
         """Publish one alert; returns SNS's MessageId. FIFO topics get the alert id as
         MessageDeduplicationId, so even a re-send after a crash is delivered once."""
         if not self.topic_arn:
@@ -50,7 +52,7 @@ class SNSPublisher(dg.ConfigurableResource):
         )
         if self.topic_arn.endswith(".fifo"):
             kwargs.update(MessageGroupId=alert.table[:128], MessageDeduplicationId=_dedup_id(alert.id))
-        return (client or self.client()).publish(**kwargs)["MessageId"]
+        return str((client or self.client()).publish(**kwargs)["MessageId"])
 
 
 def _dedup_id(alert_id: str) -> str:

@@ -1,7 +1,8 @@
 """The Dagster definitions, built from rowcount_monitor.yaml and grouped by domain: table
 assets (tables.py), their row-count checks (checks.py), dbt models (dbt.py), the history
 backfill job (backfill_job.py), schedules (schedules.py), alert sensors (alert_sensors.py), the
-sensor that judges re-counted buckets again (recount.py) and warehouse resources (resources.py)."""
+sensor that judges re-counted buckets again (recount.py); the warehouse resources come from
+connections.py."""
 
 from __future__ import annotations
 
@@ -11,23 +12,16 @@ from pathlib import Path
 import dagster as dg
 
 from ..alerting.sns import TOPIC_ENV, SNSPublisher
-from ..config import load_config
+from ..catalog import discover, resolve_tables, write_catalog
+from ..config import MonitorConfig, config_path, load_config
+from ..connections import warehouse_resources
+from ..measures import is_metric
 from .alert_sensors import sensor_definitions
 from .backfill_job import backfill_job
-from .catalog import discover, resolve_tables, write_catalog
 from .checks import model_check
-from .measures import is_metric
 from .recount import rejudging
-from .resources import warehouse_resources
 from .schedules import cadence_schedules
 from .tables import table_assets
-
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "rowcount_monitor.yaml"
-
-
-def config_path() -> Path:
-    """ROWCOUNT_MONITOR_CONFIG, or rowcount_monitor.yaml at the project root."""
-    return Path(os.environ.get("ROWCOUNT_MONITOR_CONFIG", DEFAULT_CONFIG))
 
 
 def resolve_model_entries(config) -> list:
@@ -49,7 +43,7 @@ def _dbt_and_model_entries(config):
 
 
 def refresh_catalog(path: Path | None = None) -> tuple[int, int, Path]:
-    """Ask the warehouse about every configured table and store the answer (see catalog.py);
+    """Ask the warehouse about every configured table and store the answer (see rowcount_monitor/catalog.py);
     returns (tables, metric monitors on them, the catalog's path)."""
     config = load_config(path or config_path())
     _, model_entries = _dbt_and_model_entries(config)
@@ -58,9 +52,9 @@ def refresh_catalog(path: Path | None = None) -> tuple[int, int, Path]:
     return len(facts) - metrics, metrics, write_catalog(config, facts)
 
 
-def _resolved(path: Path | None):
+def _resolved(path: Path | None, config: MonitorConfig | None = None):
     """(config, dbt project or None, facts of the counted tables, entries of the dbt-filled ones)."""
-    config = load_config(path or config_path())
+    config = config or load_config(path or config_path())
     project, model_entries = _dbt_and_model_entries(config)
     facts = resolve_tables(config, skip=frozenset(e.table for e in model_entries))
     return config, project, facts, model_entries
@@ -73,8 +67,9 @@ def monitored_entries(path: Path | None = None) -> list:
     return [f.entry for f in facts] + model_entries
 
 
-def build_definitions(path: Path | None = None) -> dg.Definitions:
-    config, project, facts, model_entries = _resolved(path)
+def build_definitions(path: Path | None = None, config: MonitorConfig | None = None) -> dg.Definitions:
+    """The code location of the config at `path` (default: config_path()), or of `config`."""
+    config, project, facts, model_entries = _resolved(path, config)
     if project:
         from .dbt import dbt_definitions
 

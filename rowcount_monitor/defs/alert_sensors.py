@@ -22,35 +22,28 @@ otherwise each pages on its own. `operational_alerts` queues a message for every
 
 from __future__ import annotations
 
-import itertools
-import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from ..alerting.deliver import deliver
 from ..alerting.messages import Alert
-from ..alerting.outbox import CheckState, Outbox, PostgresOutbox
+from ..alerting.outbox import CheckState, outbox_for
 from ..alerting.sns import TOPIC_ENV, SNSPublisher
+from ..cadence import bucket_span
 from ..config import AlertsConfig, TableConfig
-from ..storage import postgres_url
-from .cadence import bucket_span
-from .checks import CHECK_NAME, REJUDGED, check_executions
+from ..dagster_records import Status, evaluation_of, latest_executions, unread_executions
+from ..measures import label
+from ..naming import CHECK_NAME, entry_key
+from .checks import REJUDGED
 from .counting import FAILED_ASSETS
-from .measures import label
-from .naming import entry_key
 
-OUTBOX_FILE = "rowcount_monitor_alerts.sqlite"
 # A check execution still "planned" this long after it was created belongs to a run that died
 # without being marked finished; the reader stops waiting for its verdict. One planned by a run
 # that finished (a range of partitions plans a check it never runs) is passed at once.
 PLANNED_TIMEOUT = 3600.0
-# Most execution records one sensor pass reads in its single query (see unread_executions).
-BULK_LIMIT = 20_000
 # Failures of a table without buckets (an unpartitioned dbt model) and of a table above it are
 # one incident when they were judged this close together (one daily run of the model).
 LINEAGE_WINDOW = 24 * 3600.0
@@ -87,7 +80,7 @@ class CheckEvent:
     @classmethod
     def from_record(cls, record) -> CheckEvent:
         """From an AssetCheckExecutionRecord that has its evaluation."""
-        ev = record.event.dagster_event.event_specific_data
+        ev = evaluation_of(record)
         numbers = {k: v.value for k, v in ev.metadata.items() if isinstance(v.value, (int, float))}
         return cls(
             record.id,
@@ -109,7 +102,7 @@ def new_evaluations(records, after: int, now: float, finished: frozenset = froze
     by a run not in `finished`), so none is skipped."""
     events, position = [], after
     for record in sorted(records, key=lambda r: r.id):
-        if record.status == AssetCheckExecutionRecordStatus.PLANNED:
+        if record.status == Status.PLANNED:
             if record.run_id not in finished and now - record.create_timestamp < PLANNED_TIMEOUT:
                 break
         elif record.event is not None:
@@ -121,9 +114,7 @@ def new_evaluations(records, after: int, now: float, finished: frozenset = froze
 def finished_runs(instance: dg.DagsterInstance, unread: dict[dg.AssetCheckKey, list]) -> frozenset:
     """Of the runs that planned an unread execution still planned, those that finished (or are
     gone), in one query: their planned checks will never run."""
-    planned = {
-        r.run_id for records in unread.values() for r in records if r.status == AssetCheckExecutionRecordStatus.PLANNED
-    }
+    planned = {r.run_id for records in unread.values() for r in records if r.status == Status.PLANNED}
     if not planned:
         return frozenset()
     alive = {
@@ -132,71 +123,6 @@ def finished_runs(instance: dg.DagsterInstance, unread: dict[dg.AssetCheckKey, l
         if not r.dagster_run.is_finished
     }
     return frozenset(planned - alive)
-
-
-def unread_executions(storage, after: dict[dg.AssetCheckKey, int]) -> dict[dg.AssetCheckKey, list]:
-    """Each check's execution records with id > its read position.
-
-    One query for all of them on Dagster's asset_check_executions table where the storage is
-    SQL-backed (it always is for `dagster dev` and Postgres): asked check by check, a pass over
-    1,000 checks costs 1,000 connections. A check far behind the others (one that has not run
-    for weeks) would make that one query read everybody's records since then, so past
-    BULK_LIMIT rows the checks are read one by one instead."""
-    import sqlalchemy as sa
-    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecord
-    from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable as T
-    from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
-    from dagster._core.storage.sqlalchemy_compat import db_fetch_mappings, db_select
-
-    known = {k: p for k, p in after.items() if p > 0}  # never read: its whole history is due anyway
-    out = {k: [] for k in after}
-    if isinstance(storage, SqlEventLogStorage) and known:
-        by_name = {k.asset_key.to_string(): k for k in known}
-        query = (
-            db_select(
-                [
-                    T.c.id,
-                    T.c.run_id,
-                    T.c.execution_status,
-                    T.c.evaluation_event,
-                    T.c.create_timestamp,
-                    T.c.partition,
-                    T.c.asset_key,
-                ]
-            )
-            .where(
-                sa.and_(T.c.asset_key.in_(list(by_name)), T.c.check_name == CHECK_NAME, T.c.id > min(known.values()))
-            )
-            .order_by(T.c.id.asc())
-            .limit(BULK_LIMIT + 1)
-        )
-        with storage.index_connection() as conn:
-            rows = db_fetch_mappings(conn, query)
-        if len(rows) <= BULK_LIMIT:
-            for row in rows:
-                key = by_name[row["asset_key"]]
-                if row["id"] > known[key]:
-                    out[key].append(AssetCheckExecutionRecord.from_db_row(row, key=key))
-            after = {k: p for k, p in after.items() if k not in known}
-    for key, position in after.items():
-        out[key] = list(
-            itertools.takewhile(
-                lambda r, position=position: r.id > position, check_executions(storage, key, first_page=4)
-            )
-        )
-    return out
-
-
-def outbox_for(alerts: AlertsConfig, instance: dg.DagsterInstance) -> Outbox:
-    """The configured outbox file; else, on a PostgreSQL instance, tables in its database (the
-    daemon and the CLI may run on different hosts: no file in DAGSTER_HOME), else
-    rowcount_monitor_alerts.sqlite in DAGSTER_HOME."""
-    if alerts.outbox:
-        return Outbox(alerts.outbox)
-    url = postgres_url(instance)
-    if url:
-        return PostgresOutbox(url)
-    return Outbox(Path(instance.root_directory or os.environ.get("DAGSTER_HOME") or ".") / OUTBOX_FILE)
 
 
 def is_newest(event: CheckEvent, state: CheckState) -> bool:
@@ -333,16 +259,15 @@ def sensor_definitions(entries: list[TableConfig], alerts: AlertsConfig) -> list
                 f"the alert outbox {outbox} had no read positions: they were restored "
                 "from the sensor's cursor (alerts still pending in a lost outbox are gone)"
             )
-        storage = context.instance.event_log_storage
         now = time.time()
-        latest = storage.get_latest_asset_check_execution_by_key([dg.AssetCheckKey(k, CHECK_NAME) for k in tables])
+        latest = latest_executions(context.instance, [dg.AssetCheckKey(k, CHECK_NAME) for k in tables])
         positions = outbox.positions()
         changed = {
             key: positions.get(key.to_user_string(), 0)
             for key, record in latest.items()
             if record.id > positions.get(key.to_user_string(), 0)
         }
-        unread = unread_executions(storage, changed)
+        unread = unread_executions(context.instance, changed)
         finished = finished_runs(context.instance, unread)
         batch = {}
         for check_key, records in unread.items():

@@ -14,14 +14,14 @@ import math
 import dagster as dg
 import pandas as pd
 
-from .cadence import BUCKET_UNIT, PARTITION_FORMAT, label_zone
-from .catalog import TableFacts
-from .checks import CHECK_NAME, buckets_needed, history_keys, judge, load_history, policy_for
-from .feedback import feedback_for
-from .history import HistoryCache
-from .measures import is_metric, measured, recorded
-from .naming import entry_key
-from .resources import reader, resource_key
+from ..cadence import BUCKET_UNIT, PARTITION_FORMAT, label_zone
+from ..catalog import TableFacts
+from ..connections import reader, resource_key
+from ..feedback import feedback_for, policy_for
+from ..history import HistoryCache, buckets_needed, history_keys, load_history
+from ..measures import is_metric, measured, recorded
+from ..naming import CHECK_NAME, entry_key
+from .checks import judge
 from .tables import partitions_for
 
 JOB_NAME = "backfill_row_counts"

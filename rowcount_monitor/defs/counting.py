@@ -17,29 +17,20 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import dagster as dg
 import pandas as pd
 
-from ..warehouse import WarehouseUnavailable, error_text
-from .cadence import BUCKET_STEP, BUCKET_UNIT, PARTITION_FORMAT, label_zone, to_utc
-from .catalog import TableFacts
-from .checks import (
-    buckets_needed,
-    history_keys,
-    judge,
-    judge_partition,
-    load_history,
-    load_snapshot_history,
-    policy_for,
-    recorded_windows,
-)
-from .feedback import Feedback, feedback_for
-from .history import HistoryCache
-from .measures import is_metric, measured, recorded
-from .naming import entry_key
+from ..cadence import BUCKET_STEP, BUCKET_UNIT, PARTITION_FORMAT, label_zone, to_utc
+from ..catalog import TableFacts
+from ..feedback import Feedback, feedback_for, policy_for
+from ..history import HistoryCache, buckets_needed, history_keys, load_history, load_snapshot_history, recorded_windows
+from ..measures import is_metric, measured, recorded
+from ..naming import entry_key
+from ..warehouse import Warehouse, WarehouseUnavailable, error_text
+from .checks import judge, judge_partition
 
 T = TypeVar("T")
 
@@ -100,7 +91,13 @@ def _name(f: TableFacts) -> str:
     return entry_key(f.entry).to_user_string()
 
 
-def count_buckets(context, warehouse, tables: list[TableFacts], checked: list[TableFacts], plots: str):
+def count_buckets(
+    context: dg.AssetExecutionContext,
+    warehouse: Warehouse,
+    tables: list[TableFacts],
+    checked: list[TableFacts],
+    plots: str,
+) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization | dg.AssetCheckResult]:
     window = context.partition_time_window
     start = pd.Timestamp(window.start).tz_convert("UTC").tz_localize(None)
     end = pd.Timestamp(window.end).tz_convert("UTC").tz_localize(None)
@@ -222,7 +219,13 @@ def _judge_buckets(context, checked: list[TableFacts], partition: str, plots: st
         context.log.info(f"judged {len(judged)} table(s), {failed} failed, in {time.perf_counter() - t0:.2f}s")
 
 
-def count_snapshots(context, warehouse, tables: list[TableFacts], checked: list[TableFacts], plots: str):
+def count_snapshots(
+    context: dg.AssetExecutionContext,
+    warehouse: Warehouse,
+    tables: list[TableFacts],
+    checked: list[TableFacts],
+    plots: str,
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     totals, errors = _isolated(lambda batch: warehouse.total_counts([f.entry.ref for f in batch]), tables)
     keys = {_name(f): entry_key(f.entry) for f in tables}
     previous = context.instance.get_latest_materialization_events(list(keys.values())) if tables else {}

@@ -25,12 +25,12 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from ..catalog import TableFacts
 from ..config import MonitorConfig, relative_to_config, warehouse_path
+from ..connections import reader, resource_key
+from ..naming import DBT_ASSETS, asset_key, group_name
 from ..warehouse import TableRef
-from .catalog import TableFacts
 from .checks import judge_partition
-from .naming import DBT_ASSETS, asset_key, group_name
-from .resources import reader, resource_key
 
 PARTITION_TAG = "dagster/partition"
 

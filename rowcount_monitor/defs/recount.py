@@ -20,7 +20,8 @@ from collections import defaultdict
 
 import dagster as dg
 
-from .checks import CHECK_NAME
+from ..dagster_records import materialization_cursor_since, materializations_after
+from ..naming import CHECK_NAME
 from .counting import RECOUNTED_FROM
 from .schedules import QUIET_CONSOLE
 
@@ -57,13 +58,14 @@ def rejudging(assets: list[dg.AssetsDefinition]) -> tuple[list[dg.UnresolvedAsse
         description="Judges again every bucket whose row count a later run re-counted and changed (`recount:`).",
     )
     def recounted_buckets(context: dg.SensorEvaluationContext):
-        storage = context.instance.event_log_storage
-        after = int(context.cursor) if context.cursor else _a_day_back(storage)
-        records = storage.get_event_records(
-            dg.EventRecordsFilter(dg.DagsterEventType.ASSET_MATERIALIZATION, after_cursor=after),
-            limit=EVENTS_PER_TICK,
-            ascending=True,
+        # without a cursor: from the first materialization of the last day (re-counts made
+        # just before the sensor was turned on are judged; a year of history is not read)
+        after = (
+            int(context.cursor)
+            if context.cursor
+            else materialization_cursor_since(context.instance, time.time() - FIRST_LOOK_BACK)
         )
+        records = materializations_after(context.instance, after, EVENTS_PER_TICK)
         wanted: dict[tuple[str, str], dict[dg.AssetKey, int]] = defaultdict(dict)
         for record in records:
             event = record.asset_materialization
@@ -85,14 +87,3 @@ def rejudging(assets: list[dg.AssetsDefinition]) -> tuple[list[dg.UnresolvedAsse
             yield dg.SkipReason(f"read {len(records)} materialization(s), none re-counted")
 
     return jobs, [recounted_buckets]
-
-
-def _a_day_back(storage) -> int:
-    """Where a sensor without a cursor starts: before the first materialization of the last
-    day (re-counts made just before it was turned on are judged; a year of history is not read)."""
-    first = storage.get_event_records(
-        dg.EventRecordsFilter(dg.DagsterEventType.ASSET_MATERIALIZATION, after_timestamp=time.time() - FIRST_LOOK_BACK),
-        limit=1,
-        ascending=True,
-    )
-    return first[0].storage_id - 1 if first else storage.get_maximum_record_id() or 0

@@ -12,7 +12,8 @@ from __future__ import annotations
 import dagster as dg
 import pandas as pd
 
-from .cadence import BUCKET_STEP, PARTITION_FORMAT, local_zone, settle_of, zone_suffix
+from ..cadence import BUCKET_STEP, PARTITION_FORMAT, local_zone, zone_suffix
+from ..config import parse_duration
 
 CRON = {"hourly": "5 * * * *", "daily": "15 0 * * *"}
 # A scheduled run prints warnings and errors to the console it runs in (`dagster dev`'s, a
@@ -84,3 +85,10 @@ def _schedule(
                 )
 
     return _tick
+
+
+def settle_of(asset: dg.AssetsDefinition) -> pd.Timedelta:
+    """How long after a bucket ends the tables of a counting asset are complete (one value per
+    asset: tables are batched by it)."""
+    settle = asset.metadata_by_key[next(iter(asset.keys))].get("settle")
+    return pd.Timedelta(seconds=parse_duration(settle)) if settle else pd.Timedelta(0)

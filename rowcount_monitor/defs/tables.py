@@ -6,7 +6,7 @@ partitions and row-count check), but tables are *counted* in batches: one multi-
 ALL queries and judges each with its check in the same step (counting.py). One step and one
 run per table would spend most of an hourly tick on Dagster's per-step overhead at 1,000
 tables; the step is subsettable, so materializing one table in the UI still counts one table.
-Metric monitors are assets of the same batches, measured in the same statements (measures.py).
+Metric monitors are assets of the same batches, measured in the same statements (rowcount_monitor/measures.py).
 
 Bucket tables are time-partitioned by cadence; the partitions start at the earliest first load
 among the tables of the warehouse and cadence (each table's own history still starts at its own
@@ -22,14 +22,13 @@ from collections import defaultdict
 
 import dagster as dg
 
+from ..cadence import PARTITION_FORMAT, label_zone, zone_suffix
+from ..catalog import TableFacts
 from ..config import ChecksConfig
-from .cadence import PARTITION_FORMAT, label_zone, zone_suffix
-from .catalog import TableFacts
-from .checks import CHECK_NAME
+from ..connections import reader, resource_key
+from ..measures import described, is_metric
+from ..naming import CHECK_NAME, asset_key, entry_key, group_name, owners
 from .counting import count_buckets, count_snapshots
-from .measures import described, is_metric
-from .naming import asset_key, entry_key, group_name, owners
-from .resources import reader, resource_key
 
 
 def partitions_for(facts: TableFacts) -> dg.TimeWindowPartitionsDefinition | None:
@@ -39,7 +38,7 @@ def partitions_for(facts: TableFacts) -> dg.TimeWindowPartitionsDefinition | Non
 
 
 def _partitions(cadence: str, start, zone: str | None) -> dg.TimeWindowPartitionsDefinition:
-    """Hourly partitions are UTC hours; daily ones the days of the table's zone (cadence.py)."""
+    """Hourly partitions are UTC hours; daily ones the days of the table's zone (rowcount_monitor/cadence.py)."""
     if cadence == "hourly":
         return dg.HourlyPartitionsDefinition(start_date=start.strftime(PARTITION_FORMAT[cadence]))
     return dg.DailyPartitionsDefinition(start_date=start.strftime(PARTITION_FORMAT[cadence]), timezone=zone or "UTC")

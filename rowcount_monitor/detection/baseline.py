@@ -192,7 +192,17 @@ def fit_early(z: np.ndarray, period: int, sensitivity: float, counts: bool) -> F
     return Fit((lower + upper) / 2, (upper - lower) / (2 * sensitivity), 0.0, 1, label, provisional=True)
 
 
-def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes, clock_changes=()) -> Fit | None:
+def _fit(
+    z: np.ndarray,
+    usable: tuple[int, ...],
+    sensitivity: float,
+    counts: bool,
+    change_at: int | None,
+    normal: np.ndarray | None,
+    choose: bool,
+    changes: bool,
+    clock_changes: tuple[int, ...] = (),
+) -> Fit | None:
     window = training_window(usable)
     horizon = run_horizon(usable)
     start = max(0, len(z) - 1 - window - horizon)
@@ -274,7 +284,9 @@ def _fit(z, usable, sensitivity, counts, change_at, normal, choose, changes, clo
     return fit
 
 
-def _with_longer_rhythm(z, train, start, usable, counts, state: _State):
+def _with_longer_rhythm(
+    z: np.ndarray, train: np.ndarray, start: int, usable: tuple[int, ...], counts: bool, state: _State
+) -> tuple[np.ndarray, _State, _Change] | None:
     """(train, state, change): the history re-levelled by a level change seen against the longer
     rhythm (hour of week), where the shorter one was chosen and the longer one, re-levelled, fits
     better; None otherwise. Same-weekday medians straddle a level change for three of their five
@@ -297,7 +309,15 @@ def _relevelled(train: np.ndarray, change: _Change) -> np.ndarray:
     return moved
 
 
-def _run(loaded: np.ndarray, base: np.ndarray, center: float, usable, counts, limit, noise) -> tuple[float, int]:
+def _run(
+    loaded: np.ndarray,
+    base: np.ndarray,
+    center: float,
+    usable: tuple[int, ...],
+    counts: bool,
+    limit: float,
+    noise: float,
+) -> tuple[float, int]:
     """The run test's score and run length: the loads (masked or not: a run of bad loads is the
     point) against their expectation (`base` + `center`), over every run length."""
     resid = loaded - base - center
@@ -317,7 +337,17 @@ def _within_after(clock_changes: tuple[int, ...], tested: int, buckets: int) -> 
     return any(0 <= tested - at < buckets for at in clock_changes)
 
 
-def _around_clock_change(fit: Fit, train, z, start, center, used, counts, k, noise) -> Fit:
+def _around_clock_change(
+    fit: Fit,
+    train: np.ndarray,
+    z: np.ndarray,
+    start: int,
+    center: float,
+    used: tuple[int, ...],
+    counts: bool,
+    k: float,
+    noise: float,
+) -> Fit:
     """The band widened to hold the rhythm moved by one bucket either way, and the run test
     judged against whichever rhythm fits the run best: on the day after a daylight-saving
     change a table loading in local time has moved by an hour of UTC, and until a few of its
@@ -371,7 +401,9 @@ def _count_noise(expected: float, counts: bool) -> float:
     return 1.0 / np.sqrt(1.0 + PHI * float(from_model_space(expected, True)))
 
 
-def _level_change(z, train, usable, used, counts) -> _Change | None:
+def _level_change(
+    z: np.ndarray, train: np.ndarray, usable: tuple[int, ...], used: tuple[int, ...], counts: bool
+) -> _Change | None:
     """A sustained level change in the history in reach, or None.
 
     Looked for over three cycles of the longest period (the same-phase medians take that long
@@ -426,7 +458,18 @@ def _level_change(z, train, usable, used, counts) -> _Change | None:
     return _followed_change(z, first, r, resid, loaded, valid, state.center, usable, need, counts)
 
 
-def _followed_change(z, first, r, resid, loaded, valid, center, usable, need, counts) -> _Change | None:
+def _followed_change(
+    z: np.ndarray,
+    first: int,
+    r: np.ndarray,
+    resid: np.ndarray,
+    loaded: np.ndarray,
+    valid: np.ndarray,
+    center: float,
+    usable: tuple[int, ...],
+    need: int,
+    counts: bool,
+) -> _Change | None:
     """A level change the same-phase medians have already followed, or None. Its loads lie
     beyond the expectation only until most of the five cycles of medians are at the new level:
     a bump of a cycle or more, some cycles back, with the residuals before and after it at zero.
@@ -470,16 +513,16 @@ def _spread_of(r: np.ndarray, need: int) -> float:
     return min(1.0, robust_center_scale(r)[1])
 
 
-def _not_an_outage(z, first, at, drop, counts) -> bool:
+def _not_an_outage(z: np.ndarray, first: int, at: int, drop: float, counts: bool) -> bool:
     """False where the level after bucket `at` is (almost) nothing next to the level before."""
     if not (counts and drop):
         return True
     before = nan_median(z[first : first + at]) if at else np.nan
     after = nan_median(z[first + at : -1])
-    return bool(before > 0) and from_model_space(after, True) >= CHANGE_FLOOR * from_model_space(before, True)
+    return bool(before > 0) and bool(from_model_space(after, True) >= CHANGE_FLOOR * from_model_space(before, True))
 
 
-def _phase_shifted(train, z, state: _State, clock_changes: tuple[int, ...]) -> np.ndarray:
+def _phase_shifted(train: np.ndarray, z: np.ndarray, state: _State, clock_changes: tuple[int, ...]) -> np.ndarray:
     """The base with the rhythm moved one bucket earlier or later, where that fits the latest
     telling buckets far better (loads kept in local time while buckets are UTC move an hour at
     each daylight-saving change; the same-phase medians take three cycles to follow). Telling
@@ -529,7 +572,9 @@ def _agreed_run(scores: list[float]) -> float:
     return min(scores, key=abs) if same_side else 0.0
 
 
-def _realigned(train, z, start, state: _State, counts, clock_changes):
+def _realigned(
+    train: np.ndarray, z: np.ndarray, start: int, state: _State, counts: bool, clock_changes: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray, _State] | None:
     """(train, z, state) with the cycles before a daylight-saving change moved one bucket
     earlier or later, where that fits the buckets since the change far better (on at least
     CLOCK_EVIDENCE telling buckets: until then `_phase_shifted` follows the change); None otherwise.
@@ -567,7 +612,14 @@ def _moved_before(x: np.ndarray, at: int, step: int) -> np.ndarray:
     return out
 
 
-def _moved_error(observed, plain, candidate, scale, least: int, last: int | None = None) -> float | None:
+def _moved_error(
+    observed: np.ndarray,
+    plain: np.ndarray,
+    candidate: np.ndarray,
+    scale: float,
+    least: int,
+    last: int | None = None,
+) -> float | None:
     """How far a moved rhythm `candidate` misses the `observed` buckets that tell it from the
     `plain` one (they differ by two sigmas: a daily rhythm's ramps; only the `last` of them, if
     given), where at least `least` tell, the plain rhythm misses them by 2 sigmas (as much as
@@ -642,9 +694,10 @@ def _union(a: Fit, b: Fit, k: float) -> Fit | None:
         a = replace(a, scale=b.scale)
     # the known rhythm's burst allowance only where the longer one sees the bursts too: a daily
     # fit takes a weekday-only table's Monday ramps (after empty weekends) for bursts
-    a_up = a.upper_k if b.bursty or b.support < SUPPORT else k
+    a_up = a.upper_k if a.upper_k is not None and (b.bursty or b.support < SUPPORT) else k
+    b_up = b.upper_k if b.upper_k is not None else k
     lower = min(a.expected - k * a.scale, b.expected - k * b.scale)
-    upper = max(a.expected + a_up * a.scale, b.expected + b.upper_k * b.scale)
+    upper = max(a.expected + a_up * a.scale, b.expected + b_up * b.scale)
     expected, scale = (lower + upper) / 2, (upper - lower) / (2 * k)
     run = _agreed_run([a.run_score, b.run_score])
     return Fit(
@@ -661,7 +714,9 @@ def _union(a: Fit, b: Fit, k: float) -> Fit | None:
     )
 
 
-def seasonal_base(train: np.ndarray, start: int, periods: tuple[int, ...], choose: bool = True):
+def seasonal_base(
+    train: np.ndarray, start: int, periods: tuple[int, ...], choose: bool = True
+) -> tuple[np.ndarray, tuple[int, ...]]:
     """Expected value of every bucket from `start` on, from the cycles before it.
 
     Returns the base and the periods it uses: with `choose`, a longer period is kept only

@@ -16,7 +16,7 @@ YEAR_END = "year-end week"
 
 
 @lru_cache(maxsize=256)
-def _days(calendar: str, year: int) -> dict:
+def _days(calendar: str, year: int) -> dict[pd.Timestamp, str]:
     import holidays
 
     country, _, subdivision = calendar.partition("-")
@@ -42,7 +42,7 @@ def check_calendar(calendar: str) -> None:
 
 def holiday_names(calendars: tuple[str, ...], times: pd.DatetimeIndex) -> np.ndarray:
     """The holiday's name for every bucket on a holiday of any of `calendars`, "" elsewhere."""
-    names = {}
+    names: dict[pd.Timestamp, str] = {}
     for year in range(times[0].year, times[-1].year + 1):
         for calendar in calendars:
             for day, name in _days(calendar, year).items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -17,7 +18,7 @@ from .statespace import fit_at
 from .statespace import run as run_state
 from .transform import PHI, from_model_space, to_model_space
 
-MODELS = {"baseline": fit_baseline, "stl": fit_stl, "sarimax": fit_sarimax}
+MODELS: dict[str, Callable[..., Fit | None]] = {"baseline": fit_baseline, "stl": fit_stl, "sarimax": fit_sarimax}
 # fail_on_zero: "never zero" means fewer than this share of zeros in the training window, and a
 # zero is an incident only where the count model gives it less than this probability (a zero
 # where 5 rows were expected happens about once in 100 loads; where 15 were, once in 10,000).
@@ -77,7 +78,7 @@ def _validated(series: pd.Series) -> pd.Series:
 
 
 def _grid(series: pd.Series, policy: DetectionPolicy) -> _Grid:
-    spacing = infer_spacing(series.index)
+    spacing = infer_spacing(pd.DatetimeIndex(series.index))
     times = pd.date_range(series.index[0], series.index[-1], freq=spacing)
     values = series.reindex(times).to_numpy(dtype=float)
     excluded = np.zeros(len(times), bool)
@@ -112,7 +113,7 @@ def _totals(grid: _Grid, pos: int, span: int) -> tuple[_Grid, int]:
     values = filled[ends + 1] - filled[ends + 1 - span]
     values[(gaps[ends + 1] - gaps[ends + 1 - span]) > 0] = np.nan
 
-    def count_in(flags):
+    def count_in(flags: np.ndarray) -> np.ndarray:
         c = np.concatenate(([0], np.cumsum(flags[: pos + 1])))
         return c[ends + 1] - c[ends + 1 - span]
 
@@ -193,7 +194,11 @@ def _judge(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, explain
     first = max(0, pos + 1 - history_reach(periods))
     z = _model_history(grid, first, pos, counts)
     model = policy.model
-    changes = np.flatnonzero(grid.times[first:pos].isin(policy.accepted_changes)) if policy.accepted_changes else ()
+    changes = (
+        np.flatnonzero(grid.times[first:pos].isin(policy.accepted_changes))
+        if policy.accepted_changes
+        else np.zeros(0, np.int64)
+    )
     fit = MODELS[model](
         z,
         periods,
@@ -230,7 +235,15 @@ def _model_history(grid: _Grid, first: int, pos: int, counts: bool) -> np.ndarra
     return z
 
 
-def _early_band(grid: _Grid, pos: int, counts: bool, policy, periods, n_history, explain) -> Verdict | None:
+def _early_band(
+    grid: _Grid,
+    pos: int,
+    counts: bool,
+    policy: DetectionPolicy,
+    periods: tuple[int, ...],
+    n_history: int,
+    explain: bool,
+) -> Verdict | None:
     """The provisional band of a table with one rhythm before it has three cycles of it (a
     daily table's first three weeks: `fit_early`), or None."""
     z = _model_history(grid, 0, pos, counts)
@@ -270,7 +283,18 @@ def _early_zero(grid: _Grid, pos: int, policy: DetectionPolicy, cycle: int, why:
     )
 
 
-def _verdict_from_fit(grid, pos, z, fit: Fit, counts, policy, periods, n_history, explain, k=None) -> Verdict:
+def _verdict_from_fit(
+    grid: _Grid,
+    pos: int,
+    z: np.ndarray,
+    fit: Fit,
+    counts: bool,
+    policy: DetectionPolicy,
+    periods: tuple[int, ...],
+    n_history: int,
+    explain: bool,
+    k: float | None = None,
+) -> Verdict:
     observed = float(grid.values[pos])
     k = policy.k if k is None else k
     k_up = fit.upper_k if fit.upper_k is not None else k
@@ -403,7 +427,17 @@ def _describe_bucket(grid: _Grid, pos: int) -> str:
     return f"the load of {ts:%Y-%m-%d %H:%M}"
 
 
-def _reason(observed, expected, lower, upper, relative, raw, by_run, horizon, when) -> str:
+def _reason(
+    observed: float,
+    expected: float,
+    lower: float,
+    upper: float,
+    relative: float,
+    raw: float,
+    by_run: bool,
+    horizon: int,
+    when: str,
+) -> str:
     band = f"(band {_fmt(lower)}–{_fmt(upper)})"
     if not raw:
         return f"{_fmt(observed)} is within the expected band {_fmt(lower)}–{_fmt(upper)} for {when}"
@@ -463,7 +497,9 @@ def evaluate_latest(history: pd.Series, policy: DetectionPolicy | None = None) -
 _MISSING = Verdict.unjudged(float("nan"), "missing count")
 
 
-def _state_verdicts(grid: _Grid, positions, counts: bool, policy: DetectionPolicy, explain_last: bool = False):
+def _state_verdicts(
+    grid: _Grid, positions: np.ndarray, counts: bool, policy: DetectionPolicy, explain_last: bool = False
+) -> list[Verdict]:
     """The "state" model's verdicts on the buckets at `positions`, the last one worded where
     `explain_last`. A bucket of a sparse table (too few rows a bucket to say anything) is judged
     on the total of the cycle up to it, among the totals a cycle apart before it (a filter pass
@@ -471,7 +507,7 @@ def _state_verdicts(grid: _Grid, positions, counts: bool, policy: DetectionPolic
     periods = resolve_periods(policy.seasonality, grid.spacing)
     positions = np.asarray(positions, dtype=np.int64)
     sparse = _sparse_at(grid, positions, periods) if counts and periods else np.zeros(len(positions), bool)
-    rows: list = [None] * len(positions)
+    rows: list[Verdict | None] = [None] * len(positions)
     dense = np.flatnonzero(~sparse)
     if len(dense):
         explain = explain_last and not sparse[-1]
@@ -492,10 +528,14 @@ def _state_verdicts(grid: _Grid, positions, counts: bool, policy: DetectionPolic
         judged = _state_pass(totals, at_totals, counts, replace(policy, min_history=None), explain)
         for i, row in zip(group, judged, strict=True):
             rows[i] = row
-    return rows
+    judged = [row for row in rows if row is not None]
+    assert len(judged) == len(rows), "a position without a verdict"
+    return judged
 
 
-def _state_pass(grid: _Grid, positions, counts: bool, policy: DetectionPolicy, explain_last: bool):
+def _state_pass(
+    grid: _Grid, positions: np.ndarray, counts: bool, policy: DetectionPolicy, explain_last: bool
+) -> list[Verdict]:
     """One pass of the filter over the grid up to the last of `positions`, and its verdicts there."""
     periods = resolve_periods(policy.seasonality, grid.spacing)
     end = int(positions[-1])
@@ -562,7 +602,7 @@ def score_series(
     grid = _grid(series, policy)
     # evaluate_latest on a prefix lays its own grid and decides count-vs-signed on the prefix;
     # rows where either differs from the whole series' choice are judged through it directly.
-    steps = np.diff(series.index.asi8)
+    steps = np.diff(pd.DatetimeIndex(series.index).asi8)
     final_spacing_from = int(np.argmax(steps == steps.min())) + 1
     negative_seen = np.maximum.accumulate(np.nan_to_num(series.to_numpy(), nan=0.0) < 0)
     counts_whole = _is_counts(grid.values, policy)

@@ -162,7 +162,7 @@ def _interpolated(z: np.ndarray) -> np.ndarray:
     return np.interp(idx, idx[good], z[good])
 
 
-def fit_stl(z: np.ndarray, periods: tuple[int, ...], sensitivity: float, **_) -> Fit | None:
+def fit_stl(z: np.ndarray, periods: tuple[int, ...], sensitivity: float, **unused: object) -> Fit | None:
     """statsmodels STL (one period) or MSTL (several), robust fitting, on the training window.
 
     The forecast is the last trend value plus the seasonal component one cycle back; the spread
@@ -188,7 +188,7 @@ def fit_stl(z: np.ndarray, periods: tuple[int, ...], sensitivity: float, **_) ->
     return Fit(expected, scale, 0.0, 1, f"stl(periods={','.join(map(str, usable))})")
 
 
-def fit_sarimax(z: np.ndarray, periods: tuple[int, ...], sensitivity: float, **_) -> Fit | None:
+def fit_sarimax(z: np.ndarray, periods: tuple[int, ...], sensitivity: float, **unused: object) -> Fit | None:
     """statsmodels SARIMAX(1,d,1)(1,0,0)[p] on the training window, p the shortest period.
 
     d (0 or 1) comes from an augmented Dickey-Fuller test: a unit root (p-value >= 0.05) means

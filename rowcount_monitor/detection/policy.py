@@ -81,6 +81,20 @@ class DetectionPolicy:
     timezone: str | None = None
 
     def __post_init__(self) -> None:
+        self._check_choices()
+        self._check_numbers()
+        self._normalise_periods()
+        if isinstance(self.holidays, str):
+            object.__setattr__(self, "holidays", (self.holidays,))
+        object.__setattr__(self, "holidays", tuple(self.holidays))
+        for calendar in self.holidays:
+            check_calendar(calendar)
+        if self.timezone is not None:
+            check_zone(self.timezone)
+        for name in ("accepted_changes", "expected", "incidents"):
+            object.__setattr__(self, name, tuple(sorted(pd.Timestamp(t) for t in getattr(self, name))))
+
+    def _check_choices(self) -> None:
         if self.model not in ("auto", "baseline", "state", "stl", "sarimax"):
             raise ValueError(f"model must be auto, baseline, state, stl or sarimax, not {self.model!r}")
         if self.model == "auto":
@@ -89,6 +103,8 @@ class DetectionPolicy:
             raise ValueError(f"direction must be both, drop or spike, not {self.direction!r}")
         if self.value_type not in ("auto", "count", "signed"):
             raise ValueError(f"value_type must be auto, count or signed, not {self.value_type!r}")
+
+    def _check_numbers(self) -> None:
         if self.sensitivity is not None and not self.sensitivity > 0:
             raise ValueError(f"sensitivity must be positive, not {self.sensitivity!r}")
         if not 0 < self.false_alerts_per_1000 < 1000:
@@ -99,6 +115,9 @@ class DetectionPolicy:
             raise ValueError(f"min_history must be at least 3 buckets, not {self.min_history!r}")
         if not 1 <= self.min_anomalies <= self.window:
             raise ValueError(f"M-of-N needs 1 <= min_anomalies <= window, got {self.min_anomalies} of {self.window}")
+
+    def _normalise_periods(self) -> None:
+        """Seasonality as a tuple of periods (or "auto", None), exclude as (start, end) Timestamps."""
         seasonality = self.seasonality
         if isinstance(seasonality, list):
             seasonality = tuple(seasonality)
@@ -115,15 +134,6 @@ class DetectionPolicy:
                 raise ValueError(f"exclude period ends before it starts: {start} > {end}")
             periods.append((start, end))
         object.__setattr__(self, "exclude", tuple(periods))
-        if isinstance(self.holidays, str):
-            object.__setattr__(self, "holidays", (self.holidays,))
-        object.__setattr__(self, "holidays", tuple(self.holidays))
-        for calendar in self.holidays:
-            check_calendar(calendar)
-        if self.timezone is not None:
-            check_zone(self.timezone)
-        for name in ("accepted_changes", "expected", "incidents"):
-            object.__setattr__(self, name, tuple(sorted(pd.Timestamp(t) for t in getattr(self, name))))
 
     @property
     def k(self) -> float:

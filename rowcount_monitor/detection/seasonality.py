@@ -41,10 +41,12 @@ def candidate_periods(spacing: pd.Timedelta) -> tuple[int, ...]:
     return ()
 
 
-def resolve_periods(seasonality, spacing: pd.Timedelta) -> tuple[int, ...]:
+def resolve_periods(seasonality: str | list[int] | tuple[int, ...] | None, spacing: pd.Timedelta) -> tuple[int, ...]:
     """The periods a policy asks for: "auto" -> candidates for the spacing, None -> none."""
     if seasonality == "auto":
         return candidate_periods(spacing)
     if seasonality is None:
         return ()
+    if isinstance(seasonality, str):
+        raise ValueError(f"seasonality must be 'auto', None or a list of periods, not {seasonality!r}")
     return tuple(sorted(seasonality))

@@ -3,13 +3,19 @@ and turns what it found into Verdicts, worded and bounded as every model's are."
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
-from .model import run_filter
+from .model import Judged, run_filter
 from .model.calendar_effects import day_kinds
 from .models import RUN_MARGIN, Fit
 from .transform import PHI, from_model_space, to_model_space
+
+if TYPE_CHECKING:
+    from .engine import _Grid
+    from .policy import DetectionPolicy
 
 # Bucket numbers count from a Monday midnight, so that the phase of a weekly period is the
 # hour (or day) of the week.
@@ -19,14 +25,16 @@ _MONDAY = pd.Timestamp("1970-01-05")
 SIGNED_FLOOR = 1e-3
 
 
-def phases(grid, periods: tuple[int, ...]) -> np.ndarray:
+def phases(grid: _Grid, periods: tuple[int, ...]) -> np.ndarray:
     """Each bucket's phase in the longest period, on the table's wall clock where it has one."""
     wall = grid.times if grid.local is None else grid.local.tz_localize(None)
     number = np.asarray((wall - _MONDAY) // grid.spacing, dtype=np.int64)
     return number % max(periods) if periods else np.zeros(len(wall), np.int64)
 
 
-def run(grid, end: int, counts: bool, policy, periods: tuple[int, ...], ready: np.ndarray):
+def run(
+    grid: _Grid, end: int, counts: bool, policy: DetectionPolicy, periods: tuple[int, ...], ready: np.ndarray
+) -> Judged:
     """The filter over the grid's buckets up to `end` (inclusive)."""
     values = grid.values[: end + 1]
     y = to_model_space(values, counts)
@@ -36,12 +44,12 @@ def run(grid, end: int, counts: bool, policy, periods: tuple[int, ...], ready: n
     kinds = day_kinds(dates) if daily else np.zeros(len(wall), np.int8)
     if counts:
 
-        def floor(expected):
+        def floor(expected: float) -> float:
             return 1.0 / np.sqrt(1.0 + PHI * float(from_model_space(expected, True)))
     else:
         magnitude = float(np.nanmedian(np.abs(values))) if np.any(~np.isnan(values)) else 0.0
 
-        def floor(expected):
+        def floor(expected: float) -> float:
             return max(SIGNED_FLOOR * max(abs(expected), magnitude), 1e-12)
 
     accepted = tuple(int(i) for i in np.flatnonzero(grid.times[: end + 1].isin(policy.accepted_changes)))
@@ -65,7 +73,7 @@ def run(grid, end: int, counts: bool, policy, periods: tuple[int, ...], ready: n
     )
 
 
-def fit_at(judged, t: int, periods: tuple[int, ...], counts: bool) -> Fit | None:
+def fit_at(judged: Judged, t: int, periods: tuple[int, ...], counts: bool) -> Fit | None:
     """What the filter found at bucket `t`, as a Fit for the verdict (None: not judged)."""
     if np.isnan(judged.expected[t]):
         return None

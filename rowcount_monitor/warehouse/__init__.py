@@ -10,9 +10,9 @@ Snowflake, a role without write grants, docs/configuration.md, "Metric monitors"
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -147,7 +147,9 @@ def _outside_parens(text: str) -> str:
     return "".join(out)
 
 
-def union_bucket_sql(parts: list[tuple[str, str, str]], unit: str, placeholder: str, on_clock=lambda ts: ts) -> str:
+def union_bucket_sql(
+    parts: list[tuple[str, str, str]], unit: str, placeholder: str, on_clock: Callable[[str], str] = lambda ts: ts
+) -> str:
     """One statement measuring every bucket of many tables: (qualified table, quoted timestamp
     column, measure: count(*) or a metric's checked expression) triples; rows come back as
     (position in `parts`, bucket, value). `on_clock` wraps a column so that date_trunc cuts it
@@ -179,7 +181,7 @@ _UNITS = {"hour", "day"}
 EARLIEST = pd.Timestamp("1900-01-01")
 
 
-def utc_naive(value) -> pd.Timestamp:
+def utc_naive(value: Any) -> pd.Timestamp:
     """A timestamp from the warehouse as naive UTC, the one form used everywhere after it.
 
     Timestamp columns come naive (TIMESTAMP, TIMESTAMP_NTZ), tz-aware (DuckDB TIMESTAMPTZ,
@@ -212,25 +214,42 @@ class UnionQueries:
     def _column(self, name: str) -> str:
         raise NotImplementedError
 
-    def _rows(self, sql: str, params: tuple = ()) -> list[tuple]:
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         raise NotImplementedError
 
-    def _union(self, items: list, statement) -> Iterator[tuple[int, list]]:
+    def _union(
+        self, items: list[Any], statement: Callable[[list[Any]], tuple[str, tuple[Any, ...]]]
+    ) -> Iterator[tuple[int, list[Any]]]:
         """(position in `items`, the rest of the row) for every row of statement(chunk), which
         returns (sql, params) whose rows start with the item's position in its chunk."""
         for first in range(0, len(items), UNION_BATCH):
             for position, *values in self._rows(*statement(items[first : first + UNION_BATCH])):
                 yield first + position, values
 
-    def bucket_counts(self, ref, timestamp_column, unit, start, end, zone=None):
+    def bucket_counts(
+        self,
+        ref: TableRef,
+        timestamp_column: str,
+        unit: str,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        zone: str | None = None,
+    ) -> dict[pd.Timestamp, int | float]:
         return self.bucket_counts_many([(ref, timestamp_column)], unit, start, end, zone)[0]
 
-    def bucket_counts_many(self, tables, unit, start, end, zone=None):
+    def bucket_counts_many(
+        self,
+        tables: list[tuple[Any, ...]],
+        unit: str,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        zone: str | None = None,
+    ) -> list[dict[pd.Timestamp, int | float]]:
         if unit not in _UNITS:
             raise ValueError(f"bucket unit must be hour or day, not {unit!r}")
         bounds = (start.to_pydatetime(), end.to_pydatetime())
-        out: list[dict] = [{} for _ in tables]
-        on_clock = (lambda column: self._in_zone(column, zone)) if zone else self._in_utc
+        out: list[dict[pd.Timestamp, int | float]] = [{} for _ in tables]
+        on_clock: Callable[[str], str] = (lambda column: self._in_zone(column, zone)) if zone else self._in_utc
         rows = self._union(
             tables,
             lambda chunk: (
@@ -251,21 +270,23 @@ class UnionQueries:
                 out[i][utc_naive(bucket)] = _number(n)
         return out
 
-    def total_count(self, ref):
+    def total_count(self, ref: TableRef) -> int:
         return self.total_counts([ref])[0]
 
-    def total_counts(self, refs):
+    def total_counts(self, refs: list[TableRef]) -> list[int]:
         out = [0] * len(refs)
         for i, (n,) in self._union(refs, lambda chunk: (union_total_sql([self._table(r) for r in chunk]), ())):
             out[i] = int(n)
         return out
 
-    def first_timestamp(self, ref, timestamp_column):
+    def first_timestamp(self, ref: TableRef, timestamp_column: str) -> pd.Timestamp | None:
         return self.first_timestamps([(ref, timestamp_column)])[0][0]
 
-    def first_timestamps(self, tables, bounds=None):
+    def first_timestamps(
+        self, tables: list[tuple[TableRef, str]], bounds: list[pd.Timestamp] | None = None
+    ) -> list[tuple[pd.Timestamp | None, int]]:
         bounds = bounds or [EARLIEST] * len(tables)
-        out: list = [(None, 0)] * len(tables)
+        out: list[tuple[pd.Timestamp | None, int]] = [(None, 0)] * len(tables)
         items = [(ref, ts, bound) for (ref, ts), bound in zip(tables, bounds, strict=True)]
         rows = self._union(
             items,
@@ -279,21 +300,21 @@ class UnionQueries:
         return out
 
 
-def _measured(tables: list[tuple]) -> list[tuple]:
+def _measured(tables: list[tuple[Any, ...]]) -> list[tuple[Any, str, str | None]]:
     """(ref, timestamp column, expression or None): a pair measures the row count."""
     return [(t[0], t[1], t[2] if len(t) > 2 else None) for t in tables]
 
 
-def _number(value) -> int | float:
+def _number(value: Any) -> int | float:
     """A count as an int; a metric's value (a sum, a rate; Snowflake gives Decimals) as a float
     unless it is whole."""
     x = float(value)
     return int(x) if x.is_integer() else x
 
 
-def columns_by_table(rows) -> dict[str, list[tuple[str, str]]]:
+def columns_by_table(rows: list[tuple[Any, ...]]) -> dict[str, list[tuple[str, str]]]:
     """(table, column, type) rows, ordered by table and position, as {table: [(column, type)]}."""
-    tables: dict[str, list] = {}
+    tables: dict[str, list[tuple[str, str]]] = {}
     for table, name, dtype in rows:
         tables.setdefault(table, []).append((name, dtype))
     return tables
@@ -315,7 +336,7 @@ class Warehouse(Protocol):
 
     def bucket_counts_many(
         self,
-        tables: list[tuple],
+        tables: list[tuple[Any, ...]],
         unit: str,
         start: pd.Timestamp,
         end: pd.Timestamp,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
-from . import UnionQueries, WarehouseUnavailable, columns_by_table, qualified, quote_ident, unquote
+from . import TableRef, UnionQueries, WarehouseUnavailable, columns_by_table, qualified, quote_ident, unquote
 
 # How long a reader waits for a DuckDB file another process holds (dbt building models, say)
 # before giving up with the lock holder's message. dagster-duckdb's own connect retries ten
@@ -19,13 +20,15 @@ from . import UnionQueries, WarehouseUnavailable, columns_by_table, qualified, q
 LOCK_WAIT_SECONDS = 15.0
 
 
-def bounded_connect(database: str, config: dict | None = None, wait: float = LOCK_WAIT_SECONDS):
+def bounded_connect(
+    database: str, config: dict[str, Any] | None = None, wait: float = LOCK_WAIT_SECONDS
+) -> Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]:
     """Read-only connections to a DuckDB file (the monitor only reads, and a metric's SQL is the
     user's own) that wait at most `wait` seconds for a lock; a file that stays locked, is
     corrupt, is not a database or does not exist is WarehouseUnavailable."""
 
     @contextmanager
-    def connect():
+    def connect() -> Iterator[duckdb.DuckDBPyConnection]:
         if database != ":memory:" and not Path(database).is_file():
             # duckdb.connect would create an empty database and every table would be "missing"
             raise WarehouseUnavailable(f"DuckDB file {database} does not exist")
@@ -67,29 +70,29 @@ class DuckDBWarehouse(UnionQueries):
     def __init__(self, connect: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]):
         self._connect = connect
 
-    def _table(self, ref):
+    def _table(self, ref: TableRef) -> str:
         return qualified(ref)
 
-    def _column(self, name):
+    def _column(self, name: str) -> str:
         return quote_ident(unquote(name))
 
-    def _in_zone(self, column, zone):
+    def _in_zone(self, column: str, zone: str) -> str:
         # a naive TIMESTAMP becomes TIMESTAMPTZ in the session's zone (UTC), DATE at its midnight
         return f"timezone('{zone}', CAST({column} AS TIMESTAMPTZ))"
 
-    def _rows(self, sql, params=()):
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._connect() as conn:
             seal(conn)
             return conn.execute(sql, list(params)).fetchall()
 
-    def list_tables(self, database, schema):
+    def list_tables(self, database: str, schema: str) -> list[str]:
         rows = self._rows(
             "SELECT table_name FROM information_schema.tables WHERE table_catalog = ? AND table_schema = ? ORDER BY 1",
             (unquote(database), unquote(schema)),
         )
         return [r[0] for r in rows]
 
-    def column_schema(self, ref):
+    def column_schema(self, ref: TableRef) -> list[tuple[str, str]]:
         cols = self._rows(
             "SELECT column_name, data_type FROM information_schema.columns "
             "WHERE lower(table_catalog) = lower(?) AND lower(table_schema) = lower(?) "
@@ -100,7 +103,7 @@ class DuckDBWarehouse(UnionQueries):
             raise LookupError(f"table {ref} does not exist in the warehouse")
         return [(name, dtype) for name, dtype in cols]
 
-    def schema_columns(self, database, schema):
+    def schema_columns(self, database: str, schema: str) -> dict[str, list[tuple[str, str]]]:
         return columns_by_table(
             self._rows(
                 "SELECT table_name, column_name, data_type FROM information_schema.columns "
@@ -109,9 +112,9 @@ class DuckDBWarehouse(UnionQueries):
             )
         )
 
-    def same_identifier(self, written, stored):
+    def same_identifier(self, written: str, stored: str) -> bool:
         return unquote(written).lower() == stored.lower()  # DuckDB matches names case-insensitively
 
-    def config_name(self, stored):
+    def config_name(self, stored: str) -> str:
         simple = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", stored)
         return stored if simple else '"' + stored.replace('"', '""') + '"'

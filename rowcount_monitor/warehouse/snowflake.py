@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from typing import Any
 
 from . import TableRef, UnionQueries, columns_by_table, quote_ident, unquote
 
@@ -31,34 +32,34 @@ class SnowflakeWarehouse(UnionQueries):
 
     PLACEHOLDER = "%s"
 
-    def __init__(self, connect: Callable[[], AbstractContextManager]):
+    def __init__(self, connect: Callable[[], AbstractContextManager[Any]]):
         self._connect = connect
 
-    def _table(self, ref):
+    def _table(self, ref: TableRef) -> str:
         return qualified(ref)
 
-    def _column(self, name):
+    def _column(self, name: str) -> str:
         return quote_ident(resolve(name))
 
-    def _in_utc(self, column):
+    def _in_utc(self, column: str) -> str:
         # date_trunc cuts a TIMESTAMP_TZ at its own offset's midnight; the session is UTC (see
         # resources.snowflake_resource), so this also reads NTZ and DATE values as UTC
         return f"CONVERT_TIMEZONE('UTC', {column})"
 
-    def _in_zone(self, column, zone):
+    def _in_zone(self, column: str, zone: str) -> str:
         # to UTC first (any TIMESTAMP type), then that UTC wall clock to the zone's (NTZ)
         return f"CONVERT_TIMEZONE('UTC', '{zone}', CONVERT_TIMEZONE('UTC', {column}))"
 
-    def _rows(self, sql, params=()):
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._connect() as conn:
             cur = conn.cursor()
             try:
                 cur.execute(sql, params)
-                return cur.fetchall()
+                return list(cur.fetchall())
             finally:
                 cur.close()
 
-    def list_tables(self, database, schema):
+    def list_tables(self, database: str, schema: str) -> list[str]:
         rows = self._rows(
             f"SELECT TABLE_NAME FROM {quote_ident(resolve(database))}.INFORMATION_SCHEMA.TABLES "
             "WHERE TABLE_SCHEMA = %s AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1",
@@ -66,7 +67,7 @@ class SnowflakeWarehouse(UnionQueries):
         )
         return [r[0] for r in rows]
 
-    def column_schema(self, ref):
+    def column_schema(self, ref: TableRef) -> list[tuple[str, str]]:
         rows = self._rows(
             f"SELECT COLUMN_NAME, DATA_TYPE FROM {quote_ident(resolve(ref.database))}.INFORMATION_SCHEMA.COLUMNS "
             "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
@@ -76,7 +77,7 @@ class SnowflakeWarehouse(UnionQueries):
             raise LookupError(f"table {ref} does not exist in the warehouse")
         return [(name, dtype) for name, dtype in rows]
 
-    def schema_columns(self, database, schema):
+    def schema_columns(self, database: str, schema: str) -> dict[str, list[tuple[str, str]]]:
         return columns_by_table(
             self._rows(
                 f"SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE FROM {quote_ident(resolve(database))}.INFORMATION_SCHEMA.COLUMNS "
@@ -85,9 +86,9 @@ class SnowflakeWarehouse(UnionQueries):
             )
         )
 
-    def same_identifier(self, written, stored):
+    def same_identifier(self, written: str, stored: str) -> bool:
         return resolve(written) == stored
 
-    def config_name(self, stored):
+    def config_name(self, stored: str) -> str:
         simple = stored == stored.upper() and re.fullmatch(r"[A-Z_][A-Z0-9_$]*", stored)
         return stored.lower() if simple else '"' + stored.replace('"', '""') + '"'

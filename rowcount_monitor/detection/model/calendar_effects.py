@@ -29,15 +29,15 @@ def day_kinds(dates: pd.DatetimeIndex) -> np.ndarray:
 
 
 class CalendarEffects:
-    def __init__(self):
+    def __init__(self) -> None:
         # per kind: the current occurrence's mean miss and bucket count, and past occurrences
         self.day_sum = [0.0, 0.0, 0.0]
         self.day_n = [0, 0, 0]
         self.day_sigma = [0.0, 0.0, 0.0]
         self.past: list[list[tuple[float, float]]] = [[], [], []]  # (mean miss, its sigma)
-        self.current_day = [None, None, None]
+        self.current_day: list[object] = [None, None, None]
 
-    def value(self, kind: int, day) -> float:
+    def value(self, kind: int, day: object) -> float:
         """The effect on a bucket of `day`, a day of this kind (NONE: no effect)."""
         if kind == NONE:
             return 0.0
@@ -52,7 +52,7 @@ class CalendarEffects:
             return 0.0
         return float(np.mean([m for m, _ in seen]))
 
-    def learn(self, kind: int, day, miss: float, sigma: float) -> None:
+    def learn(self, kind: int, day: object, miss: float, sigma: float) -> None:
         """Learn from a bucket of a FIRST or LAST day (`miss`: what it showed beyond the rest of
         the model with this effect left out)."""
         if kind == NONE:

@@ -13,6 +13,8 @@ an anomaly (a closure that lasted longer than `hold`), and the level goes back t
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 # Buckets the level remembers.
@@ -36,14 +38,14 @@ def hold_for(periods: tuple[int, ...]) -> int:
 
 class Level:
     def __init__(self, periods: tuple[int, ...]):
-        self.value: float | None = None
+        self.value = 0.0  # known once n > 0
         self.n = 0
         self.hold = hold_for(periods)
         self.revert_for = REVERT_CYCLES * (min(periods) if periods else 7)
         self.up = self.down = 0.0  # CUSUM sums
         self.started: int | None = None  # where the current excursion began
         self.misses: list[tuple[int, float, float]] = []  # (position, miss, standardised) since it began
-        self.before: list | None = None  # [level before, accepted at, evidence for it] of the last change
+        self.before: list[float] | None = None  # [level before, accepted at, evidence for it] of the last change
 
     def pending(self) -> bool:
         return self.started is not None
@@ -53,7 +55,7 @@ class Level:
         self.n += 1
         self.value += miss / min(self.n, LEVEL_MEMORY)
 
-    def watch(self, t: int, miss: float, r: float, to_rows) -> tuple[float, int] | None:
+    def watch(self, t: int, miss: float, r: float, to_rows: Callable[[float], float]) -> tuple[float, int] | None:
         """Feed the CUSUM with a bucket's miss (count scale) and standardised miss `r`. Returns
         (shift, first bucket) when a sustained change is accepted (the level has moved by
         `shift`), else None. `to_rows` maps a count-scale value to rows (the outage test)."""
@@ -88,7 +90,7 @@ class Level:
         where the last one was accepted continues it (a closure of two days is taken for two
         changes in turn): the level to go back to stays the one before the first."""
         continues = self.before is not None and self.started is not None and self.started <= self.before[1] + 1
-        self.before = [self.before[0] if continues else self.value, t, 0.0]
+        self.before = [self.before[0] if continues and self.before is not None else self.value, t, 0.0]
         self.value += shift
         self.reset()
 
@@ -102,7 +104,7 @@ class Level:
         current one (half the difference of the squared standardised misses, `r` and
         `r_before`), a CUSUM; once its case exceeds what one bucket beyond `k` makes, with this
         bucket within `k` of that level, the change was not one and the level goes back."""
-        if self.earlier(t) is None:
+        if self.before is None or self.earlier(t) is None:
             return False
         self.before[2] = max(0.0, self.before[2] + (r * r - r_before * r_before) / 2)
         if abs(r_before) > k or self.before[2] <= k * k / 2:

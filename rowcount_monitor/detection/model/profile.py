@@ -80,13 +80,13 @@ class Profile:
 
     def value(self, phase: int) -> float:
         i, j = self.slots(phase)
-        return self.a[i] + self.b[j]
+        return float(self.a[i] + self.b[j])
 
     def empty(self, phase: int, seen: int = RECURS) -> bool:
         """Whether the bucket's phase of the longest period was empty each of the last `seen`
         times it was seen (RECURS: a weekday-only table's Saturday, a nightly batch's noon,
         expected empty whatever the level; once: an empty bucket there is no incident)."""
-        return self.empty_run[phase % self.long] >= seen
+        return bool(self.empty_run[phase % self.long] >= seen)
 
     def saw(self, phase: int, value: float) -> None:
         """Note whether a bucket at `phase` was empty (count scale `value`)."""
@@ -104,7 +104,7 @@ class Profile:
 
     def known(self, phase: int) -> bool:
         """Whether the slot of this bucket was ever seen."""
-        return self.na[phase % self.short] > 0
+        return bool(self.na[phase % self.short] > 0)
 
     def learn(self, phase: int, beyond_level: float, level: float, counts: bool = True) -> None:
         """Learn from a bucket that showed `beyond_level` above the `level`."""

@@ -1,0 +1,160 @@
+"""What the commands share: the instance home, table names as users write them, argument types, tables printed."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+# An explicit instance config: local SQLite storage in DAGSTER_HOME, and no telemetry (whose
+# banner greeted every `make demo`).
+_DEFAULT_SETTINGS = "# Dagster instance settings: local SQLite storage in this folder.\ntelemetry:\n  enabled: false\n"
+
+
+def _dagster_home() -> Path:
+    """DAGSTER_HOME, or .dagster_home in the project (git-ignored) so history survives restarts."""
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(PROJECT / ".dagster_home")))
+    home.mkdir(parents=True, exist_ok=True)
+    settings = home / "dagster.yaml"
+    if not settings.exists():
+        settings.write_text(_DEFAULT_SETTINGS)
+    return home
+
+
+def _instance_and_checks():
+    import dagster as dg
+
+    from ..defs import build_definitions
+    from ..report import row_count_checks
+
+    _dagster_home()
+    return dg.DagsterInstance.get(), row_count_checks(build_definitions())
+
+
+def _did_you_mean(text: str) -> str:
+    """' (did you mean 'orders'?)' for a mistyped table name, from the configured ones; '' if none is close."""
+    import difflib
+
+    from ..defs import monitored_entries
+
+    names = {
+        n for e in monitored_entries() for n in (e.table, e.table.rsplit(".", 1)[-1], getattr(e, "metric", None)) if n
+    }
+    close = difflib.get_close_matches(text, sorted(names), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _names(text: str, key) -> bool:
+    """Does `text` name the table of asset `key`: demo/raw/orders, shop.raw.orders, raw.orders
+    or orders?"""
+    schema_table = ".".join(key.path[1:])
+    return text in (key.to_user_string(), key.path[-1], schema_table) or text.endswith("." + schema_table)
+
+
+def _fmt(x) -> str:
+    """Whole numbers from 100 on (row counts), three significant digits below (a metric's share)."""
+    if x is None:
+        return "-"
+    return f"{x:,.0f}" if abs(x) >= 100 or float(x).is_integer() else f"{x:.3g}"
+
+
+def _print_rows(rows, as_json: bool, columns) -> None:
+    import json
+
+    if as_json:
+        print(json.dumps([r.as_dict() for r in rows], indent=1))
+        return
+    widths = [max([width, *(len(str(get(r))) for r in rows)]) for _, width, get in columns]  # a metric's long name
+    print("  ".join(f"{title:<{w}}" for (title, _, _), w in zip(columns, widths, strict=True)).rstrip())
+    for row in rows:
+        print("  ".join(f"{get(row):<{w}}" for (_, _, get), w in zip(columns, widths, strict=True)).rstrip())
+
+
+def _bucket_table(text: str, snapshots: bool = False):
+    """The configured bucket table (or, with `snapshots`, any table) that `text` names, or None."""
+    from ..catalog import resolve_tables
+    from ..config import config_path, load_config
+    from ..naming import entry_key
+
+    config = load_config(config_path())
+    facts = [
+        f for f in resolve_tables(config) if (snapshots or f.start is not None) and _names(text, entry_key(f.entry))
+    ]
+    return (config, facts[0]) if facts else (config, None)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments end in one line naming the command and exit 2 (argparse prints its whole
+    usage first, which hides the one line that matters)."""
+
+    def error(self, message: str):
+        command = self.prog.removeprefix("rowcount-monitor").strip()
+        self.exit(2, f"rowcount-monitor: {command + ': ' if command else ''}{message} (see --help)\n")
+
+
+def _timestamp(text: str) -> str:
+    """An ISO timestamp argument, checked here so that a typo is one line, not a traceback."""
+    import pandas as pd
+
+    try:
+        pd.Timestamp(text)
+    except (ValueError, TypeError):
+        raise argparse.ArgumentTypeError(
+            f"not a timestamp: {text!r} (ISO, UTC: 2026-11-26T09:00 or 2026-11-26)"
+        ) from None
+    return text
+
+
+def _age(text: str) -> str:
+    from ..config import parse_duration
+
+    try:
+        parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return value
+
+
+def _sensitivity(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number of standard deviations, such as 4, not {text!r}")
+    return value
+
+
+def _seasonality(text: str) -> str | tuple[int, ...] | None:
+    if text in ("auto", "none"):
+        return None if text == "none" else "auto"
+    try:
+        periods = tuple(int(p) for p in text.split(","))
+    except ValueError:
+        periods = ()
+    if not periods or min(periods) < 2:
+        raise argparse.ArgumentTypeError(
+            f"expected auto, none, or periods of at least 2 buckets such as 24,168, not {text!r}"
+        )
+    return periods
+
+
+def _png_path(text: str) -> str:
+    folder = Path(text).expanduser().resolve().parent
+    if not folder.is_dir():
+        raise argparse.ArgumentTypeError(f"no folder {folder} to write {text!r} into")
+    return text

@@ -1,0 +1,54 @@
+"""The contract of rowcount_monitor.dagster_records, the one module that reads Dagster records
+its public API does not offer: each function against a real instance with real check
+evaluations. A Dagster upgrade that moves or changes any of them fails here, by name."""
+
+from __future__ import annotations
+
+import time
+
+import dagster as dg
+
+from rowcount_monitor import dagster_records as records
+
+from .test_alerting import CHECK, ORDERS, backfill_until, cut_hour, materialize, shop  # noqa: F401
+
+
+def test_every_record_read_answers_on_a_real_instance(shop, monkeypatch):  # noqa: F811
+    db, make, _ = shop
+    defs = make()
+    with dg.instance_for_test() as instance:
+        backfill_until(defs, instance, "2026-02-27 10:00")
+        cut_hour(db, "2026-02-27 12:00", keep=0.2)
+        for hour in ("10", "11", "12", "13"):
+            materialize(defs, instance, f"2026-02-27-{hour}:00")
+
+        newest = list(records.check_executions(instance, CHECK, first_page=2))
+        ids = [r.id for r in newest]
+        assert ids == sorted(ids, reverse=True) and len(set(ids)) == len(ids) > 3  # newest first, paged
+        assert [records.partition_of(r) for r in newest[:3]] == [
+            "2026-02-27-13:00",
+            "2026-02-27-12:00",
+            "2026-02-27-11:00",
+        ]
+        evaluation = records.evaluation_of(newest[1])
+        assert isinstance(evaluation, dg.AssetCheckEvaluation) and evaluation.passed is False
+        assert newest[1].status == records.Status.FAILED and newest[0].status == records.Status.SUCCEEDED
+        failed = list(records.check_executions(instance, CHECK, status={records.Status.FAILED}))
+        assert [records.partition_of(r) for r in failed] == ["2026-02-27-12:00"]
+
+        latest = records.latest_executions(instance, [CHECK, dg.AssetCheckKey(dg.AssetKey("absent"), "x")])
+        assert list(latest) == [CHECK] and latest[CHECK].id == ids[0]
+
+        after = {CHECK: ids[3]}
+        bulk = records.unread_executions(instance, after)
+        monkeypatch.setattr(records, "BULK_LIMIT", 0)  # too many rows: one check at a time
+        one_by_one = records.unread_executions(instance, after)
+        assert sorted(r.id for r in bulk[CHECK]) == sorted(r.id for r in one_by_one[CHECK]) == sorted(ids[:3])
+        assert all(records.evaluation_of(r) is not None for r in bulk[CHECK])
+
+        events = records.materializations_after(instance, 0, limit=5)
+        assert len(events) == 5 and all(e.asset_materialization.asset_key == ORDERS for e in events)
+        assert [e.storage_id for e in events] == sorted(e.storage_id for e in events)  # oldest first
+        assert records.materialization_cursor_since(instance, 0) == events[0].storage_id - 1
+        newest_event = records.materializations_after(instance, events[-1].storage_id, limit=100_000)[-1]
+        assert records.materialization_cursor_since(instance, time.time() + 3600) >= newest_event.storage_id
