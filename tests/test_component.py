@@ -1,0 +1,87 @@
+"""The dg component, as a Dagster user meets it: `dg list components` lists it, `dg scaffold
+defs` writes its defs.yaml, and a project with it passes `dg check defs`, watching an asset it
+already has or counting warehouse tables of its own."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from .conftest import table_entry
+
+DG = str(Path(sys.executable).parent / "dg")
+ASSET = """import dagster as dg
+
+
+@dg.asset(key=["dbt", "orders"], partitions_def=dg.DailyPartitionsDefinition(start_date="2026-10-01"))
+def orders() -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"dagster/row_count": 100})
+"""
+
+
+def _dg(project: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(project / "src"), "COLUMNS": "200"}
+    return subprocess.run([DG, *args], cwd=project, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _project(root: Path) -> Path:
+    """An empty dg project `shop` with one asset of its own, dbt/orders."""
+    project = root / "shop"
+    (project / "src" / "shop" / "defs").mkdir(parents=True)
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "shop"\nversion = "0.1.0"\n\n'
+        '[tool.dg]\ndirectory_type = "project"\n\n[tool.dg.project]\nroot_module = "shop"\n'
+    )
+    (project / "src" / "shop" / "__init__.py").write_text("")
+    (project / "src" / "shop" / "defs" / "__init__.py").write_text("")
+    (project / "src" / "shop" / "defs" / "orders.py").write_text(ASSET)
+    (project / "src" / "shop" / "definitions.py").write_text(
+        "from pathlib import Path\n\nimport dagster as dg\n\n\n@dg.definitions\ndef defs() -> dg.Definitions:\n"
+        "    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)\n"
+    )
+    return project
+
+
+def test_dg_lists_scaffolds_and_loads_the_component_watching_an_asset_the_project_has(tmp_path):
+    project = _project(tmp_path)
+    listed = _dg(project, "list", "components", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert "rowcount_monitor.RowCountMonitor" in {c["key"] for c in json.loads(listed.stdout)["items"]}
+
+    scaffolded = _dg(project, "scaffold", "defs", "rowcount_monitor.RowCountMonitor", "monitors")
+    assert scaffolded.returncode == 0, scaffolded.stderr
+    defs_yaml = project / "src" / "shop" / "defs" / "monitors" / "defs.yaml"
+    assert yaml.safe_load(defs_yaml.read_text())["type"] == "rowcount_monitor.RowCountMonitor"
+    with defs_yaml.open("a") as f:  # the two lines a user adds
+        f.write('attributes:\n  watch: ["dbt/orders"]\n')
+    defs_yaml.write_text(defs_yaml.read_text().replace("attributes: {}\n", ""))
+
+    checked = _dg(project, "check", "defs")
+    assert checked.returncode == 0, checked.stderr + checked.stdout
+    listed_defs = json.loads(_dg(project, "list", "defs", "--json").stdout)
+    assert [c["key"] for c in listed_defs["asset_checks"]] == ["dbt/orders:row_count_anomaly"]
+
+
+def test_the_component_counts_tables_of_its_own_config_and_names_its_file_in_errors(tmp_path, writable_db):
+    project = _project(tmp_path)
+    folder = project / "src" / "shop" / "defs" / "monitors"
+    folder.mkdir()
+    config = {"warehouses": {"demo": {"type": "duckdb", "path": str(writable_db)}}, "tables": [table_entry("orders")]}
+    (folder / "defs.yaml").write_text(
+        yaml.safe_dump({"type": "rowcount_monitor.RowCountMonitor", "attributes": {"config": config}})
+    )
+    checked = _dg(project, "check", "defs")
+    assert checked.returncode == 0, checked.stderr + checked.stdout
+    keys = {a["asset_key"] for a in json.loads(_dg(project, "list", "defs", "--json").stdout)["assets"]}
+    assert "demo/raw/orders" in keys
+
+    config["tables"][0]["cadence"] = "weekly"
+    (folder / "defs.yaml").write_text(
+        yaml.safe_dump({"type": "rowcount_monitor.RowCountMonitor", "attributes": {"config": config}})
+    )
+    broken = _dg(project, "check", "defs")
+    assert broken.returncode != 0
+    assert f"{folder / 'defs.yaml'}: tables[0] (shop.raw.orders), field 'cadence'" in broken.stderr + broken.stdout
