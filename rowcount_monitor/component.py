@@ -3,20 +3,23 @@
     dg scaffold defs rowcount_monitor.RowCountMonitor monitors
 
 then, in `defs/monitors/defs.yaml`, either the tables to count (the same keys as
-rowcount_monitor.yaml, under `config:`, or a file of them under `config_file:`), or the assets
-the project already materializes whose recorded row counts to judge (`watch:`), or both:
+rowcount_monitor.yaml, under `config:`, or a file of them under `config_file:`; with no
+attributes at all, ROWCOUNT_MONITOR_CONFIG or rowcount_monitor.yaml at the project root), or
+the assets the project already materializes whose recorded row counts to judge (`watch:`), or
+both:
 
     type: rowcount_monitor.RowCountMonitor
     attributes:
       watch: ["dbt/orders", "dbt/customers"]
 """
 
+import os
 from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
-from .config import ConfigError, config_from_mapping, load_config
+from .config import CONFIG_ENV, ConfigError, config_from_mapping, load_config
 from .defs import build_definitions
 from .defs.existing_assets import CADENCES, ROW_COUNT, build_row_count_anomaly_checks
 
@@ -59,6 +62,9 @@ class RowCountMonitor(dg.Component, dg.Model, dg.Resolvable):
             parts.append(build_definitions(config=config_from_mapping(self.config, here / "defs.yaml")))
         elif self.config_file is not None:
             parts.append(build_definitions(config=load_config(here / self.config_file)))
+        elif not self.watch:  # no attributes: the project's rowcount_monitor.yaml
+            default = context.project_root / "rowcount_monitor.yaml"
+            parts.append(build_definitions(config=load_config(os.environ.get(CONFIG_ENV) or default)))
         if self.watch:
             checks = build_row_count_anomaly_checks(self.watch, metadata_key=self.metadata_key, cadence=self.cadence)
             parts.append(dg.Definitions(asset_checks=checks))

@@ -490,6 +490,9 @@ def warehouse_path(config: MonitorConfig, name: str) -> Path:
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "rowcount_monitor.yaml"
 
 
+CONFIG_ENV = "ROWCOUNT_MONITOR_CONFIG"
+
+
 def config_path() -> Path:
     """ROWCOUNT_MONITOR_CONFIG, or rowcount_monitor.yaml at the project root."""
-    return Path(os.environ.get("ROWCOUNT_MONITOR_CONFIG", DEFAULT_CONFIG))
+    return Path(os.environ.get(CONFIG_ENV, DEFAULT_CONFIG))
