@@ -1,6 +1,7 @@
-"""The dg component, as a Dagster user meets it: `dg list components` lists it, `dg scaffold
-defs` writes its defs.yaml, and a project with it passes `dg check defs`, watching an asset it
-already has or counting warehouse tables of its own."""
+"""The dg component, as a Dagster user meets it: installed from the built wheel into a fresh
+environment, `dg list components` lists it, `dg scaffold defs` writes its defs.yaml, and a
+project with it passes `dg check defs`, watching an asset it already has or counting warehouse
+tables of its own."""
 
 import json
 import os
@@ -8,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from .conftest import table_entry
@@ -22,9 +24,9 @@ def orders() -> dg.MaterializeResult:
 """
 
 
-def _dg(project: Path, *args: str) -> subprocess.CompletedProcess:
+def _dg(project: Path, *args: str, dg: str = DG) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(project / "src"), "COLUMNS": "200"}
-    return subprocess.run([DG, *args], cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run([dg, *args], cwd=project, env=env, capture_output=True, text=True, timeout=300)
 
 
 def _project(root: Path) -> Path:
@@ -45,13 +47,36 @@ def _project(root: Path) -> Path:
     return project
 
 
-def test_dg_lists_scaffolds_and_loads_the_component_watching_an_asset_the_project_has(tmp_path):
+def _run(*args: object) -> None:
+    done = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def wheel_dg(tmp_path_factory) -> str:
+    """`dg` of a fresh virtual environment outside the repository, with the package installed
+    from its built wheel: its dependencies at the locked versions, from uv's cache (offline:
+    the tests reach nothing beyond this machine)."""
+    root, work = Path(__file__).parents[1], tmp_path_factory.mktemp("wheel")
+    uv = Path(sys.executable).parent / "uv"
+    _run(uv, "build", "--offline", "--wheel", "-o", work / "dist", root)
+    (wheel,) = (work / "dist").glob("rowcount_monitor-*.whl")
+    _run(uv, "venv", "--offline", "-q", "--python", sys.executable, work / "venv")
+    lock = work / "pylock.toml"
+    _run(uv, "export", "--offline", "--locked", "--no-emit-project", "--format", "pylock.toml", "-q", "-o", lock)
+    python = work / "venv" / "bin" / "python"
+    _run(uv, "pip", "install", "--offline", "-q", "--preview-features", "pylock", "--python", python, "-r", lock)
+    _run(uv, "pip", "install", "--offline", "-q", "--no-deps", "--python", python, wheel)
+    return str(work / "venv" / "bin" / "dg")
+
+
+def test_dg_lists_scaffolds_and_loads_the_component_watching_an_asset_the_project_has(tmp_path, wheel_dg):
     project = _project(tmp_path)
-    listed = _dg(project, "list", "components", "--json")
+    listed = _dg(project, "list", "components", "--json", dg=wheel_dg)
     assert listed.returncode == 0, listed.stderr
     assert "rowcount_monitor.RowCountMonitor" in {c["key"] for c in json.loads(listed.stdout)["items"]}
 
-    scaffolded = _dg(project, "scaffold", "defs", "rowcount_monitor.RowCountMonitor", "monitors")
+    scaffolded = _dg(project, "scaffold", "defs", "rowcount_monitor.RowCountMonitor", "monitors", dg=wheel_dg)
     assert scaffolded.returncode == 0, scaffolded.stderr
     defs_yaml = project / "src" / "shop" / "defs" / "monitors" / "defs.yaml"
     assert yaml.safe_load(defs_yaml.read_text())["type"] == "rowcount_monitor.RowCountMonitor"
@@ -59,9 +84,9 @@ def test_dg_lists_scaffolds_and_loads_the_component_watching_an_asset_the_projec
         f.write('attributes:\n  watch: ["dbt/orders"]\n')
     defs_yaml.write_text(defs_yaml.read_text().replace("attributes: {}\n", ""))
 
-    checked = _dg(project, "check", "defs")
+    checked = _dg(project, "check", "defs", dg=wheel_dg)
     assert checked.returncode == 0, checked.stderr + checked.stdout
-    listed_defs = json.loads(_dg(project, "list", "defs", "--json").stdout)
+    listed_defs = json.loads(_dg(project, "list", "defs", "--json", dg=wheel_dg).stdout)
     assert [c["key"] for c in listed_defs["asset_checks"]] == ["dbt/orders:row_count_anomaly"]
 
 

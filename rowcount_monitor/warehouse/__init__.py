@@ -329,7 +329,7 @@ class Warehouse(Protocol):
         start: pd.Timestamp,
         end: pd.Timestamp,
         zone: str | None = None,
-    ) -> dict[pd.Timestamp, int]:
+    ) -> dict[pd.Timestamp, int | float]:
         """Rows per bucket (unit 'hour' or 'day') with start <= timestamp < end (naive UTC);
         empty buckets absent. Buckets are labelled by their start in UTC, or with `zone` by
         their start on that zone's clock (local days: 23 and 25 hours on daylight-saving days)."""
