@@ -11,17 +11,23 @@ both:
     type: rowcount_monitor.RowCountMonitor
     attributes:
       watch: ["dbt/orders", "dbt/customers"]
+
+The watched assets' failed checks go to SNS through the config's `alerts:`, or without a config
+through the component's own `alerts:` and `owner:`.
 """
 
 import os
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, ValidationError
 
-from .config import CONFIG_ENV, ConfigError, config_from_mapping, load_config
+from .alerting.sns import TOPIC_ENV, SNSPublisher
+from .config import CONFIG_ENV, AlertsConfig, ConfigError, config_from_mapping, load_config
 from .defs import build_definitions
-from .defs.existing_assets import CADENCES, ROW_COUNT, build_row_count_anomaly_checks
+from .defs.alert_sensors import sensor_definitions
+from .defs.existing_assets import CADENCES, ROW_COUNT, WatchedAsset, build_row_count_anomaly_checks
 
 
 class RowCountMonitor(dg.Component, dg.Model, dg.Resolvable):
@@ -48,6 +54,12 @@ class RowCountMonitor(dg.Component, dg.Model, dg.Resolvable):
     cadence: str = Field(
         default="daily", description="The bucket of a watched asset without time partitions: daily or hourly."
     )
+    owner: str | None = Field(default=None, description="The owner alerts about the watched assets name (SNS `owner`).")
+    alerts: dict[str, Any] | None = Field(
+        default=None,
+        description="Where the watched assets' failed checks go, when there is no `config` (whose `alerts:` it is "
+        "otherwise): the keys of rowcount_monitor.yaml's alerts (notify, ui_base_url, max_attempts, outbox, ...).",
+    )
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         here = context.path
@@ -57,15 +69,31 @@ class RowCountMonitor(dg.Component, dg.Model, dg.Resolvable):
             raise ConfigError(
                 f"{here / 'defs.yaml'}: field 'cadence': one of {', '.join(CADENCES)}, not {self.cadence!r}"
             )
+        watched = [WatchedAsset(key, self.owner, self.cadence) for key in self.watch]
         parts = []
-        if self.config is not None:
-            parts.append(build_definitions(config=config_from_mapping(self.config, here / "defs.yaml")))
-        elif self.config_file is not None:
-            parts.append(build_definitions(config=load_config(here / self.config_file)))
-        elif not self.watch:  # no attributes: the project's rowcount_monitor.yaml
-            default = context.project_root / "rowcount_monitor.yaml"
-            parts.append(build_definitions(config=load_config(os.environ.get(CONFIG_ENV) or default)))
         if self.watch:
             checks = build_row_count_anomaly_checks(self.watch, metadata_key=self.metadata_key, cadence=self.cadence)
             parts.append(dg.Definitions(asset_checks=checks))
+        config = None
+        if self.config is not None:
+            config = config_from_mapping(self.config, here / "defs.yaml")
+        elif self.config_file is not None:
+            config = load_config(here / self.config_file)
+        elif not self.watch:  # no attributes: the project's rowcount_monitor.yaml
+            config = load_config(os.environ.get(CONFIG_ENV) or context.project_root / "rowcount_monitor.yaml")
+        if config is not None:
+            if self.alerts is not None:
+                raise ConfigError(f"{here / 'defs.yaml'}: field 'alerts': give it inside the config, under 'alerts:'")
+            parts.append(build_definitions(config=config, watched=watched))
+        else:  # watched assets only: their alert sensor here
+            sns = SNSPublisher(topic_arn=os.environ.get(TOPIC_ENV, ""))
+            sensors = sensor_definitions(watched, self._alerts(here))
+            parts.append(dg.Definitions(sensors=sensors, resources={"sns": sns}))
         return dg.Definitions.merge(*parts)
+
+    def _alerts(self, here: Path) -> AlertsConfig:
+        try:
+            return AlertsConfig(**(self.alerts or {}))
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ConfigError(f"{here / 'defs.yaml'}: field 'alerts': {problems}") from None

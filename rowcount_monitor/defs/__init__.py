@@ -7,6 +7,7 @@ connections.py."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
@@ -19,6 +20,7 @@ from ..measures import is_metric
 from .alert_sensors import sensor_definitions
 from .backfill_job import backfill_job
 from .checks import model_check
+from .existing_assets import WatchedAsset
 from .recount import rejudging
 from .schedules import cadence_schedules
 from .tables import table_assets
@@ -67,8 +69,11 @@ def monitored_entries(path: Path | None = None) -> list:
     return [f.entry for f in facts] + model_entries
 
 
-def build_definitions(path: Path | None = None, config: MonitorConfig | None = None) -> dg.Definitions:
-    """The code location of the config at `path` (default: config_path()), or of `config`."""
+def build_definitions(
+    path: Path | None = None, config: MonitorConfig | None = None, watched: Sequence[WatchedAsset] = ()
+) -> dg.Definitions:
+    """The code location of the config at `path` (default: config_path()), or of `config`; the
+    alert sensor also forwards the checks of `watched` assets (build_row_count_anomaly_checks)."""
     config, project, facts, model_entries = _resolved(path, config)
     if project:
         from .dbt import dbt_definitions
@@ -91,7 +96,7 @@ def build_definitions(path: Path | None = None, config: MonitorConfig | None = N
             jobs=[backfill_job(facts, config.checks.plots), *rejudge_jobs],
             schedules=cadence_schedules(by_clock, list(dbt.assets or [])),
             sensors=[
-                *sensor_definitions([f.entry for f in facts] + model_entries, config.alerts),
+                *sensor_definitions([f.entry for f in facts] + model_entries + list(watched), config.alerts),
                 *rejudge_sensors,
             ],
             resources={**warehouse_resources(config), "sns": SNSPublisher(topic_arn=os.environ.get(TOPIC_ENV, ""))},

@@ -39,6 +39,7 @@ from ..measures import label
 from ..naming import CHECK_NAME, entry_key
 from .checks import REJUDGED
 from .counting import FAILED_ASSETS
+from .existing_assets import WatchedAsset
 
 # A check execution still "planned" this long after it was created belongs to a run that died
 # without being marked finished; the reader stops waiting for its verdict. One planned by a run
@@ -242,8 +243,10 @@ def lineage_depth(repository: dg.RepositoryDefinition | None, keys: list[dg.Asse
     return {k: len(graph.get_ancestor_asset_keys(k)) for k in keys if graph.has(k)}
 
 
-def sensor_definitions(entries: list[TableConfig], alerts: AlertsConfig) -> list:
-    tables = {entry_key(e): e for e in entries}
+def sensor_definitions(entries: list[TableConfig | WatchedAsset], alerts: AlertsConfig) -> list:
+    """The alert sensor of the given tables' checks (and of watched assets' checks), and the
+    sensor that queues an operational alert for every failed run."""
+    tables = {e.key if isinstance(e, WatchedAsset) else entry_key(e): e for e in entries}
 
     @dg.sensor(
         name="row_count_alerts",

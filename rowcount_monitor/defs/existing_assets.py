@@ -14,6 +14,7 @@ How the detector sees such a series:
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import dagster as dg
 import pandas as pd
@@ -28,6 +29,21 @@ HISTORY_LIMIT = 24 * 7 * 8
 CADENCES = {"hourly": "h", "daily": "D"}
 
 AssetLike = dg.AssetsDefinition | dg.AssetSpec | dg.AssetKey | str
+
+
+@dataclass(frozen=True)
+class WatchedAsset:
+    """What the alert sensor needs to know about a watched asset: how alerts name it (`table`:
+    its key, `dbt/orders`), who owns it, and the bucket its check judges."""
+
+    table: str
+    owner: str | None = None
+    cadence: str = "daily"
+    timezone: str | None = None
+
+    @property
+    def key(self) -> dg.AssetKey:
+        return dg.AssetKey.from_user_string(self.table)
 
 
 def build_row_count_anomaly_checks(
