@@ -17,17 +17,16 @@ through the component's own `alerts:` and `owner:`.
 """
 
 import os
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from .alerting.sns import TOPIC_ENV, SNSPublisher
-from .config import CONFIG_ENV, AlertsConfig, ConfigError, config_from_mapping, load_config
+from .config import CONFIG_ENV, ConfigError, alerts_from_mapping, config_from_mapping, load_config
 from .defs import build_definitions
 from .defs.alert_sensors import sensor_definitions
-from .defs.existing_assets import CADENCES, ROW_COUNT, WatchedAsset, build_row_count_anomaly_checks
+from .defs.existing_assets import ROW_COUNT, WatchedAsset, build_row_count_anomaly_checks
 
 
 class RowCountMonitor(dg.Component, dg.Model, dg.Resolvable):
@@ -62,38 +61,32 @@ class RowCountMonitor(dg.Component, dg.Model, dg.Resolvable):
     )
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
-        here = context.path
+        here, source = context.path, context.path / "defs.yaml"
         if self.config is not None and self.config_file is not None:
-            raise ConfigError(f"{here / 'defs.yaml'}: give either 'config' or 'config_file', not both")
-        if self.cadence not in CADENCES:
-            raise ConfigError(
-                f"{here / 'defs.yaml'}: field 'cadence': one of {', '.join(CADENCES)}, not {self.cadence!r}"
-            )
+            raise ConfigError(f"{source}: give either 'config' or 'config_file', not both")
         watched = [WatchedAsset(key, self.owner, self.cadence) for key in self.watch]
         parts = []
         if self.watch:
-            checks = build_row_count_anomaly_checks(self.watch, metadata_key=self.metadata_key, cadence=self.cadence)
+            try:
+                checks = build_row_count_anomaly_checks(
+                    self.watch, metadata_key=self.metadata_key, cadence=self.cadence
+                )
+            except ValueError as exc:  # the cadence
+                raise ConfigError(f"{source}: field 'cadence': {exc}") from None
             parts.append(dg.Definitions(asset_checks=checks))
         config = None
         if self.config is not None:
-            config = config_from_mapping(self.config, here / "defs.yaml")
+            config = config_from_mapping(self.config, source)
         elif self.config_file is not None:
             config = load_config(here / self.config_file)
         elif not self.watch:  # no attributes: the project's rowcount_monitor.yaml
             config = load_config(os.environ.get(CONFIG_ENV) or context.project_root / "rowcount_monitor.yaml")
         if config is not None:
             if self.alerts is not None:
-                raise ConfigError(f"{here / 'defs.yaml'}: field 'alerts': give it inside the config, under 'alerts:'")
+                raise ConfigError(f"{source}: field 'alerts': give it inside the config, under 'alerts:'")
             parts.append(build_definitions(config=config, watched=watched))
         else:  # watched assets only: their alert sensor here
             sns = SNSPublisher(topic_arn=os.environ.get(TOPIC_ENV, ""))
-            sensors = sensor_definitions(watched, self._alerts(here))
+            sensors = sensor_definitions(watched, alerts_from_mapping(self.alerts or {}, source))
             parts.append(dg.Definitions(sensors=sensors, resources={"sns": sns}))
         return dg.Definitions.merge(*parts)
-
-    def _alerts(self, here: Path) -> AlertsConfig:
-        try:
-            return AlertsConfig(**(self.alerts or {}))
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"{here / 'defs.yaml'}: field 'alerts': {problems}") from None

@@ -382,13 +382,26 @@ def config_from_mapping(raw: object, path: Path) -> MonitorConfig:
     try:
         config = MonitorConfig(**raw, source=path)
     except ValidationError as exc:
-        problems = "; ".join(f"{_where(raw, e['loc'])}: {e['msg']}{_did_you_mean(e)}" for e in exc.errors())
-        raise ConfigError(f"{path}: {problems}") from None
+        raise ConfigError(f"{path}: {_problems(raw, exc)}") from None
     except TypeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     config = _with_defaults(config)
     _check_references(config, path)
     return config
+
+
+def alerts_from_mapping(raw: dict, path: Path) -> AlertsConfig:
+    """An `alerts:` mapping on its own (a component's), checked as in rowcount_monitor.yaml."""
+    try:
+        return AlertsConfig(**raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_problems({'alerts': raw}, exc, ('alerts',))}") from None
+
+
+def _problems(raw: dict, exc: ValidationError, under: tuple = ()) -> str:
+    """Each validation error of `raw` by entry and field, with a "did you mean" for a typo."""
+    errors = [{**e, "loc": (*under, *e["loc"])} for e in exc.errors()]  # located within the whole config
+    return "; ".join(f"{_where(raw, e['loc'])}: {e['msg']}{_did_you_mean(e)}" for e in errors)
 
 
 def _with_defaults(config: MonitorConfig) -> MonitorConfig:

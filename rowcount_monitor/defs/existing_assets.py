@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import dagster as dg
 import pandas as pd
 
+from ..cadence import BUCKET_STEP, PARTITION_FORMAT
 from ..detection import DetectionPolicy, Verdict, evaluate_latest
 from ..naming import CHECK_NAME
 from .checks import verdict_metadata
@@ -26,7 +27,6 @@ from .checks import verdict_metadata
 ROW_COUNT = "dagster/row_count"
 # Recorded values a check reads back: eight weeks of hourly partitions, years of daily runs.
 HISTORY_LIMIT = 24 * 7 * 8
-CADENCES = {"hourly": "h", "daily": "D"}
 
 AssetLike = dg.AssetsDefinition | dg.AssetSpec | dg.AssetKey | str
 
@@ -65,13 +65,13 @@ def build_row_count_anomaly_checks(
             asset_checks=build_row_count_anomaly_checks([orders]),
         )
     """
-    if cadence not in CADENCES:
-        raise ValueError(f"cadence must be one of {', '.join(CADENCES)}, not {cadence!r}")
+    if cadence not in BUCKET_STEP:
+        raise ValueError(f"cadence must be one of {', '.join(BUCKET_STEP)}, not {cadence!r}")
     policy = policy or DetectionPolicy()
     checks = []
     for asset in assets:
         for key, partitions in _keys(asset):
-            checks.append(_check(key, partitions, policy, metadata_key, CADENCES[cadence], blocking))
+            checks.append(_check(key, partitions, policy, metadata_key, BUCKET_STEP[cadence], blocking))
     return checks
 
 
@@ -88,7 +88,7 @@ def _check(
     partitions: dg.PartitionsDefinition | None,
     policy: DetectionPolicy,
     metadata_key: str,
-    freq: str,
+    step: pd.Timedelta,
     blocking: bool,
 ) -> dg.AssetChecksDefinition:
     @dg.asset_check(
@@ -99,7 +99,7 @@ def _check(
     )
     def row_count_anomaly(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         partition = context.run.tags.get("dagster/partition")
-        history = recorded_series(context.instance, key, metadata_key, partitions, freq, until=partition)
+        history = recorded_series(context.instance, key, metadata_key, partitions, step, until=partition)
         if history.empty:
             raise dg.Failure(f"{key.to_user_string()} has no materialization recording {metadata_key}")
         verdict = (
@@ -122,7 +122,7 @@ def recorded_series(
     key: dg.AssetKey,
     metadata_key: str,
     partitions: dg.PartitionsDefinition | None,
-    freq: str,
+    step: pd.Timedelta,
     until: str | None = None,
 ) -> pd.Series:
     """The asset's recorded values, one per bucket (the newest materialization of a bucket
@@ -141,7 +141,7 @@ def recorded_series(
             start = windows.time_window_for_partition_key(partition).start
             bucket = pd.Timestamp(start).tz_convert("UTC").tz_localize(None)
         else:
-            bucket = _partition_start(partition) or pd.Timestamp(record.timestamp, unit="s").floor(freq)
+            bucket = _partition_start(partition) or pd.Timestamp(record.timestamp, unit="s").floor(step)
         values.setdefault(bucket, float(entry.value))
     return pd.Series(values, dtype=float).sort_index()
 
@@ -149,7 +149,7 @@ def recorded_series(
 def _partition_start(partition: str | None) -> pd.Timestamp | None:
     """The start of a daily or hourly partition key written as Dagster writes them, where the
     asset's partitions are not known here (a watched key); None for any other key."""
-    for fmt in ("%Y-%m-%d", "%Y-%m-%d-%H:%M"):
+    for fmt in PARTITION_FORMAT.values():
         try:
             return pd.Timestamp(pd.to_datetime(partition, format=fmt)) if partition else None
         except ValueError:
