@@ -208,6 +208,17 @@ def test_a_weekday_only_table_expects_empty_weekends_and_pages_a_missed_weekday(
     assert list(alert_starts(flags).index) == [s.index[monday]]
 
 
+def test_a_young_weekday_only_table_expects_its_second_weekend_empty_like_its_first():
+    """Judged from its second week: the first weekend was empty, so the second one is rhythm
+    (expected 0), not an empty load where rows were due."""
+    s = hourly(16, weekend=0.0, seed=6)
+    table = score_series(s, STATE, since=s.index[24 * 7]).loc[s.index[24 * 7] :]
+    weekend = table[table.index.day_of_week >= 5]
+    assert len(weekend) == 48
+    assert not weekend.is_anomaly.any(), weekend[weekend.is_anomaly]
+    assert (weekend.expected == 0).all()
+
+
 def test_a_local_time_table_across_a_clock_change_raises_no_alert():
     """Loads at 09:00-17:00 New York time: in UTC the rhythm moves an hour at 2026-11-01; no
     zone is given, so the model keeps both rhythms until the ramps tell."""

@@ -144,8 +144,8 @@ def run_filter(  # noqa: C901
         scale = max(noise.scale(), floor(expected))
         r = (value - expected) / scale
         quiet = counts and value <= EMPTY and profile.empty(phase, seen=1)
-        if quiet:
-            r = 0.0  # empty where the same slot of the cycle was empty the last time: its rhythm
+        if quiet:  # empty where the same slot of the cycle was empty the last time: its rhythm
+            expected, r = 0.0, 0.0
         k_even = noise.threshold(rate / tests) if k_fixed is None else k_fixed
         k_low, k_high = (
             (k_even, k_even)
