@@ -7,6 +7,7 @@ single-threaded Python, so two workers (one per core) each take half the buckets
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 import dagster as dg
@@ -15,6 +16,7 @@ import pandas as pd
 from .defs.backfill_job import JOB_NAME, missing_keys
 from .defs.schedules import settle_of
 from .naming import DBT_ASSETS
+from .progress import Progress, share
 from .supervise import in_processes
 
 
@@ -48,6 +50,13 @@ def shards(sizes: dict[str, int], workers: int) -> list[list[str]]:
     return [names for _, names in bins if names]
 
 
+def _worker(counter) -> None:
+    """A worker's start: Ctrl-C is the parent's to answer (it ends the workers), and the
+    buckets it records count toward the parent's progress line."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    share(counter)
+
+
 def _run_shard(tables: list[str], judge_days: int, until: str | None) -> tuple[bool, int, str]:
     defs = _load()
     job = defs.resolve_job_def(JOB_NAME)
@@ -59,7 +68,8 @@ def _run_shard(tables: list[str], judge_days: int, until: str | None) -> tuple[b
                 "ops": {
                     "fill_missing_buckets": {"config": {"tables": tables, "judge_days": judge_days, "until": until}}
                 },
-                "loggers": {"console": {"config": {"log_level": "INFO"}}},
+                # per table lines stay in the run's log (the UI): the terminal has one progress line
+                "loggers": {"console": {"config": {"log_level": "WARNING"}}},
             },
         )
         filled = result.output_for_node("fill_missing_buckets") if result.success else 0
@@ -85,10 +95,12 @@ def run(workers: int | None = None, judge_days: int = 5, until: str | None = Non
         flush=True,
     )
     until = now.isoformat()  # the workers fill up to the instant counted here
-    if len(parts) == 1:
-        results = [_run_shard(parts[0], judge_days, until)]
-    else:
-        results = in_processes(_run_shard, [(p, judge_days, until) for p in parts])
+    with Progress("backfill", sum(sizes.values()), "buckets") as progress:
+        if len(parts) == 1:
+            results = [_run_shard(parts[0], judge_days, until)]
+        else:
+            calls = [(p, judge_days, until) for p in parts]
+            results = in_processes(_run_shard, calls, initializer=_worker, initargs=(progress.counter,))
     failed = [run_id for ok, _, run_id in results if not ok]
     if failed:
         raise RuntimeError(f"backfill failed in run(s) {', '.join(failed)}: see `dagster` logs or the UI")

@@ -17,15 +17,19 @@ import multiprocessing
 import os
 import signal
 import subprocess
+import sys
 import threading
+from collections.abc import Callable
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def run_supervised(argv: list[str], grace: float = 5.0) -> int:
     """Run `argv` until it exits, or until this process gets SIGINT or SIGTERM: then send SIGINT
-    and SIGTERM to its whole process group and SIGKILL whatever still runs after `grace`
-    seconds. Returns the child's exit code (128 + the signal's number when stopped)."""
+    to its whole process group, SIGTERM after half of `grace` seconds (one signal at a time: two
+    at once interrupt Dagster's shutdown mid-way, a traceback per process) and SIGKILL to
+    whatever still runs after `grace`. Returns the child's exit code (128 + the signal's number
+    when stopped)."""
     child = subprocess.Popen(argv, start_new_session=True)
     stop = threading.Event()
     received: list[int] = []
@@ -42,16 +46,43 @@ def run_supervised(argv: list[str], grace: float = 5.0) -> int:
             print("\nstopping the Dagster UI and every process it started ...", flush=True)
             for s in STOP_SIGNALS:
                 _signal_group(child.pid, s)
-            try:
-                child.wait(grace)
-            except subprocess.TimeoutExpired:
-                pass
+                try:
+                    child.wait(grace / len(STOP_SIGNALS))
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
         _signal_group(child.pid, signal.SIGKILL)  # the children too, even where the leader has exited
         child.wait()
         return 128 + received[0] if received else child.returncode
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def own_terminal() -> Callable[[], None]:
+    """Make this process's group the terminal's foreground one, so that Ctrl-C reaches this
+    process and what it started, and not the `make` that ran it (which would print
+    "make: *** [demo] Interrupt" however quietly the demo stops); returns what gives the
+    terminal back. Nothing to do off a terminal or where this process leads its group already."""
+    try:
+        if not sys.stdin.isatty() or os.getpgrp() == os.getpid() or os.tcgetpgrp(0) != os.getpgrp():
+            return lambda: None
+        before = os.getpgrp()
+        os.setpgid(0, 0)
+        _foreground(os.getpgrp())
+    except OSError:
+        return lambda: None
+    return lambda: _foreground(before)
+
+
+def _foreground(pgid: int) -> None:
+    hangup = signal.signal(signal.SIGTTOU, signal.SIG_IGN)  # a background group may not take it otherwise
+    try:
+        os.tcsetpgrp(0, pgid)
+    except OSError:  # the group that had it is gone: the shell takes it back
+        pass
+    finally:
+        signal.signal(signal.SIGTTOU, hangup)
 
 
 def _signal_group(pgid: int, signum: int) -> None:
@@ -61,7 +92,7 @@ def _signal_group(pgid: int, signum: int) -> None:
         pass
 
 
-def in_processes(fn, calls: list[tuple]) -> list:
+def in_processes(fn, calls: list[tuple], initializer=None, initargs: tuple = ()) -> list:
     """fn(*args) for each args of `calls`, each in a fresh process of its own, in order.
 
     The workers are let go by closing the pool, never by terminating it (what `with Pool()`
@@ -69,7 +100,7 @@ def in_processes(fn, calls: list[tuple]) -> list:
     Dagster mapped it to, and with Dagster's threads alive in it the signal can land on a thread
     that never wakes the blocked main one: the backfill then waited forever for a worker
     that had finished its work."""
-    pool = multiprocessing.get_context("spawn").Pool(len(calls))
+    pool = multiprocessing.get_context("spawn").Pool(len(calls), initializer, initargs)
     try:
         results = pool.starmap(fn, calls)
     except BaseException:

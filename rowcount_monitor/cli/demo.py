@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -76,6 +77,20 @@ def cmd_demo(args) -> int:
             file=sys.stderr,
         )
         return 1
+    from ..supervise import own_terminal
+
+    give_back = own_terminal()
+    try:
+        code = _demo(args)
+    except KeyboardInterrupt:
+        print("\nstopped", file=sys.stderr)
+        return 0
+    finally:
+        give_back()
+    return 0 if code == 128 + signal.SIGINT else code  # Ctrl-C is how the demo is meant to end
+
+
+def _demo(args) -> int:
     cmd_demo_warehouse(argparse.Namespace(path=str(DEMO_FILE), force=False))
     late = _hold_back_late_rows()
     from .loading import cmd_backfill

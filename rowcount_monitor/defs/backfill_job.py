@@ -21,10 +21,13 @@ from ..feedback import feedback_for, policy_for
 from ..history import HistoryCache, buckets_needed, history_keys, load_history
 from ..measures import is_metric, measured, recorded
 from ..naming import CHECK_NAME, entry_key
+from ..progress import advance
 from .checks import judge
 from .tables import partitions_for
 
 JOB_NAME = "backfill_row_counts"
+# Buckets recorded between two advances of the backfill's progress line.
+PROGRESS_STEP = 50
 
 
 class BackfillConfig(dg.Config):
@@ -93,13 +96,16 @@ def _fill_table(context, facts: TableFacts, until: dt.datetime, judge_days: int,
             f"({by_key[odd[0]]} at {odd[0]}) are not recorded"
         )
         todo = [k for k in todo if k not in odd]
+        advance(len(odd))  # done with, for now
         by_key = {k: n for k, n in by_key.items() if k not in odd}
-    for partition in todo:
+    for i, partition in enumerate(todo, 1):
         context.log_event(
             dg.AssetMaterialization(
                 asset_key=key, partition=partition, metadata=recorded(entry, by_key.get(partition, 0))
             )
         )
+        if i % PROGRESS_STEP == 0 or i == len(todo):
+            advance(i % PROGRESS_STEP or PROGRESS_STEP)
     cache = HistoryCache.for_instance(context.instance)
     if cache is not None:
         cache.record([(key.to_user_string(), pd.to_datetime(p, format=fmt), by_key.get(p, 0)) for p in todo])
