@@ -1,6 +1,7 @@
 """The processes the demo and the backfill start, and how they end.
 
-`run_supervised`: `dg dev` for the demo, so that Ctrl-C and SIGTERM stop every process it started.
+`run_supervised`: `dg dev` for the demo, so that Ctrl-C and SIGTERM stop every process it started;
+`until_ctrl_c`: the demo as a whole, so that Ctrl-C ends it in one line (under `make` too).
 
 `dagster dev` starts a webserver, a daemon and code servers. Started in the background, it
 inherits an ignored SIGINT, and it answers SIGTERM slowly or not at all; its children then live
@@ -57,6 +58,21 @@ def run_supervised(argv: list[str], grace: float = 5.0) -> int:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def until_ctrl_c(work: Callable[[], int]) -> int:
+    """Run `work` (an interactive command such as the demo, which runs until Ctrl-C) with the
+    terminal's Ctrl-C its own: a stop by Ctrl-C is how it is meant to end, so it ends quietly
+    (one line, exit status 0); other exit codes pass through."""
+    give_back = own_terminal()
+    try:
+        code = work()
+    except KeyboardInterrupt:
+        print("\nstopped", file=sys.stderr)
+        return 0
+    finally:
+        give_back()
+    return 0 if code == 128 + signal.SIGINT else code
 
 
 def own_terminal() -> Callable[[], None]:

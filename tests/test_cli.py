@@ -1,6 +1,7 @@
 """The operating commands on a real instance: status, anomalies, explain, backtest (+ plot)."""
 
 import json
+import os
 import re
 import shutil
 import signal
@@ -441,6 +442,50 @@ def test_the_demo_stops_every_process_it_started_on_ctrl_c_or_sigterm(tmp_path, 
     time.sleep(0.5)
     for pid in children + [grandchild]:
         assert not _alive(pid), f"process {pid} still runs"
+
+
+QUIET_STOP = """
+import sys
+from rowcount_monitor.supervise import run_supervised, until_ctrl_c
+print("ready", flush=True)
+child = "import signal, sys, time; signal.signal(signal.SIGINT, lambda *_: sys.exit(0)); time.sleep(600)"
+sys.exit(until_ctrl_c(lambda: run_supervised([sys.executable, "-c", child], grace=2)))
+"""
+
+
+def test_ctrl_c_under_make_ends_the_demo_in_one_line_with_no_make_error(tmp_path):
+    """`make demo` on a terminal: Ctrl-C (the terminal's ^C, through a pseudo-terminal) reaches
+    the supervised command and not make, which would print 'make: *** [demo] Interrupt'."""
+    import pty
+    import select
+
+    (tmp_path / "stop.py").write_text(QUIET_STOP)
+    (tmp_path / "Makefile").write_text(f"demo:\n\t{sys.executable} stop.py\n")
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: make on the pseudo-terminal, as a user's shell starts it
+        os.chdir(tmp_path)
+        os.execvp("make", ["make", "--no-print-directory", "demo"])
+    out, sent = b"", False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if not sent and b"ready" in out:
+            time.sleep(1.0)
+            os.write(terminal, b"\x03")
+            sent = True
+        if select.select([terminal], [], [], 0.2)[0]:
+            try:
+                data = os.read(terminal, 65536)
+            except OSError:  # the terminal closed: everything on it exited
+                break
+            if not data:
+                break
+            out += data
+    _, status = os.waitpid(pid, 0)
+    text = out.decode(errors="replace")
+    assert sent, text
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert "stopping the Dagster UI" in text, text
+    assert "make:" not in text and "Traceback" not in text, text
 
 
 def _alive(pid: int) -> bool:

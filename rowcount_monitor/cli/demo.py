@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import sys
 from pathlib import Path
 
@@ -77,17 +76,9 @@ def cmd_demo(args) -> int:
             file=sys.stderr,
         )
         return 1
-    from ..supervise import own_terminal
+    from ..supervise import until_ctrl_c
 
-    give_back = own_terminal()
-    try:
-        code = _demo(args)
-    except KeyboardInterrupt:
-        print("\nstopped", file=sys.stderr)
-        return 0
-    finally:
-        give_back()
-    return 0 if code == 128 + signal.SIGINT else code  # Ctrl-C is how the demo is meant to end
+    return until_ctrl_c(lambda: _demo(args))
 
 
 def _demo(args) -> int:
