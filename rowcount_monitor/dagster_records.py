@@ -13,6 +13,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from .naming import CHECK_NAME
@@ -135,3 +138,27 @@ def materialization_cursor_since(instance: dg.DagsterInstance, timestamp: float)
         ascending=True,
     )
     return first[0].storage_id - 1 if first else storage.get_maximum_record_id() or 0
+
+
+def materialization_targets(
+    instance: dg.DagsterInstance, key: dg.AssetKey, partitions: list[str]
+) -> dict[str, AssetCheckEvaluationTargetMaterializationData]:
+    """The newest materialization of each of `partitions`, as the target a check evaluation
+    logged outside a check's own step names: Dagster counts an evaluation in the check's
+    partition status (passed, failed) only where it names the materialization it judged, and
+    calls the partition missing otherwise. Its class is not public in Dagster 1.13."""
+    wanted, targets = set(partitions), {}
+    cursor = None
+    while wanted - set(targets):
+        page = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, asset_partitions=partitions), limit=1000, cursor=cursor
+        )
+        for record in page.records:  # newest first: the first of a partition is its target
+            if record.partition_key in wanted and record.partition_key not in targets:
+                targets[record.partition_key] = AssetCheckEvaluationTargetMaterializationData(
+                    storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
+                )
+        if not page.has_more:
+            break
+        cursor = page.cursor
+    return targets

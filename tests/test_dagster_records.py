@@ -52,3 +52,25 @@ def test_every_record_read_answers_on_a_real_instance(shop, monkeypatch):  # noq
         assert records.materialization_cursor_since(instance, 0) == events[0].storage_id - 1
         newest_event = records.materializations_after(instance, events[-1].storage_id, limit=100_000)[-1]
         assert records.materialization_cursor_since(instance, time.time() + 3600) >= newest_event.storage_id
+
+
+def test_backfilled_evaluations_count_in_the_checks_partition_status(shop):  # noqa: F811
+    """Judged by the backfill (not in a check step of their own), the evaluations name the
+    materializations they judged: Dagster's partition status of the check (what the UI's
+    Partitions tab shows) has each judged bucket passed or failed, none missing."""
+    db, make, _ = shop
+    defs = make()
+    cut_hour(db, "2026-02-27 09:00", keep=0.2)
+    with dg.instance_for_test() as instance:
+        backfill_until(defs, instance, "2026-02-27 12:00", judge_days=1)
+        judged = {records.partition_of(r): r.status for r in records.check_executions(instance, CHECK)}
+        assert len(judged) == 24 and judged["2026-02-27-09:00"] == records.Status.FAILED
+        # what the UI's check partition status is computed from (dagster._core.storage.asset_check_state)
+        infos = {i.partition_key: i for i in instance.event_log_storage.get_asset_check_partition_info([CHECK])}
+        assert set(infos) == set(judged)
+        assert all(info.is_current for info in infos.values()), [p for p, i in infos.items() if not i.is_current]
+        assert {p: i.latest_execution_status for p, i in infos.items()} == judged
+        targets = records.materialization_targets(instance, ORDERS, sorted(judged))
+        assert {p: t.storage_id for p, t in targets.items()} == {
+            p: i.latest_materialization_storage_id for p, i in infos.items()
+        }

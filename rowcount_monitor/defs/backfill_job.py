@@ -10,6 +10,8 @@ missing bucket, from one GROUP BY query per table: about twice as fast, which ma
 
 import datetime as dt
 import math
+from collections.abc import Generator, Iterator
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -17,6 +19,7 @@ import pandas as pd
 from ..cadence import BUCKET_UNIT, PARTITION_FORMAT, label_zone
 from ..catalog import TableFacts
 from ..connections import reader, resource_key
+from ..dagster_records import materialization_targets
 from ..feedback import feedback_for, policy_for
 from ..history import HistoryCache, buckets_needed, history_keys, load_history
 from ..measures import is_metric, measured, recorded
@@ -46,7 +49,7 @@ def backfill_job(facts: list[TableFacts], plots: str = "failures") -> dg.JobDefi
     resources = {resource_key(f.entry.warehouse) for f in bucket_tables}
 
     @dg.op(name="fill_missing_buckets", required_resource_keys=resources)
-    def fill(context: dg.OpExecutionContext, config: BackfillConfig) -> int:
+    def fill(context: dg.OpExecutionContext, config: BackfillConfig) -> Iterator[Any]:
         until = pd.Timestamp(config.until) if config.until else pd.Timestamp.now(tz="UTC")
         until = until.tz_localize("UTC") if until.tzinfo is None else until
         now = pd.Timestamp.now(tz="UTC")
@@ -59,10 +62,10 @@ def backfill_job(facts: list[TableFacts], plots: str = "failures") -> dg.JobDefi
             raise dg.Failure(f"not bucket tables of this code location: {', '.join(unknown)}")
         filled = 0
         for i, name in enumerate(chosen, 1):
-            filled += _fill_table(
+            filled += yield from _fill_table(
                 context, keys[name], until.to_pydatetime(), config.judge_days, plots, f"[{i}/{len(chosen)}]"
             )
-        return filled
+        yield dg.Output(filled)
 
     @dg.job(name=JOB_NAME, description="Fill every table's missing row-count buckets (one query per table).")
     def _job():
@@ -71,7 +74,12 @@ def backfill_job(facts: list[TableFacts], plots: str = "failures") -> dg.JobDefi
     return _job
 
 
-def _fill_table(context, facts: TableFacts, until: dt.datetime, judge_days: int, plots: str, label: str) -> int:
+def _fill_table(
+    context, facts: TableFacts, until: dt.datetime, judge_days: int, plots: str, label: str
+) -> Generator[Any, None, int]:
+    """Record a table's missing buckets and judge the recent ones; yields their events (each
+    stored as it is yielded: the evaluations name the materializations they judged) and
+    returns how many buckets it recorded."""
     entry = facts.entry
     key = entry_key(entry)
     pdef = partitions_for(facts)
@@ -99,17 +107,15 @@ def _fill_table(context, facts: TableFacts, until: dt.datetime, judge_days: int,
         advance(len(odd))  # done with, for now
         by_key = {k: n for k, n in by_key.items() if k not in odd}
     for i, partition in enumerate(todo, 1):
-        context.log_event(
-            dg.AssetMaterialization(
-                asset_key=key, partition=partition, metadata=recorded(entry, by_key.get(partition, 0))
-            )
+        yield dg.AssetMaterialization(
+            asset_key=key, partition=partition, metadata=recorded(entry, by_key.get(partition, 0))
         )
         if i % PROGRESS_STEP == 0 or i == len(todo):
             advance(i % PROGRESS_STEP or PROGRESS_STEP)
     cache = HistoryCache.for_instance(context.instance)
     if cache is not None:
         cache.record([(key.to_user_string(), pd.to_datetime(p, format=fmt), by_key.get(p, 0)) for p in todo])
-    failed = _judge_recent(context, facts, key, todo, by_key, until - dt.timedelta(days=judge_days), plots)
+    failed = yield from _judge_recent(context, facts, key, todo, by_key, until - dt.timedelta(days=judge_days), plots)
     total = sum(by_key.values())
     # a metric's values are not rows: their sum says nothing, their count of buckets does
     what = "" if is_metric(entry) else f", {total:,.0f} rows"
@@ -120,11 +126,12 @@ def _fill_table(context, facts: TableFacts, until: dt.datetime, judge_days: int,
 
 def _judge_recent(
     context, facts: TableFacts, key, filled: list[str], counts: dict[str, int], since: dt.datetime, plots: str
-) -> int:
+) -> Generator[Any, None, int]:
     """Evaluate the row-count check for filled buckets after `since`, exactly as the live check
-    would have (same history window, same `judge`), and log the evaluations. It does not call
-    checks.judge_partition per bucket: that would be one event-log query per bucket, where this
-    reads the whole window once."""
+    would have (same history window, same `judge`), and yield the evaluations, each naming the
+    materialization it judged (so the check's partition status shows the bucket as passed or
+    failed, not missing); returns how many failed. It does not call checks.judge_partition per
+    bucket: that would be one event-log query per bucket, where this reads the whole window once."""
     entry = facts.entry
     fmt = PARTITION_FORMAT[entry.cadence]
     since_key = since.strftime(fmt)
@@ -139,21 +146,21 @@ def _judge_recent(
     wanted = set(keys)
     new = pd.Series({pd.to_datetime(k, format=fmt): float(counts.get(k, 0)) for k in filled if k in wanted})
     series = pd.concat([recorded, new]).sort_index()
+    targets = materialization_targets(context.instance, key, to_judge)
     failed = 0
     for partition in to_judge:
         window = history_keys(entry, partition, facts.start, needed)  # what the live check reads
         first, ts = (pd.to_datetime(k, format=fmt) for k in (window[0], window[-1]))
         result = judge(entry, policy, series.loc[first:ts], plots)
         failed += not result.passed
-        context.log_event(
-            dg.AssetCheckEvaluation(
-                asset_key=key,
-                check_name=CHECK_NAME,
-                passed=result.passed,
-                metadata=result.metadata,
-                severity=result.severity,
-                description=result.description,
-                partition=partition,
-            )
+        yield dg.AssetCheckEvaluation(
+            asset_key=key,
+            check_name=CHECK_NAME,
+            passed=result.passed,
+            metadata=result.metadata,
+            severity=result.severity,
+            description=result.description,
+            partition=partition,
+            target_materialization_data=targets.get(partition),
         )
     return failed
