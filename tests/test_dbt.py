@@ -1,5 +1,6 @@
 """dbt models as assets downstream of the monitored raw tables, on a real DuckDB file."""
 
+import logging
 from pathlib import Path
 
 import dagster as dg
@@ -75,7 +76,7 @@ def test_model_descriptions_are_the_models_docs_without_their_sql(shop):
     assert specs[key("staging", "stg_orders")].description is None  # undocumented: no raw SQL instead
 
 
-def test_models_materialize_with_exact_rows_and_row_counts(shop):
+def test_models_materialize_with_exact_rows_and_row_counts(shop, capsys):
     db, make = shop
     defs = make()
     job = defs.resolve_implicit_global_asset_job_def()
@@ -83,6 +84,10 @@ def test_models_materialize_with_exact_rows_and_row_counts(shop):
     with dg.instance_for_test() as instance:
         result = job.execute_in_process(instance=instance, asset_selection=models)
         assert result.success
+        # dbt's own lines are in the run's debug log, not on the console of the process running it
+        assert "Running with dbt=" not in capsys.readouterr().out
+        logged = [r.user_message for r in instance.all_logs(result.run_id) if r.level == logging.DEBUG]
+        assert any(m.startswith("Running with dbt=") for m in logged)
         counts = {
             k.path[-1]: instance.fetch_materializations(k, limit=1)
             .records[0]

@@ -16,10 +16,13 @@ The manifest is parsed when the code location loads if it is missing (developmen
 production image runs `dbt parse` at build time instead (see docs/production.md).
 """
 
+import contextlib
+import io
 import json
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -33,6 +36,24 @@ from ..warehouse import TableRef
 from .checks import judge_partition
 
 PARTITION_TAG = "dagster/partition"
+
+
+class LinesTo(io.TextIOBase):
+    """A text stream that hands each whole, non-blank line written to it to `emit`."""
+
+    def __init__(self, emit: Callable[[str], object]):
+        self.emit, self.pending = emit, ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        *lines, self.pending = (self.pending + text).split("\n")
+        for line in lines:
+            if line.strip():
+                self.emit(line)
+        return len(text)
+
 
 DUCKDB_PATH_ENV = "ROWCOUNT_MONITOR_DUCKDB_PATH"  # read by dbt_project/profiles.yml
 
@@ -160,14 +181,17 @@ def dbt_definitions(config: MonitorConfig, project: DbtProject, facts: list[Tabl
         if excluded:
             args += ["--exclude", *excluded]
         warehouse = reader(getattr(context.resources, warehouse_key))
-        for event in context.resources.dbt.cli(args, context=context).stream():
-            if isinstance(event, dg.Output):
-                ref = counted.get(context.asset_key_for_output(event.output_name))
-                if ref is not None:
-                    event = event.with_metadata(
-                        {**event.metadata, "dagster/row_count": dg.MetadataValue.int(warehouse.total_count(ref))}
-                    )
-            yield event
+        # dagster-dbt prints every dbt line to stdout: the terminal running the UI would show
+        # the whole dbt log of every tick. They go to the run's debug log (the UI) instead.
+        with contextlib.redirect_stdout(LinesTo(context.log.debug)):
+            for event in context.resources.dbt.cli(args, context=context).stream():
+                if isinstance(event, dg.Output):
+                    ref = counted.get(context.asset_key_for_output(event.output_name))
+                    if ref is not None:
+                        event = event.with_metadata(
+                            {**event.metadata, "dagster/row_count": dg.MetadataValue.int(warehouse.total_count(ref))}
+                        )
+                yield event
 
     resource = DbtCliResource(project_dir=project, dbt_executable=dbt_executable())
     return dg.Definitions(assets=[_dbt_models], resources={"dbt": resource})
