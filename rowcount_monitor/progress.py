@@ -33,7 +33,8 @@ def advance(n: int) -> None:
             _counter.value += n
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """'12 s', '3 min 05 s'."""
     seconds = int(round(seconds))
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
@@ -57,7 +58,7 @@ class Progress:
             rate = done / elapsed
             text += f", {rate:,.0f} {self.unit}/s"
             if done < self.total:
-                text += f", about {_duration((self.total - done) / rate)} left"
+                text += f", about {duration((self.total - done) / rate)} left"
         return text
 
     def _draw(self) -> None:

@@ -6,6 +6,7 @@ import argparse
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from .common import (
@@ -82,11 +83,16 @@ def cmd_demo(args) -> int:
 
 
 def _demo(args) -> int:
+    from ..progress import duration
+
+    marks = [("", time.perf_counter())]
     cmd_demo_warehouse(argparse.Namespace(path=str(DEMO_FILE), force=False))
+    marks.append(("warehouse", time.perf_counter()))
     late = _hold_back_late_rows()
     from .loading import cmd_backfill
 
     cmd_backfill(argparse.Namespace(workers=None, judge_days=5, seed_cache=False))
+    marks.append(("backfill", time.perf_counter()))
     if late is not None:
         from ..demo_warehouse import LATE_TABLE, land_late_rows
 
@@ -98,10 +104,13 @@ def _demo(args) -> int:
     from ..backfill import build_models
 
     build_models()
+    marks.append(("dbt", time.perf_counter()))
+    phases = ", ".join(f"{name} {duration(t - marks[i][1])}" for i, (name, t) in enumerate(marks[1:]))
+    print(f"\nready in {duration(marks[-1][1] - marks[0][1])} ({phases})", flush=True)
     dg_cli = shutil.which("dg", path=str(Path(sys.executable).parent)) or "dg"
     url = f"http://{args.host}:{args.port}"
     print(
-        f"\nstarting the Dagster UI at {url}  (Ctrl-C stops it; history stays in {os.environ['DAGSTER_HOME']})\n",
+        f"starting the Dagster UI at {url}  (Ctrl-C stops it; history stays in {os.environ['DAGSTER_HOME']})\n",
         flush=True,
     )
     os.chdir(PROJECT)
