@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from typing import IO
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -30,10 +31,19 @@ def run_supervised(argv: list[str], grace: float = 5.0) -> int:
     to its whole process group, SIGTERM after half of `grace` seconds (one signal at a time: two
     at once interrupt Dagster's shutdown mid-way, a traceback per process) and SIGKILL to
     whatever still runs after `grace`. Returns the child's exit code (128 + the signal's number
-    when stopped)."""
-    child = subprocess.Popen(argv, start_new_session=True)
+    when stopped). What the processes print is passed on until the stop: then their shutdown
+    (a code server stopped while it loaded prints a traceback per process) is left unsaid."""
+    child = subprocess.Popen(
+        argv,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},  # each line as it is written, not a buffer later
+    )
     stop = threading.Event()
     received: list[int] = []
+    relay = threading.Thread(target=_relay, args=(child.stdout, stop), daemon=True)
+    relay.start()
 
     def on_signal(signum, _frame):
         received.append(signum)
@@ -54,10 +64,20 @@ def run_supervised(argv: list[str], grace: float = 5.0) -> int:
                     pass
         _signal_group(child.pid, signal.SIGKILL)  # the children too, even where the leader has exited
         child.wait()
+        relay.join(grace)
         return 128 + received[0] if received else child.returncode
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def _relay(pipe: IO[bytes], stop: threading.Event) -> None:
+    """Copy the supervised processes' output to ours, line by line, until `stop` is set."""
+    for line in iter(pipe.readline, b""):
+        if not stop.is_set():
+            sys.stdout.buffer.write(line)
+            sys.stdout.buffer.flush()
+    pipe.close()
 
 
 def until_ctrl_c(work: Callable[[], int]) -> int:
