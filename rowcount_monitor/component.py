@@ -26,7 +26,8 @@ from .alerting.sns import TOPIC_ENV, SNSPublisher
 from .config import CONFIG_ENV, ConfigError, alerts_from_mapping, config_from_mapping, load_config
 from .defs import build_definitions
 from .defs.alert_sensors import sensor_definitions
-from .defs.existing_assets import ROW_COUNT, WatchedAsset, build_row_count_anomaly_checks
+from .defs.existing_assets import WatchedAsset, build_row_count_anomaly_checks
+from .measures import ROW_COUNT
 
 
 class RowCountMonitor(dg.Component, dg.Model, dg.Resolvable):

@@ -31,7 +31,7 @@ from .detection import DetectionPolicy
 from .detection.models import history_reach
 from .detection.seasonality import resolve_periods
 from .feedback import policy_for
-from .measures import value_key
+from .measures import ROW_COUNT, value_key
 from .naming import entry_key
 from .storage import CACHE_FILE, Store
 
@@ -141,7 +141,7 @@ def load_snapshot_history(instance: dg.DagsterInstance, key: dg.AssetKey, entry:
     records = instance.fetch_materializations(key, limit=min(10_000, 2 * n)).records
     counts: dict[pd.Timestamp, float] = {}
     for record in records:  # newest first
-        value = record.asset_materialization.metadata.get("dagster/row_count")
+        value = record.asset_materialization.metadata.get(ROW_COUNT)
         bucket = pd.Timestamp(record.timestamp, unit="s").floor(BUCKET_STEP[entry.cadence])
         if value is not None and bucket not in counts:
             counts[bucket] = float(value.value)

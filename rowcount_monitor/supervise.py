@@ -112,13 +112,13 @@ def own_terminal() -> Callable[[], None]:
 
 
 def _foreground(pgid: int) -> None:
-    hangup = signal.signal(signal.SIGTTOU, signal.SIG_IGN)  # a background group may not take it otherwise
+    before = signal.signal(signal.SIGTTOU, signal.SIG_IGN)  # a background group may not take it otherwise
     try:
         os.tcsetpgrp(0, pgid)
     except OSError:  # the group that had it is gone: the shell takes it back
         pass
     finally:
-        signal.signal(signal.SIGTTOU, hangup)
+        signal.signal(signal.SIGTTOU, before)
 
 
 def _signal_group(pgid: int, signum: int) -> None:

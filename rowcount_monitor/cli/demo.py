@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import time
+from itertools import pairwise
 from pathlib import Path
 
 from .common import (
@@ -105,7 +106,7 @@ def _demo(args) -> int:
 
     build_models()
     marks.append(("dbt", time.perf_counter()))
-    phases = ", ".join(f"{name} {duration(t - marks[i][1])}" for i, (name, t) in enumerate(marks[1:]))
+    phases = ", ".join(f"{name} {duration(t - before)}" for (_, before), (name, t) in pairwise(marks))
     print(f"\nready in {duration(marks[-1][1] - marks[0][1])} ({phases})", flush=True)
     dg_cli = shutil.which("dg", path=str(Path(sys.executable).parent)) or "dg"
     url = f"http://{args.host}:{args.port}"

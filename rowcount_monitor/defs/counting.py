@@ -27,7 +27,7 @@ from ..cadence import BUCKET_STEP, BUCKET_UNIT, PARTITION_FORMAT, label_zone, to
 from ..catalog import TableFacts
 from ..feedback import Feedback, feedback_for, policy_for
 from ..history import HistoryCache, buckets_needed, history_keys, load_history, load_snapshot_history, recorded_windows
-from ..measures import is_metric, measured, recorded
+from ..measures import ROW_COUNT, is_metric, measured, recorded
 from ..naming import entry_key
 from ..warehouse import Warehouse, WarehouseUnavailable, error_text
 from .checks import judge, judge_partition
@@ -230,9 +230,9 @@ def count_snapshots(
     keys = {_name(f): entry_key(f.entry) for f in tables}
     previous = context.instance.get_latest_materialization_events(list(keys.values())) if tables else {}
     for name, total in totals.items():
-        metadata = {"dagster/row_count": dg.MetadataValue.int(total)}
+        metadata = {ROW_COUNT: dg.MetadataValue.int(total)}
         event = previous.get(keys[name])
-        before = event.asset_materialization.metadata.get("dagster/row_count") if event else None
+        before = event.asset_materialization.metadata.get(ROW_COUNT) if event else None
         if before is not None:
             metadata["rows_added"] = dg.MetadataValue.int(total - int(before.value))
         yield dg.MaterializeResult(asset_key=keys[name], metadata=metadata)

@@ -31,11 +31,14 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from ..catalog import TableFacts
 from ..config import MonitorConfig, relative_to_config, warehouse_path
 from ..connections import reader, resource_key
+from ..measures import ROW_COUNT
 from ..naming import DBT_ASSETS, asset_key, group_name
 from ..warehouse import TableRef
 from .checks import judge_partition
 
 PARTITION_TAG = "dagster/partition"
+
+DUCKDB_PATH_ENV = "ROWCOUNT_MONITOR_DUCKDB_PATH"  # read by dbt_project/profiles.yml
 
 
 class LinesTo(io.TextIOBase):
@@ -53,9 +56,6 @@ class LinesTo(io.TextIOBase):
             if line.strip():
                 self.emit(line)
         return len(text)
-
-
-DUCKDB_PATH_ENV = "ROWCOUNT_MONITOR_DUCKDB_PATH"  # read by dbt_project/profiles.yml
 
 
 class WarehouseTranslator(DagsterDbtTranslator):
@@ -189,7 +189,7 @@ def dbt_definitions(config: MonitorConfig, project: DbtProject, facts: list[Tabl
                     ref = counted.get(context.asset_key_for_output(event.output_name))
                     if ref is not None:
                         event = event.with_metadata(
-                            {**event.metadata, "dagster/row_count": dg.MetadataValue.int(warehouse.total_count(ref))}
+                            {**event.metadata, ROW_COUNT: dg.MetadataValue.int(warehouse.total_count(ref))}
                         )
                 yield event
 

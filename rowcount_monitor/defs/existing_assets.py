@@ -21,10 +21,10 @@ import pandas as pd
 
 from ..cadence import BUCKET_STEP, PARTITION_FORMAT
 from ..detection import DetectionPolicy, Verdict, evaluate_latest
+from ..measures import ROW_COUNT
 from ..naming import CHECK_NAME
 from .checks import verdict_metadata
 
-ROW_COUNT = "dagster/row_count"
 # Recorded values a check reads back: eight weeks of hourly partitions, years of daily runs.
 HISTORY_LIMIT = 24 * 7 * 8
 
