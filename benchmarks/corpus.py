@@ -5,7 +5,8 @@ business-hours, flat, evening and nightly-batch shapes; weekday and weekend prof
 5 million rows a bucket; multiplicative noise from 3 % to 20 %; growth; public holidays;
 permanent level shifts; tables onboarded with 1-3 weeks of history; bursty tables; tiny and
 sparse tables (0.05 to 20 rows a bucket); weekday-only and nightly-only loads; local-time loads
-across a DST change; noise with heavier tails than lognormal (Student's t in log space, 4 to 10
+across a DST change; office-hours tables (busy hours on weekdays only, nights and weekends alike
+quiet: a rhythm the hour of day and the weekday cannot draw apart); noise with heavier tails than lognormal (Student's t in log space, 4 to 10
 degrees of freedom: real loads stray far more often than a Gaussian says). Each table may carry
 labelled incidents: zero load, half load for 1-3 buckets, doubled load, a short day at -30 %, a
 4x spike, a slow decline (and, on tiny and sparse tables, a whole empty day or a day at 4x).
@@ -105,7 +106,10 @@ def base_mean(
     local = idx.tz_localize("UTC").tz_convert(local_tz).tz_localize(None) if local_tz else idx
     dow = local.day_of_week.to_numpy()
     week = np.where(dow >= 5, weekend, 1.0) * (1 + rng.uniform(-0.08, 0.08, 7))[dow] * (weekend > 0 or dow < 5)
-    if cadence == HOURLY:
+    if cadence == HOURLY and shape == "office":  # business hours on weekdays, weekends at night's level
+        day = hour_shape("business", rng)
+        hours = np.where(dow >= 5, day.min(), day[local.hour.to_numpy()])
+    elif cadence == HOURLY:
         hours = hour_shape(shape, rng)[local.hour.to_numpy()]
     else:
         hours = np.ones(len(idx))
@@ -249,6 +253,8 @@ def make_table(i: int, phenomenon: str, cadence: str, seed: int) -> Table:
         end = pd.Timestamp("2027-01-26")
         weeks, judge_weeks = (11, 7) if cadence == HOURLY else (44, 30)
         holidays = ("US",)
+    elif phenomenon == "office hours":
+        force = dict(shape="office", weekend=1.0)
     elif phenomenon == "dst":
         end = pd.Timestamp(rng.choice(["2026-11-22", "2026-03-29", "2026-04-12", "2026-11-29"]))
         local_tz = str(rng.choice(["America/New_York", "Europe/Berlin", "America/Los_Angeles"]))
@@ -326,6 +332,7 @@ PHENOMENA = {  # phenomenon: (hourly tables, daily tables)
     "nightly batch": (16, 0),
     "dst": (16, 0),
     "heavy tails": (24, 8),
+    "office hours": (16, 0),
 }
 
 
@@ -368,7 +375,16 @@ def ours(t: Table, sensitivity: float | None = None, model: str = "auto", budget
 
 # phenomena whose loads are the oracle's noise model: lognormal x Poisson around a known mean
 # (bursts, and the day totals that tiny and sparse tables are judged on, are not)
-ORACLE_PHENOMENA = ("clean", "cold start", "level shift", "holidays", "weekday-only", "nightly batch", "dst")
+ORACLE_PHENOMENA = (
+    "clean",
+    "cold start",
+    "level shift",
+    "holidays",
+    "weekday-only",
+    "nightly batch",
+    "dst",
+    "office hours",
+)
 
 
 def oracle_z(t: Table) -> np.ndarray:

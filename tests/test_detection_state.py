@@ -61,7 +61,7 @@ def test_the_profile_finds_days_that_start_at_the_tables_own_midnight():
     assert flat.day_starts == 0  # no weekday effect to place: the grid's own midnight
 
 
-def test_a_slot_empty_twice_running_is_expected_empty_and_a_recurring_miss_is_rhythm():
+def test_a_slot_empty_twice_running_is_expected_empty():
     profile = Profile((24, 168))
     saturday_nine = 5 * 24 + 9
     profile.saw(saturday_nine, 0.0)
@@ -70,9 +70,35 @@ def test_a_slot_empty_twice_running_is_expected_empty_and_a_recurring_miss_is_rh
     assert profile.empty(saturday_nine)
     profile.saw(saturday_nine, 40.0)  # a load where none was: the slot is no longer empty
     assert not profile.empty(saturday_nine)
-    assert not profile.recurs(9, -3.0, within=1.0)  # first time: an incident
-    assert profile.recurs(9, -3.4, within=1.0)  # the same miss a week later: the rhythm
-    assert not profile.recurs(9, -9.0, within=1.0)  # a different miss: an incident again
+
+
+def test_a_miss_a_slot_of_the_week_makes_again_becomes_its_own_rhythm_until_it_no_longer_holds():
+    profile = Profile((24, 168))
+    saturday_nine, friday_nine = 5 * 24 + 9, 4 * 24 + 9
+    for day in range(7):  # every hour of every day at 4 beyond the level
+        profile.learn(day * 24 + 9, 4.0, level=30.0)
+    profile.miss(saturday_nine, -2.0)  # Saturday 09:00 loaded far less than the profile said
+    assert profile.missed(saturday_nine) == -2.0 and profile.shared(saturday_nine) is None
+    profile.learn(saturday_nine, -2.0, level=30.0, recurring=True)  # and again a week later
+    assert profile.value(saturday_nine) == pytest.approx(-2.0)  # its own, all of it at once
+    assert profile.value(friday_nine) == pytest.approx(4.0)  # the other days' nine o'clock untouched
+    assert profile.shared(saturday_nine) == pytest.approx(4.0)
+    profile.forget(saturday_nine)  # a Saturday loaded like the other days again
+    assert profile.value(saturday_nine) == pytest.approx(4.0) and profile.shared(saturday_nine) is None
+
+
+def test_a_business_hours_table_is_not_paged_on_its_quiet_weekends_and_a_half_load_pages():
+    """Busy 09:00-17:00 on weekdays, flat at 4 % of that at night and all weekend: a shape
+    the hour of day and the weekday effect cannot draw together, which the slots of the week
+    draw on their own once their miss recurred."""
+    idx = pd.date_range("2026-09-07", periods=24 * 56, freq="h")
+    rng = np.random.default_rng(7)
+    busy = np.isin(idx.hour, range(9, 18)) & (idx.day_of_week < 5)
+    s = pd.Series(rng.poisson(np.where(busy, 900.0, 40.0) * rng.lognormal(0, 0.05, len(idx))).astype(float), idx)
+    at = pd.Timestamp("2026-10-21 11:00")
+    s[at] = round(s[at] / 2)
+    flags = score_series(s, STATE, since=pd.Timestamp("2026-09-14")).is_anomaly
+    assert list(alert_starts(flags).index) == [at]
 
 
 def _feed(level, shifts, start=0):
@@ -229,6 +255,22 @@ def test_a_local_time_table_across_a_clock_change_raises_no_alert():
     s = pd.Series(rng.poisson(np.where(busy, 900.0, 40.0) * rng.lognormal(0, 0.05, len(idx))).astype(float), idx)
     flags = score_series(s, STATE, since=pd.Timestamp("2026-10-25")).is_anomaly
     assert not flags.any(), alert_starts(flags)
+
+
+def test_a_utc_table_that_kept_its_rhythm_across_a_clock_change_is_judged_on_it_days_after():
+    """Loads at 09:00-17:00 UTC on weekdays: when the United States' clock moves (Sunday
+    2026-11-01) the rhythm moved an hour either way is watched, and once the buckets where they
+    differ (the ends of three business days) show it stayed, the watch ends: on Thursday the
+    first quiet hour loading like a busy one pages (under the moved rhythm it would be 18:00's
+    usual busy load)."""
+    idx = pd.date_range("2026-09-07", periods=24 * 60, freq="h")
+    rng = np.random.default_rng(7)
+    busy = np.isin(idx.hour, range(9, 18)) & (idx.day_of_week < 5)
+    s = pd.Series(rng.poisson(np.where(busy, 900.0, 40.0) * rng.lognormal(0, 0.05, len(idx))).astype(float), idx)
+    at = pd.Timestamp("2026-11-05 18:00")
+    s[at] = s[at - pd.Timedelta(hours=1)]
+    flags = score_series(s, STATE, since=pd.Timestamp("2026-10-25")).is_anomaly
+    assert list(alert_starts(flags).index) == [at]
 
 
 def test_a_small_share_that_jumps_pages_on_its_own_scale():

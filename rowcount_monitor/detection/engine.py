@@ -32,11 +32,6 @@ SPARSE_ROWS = 3.0
 # hovering at its band's edge as a bad day left it turned one alert into several ("recovered",
 # then failing again: 9 of 154 false alerts over three seeds of benchmarks/corpus.py).
 SPARSE_HOLD = 3
-# Below this many expected rows a count's own sampling noise is a large part of its spread and
-# the model-space band (a normal approximation) is too narrow in the tails: a bucket outside the
-# band is an anomaly only if pure Poisson noise gives a count that far less often than the
-# band's sigmas do (a 0 where 7 were expected happens once in 1,100 loads: no page).
-FEW_ROWS = 1 / PHI
 # Before a band can be drawn, an empty load is still judged once a whole cycle of the longest
 # period (a week) was never near empty: the zero rule needs no rhythm, but a weekday-only table
 # is empty on its first Saturday. Without a season, after this many loads.
@@ -317,8 +312,12 @@ def _verdict_from_fit(
     relative = (observed - expected) / abs(expected) if expected else (np.inf if observed else 0.0)
     big_enough = abs(relative) >= policy.min_relative_change
     raw = (score > k_up if score > 0 else -score > k) and big_enough and _direction_ok(score, policy)
+    # A count's own sampling noise (Poisson, the least a count has) overrules the band where it
+    # alone gives a count that far off more often than the band's sigmas do: the model-space
+    # band is a normal approximation, too narrow in the tails of a few dozen rows (a 0 where 7
+    # were expected happens once in 1,100 loads; 22 where 43 were, once in 2,700: no page).
     by_chance = None  # how often sampling noise alone gives this count, where that overrules the band
-    if raw and counts and not by_run and expected < FEW_ROWS:
+    if raw and counts and not by_run:
         tail = _poisson_tail(observed, expected)
         if tail >= norm.sf(k_up if score > 0 else k):
             raw, by_chance = False, tail

@@ -156,6 +156,18 @@ def run_filter(  # noqa: C901
             )
         )
         k = k_high if r > 0 else k_low
+        # the slot's load the last time it missed beyond the threshold: made again, its rhythm
+        before, recurring = profile.missed(phase), False
+        if before is not None and abs(r) > k and abs(value - level.value - effect - before) <= k * scale:
+            expected, recurring = level.value + effect + before, True
+            r = (value - expected) / scale
+            k = k_high if r > 0 else k_low
+        shared = profile.shared(phase)  # a slot's own rhythm that did not hold: the days' again
+        if shared is not None and abs(r) > k and abs(value - level.value - effect - shared) <= k * scale:
+            expected = level.value + effect + shared
+            r = (value - expected) / scale
+            k = k_high if r > 0 else k_low
+            profile.forget(phase)
         earlier = level.earlier(t)
         if earlier is not None and level.back_to(t, r, (value - earlier - season) / scale, min(k_low, k_high)):
             out.reverted[t] = True  # back at the level before the last change: that change was not one
@@ -180,8 +192,12 @@ def run_filter(  # noqa: C901
             seen, gain = watch[best]
             if seen >= CLOCK_EVIDENCE and gain / seen > CLOCK_TELLING**2:
                 offset, watch_until = offset + best, None  # the rhythm moved with the clock
+            elif all(s >= CLOCK_EVIDENCE and g / s < -(CLOCK_TELLING**2) for s, g in watch.values()):
+                watch_until = None  # the rhythm as it was fits clearly better: it stayed
         judged = noise.known and profile.known(phase)
         flagged = abs(r) > k
+        if not skips[t]:
+            profile.miss(phase, value - level.value - effect if flagged or recurring else None)
         # a bucket flagged on its own is no part of a run: its neighbours are judged on their own
         recent.append(np.nan if flagged else float(r))
         runs = []
@@ -216,17 +232,17 @@ def run_filter(  # noqa: C901
             recent.clear()  # a run is of misses against the level as it is now
             continue
         calendar.learn(kind, day, value - level.value - profile.value(phase), scale)
-        recurring = profile.recurs(phase, miss if flagged else None, k * scale)
         changing = max(level.up, level.down) >= CHANGE_EVIDENCE
-        if (telling or changing or flagged and not recurring) and not trusted[t]:
+        if (telling or changing or flagged) and not trusted[t]:
             continue
         # a burst within the table's allowance moves the state no more than an ordinary miss
         limit = np.inf if recurring or trusted[t] else k_even * scale
-        if not counts or expected > EMPTY or value > EMPTY:  # the spread of loads, not of empty slots
+        # the spread of loads (not of empty slots), and not of a rhythm the profile is learning
+        if (not counts or expected > EMPTY or value > EMPTY) and not recurring:
             noise.learn(miss, limit)
         miss = min(max(miss, -limit), limit)
         level.learn(miss)
-        profile.learn(phase, expected + miss - effect - level.value, level.value, counts=counts)
+        profile.learn(phase, expected + miss - effect - level.value, level.value, counts=counts, recurring=recurring)
     return out
 
 
@@ -266,3 +282,5 @@ def _start(
         for t in np.flatnonzero(use):
             miss = y[t] - level.value - profile.value(int(phases[t]))
             noise.observe(int(t), miss / max(noise.scale(), 1e-9), k)
+            # a miss beyond the threshold here is remembered: made again, it is the slot's rhythm
+            profile.miss(int(phases[t]), y[t] - level.value if abs(miss) > k * noise.scale() else None)

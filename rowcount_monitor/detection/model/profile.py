@@ -9,8 +9,10 @@ mean of all seen so far) and then forgetting over PROFILE_MEMORY cycles, so a rh
 changes is followed. The weekday effect is learned from loaded buckets only (the hours a nightly
 batch does not run say nothing about its weekends). A slot of the week that was empty the last
 RECURS times is expected empty. Buckets judged anomalous are not learned from, unless the same
-slot missed by as much the cycle before: a rhythm the sum of the two parts cannot draw (busy
-weekday afternoons, quiet weekend ones) is learned where it recurs, not paged every week.
+slot of the week missed by as much the cycle before: a rhythm the sum of the two parts cannot
+draw (busy weekday afternoons, quiet weekend ones) is that slot's own, learned where it recurs
+and from then on a running mean of its own over PROFILE_MEMORY weeks, not paged every week and
+not drawn into the hours of the other days.
 """
 
 from __future__ import annotations
@@ -43,7 +45,9 @@ class Profile:
         self.nb = np.zeros(self.blocks)
         self.day_starts = 0  # the phase of the short period at which a block (a day) begins
         self.empty_run = np.zeros(self.long, np.int64)  # times in a row each phase was empty
-        self.last_miss = np.full(self.long, np.nan)  # each phase's miss where it was last judged anomalous
+        self.last_miss = np.full(self.long, np.nan)  # beyond the level, where a phase last missed
+        self.own = np.zeros(self.long)  # a slot of the week's own offset beyond the two parts
+        self.n_own = np.zeros(self.long, np.int64)  # weeks it was learned from (0: it has none)
 
     def start(self, phases: np.ndarray, beyond_level: np.ndarray, level: float, counts: bool = True) -> None:
         """Set the profile from the first cycles at once (medians of each slot, then of each
@@ -80,7 +84,7 @@ class Profile:
 
     def value(self, phase: int) -> float:
         i, j = self.slots(phase)
-        return float(self.a[i] + self.b[j])
+        return float(self.a[i] + self.b[j] + self.own[phase % self.long])
 
     def empty(self, phase: int, seen: int = RECURS) -> bool:
         """Whether the bucket's phase of the longest period was empty each of the last `seen`
@@ -93,22 +97,45 @@ class Profile:
         k = phase % self.long
         self.empty_run[k] = self.empty_run[k] + 1 if value <= EMPTY else 0
 
-    def recurs(self, phase: int, miss: float | None, within: float) -> bool:
-        """Note the miss of a bucket at `phase` judged anomalous (None: judged normal); True
-        where the same phase missed by as much (within `within`) the cycle before: a miss that
-        comes back every week the same size is the rhythm, not an incident, and is learned from."""
-        k = phase % self.long
-        before = self.last_miss[k]
-        self.last_miss[k] = np.nan if miss is None else miss
-        return miss is not None and not np.isnan(before) and abs(miss - before) <= within
+    def shared(self, phase: int) -> float | None:
+        """The profile at `phase` without the slot's own rhythm (None: it has none)."""
+        if not self.n_own[phase % self.long]:
+            return None
+        i, j = self.slots(phase)
+        return float(self.a[i] + self.b[j])
+
+    def forget(self, phase: int) -> None:
+        """Drop the slot's own rhythm: it no longer held."""
+        self.own[phase % self.long], self.n_own[phase % self.long] = 0.0, 0
+
+    def missed(self, phase: int) -> float | None:
+        """What a bucket at `phase` showed beyond the level the last time it was seen, where that
+        missed the profile beyond the threshold (None: it did not)."""
+        before = self.last_miss[phase % self.long]
+        return None if np.isnan(before) else float(before)
+
+    def miss(self, phase: int, beyond_level: float | None) -> None:
+        """Note what a bucket at `phase` showed beyond the level where it missed the profile
+        beyond the threshold (None where it did not)."""
+        self.last_miss[phase % self.long] = np.nan if beyond_level is None else beyond_level
 
     def known(self, phase: int) -> bool:
         """Whether the slot of this bucket was ever seen."""
         return bool(self.na[phase % self.short] > 0)
 
-    def learn(self, phase: int, beyond_level: float, level: float, counts: bool = True) -> None:
-        """Learn from a bucket that showed `beyond_level` above the `level`."""
+    def learn(
+        self, phase: int, beyond_level: float, level: float, counts: bool = True, recurring: bool = False
+    ) -> None:
+        """Learn from a bucket that showed `beyond_level` above the `level`; `recurring`: a miss
+        its slot of the week made the cycle before too, which becomes the slot's own."""
         i, j = self.slots(phase)
+        k = phase % self.long
+        if self.n_own[k] or recurring:
+            self.n_own[k] += 1
+            self.own[k] += (beyond_level - self.a[i] - self.b[j] - self.own[k]) / min(self.n_own[k], PROFILE_MEMORY)
+            if self.n_own[k] == 1:  # all it showed is the slot's own
+                return
+            beyond_level -= self.own[k]
         self.na[i] += 1
         self.a[i] += (beyond_level - self.a[i] - self.b[j]) / min(self.na[i], PROFILE_MEMORY)
         if self.blocks > 1 and (not counts or level + self.a[i] > EMPTY):
