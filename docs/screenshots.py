@@ -28,6 +28,11 @@ IMG = Path(__file__).resolve().parent / "img"
 PORT = 9333  # the browser's DevTools endpoint, on 127.0.0.1
 # name: (path in the UI, what to click in turn (regular expressions of its text), what it shows)
 PAGES = {
+    "orders_row_count": (
+        "/assets/demo/raw/orders",
+        ["Plots"],  # the Metadata section's plots, by partition (bucket time)
+        "orders' count and the band its checks drew, by bucket",
+    ),
     "check_partitions": (
         "/assets/demo/raw/payments?view=checks",
         # the check's own Partitions tab; never-judged and passed buckets hidden; the failed one

@@ -219,7 +219,20 @@ def test_backfill_judges_recent_buckets_as_the_live_check_does(shop):
                 judged[hour].description,
                 judged[hour].metadata,
             )
+            # the bucket's materialization carries the band its check drew, in both ways of judging
+            band = {k: now.metadata[k] for k in ("expected", "lower", "upper")}
+            assert band_of(live, hour) == band_of(backfilled, hour) == band
+        assert band_of(backfilled, "2026-02-27-09:00") == {}  # recorded, not judged: no band
     assert not judged["2026-02-28-09:00"].passed
+
+
+def band_of(instance, partition):
+    """The expected, lower and upper a bucket's latest materialization records."""
+    [record] = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=ORDERS, asset_partitions=[partition]), limit=1
+    ).records
+    metadata = record.asset_materialization.metadata
+    return {k: metadata[k] for k in ("expected", "lower", "upper") if k in metadata}
 
 
 def test_end_to_end_one_anomalous_bucket_one_message(shop, sns):

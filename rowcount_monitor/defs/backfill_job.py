@@ -25,7 +25,7 @@ from ..history import HistoryCache, buckets_needed, history_keys, load_history
 from ..measures import is_metric, measured, recorded
 from ..naming import CHECK_NAME, entry_key
 from ..progress import advance
-from .checks import judge
+from .checks import band, judge
 from .tables import partitions_for
 
 JOB_NAME = "backfill_row_counts"
@@ -106,53 +106,22 @@ def _fill_table(
         todo = [k for k in todo if k not in odd]
         advance(len(odd))  # done with, for now
         by_key = {k: n for k, n in by_key.items() if k not in odd}
+    verdicts = _judge_recent(context, facts, key, todo, by_key, until - dt.timedelta(days=judge_days), plots)
     for i, partition in enumerate(todo, 1):
         yield dg.AssetMaterialization(
-            asset_key=key, partition=partition, metadata=recorded(entry, by_key.get(partition, 0))
+            asset_key=key,
+            partition=partition,
+            metadata={**recorded(entry, by_key.get(partition, 0)), **band(verdicts.get(partition))},
         )
         if i % PROGRESS_STEP == 0 or i == len(todo):
             advance(i % PROGRESS_STEP or PROGRESS_STEP)
     cache = HistoryCache.for_instance(context.instance)
     if cache is not None:
         cache.record([(key.to_user_string(), pd.to_datetime(p, format=fmt), by_key.get(p, 0)) for p in todo])
-    failed = yield from _judge_recent(context, facts, key, todo, by_key, until - dt.timedelta(days=judge_days), plots)
-    total = sum(by_key.values())
-    # a metric's values are not rows: their sum says nothing, their count of buckets does
-    what = "" if is_metric(entry) else f", {total:,.0f} rows"
-    checks = f"{failed} failed check{'' if failed == 1 else 's'} in the last {judge_days} days" if failed else ""
-    context.log.info(f"{label} {key.to_user_string()}: {len(todo):,} buckets{what}" + (f", {checks}" if checks else ""))
-    return len(todo)
-
-
-def _judge_recent(
-    context, facts: TableFacts, key, filled: list[str], counts: dict[str, int], since: dt.datetime, plots: str
-) -> Generator[Any, None, int]:
-    """Evaluate the row-count check for filled buckets after `since`, exactly as the live check
-    would have (same history window, same `judge`), and yield the evaluations, each naming the
-    materialization it judged (so the check's partition status shows the bucket as passed or
-    failed, not missing); returns how many failed. It does not call checks.judge_partition per
-    bucket: that would be one event-log query per bucket, where this reads the whole window once."""
-    entry = facts.entry
-    fmt = PARTITION_FORMAT[entry.cadence]
-    since_key = since.strftime(fmt)
-    to_judge = [k for k in filled if k >= since_key]
-    if not to_judge:
-        return 0
-    policy = policy_for(entry, feedback_for(context.instance, [key.to_user_string()]).get(key.to_user_string()))
-    needed = buckets_needed(entry, policy)
-    keys = history_keys(entry, to_judge[-1], facts.start, needed + len(to_judge))
-    just_filled = set(filled)
-    recorded = load_history(context.instance, key, entry, [k for k in keys if k not in just_filled])
-    wanted = set(keys)
-    new = pd.Series({pd.to_datetime(k, format=fmt): float(counts.get(k, 0)) for k in filled if k in wanted})
-    series = pd.concat([recorded, new]).sort_index()
-    targets = materialization_targets(context.instance, key, to_judge)
-    failed = 0
-    for partition in to_judge:
-        window = history_keys(entry, partition, facts.start, needed)  # what the live check reads
-        first, ts = (pd.to_datetime(k, format=fmt) for k in (window[0], window[-1]))
-        result = judge(entry, policy, series.loc[first:ts], plots)
-        failed += not result.passed
+    # each evaluation names the materialization it judged (so the check's partition status shows
+    # the bucket as passed or failed, not missing): they are stored by now
+    targets = materialization_targets(context.instance, key, list(verdicts))
+    for partition, result in verdicts.items():
         yield dg.AssetCheckEvaluation(
             asset_key=key,
             check_name=CHECK_NAME,
@@ -163,4 +132,39 @@ def _judge_recent(
             partition=partition,
             target_materialization_data=targets.get(partition),
         )
-    return failed
+    failed = sum(not r.passed for r in verdicts.values())
+    total = sum(by_key.values())
+    # a metric's values are not rows: their sum says nothing, their count of buckets does
+    what = "" if is_metric(entry) else f", {total:,.0f} rows"
+    checks = f"{failed} failed check{'' if failed == 1 else 's'} in the last {judge_days} days" if failed else ""
+    context.log.info(f"{label} {key.to_user_string()}: {len(todo):,} buckets{what}" + (f", {checks}" if checks else ""))
+    return len(todo)
+
+
+def _judge_recent(
+    context, facts: TableFacts, key, filled: list[str], counts: dict[str, int], since: dt.datetime, plots: str
+) -> dict[str, dg.AssetCheckResult]:
+    """The row-count check's verdict on each filled bucket after `since`, exactly as the live
+    check would have given it (same history window, same `judge`). It does not call
+    checks.judge_partition per bucket: that would be one event-log query per bucket, where this
+    reads the whole window once."""
+    entry = facts.entry
+    fmt = PARTITION_FORMAT[entry.cadence]
+    since_key = since.strftime(fmt)
+    to_judge = [k for k in filled if k >= since_key]
+    if not to_judge:
+        return {}
+    policy = policy_for(entry, feedback_for(context.instance, [key.to_user_string()]).get(key.to_user_string()))
+    needed = buckets_needed(entry, policy)
+    keys = history_keys(entry, to_judge[-1], facts.start, needed + len(to_judge))
+    just_filled = set(filled)
+    recorded = load_history(context.instance, key, entry, [k for k in keys if k not in just_filled])
+    wanted = set(keys)
+    new = pd.Series({pd.to_datetime(k, format=fmt): float(counts.get(k, 0)) for k in filled if k in wanted})
+    series = pd.concat([recorded, new]).sort_index()
+    verdicts = {}
+    for partition in to_judge:
+        window = history_keys(entry, partition, facts.start, needed)  # what the live check reads
+        first, ts = (pd.to_datetime(k, format=fmt) for k in (window[0], window[-1]))
+        verdicts[partition] = judge(entry, policy, series.loc[first:ts], plots)
+    return verdicts

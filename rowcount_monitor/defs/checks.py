@@ -75,6 +75,19 @@ def verdict_metadata(verdict: Verdict, policy: DetectionPolicy) -> dict:
     }
 
 
+def band(result: dg.AssetCheckResult | None) -> dict:
+    """What a verdict expected of its bucket (expected, lower, upper), as metadata of the
+    bucket's materialization: Dagster plots an asset's metadata by partition, so the band reads
+    by bucket time beside the count (a check's own metadata plots by when it ran)."""
+    if result is None:
+        return {}
+    return {
+        k: result.metadata[k]
+        for k in ("expected", "lower", "upper")
+        if isinstance(result.metadata.get(k), dg.FloatMetadataValue)
+    }
+
+
 def judge(
     entry: TableConfig, policy: DetectionPolicy, history: pd.Series, plots: str = "never", rejudged: bool = False
 ) -> dg.AssetCheckResult:

@@ -30,7 +30,7 @@ from ..history import HistoryCache, buckets_needed, history_keys, load_history, 
 from ..measures import ROW_COUNT, is_metric, measured, recorded
 from ..naming import entry_key
 from ..warehouse import Warehouse, WarehouseUnavailable, error_text
-from .checks import judge, judge_partition
+from .checks import band, judge, judge_partition
 
 T = TypeVar("T")
 
@@ -124,7 +124,7 @@ def count_buckets(
     for name, value in _not_numbers(counts).items():  # that metric fails; the rest are recorded and judged
         del counts[name]
         errors[name] = f"value is not a number ({value}): nothing recorded for this bucket"
-    rows = []
+    rows, outputs = [], []
     for f in tables:
         if _name(f) not in counts:
             continue
@@ -132,7 +132,7 @@ def count_buckets(
         own = [(k, t) for k, t in buckets if t >= f.start]  # not before the table's first load
         key = entry_key(f.entry)
         if len(keys) == 1 and own:  # a normal run: a real output, so downstream dbt models run after it
-            yield dg.MaterializeResult(asset_key=key, metadata=recorded(f.entry, found.get(own[0][1], 0)))
+            outputs.append((_name(f), key, recorded(f.entry, found.get(own[0][1], 0))))
         else:  # a range (backfill): one materialization per bucket, no output
             for partition, t in own:
                 yield dg.AssetMaterialization(
@@ -165,7 +165,12 @@ def count_buckets(
     if len(keys) == 1:
         # a run that counts nothing judges again what an earlier run recorded (recount.py)
         judged = [f for f in checked if _name(f) not in errors]
-        yield from _judge_buckets(context, judged, keys[0], plots, rejudged=not tables)
+        fresh = {name: t for name, t, _ in rows if t == buckets[0][1]} if tables else {}
+        results = list(_judge_buckets(context, judged, keys[0], plots, rejudged=not tables, fresh=fresh, counts=counts))
+        verdicts = {r.asset_key.to_user_string(): r for r in results}
+        for name, key, metadata in outputs:  # each bucket's band beside its count, plotted by bucket
+            yield dg.MaterializeResult(asset_key=key, metadata={**metadata, **band(verdicts.get(name))})
+        yield from results
     elif checked:
         context.log.info("row-count checks are not run for a range of buckets; the backfill job judges recent ones")
     fail_for(errors, len(tables))
@@ -202,11 +207,25 @@ def _recorded_counts(instance, tables: list[TableFacts], first: pd.Timestamp, la
     return out
 
 
-def _judge_buckets(context, checked: list[TableFacts], partition: str, plots: str, rejudged: bool = False):
-    """Each checked table's verdict on `partition`, from one read of all their history windows."""
+def _judge_buckets(
+    context,
+    checked: list[TableFacts],
+    partition: str,
+    plots: str,
+    rejudged: bool = False,
+    fresh: dict[str, pd.Timestamp] | None = None,
+    counts: dict | None = None,
+):
+    """Each checked table's verdict on `partition`, from one read of all their history windows;
+    `fresh`: tables whose bucket at that time was counted in this step and is not stored yet
+    (its count from `counts`)."""
     t0 = time.perf_counter()
     judged = [f for f in checked if pd.to_datetime(partition, format=PARTITION_FORMAT[f.entry.cadence]) >= f.start]
     windows = recorded_windows(context.instance, judged, partition) if judged else {}
+    for name, t in (fresh or {}).items():
+        if name in windows and counts is not None:
+            window = windows[name].drop(t, errors="ignore")
+            windows[name] = pd.concat([window, pd.Series({t: float(counts[name].get(t, 0))})]).sort_index()
     said = feedback_for(context.instance, list(windows))
     failed = 0
     for f in judged:
