@@ -26,11 +26,12 @@ from websockets.sync.client import connect  # installed with dagster-webserver
 
 IMG = Path(__file__).resolve().parent / "img"
 PORT = 9333  # the browser's DevTools endpoint, on 127.0.0.1
-# name: (path in the UI, what to click in turn (regular expressions of its text), what it shows)
+# name: (path in the UI, what to click in turn (regular expressions of its text; "see: X"
+# scrolls X to the top instead), what it shows)
 PAGES = {
     "orders_row_count": (
         "/assets/demo/raw/orders",
-        ["Plots"],  # the Metadata section's plots, by partition (bucket time)
+        ["Plots", "see: Metadata"],  # the Metadata section's plots, by partition (bucket time)
         "orders' count and the band its checks drew, by bucket",
     ),
     "check_partitions": (
@@ -117,19 +118,23 @@ class Browser:
 
     def click_last(self, pattern: str, settle: float = 5.0) -> None:
         """Click the last element on the page whose text matches the regular expression
-        `pattern` whole (a tab's title; a checkbox's label with its count, `Missing.{0,12}`)."""
+        `pattern` whole (a tab's title; a checkbox's label with its count, `Missing.{0,12}`);
+        `see: pattern` scrolls that element to the top of the window instead."""
+        scroll = pattern.startswith("see: ")
+        pattern = pattern.removeprefix("see: ")
+        action = "scrollIntoView({block: 'start'})" if scroll else "click()"
         found = self.send(
             "Runtime.evaluate",
             expression=(
                 f"(() => {{ const re = new RegExp({json.dumps('^(' + pattern + ')$')}, 's');"
                 " const hits = [...document.querySelectorAll('button, [role=tab], a, label, div, span')]"
                 ".filter(e => re.test(e.textContent.trim()));"
-                " if (!hits.length) return false; hits[hits.length - 1].click(); return true; })()"
+                f" if (!hits.length) return false; hits[hits.length - 1].{action}; return true; }})()"
             ),
             returnByValue=True,
         )
         if not found["result"].get("value"):
-            raise RuntimeError(f"nothing to click matching {pattern!r}")
+            raise RuntimeError(f"nothing to {'see' if scroll else 'click'} matching {pattern!r}")
         time.sleep(settle)
 
     def screenshot(self, out: Path) -> None:
