@@ -1,5 +1,5 @@
 """The shop's DuckDB file: where it is, and `python -m shop_dbt.warehouse` to write it with
-three weeks of orders, one day of which loaded a third of its rows."""
+17 days of orders, one day of which loaded a third of its rows."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pandas as pd
 
 PATH_ENV = "SHOP_DUCKDB"  # read by dbt/profiles.yml too
 FIRST_DAY = "2026-10-01"
-DAYS = 21
+DAYS = 17
 BAD_DAY = "2026-10-16"
 
 
