@@ -165,8 +165,8 @@ def count_buckets(
     if len(keys) == 1:
         # a run that counts nothing judges again what an earlier run recorded (recount.py)
         judged = [f for f in checked if _name(f) not in errors]
-        fresh = {name: t for name, t, _ in rows if t == buckets[0][1]} if tables else {}
-        results = list(_judge_buckets(context, judged, keys[0], plots, rejudged=not tables, fresh=fresh, counts=counts))
+        fresh = {name: (t, n) for name, t, n in rows if t == buckets[0][1]} if tables else {}
+        results = list(_judge_buckets(context, judged, keys[0], plots, rejudged=not tables, fresh=fresh))
         verdicts = {r.asset_key.to_user_string(): r for r in results}
         for name, key, metadata in outputs:  # each bucket's band beside its count, plotted by bucket
             yield dg.MaterializeResult(asset_key=key, metadata={**metadata, **band(verdicts.get(name))})
@@ -213,19 +213,18 @@ def _judge_buckets(
     partition: str,
     plots: str,
     rejudged: bool = False,
-    fresh: dict[str, pd.Timestamp] | None = None,
-    counts: dict | None = None,
+    fresh: dict[str, tuple[pd.Timestamp, float]] | None = None,
 ):
     """Each checked table's verdict on `partition`, from one read of all their history windows;
-    `fresh`: tables whose bucket at that time was counted in this step and is not stored yet
-    (its count from `counts`)."""
+    `fresh`: (bucket, count) of tables whose bucket at that time was counted in this step and
+    may not be stored yet."""
     t0 = time.perf_counter()
     judged = [f for f in checked if pd.to_datetime(partition, format=PARTITION_FORMAT[f.entry.cadence]) >= f.start]
     windows = recorded_windows(context.instance, judged, partition) if judged else {}
-    for name, t in (fresh or {}).items():
-        if name in windows and counts is not None:
+    for name, (t, n) in (fresh or {}).items():
+        if name in windows:
             window = windows[name].drop(t, errors="ignore")
-            windows[name] = pd.concat([window, pd.Series({t: float(counts[name].get(t, 0))})]).sort_index()
+            windows[name] = pd.concat([window, pd.Series({t: float(n)})]).sort_index()
     said = feedback_for(context.instance, list(windows))
     failed = 0
     for f in judged:
