@@ -27,7 +27,7 @@ import numpy as np
 
 from .calendar_effects import CalendarEffects
 from .level import CHANGE_EVIDENCE, LEAN, LEVEL_MEMORY, Level
-from .noise import NOISE_CYCLES, TAIL_CYCLES, Noise, gaussian_k
+from .noise import NOISE_CYCLES, TAIL_CYCLES, Noise, Spread, gaussian_k
 from .profile import EMPTY, Profile
 
 # After a daylight-saving change: how long both rhythms are kept, where they must differ (sigmas)
@@ -108,7 +108,8 @@ def run_filter(  # noqa: C901
     tests = 1 + len(lengths)
     k_base = gaussian_k(rate / tests) if k_fixed is None else k_fixed
     recent: list[float] = []  # clipped standardised misses of the latest buckets (NaN: none)
-    run_noise = [Noise(1.0 / np.sqrt(length), NOISE_CYCLES * cycle) for length in lengths]  # means of unit misses
+    # the spreads of the means of unit misses
+    run_noise = [Spread(1.0 / np.sqrt(length), NOISE_CYCLES * cycle) for length in lengths]
     accepted_set = set(accepted)
     clock_at = set(clock)
     offset = 0  # how far the rhythm moved with the clock
@@ -119,6 +120,7 @@ def run_filter(  # noqa: C901
     # plain Python values in the loop: indexing numpy arrays bucket by bucket costs most of a pass
     ys, phase_of, kinds, dates = y.tolist(), phases.tolist(), day_kinds.tolist(), days.tolist()
     skips, trusted = skip.tolist(), trust.tolist()
+    rows: list[tuple[int, float, float, float, float, int, float, float, bool]] = []  # per judged bucket, as Judged's
     for t in range(first, n):
         value = ys[t]
         if value != value:  # NaN: a missing count
@@ -147,14 +149,9 @@ def run_filter(  # noqa: C901
         if quiet:  # empty where the same slot of the cycle was empty the last time: its rhythm
             expected, r = 0.0, 0.0
         k_even = noise.threshold(rate / tests) if k_fixed is None else k_fixed
-        k_low, k_high = (
-            (k_even, k_even)
-            if k_fixed is not None
-            else (
-                max(k_even, noise.burst(-1, k_even)),
-                max(k_even, noise.burst(1, k_even)),
-            )
-        )
+        k_low = k_high = k_even
+        if k_fixed is None:
+            k_low, k_high = max(k_even, noise.burst(-1, k_even)), max(k_even, noise.burst(1, k_even))
         k = k_high if r > 0 else k_low
         # the slot's load the last time it missed beyond the threshold: made again, its rhythm
         before, recurring = profile.missed(phase), False
@@ -211,15 +208,16 @@ def run_filter(  # noqa: C901
             if not flagged and not skips[t]:
                 spread.learn(mean)
         if judged:
-            best = max(range(len(runs)), key=lambda i: abs(runs[i]))
-            out.expected[t], out.scale[t], out.score[t] = expected, scale, r
-            out.k_low[t], out.k_high[t] = k_low, k_high
-            out.bursty[t] = k_fixed is None and noise.burst(1, k_even) > k_even
+            best = 0  # the run that leans furthest (the first such)
+            for i in range(1, len(runs)):
+                if abs(runs[i]) > abs(runs[best]):
+                    best = i
             if not skips[t]:  # a holiday or an incident the user named is no burst of the table's
                 noise.observe(t, r, k_even)
             leaning = runs[best] * r > 0 and abs(r) >= LEAN
-            out.run_score[t] = runs[best] if leaning else 0.0
-            out.run_length[t] = lengths[best]
+            rows.append(
+                (t, expected, scale, r, runs[best] if leaning else 0.0, lengths[best], k_low, k_high, k_high > k_even)
+            )
         if skips[t]:
             continue
         profile.saw(phase, value)
@@ -231,7 +229,8 @@ def run_filter(  # noqa: C901
             out.changes.append((t, change[1], change[0]))
             recent.clear()  # a run is of misses against the level as it is now
             continue
-        calendar.learn(kind, day, value - level.value - profile.value(phase), scale)
+        if kind:  # a first or last day of a month
+            calendar.learn(kind, day, value - level.value - profile.value(phase), scale)
         changing = max(level.up, level.down) >= CHANGE_EVIDENCE
         if (telling or changing or flagged) and not trusted[t]:
             continue
@@ -243,6 +242,11 @@ def run_filter(  # noqa: C901
         miss = min(max(miss, -limit), limit)
         level.learn(miss)
         profile.learn(phase, expected + miss - effect - level.value, level.value, counts=counts, recurring=recurring)
+    if rows:
+        at, *columns = zip(*rows, strict=True)
+        targets = (out.expected, out.scale, out.score, out.run_score, out.run_length, out.k_low, out.k_high, out.bursty)
+        for target, column in zip(targets, columns, strict=True):
+            target[list(at)] = column
     return out
 
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
-
 # Buckets the level remembers.
 LEVEL_MEMORY = 24
 # A bucket leans a way when it misses by LEAN sigmas or more: the CUSUM's allowance per bucket
@@ -28,6 +26,12 @@ CHANGE_EVIDENCE = 8.0
 OUTAGE_SHARE = 0.1
 # How long the level before an accepted change stays known, in cycles of the shortest period.
 REVERT_CYCLES = 7
+
+
+def _median(values: list[float]) -> float:
+    """np.median of a short list of floats, the same to the last bit, without an array's cost."""
+    ordered, half = sorted(values), len(values) // 2
+    return ordered[half] if len(values) % 2 else (ordered[half - 1] + ordered[half]) / 2
 
 
 def hold_for(periods: tuple[int, ...]) -> int:
@@ -60,8 +64,8 @@ class Level:
         (shift, first bucket) when a sustained change is accepted (the level has moved by
         `shift`), else None. `to_rows` maps a count-scale value to rows (the outage test)."""
         r = min(max(float(r), -CHANGE_EVIDENCE / 2), CHANGE_EVIDENCE / 2)  # one bucket is no change
-        self.up = max(0.0, self.up + r - LEAN)
-        self.down = max(0.0, self.down - r - LEAN)
+        up, down = self.up + r - LEAN, self.down - r - LEAN
+        self.up, self.down = (up if up > 0.0 else 0.0), (down if down > 0.0 else 0.0)
         if self.up == 0.0 and self.down == 0.0:
             self.started, self.misses = None, []
             return None
@@ -69,16 +73,16 @@ class Level:
             self.started = t
         self.misses.append((t, miss, r))
         back = max(self.hold // 3, 3)
-        if len(self.misses) >= back and abs(float(np.median([rr for _, _, rr in self.misses[-back:]]))) < LEAN:
+        if len(self.misses) >= back and abs(_median([rr for _, _, rr in self.misses[-back:]])) < LEAN:
             self.reset()  # the counts are back where they were: the excursion ended without a change
             return None
         if max(self.up, self.down) < CHANGE_EVIDENCE or t - self.started + 1 < self.hold:
             return None
         sign = 1.0 if self.up > self.down else -1.0
         standardised = [rr for _, _, rr in self.misses[-max(self.hold // 3, 1) :]]
-        if sign * float(np.median(standardised)) < LEAN:
+        if sign * _median(standardised) < LEAN:
             return None
-        shift = float(np.median([m for _, m, _ in self.misses[-self.hold :]]))
+        shift = _median([m for _, m, _ in self.misses[-self.hold :]])
         if sign < 0 and to_rows(self.value + shift) < OUTAGE_SHARE * to_rows(self.value):
             return None
         first = self.started

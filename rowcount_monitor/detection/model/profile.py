@@ -31,6 +31,16 @@ RECURS = 2
 DAY_START_GAIN = 0.1
 
 
+def _median(x: np.ndarray) -> float:
+    """np.median of an array without NaN, the same to the last bit, without its generality's cost
+    (a profile's start takes some two hundred)."""
+    half = len(x) // 2
+    if len(x) % 2:
+        return float(np.partition(x, half)[half])
+    part = np.partition(x, (half - 1, half))
+    return float(part[half - 1] + part[half]) / 2.0
+
+
 class Profile:
     """The profile of `short` slots (hours of a day), `blocks` blocks of them (days of a week)
     and their product (hours of a week); `short` alone for a single period, nothing without one."""
@@ -39,15 +49,16 @@ class Profile:
         self.short = min(periods) if periods else 1
         self.long = max(periods) if periods else 1
         self.blocks = self.long // self.short if self.long % self.short == 0 else 1
-        self.a = np.zeros(self.short)  # per phase of the short period
-        self.na = np.zeros(self.short)
-        self.b = np.zeros(self.blocks)  # per block (weekday) of the long period
-        self.nb = np.zeros(self.blocks)
+        # plain lists, not arrays: the filter reads and writes them bucket by bucket
+        self.a = [0.0] * self.short  # per phase of the short period
+        self.na = [0] * self.short
+        self.b = [0.0] * self.blocks  # per block (weekday) of the long period
+        self.nb = [0] * self.blocks
         self.day_starts = 0  # the phase of the short period at which a block (a day) begins
-        self.empty_run = np.zeros(self.long, np.int64)  # times in a row each phase was empty
-        self.last_miss = np.full(self.long, np.nan)  # beyond the level, where a phase last missed
-        self.own = np.zeros(self.long)  # a slot of the week's own offset beyond the two parts
-        self.n_own = np.zeros(self.long, np.int64)  # weeks it was learned from (0: it has none)
+        self.empty_run = [0] * self.long  # times in a row each phase was empty
+        self.last_miss: list[float | None] = [None] * self.long  # beyond the level, where a phase last missed
+        self.own = [0.0] * self.long  # a slot of the week's own offset beyond the two parts
+        self.n_own = [0] * self.long  # weeks it was learned from (0: it has none)
 
     def start(self, phases: np.ndarray, beyond_level: np.ndarray, level: float, counts: bool = True) -> None:
         """Set the profile from the first cycles at once (medians of each slot, then of each
@@ -57,23 +68,24 @@ class Profile:
         for i in range(self.short):
             seen = beyond_level[short == i]
             if len(seen):
-                self.a[i], self.na[i] = float(np.median(seen)), min(len(seen), PROFILE_MEMORY)
+                self.a[i], self.na[i] = _median(seen), min(len(seen), PROFILE_MEMORY)
         if self.blocks > 1:
-            rest = beyond_level - self.a[short]
-            loaded = level + self.a[short] > EMPTY if counts else np.ones(len(phases), bool)
+            a = np.array(self.a)[short]
+            rest = beyond_level - a
+            loaded = level + a > EMPTY if counts else np.ones(len(phases), bool)
             fits = []
             for starts in range(self.short):
                 block = ((phases - starts) // self.short) % self.blocks
                 medians = np.zeros(self.blocks)
                 for j in range(self.blocks):
                     seen = rest[(block == j) & loaded]
-                    medians[j] = float(np.median(seen)) if len(seen) else 0.0
+                    medians[j] = _median(seen) if len(seen) else 0.0
                 fits.append((float(np.sum(np.abs(rest - medians[block])[loaded])), starts, medians))
             best = min(fits, key=lambda fit: fit[0])
             if best[0] < (1 - DAY_START_GAIN) * fits[0][0]:
-                _, self.day_starts, self.b = best
+                self.day_starts, self.b = best[1], best[2].tolist()
             else:
-                self.b = fits[0][2]
+                self.b = fits[0][2].tolist()
             block = ((phases - self.day_starts) // self.short) % self.blocks
             for j in range(self.blocks):
                 self.nb[j] = min(int(np.sum((block == j) & loaded)), PROFILE_MEMORY * self.short)
@@ -83,14 +95,18 @@ class Profile:
         return phase % self.short, ((phase - self.day_starts) // self.short) % self.blocks
 
     def value(self, phase: int) -> float:
-        i, j = self.slots(phase)
-        return float(self.a[i] + self.b[j] + self.own[phase % self.long])
+        short = self.short
+        return (
+            self.a[phase % short]
+            + self.b[((phase - self.day_starts) // short) % self.blocks]
+            + self.own[phase % self.long]
+        )
 
     def empty(self, phase: int, seen: int = RECURS) -> bool:
         """Whether the bucket's phase of the longest period was empty each of the last `seen`
         times it was seen (RECURS: a weekday-only table's Saturday, a nightly batch's noon,
         expected empty whatever the level; once: an empty bucket there is no incident)."""
-        return bool(self.empty_run[phase % self.long] >= seen)
+        return self.empty_run[phase % self.long] >= seen
 
     def saw(self, phase: int, value: float) -> None:
         """Note whether a bucket at `phase` was empty (count scale `value`)."""
@@ -102,7 +118,7 @@ class Profile:
         if not self.n_own[phase % self.long]:
             return None
         i, j = self.slots(phase)
-        return float(self.a[i] + self.b[j])
+        return self.a[i] + self.b[j]
 
     def forget(self, phase: int) -> None:
         """Drop the slot's own rhythm: it no longer held."""
@@ -111,25 +127,24 @@ class Profile:
     def missed(self, phase: int) -> float | None:
         """What a bucket at `phase` showed beyond the level the last time it was seen, where that
         missed the profile beyond the threshold (None: it did not)."""
-        before = self.last_miss[phase % self.long]
-        return None if np.isnan(before) else float(before)
+        return self.last_miss[phase % self.long]
 
     def miss(self, phase: int, beyond_level: float | None) -> None:
         """Note what a bucket at `phase` showed beyond the level where it missed the profile
         beyond the threshold (None where it did not)."""
-        self.last_miss[phase % self.long] = np.nan if beyond_level is None else beyond_level
+        self.last_miss[phase % self.long] = beyond_level
 
     def known(self, phase: int) -> bool:
         """Whether the slot of this bucket was ever seen."""
-        return bool(self.na[phase % self.short] > 0)
+        return self.na[phase % self.short] > 0
 
     def learn(
         self, phase: int, beyond_level: float, level: float, counts: bool = True, recurring: bool = False
     ) -> None:
         """Learn from a bucket that showed `beyond_level` above the `level`; `recurring`: a miss
         its slot of the week made the cycle before too, which becomes the slot's own."""
-        i, j = self.slots(phase)
-        k = phase % self.long
+        short = self.short
+        i, j, k = phase % short, ((phase - self.day_starts) // short) % self.blocks, phase % self.long
         if self.n_own[k] or recurring:
             self.n_own[k] += 1
             self.own[k] += (beyond_level - self.a[i] - self.b[j] - self.own[k]) / min(self.n_own[k], PROFILE_MEMORY)
