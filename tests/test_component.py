@@ -29,18 +29,18 @@ def _dg(project: Path, *args: str, dg: str = DG) -> subprocess.CompletedProcess:
     return subprocess.run([dg, *args], cwd=project, env=env, capture_output=True, text=True, timeout=300)
 
 
-def _project(root: Path) -> Path:
-    """An empty dg project `shop` with one asset of its own, dbt/orders."""
-    project = root / "shop"
-    (project / "src" / "shop" / "defs").mkdir(parents=True)
+def _project(root: Path, name: str = "shop") -> Path:
+    """An empty dg project (module `name`) with one asset of its own, dbt/orders."""
+    project = root / name
+    (project / "src" / name / "defs").mkdir(parents=True)
     (project / "pyproject.toml").write_text(
-        '[project]\nname = "shop"\nversion = "0.1.0"\n\n'
-        '[tool.dg]\ndirectory_type = "project"\n\n[tool.dg.project]\nroot_module = "shop"\n'
+        f'[project]\nname = "{name}"\nversion = "0.1.0"\n\n'
+        f'[tool.dg]\ndirectory_type = "project"\n\n[tool.dg.project]\nroot_module = "{name}"\n'
     )
-    (project / "src" / "shop" / "__init__.py").write_text("")
-    (project / "src" / "shop" / "defs" / "__init__.py").write_text("")
-    (project / "src" / "shop" / "defs" / "orders.py").write_text(ASSET)
-    (project / "src" / "shop" / "definitions.py").write_text(
+    (project / "src" / name / "__init__.py").write_text("")
+    (project / "src" / name / "defs" / "__init__.py").write_text("")
+    (project / "src" / name / "defs" / "orders.py").write_text(ASSET)
+    (project / "src" / name / "definitions.py").write_text(
         "from pathlib import Path\n\nimport dagster as dg\n\n\n@dg.definitions\ndef defs() -> dg.Definitions:\n"
         "    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)\n"
     )
@@ -110,3 +110,57 @@ def test_the_component_counts_tables_of_its_own_config_and_names_its_file_in_err
     broken = _dg(project, "check", "defs")
     assert broken.returncode != 0
     assert f"{folder / 'defs.yaml'}: tables[0] (shop.raw.orders), field 'cadence'" in broken.stderr + broken.stdout
+
+
+MORE_ASSETS = """import dagster as dg
+
+
+@dg.asset(key=["dbt", "customers"], group_name="marts")
+def customers() -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"dagster/row_count": 10})
+
+
+@dg.asset(key=["raw", "events"], tags={"monitored": ""})
+def events() -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"dagster/row_count": 10})
+
+
+@dg.asset(key=["raw", "clicks"])
+def clicks() -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"dagster/row_count": 10})
+"""
+
+
+def _watching(project: Path, name: str, watch: list[str]):
+    folder = project / "src" / name / "defs" / "quality" / "monitors"  # nested: its parent folder is searched too
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "defs.yaml").write_text(
+        yaml.safe_dump({"type": "rowcount_monitor.RowCountMonitor", "attributes": {"watch": watch}})
+    )
+    return folder / "defs.yaml"
+
+
+def test_watch_takes_dagster_selections_over_the_rest_of_the_project_and_names_one_that_selects_nothing(
+    tmp_path, monkeypatch
+):
+    import dagster as dg
+
+    from rowcount_monitor.config import ConfigError
+
+    name = "selshop"
+    project = _project(tmp_path, name)
+    (project / "src" / name / "defs" / "quality").mkdir()
+    (project / "src" / name / "defs" / "quality" / "more.py").write_text(MORE_ASSETS)
+    monkeypatch.syspath_prepend(str(project / "src"))
+    _watching(project, name, ["tag:monitored", "key:dbt/* and not group:marts", "group:marts", "elsewhere/table"])
+    defs = dg.load_from_defs_folder(path_within_project=project / "src" / name)
+    graph = defs.resolve_asset_graph()
+    checked = sorted(k.asset_key.to_user_string() for k in graph.asset_check_keys)
+    assert checked == ["dbt/customers", "dbt/orders", "elsewhere/table", "raw/events"]  # not raw/clicks
+
+    source = _watching(project, name, ["group:nope"])
+    with pytest.raises(Exception) as raised:  # Dagster's tree error, ours its cause
+        dg.load_from_defs_folder(path_within_project=project / "src" / name)
+    cause = raised.value.__cause__
+    assert isinstance(cause, ConfigError)
+    assert str(cause) == f"{source}: field 'watch': 'group:nope' selects no asset of this project"

@@ -1,8 +1,9 @@
 """The example user project (examples/shop_dbt) as its README runs it: a dg project with dbt
-models of its own on DuckDB that adds the component (watching daily_orders) and the factory
+models of its own on DuckDB that adds the component (watching the models tagged `monitored`: daily_orders) and the factory
 (checking daily_customers). `dg check defs` passes; 17 days, one run each, and both
 checks fail on the day that loaded a third of its orders and on no other; the component's
-sensor pages that failure to SNS (moto's server on 127.0.0.1) once."""
+sensor pages that failure to SNS (moto's server on 127.0.0.1) once; `rowcount-monitor --project`
+(status, anomalies) and the metrics endpoint read both checks as the project's own."""
 
 import importlib
 import json
@@ -20,7 +21,7 @@ EXAMPLE = Path(__file__).parents[1] / "examples" / "shop_dbt"
 DG = str(Path(sys.executable).parent / "dg")
 
 
-def test_the_example_project_fails_both_checks_on_the_bad_day_only_and_pages_it_once(tmp_path, monkeypatch):
+def test_the_example_project_fails_both_checks_on_the_bad_day_only_and_pages_it_once(tmp_path, monkeypatch, capsys):
     project = tmp_path / "shop_dbt"
     shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb*", "__pycache__"))
     monkeypatch.setenv("SHOP_DUCKDB", str(tmp_path / "shop.duckdb"))
@@ -55,8 +56,46 @@ def test_the_example_project_fails_both_checks_on_the_bad_day_only_and_pages_it_
                     ) as context:  # the component's own SNS resource (its topic from the environment)
                         sensor(context)
                         cursor = context.cursor
+            # the command line and the metrics endpoint read the project's checks as the project's own
+            monkeypatch.setenv("DAGSTER_HOME", instance.root_directory)
+            monkeypatch.setenv("ROWCOUNT_MONITOR_PROJECT", str(project))  # (what --project sets, undone after)
+            status = _cli(capsys, "--project", str(project), "status", "--json")
+            failures = _cli(capsys, "--project", str(project), "anomalies", "--since", "3650d", "--json")
+            metrics = _scrape(instance)
         messages = drain(endpoint, queue)
     assert {day for _, day in judged} >= set(warehouse.days()[14:])  # judged once two weeks are known
     assert failed == {("daily_orders", warehouse.BAD_DAY), ("daily_customers", warehouse.BAD_DAY)}
     assert [m["MessageAttributes"]["kind"]["Value"] for m in messages] == ["anomaly", "recovered"]
     assert {json.loads(m["Message"])["table"] for m in messages} == {"daily_orders"}
+    last = warehouse.days()[-1]
+    assert [(r["table"], r["bucket"], r["verdict"]) for r in status] == [
+        ("daily_customers", last, "ok"),
+        ("daily_orders", last, "ok"),
+    ]
+    assert sorted((r["table"], r["bucket"]) for r in failures) == [
+        ("daily_customers", warehouse.BAD_DAY),
+        ("daily_orders", warehouse.BAD_DAY),
+    ]
+    state = 'rowcount_monitor_check_state{asset="daily_orders",metric="row_count",owner="team-orders",severity="auto",table="daily_orders"} 0.0'
+    assert state in metrics
+    assert 'rowcount_monitor_check_state{asset="daily_customers",metric="row_count",owner="",' in metrics
+
+
+def _cli(capsys, *args: str) -> list[dict]:
+    from rowcount_monitor.cli import main
+
+    capsys.readouterr()
+    assert main(list(args)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _scrape(instance: dg.DagsterInstance) -> str:
+    """What serve-metrics answers a scrape with, for the project's checks."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from rowcount_monitor.cli.common import _check_entries
+    from rowcount_monitor.prometheus_exporter import VerdictCollector
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(VerdictCollector(instance, _check_entries()))
+    return generate_latest(registry).decode()

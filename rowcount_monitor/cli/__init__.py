@@ -9,7 +9,7 @@ import os
 import sys
 
 from . import alerts, demo, feedback, loading, reading
-from .common import _Parser
+from .common import PROJECT_ENV, _Parser
 
 
 def parser() -> argparse.ArgumentParser:
@@ -17,6 +17,13 @@ def parser() -> argparse.ArgumentParser:
         prog="rowcount-monitor",
         description="Seasonal row-count anomaly checks for warehouse tables, on Dagster.",
         epilog="Configuration: rowcount_monitor.yaml at the project root, or ROWCOUNT_MONITOR_CONFIG.",
+    )
+    p.add_argument(
+        "--project",
+        metavar="DIR",
+        help="a dg project (the folder of its pyproject.toml) whose row-count checks status, anomalies, explain "
+        "and serve-metrics read: its watched assets and counted tables (default: this project's config; "
+        f"also {PROJECT_ENV}); DAGSTER_HOME names its instance",
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in (demo, loading, reading, feedback, alerts):
@@ -29,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser().parse_args(argv)
     except SystemExit as exc:  # --help (0), or a bad argument, already said in one line (2)
         return int(exc.code or 0)
+    if args.project:
+        os.environ[PROJECT_ENV] = args.project
     try:
         code = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, not in an "Exception ignored" at exit

@@ -8,6 +8,9 @@ import os
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[2]
+# A dg project whose row-count checks the reading commands read (`--project`), in place of the
+# config's tables: the component's watched assets and counted tables, the factory's checks.
+PROJECT_ENV = "ROWCOUNT_MONITOR_PROJECT"
 
 
 # An explicit instance config: local SQLite storage in DAGSTER_HOME, and no telemetry (whose
@@ -17,6 +20,10 @@ _DEFAULT_SETTINGS = "# Dagster instance settings: local SQLite storage in this f
 
 def _dagster_home() -> Path:
     """DAGSTER_HOME, or .dagster_home in the project (git-ignored) so history survives restarts."""
+    if os.environ.get(PROJECT_ENV) and not os.environ.get("DAGSTER_HOME"):
+        from ..config import ConfigError
+
+        raise ConfigError(f"--project {os.environ[PROJECT_ENV]}: set DAGSTER_HOME to the instance that project runs on")
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(PROJECT / ".dagster_home")))
     home.mkdir(parents=True, exist_ok=True)
     settings = home / "dagster.yaml"
@@ -26,24 +33,64 @@ def _dagster_home() -> Path:
 
 
 def _instance_and_checks():
+    """The instance and its row-count checks, each labelled by its asset key."""
     import dagster as dg
 
+    _dagster_home()
+    if os.environ.get(PROJECT_ENV):
+        return dg.DagsterInstance.get(), {key: entry.table for key, entry in _project_entries().items()}
     from ..defs import build_definitions
     from ..report import row_count_checks
 
-    _dagster_home()
     return dg.DagsterInstance.get(), row_count_checks(build_definitions())
+
+
+def _check_entries() -> dict:
+    """Each row-count check's key -> what alerts and metrics say of its table (owner, cadence)."""
+    if os.environ.get(PROJECT_ENV):
+        return _project_entries()
+    import dagster as dg
+
+    from ..defs import monitored_entries
+    from ..naming import CHECK_NAME, entry_key
+
+    return {dg.AssetCheckKey(entry_key(e), CHECK_NAME): e for e in monitored_entries()}
+
+
+def _project_entries() -> dict:
+    """The row-count checks of the dg project PROJECT_ENV names, loaded as `dg` loads it."""
+    import sys
+
+    import dagster as dg
+
+    from ..config import ConfigError
+    from ..defs.existing_assets import WatchedAsset
+    from ..naming import CHECK_NAME
+
+    root = Path(os.environ[PROJECT_ENV]).resolve()
+    if not (root / "pyproject.toml").is_file():
+        raise ConfigError(f"--project {root}: not a dg project (no pyproject.toml there)")
+    if (root / "src").is_dir() and str(root / "src") not in sys.path:
+        sys.path.insert(0, str(root / "src"))
+    graph = dg.load_from_defs_folder(path_within_project=root).resolve_asset_graph()
+    keys = sorted((k for k in graph.asset_check_keys if k.name == CHECK_NAME), key=lambda k: k.asset_key)
+    return {
+        key: WatchedAsset.of_check(key, graph.get_check_spec(key).metadata, graph.get(key.asset_key).partitions_def)
+        for key in keys
+    }
 
 
 def _did_you_mean(text: str) -> str:
     """' (did you mean 'orders'?)' for a mistyped table name, from the configured ones; '' if none is close."""
     import difflib
 
-    from ..defs import monitored_entries
+    if os.environ.get(PROJECT_ENV):
+        entries = list(_project_entries().values())
+    else:
+        from ..defs import monitored_entries
 
-    names = {
-        n for e in monitored_entries() for n in (e.table, e.table.rsplit(".", 1)[-1], getattr(e, "metric", None)) if n
-    }
+        entries = monitored_entries()
+    names = {n for e in entries for n in (e.table, e.table.rsplit(".", 1)[-1], getattr(e, "metric", None)) if n}
     close = difflib.get_close_matches(text, sorted(names), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

@@ -8,6 +8,7 @@ import sys
 from .common import (
     _age,
     _bucket_table,
+    _check_entries,
     _dagster_home,
     _did_you_mean,
     _fmt,
@@ -42,15 +43,11 @@ def cmd_status(args) -> int:
 
 
 def cmd_anomalies(args) -> int:
-    import dagster as dg
-
     from ..config import parse_duration
-    from ..defs import monitored_entries
-    from ..naming import CHECK_NAME, entry_key
     from ..report import anomalies
 
     instance, checks = _instance_and_checks()
-    entries = {dg.AssetCheckKey(entry_key(e), CHECK_NAME): e for e in monitored_entries()}
+    entries = _check_entries()
     rows = anomalies(instance, checks, parse_duration(args.since), entries)
     _print_rows(
         rows,
@@ -76,13 +73,10 @@ def cmd_serve_metrics(args) -> int:
     import dagster as dg
     from prometheus_client import CollectorRegistry, start_http_server
 
-    from ..defs import monitored_entries
-    from ..naming import CHECK_NAME, entry_key
     from ..prometheus_exporter import VerdictCollector
 
     _dagster_home()
-    entries = monitored_entries()
-    checks = {dg.AssetCheckKey(entry_key(e), CHECK_NAME): e for e in entries}
+    checks = _check_entries()
     registry = CollectorRegistry(auto_describe=False)
     stop = threading.Event()
     with dg.DagsterInstance.get() as instance:

@@ -13,8 +13,10 @@ How the detector sees such a series:
   lands today). The detector's weekday and hour-of-day rhythm is that of these buckets.
 """
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -25,6 +27,8 @@ from ..measures import ROW_COUNT
 from ..naming import CHECK_NAME
 from .checks import verdict_metadata
 
+# What a check records of its asset in its spec's metadata, for the CLI and the metrics endpoint.
+OWNER_KEY, CADENCE_KEY = "rowcount_monitor/owner", "rowcount_monitor/cadence"
 # Recorded values a check reads back: eight weeks of hourly partitions, years of daily runs.
 HISTORY_LIMIT = 24 * 7 * 8
 
@@ -40,10 +44,25 @@ class WatchedAsset:
     owner: str | None = None
     cadence: str = "daily"
     timezone: str | None = None
+    severity: str | None = None  # (as a counted table's: none configured, the verdict's own)
 
     @property
     def key(self) -> dg.AssetKey:
         return dg.AssetKey.from_user_string(self.table)
+
+    @classmethod
+    def of_check(
+        cls, key: dg.AssetCheckKey, metadata: Mapping[str, Any], partitions: dg.PartitionsDefinition | None = None
+    ) -> "WatchedAsset":
+        """The asset of a row-count check, from what the check's spec records (a check this module
+        built), else from its asset's partitions (an hourly or a daily table's)."""
+        owner, cadence = metadata.get(OWNER_KEY), metadata.get(CADENCE_KEY)
+        hourly = isinstance(partitions, dg.TimeWindowPartitionsDefinition) and "%H" in partitions.fmt
+        return cls(
+            key.asset_key.to_user_string(),
+            getattr(owner, "value", owner) or None,
+            getattr(cadence, "value", cadence) or ("hourly" if hourly else "daily"),
+        )
 
 
 def build_row_count_anomaly_checks(
@@ -52,13 +71,15 @@ def build_row_count_anomaly_checks(
     metadata_key: str = ROW_COUNT,
     cadence: str = "daily",
     blocking: bool = False,
+    owner: str | None = None,
 ) -> list[dg.AssetChecksDefinition]:
     """A seasonal anomaly check (`row_count_anomaly`) on each of `assets`, judging the value of
     `metadata_key` each materialization records against the asset's own history.
 
     `policy`: the detection policy (default: the false-alert budget of 1 per 1,000 buckets);
     `cadence`: "daily" or "hourly", the bucket of an asset without time partitions;
-    `blocking`: a failed check stops the assets downstream in the same run.
+    `blocking`: a failed check stops the assets downstream in the same run;
+    `owner`: who the alerts and the metrics name as the owner (the SNS `owner` attribute).
 
         defs = dg.Definitions(
             assets=[orders],
@@ -71,7 +92,8 @@ def build_row_count_anomaly_checks(
     checks = []
     for asset in assets:
         for key, partitions in _keys(asset):
-            checks.append(_check(key, partitions, policy, metadata_key, BUCKET_STEP[cadence], blocking))
+            about = {CADENCE_KEY: cadence, **({OWNER_KEY: owner} if owner else {})}
+            checks.append(_check(key, partitions, policy, metadata_key, BUCKET_STEP[cadence], blocking, about))
     return checks
 
 
@@ -90,13 +112,8 @@ def _check(
     metadata_key: str,
     step: pd.Timedelta,
     blocking: bool,
+    about: dict[str, str],
 ) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=key,
-        name=CHECK_NAME,
-        blocking=blocking,
-        description=f"Seasonal anomaly test of `{metadata_key}` against the asset's own history.",
-    )
     def row_count_anomaly(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         partition = context.run.tags.get("dagster/partition")
         history = recorded_series(context.instance, key, metadata_key, partitions, step, until=partition)
@@ -114,7 +131,19 @@ def _check(
             description=verdict.reason,
         )
 
-    return row_count_anomaly
+    # Partitioned as its asset is (time windows), each evaluation names the bucket it judged:
+    # the UI's partition status, the alert, the CLI's bucket column. Partitioned checks are a
+    # Preview feature of Dagster 1.13, as for the project's own checks (tables.py): muted here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return dg.asset_check(
+            asset=key,
+            name=CHECK_NAME,
+            blocking=blocking,
+            metadata=about,
+            partitions_def=partitions if isinstance(partitions, dg.TimeWindowPartitionsDefinition) else None,
+            description=f"Seasonal anomaly test of `{metadata_key}` against the asset's own history.",
+        )(row_count_anomaly)
 
 
 def recorded_series(
