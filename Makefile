@@ -16,7 +16,7 @@ UV_VERSION := 0.13.9
 $(BIN)/.installed: pyproject.toml uv.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
-	$(BIN)/uv sync --quiet --locked --inexact --extra dev
+	$(BIN)/uv sync --quiet --locked --inexact --extra all --extra dev
 	touch $@
 
 install: $(BIN)/.installed

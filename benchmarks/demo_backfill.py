@@ -30,7 +30,8 @@ def main() -> None:
         (tmp / "rowcount_monitor.yaml").write_text(text)
         os.environ.update(DAGSTER_HOME=str(home), ROWCOUNT_MONITOR_CONFIG=str(tmp / "rowcount_monitor.yaml"))
 
-        from rowcount_monitor import backfill, demo_warehouse
+        from rowcount_monitor import backfill
+        from rowcount_monitor.demo import warehouse as demo_warehouse
 
         t0 = time.perf_counter()
         demo_warehouse.build(db, progress=lambda _: None)

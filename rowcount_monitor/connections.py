@@ -1,19 +1,19 @@
 """Warehouse resources, one per warehouse in the config, keyed warehouse_<name>: DuckDB
 (the embedded default) or Snowflake (production).
 
-dagster-snowflake is imported only where a Snowflake warehouse is configured: it costs about
+Each warehouse's library is imported only where such a warehouse is configured: both are
+optional dependencies (the `duckdb` and `snowflake` extras), and dagster-snowflake costs about
 4 s and 300 MB per process, paid by every run worker otherwise."""
 
 from __future__ import annotations
 
 import os
+import sys
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from .config import ConfigError, MonitorConfig, WarehouseConfig, warehouse_path
 from .warehouse import Warehouse
-from .warehouse.duckdb import DuckDBWarehouse, bounded_connect
 
 _SNOWFLAKE_REQUIRED = ("ACCOUNT", "USER")
 _SNOWFLAKE_AUTH = ("PASSWORD", "PRIVATE_KEY", "PRIVATE_KEY_PATH")
@@ -28,6 +28,8 @@ def warehouse_resources(config: MonitorConfig) -> dict[str, object]:
     resources = {}
     for name, wh in config.warehouses.items():
         if wh.type == "duckdb":
+            from dagster_duckdb import DuckDBResource
+
             resources[resource_key(name)] = DuckDBResource(database=str(warehouse_path(config, name)))
         else:
             resources[resource_key(name)] = snowflake_resource(name, wh, str(config.source))
@@ -59,7 +61,10 @@ def snowflake_resource(name: str, wh: WarehouseConfig, source: str) -> dg.Config
 
 def reader(resource) -> Warehouse:
     """The Warehouse interface over a configured resource."""
-    if isinstance(resource, DuckDBResource):
+    duckdb = sys.modules.get("dagster_duckdb")  # imported where a DuckDB warehouse is configured
+    if duckdb is not None and isinstance(resource, duckdb.DuckDBResource):
+        from .warehouse.duckdb import DuckDBWarehouse, bounded_connect
+
         return DuckDBWarehouse(bounded_connect(resource.database, dict(resource.connection_config)))
     from dagster_snowflake import SnowflakeConnection, SnowflakeResource
 

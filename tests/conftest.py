@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rowcount_monitor import demo_warehouse
+from rowcount_monitor.demo import warehouse as demo_warehouse
 
 ANCHOR = pd.Timestamp("2026-03-02")
 

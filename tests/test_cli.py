@@ -338,8 +338,8 @@ def test_a_pipe_closed_early_ends_quietly(tmp_path):
     import sys
 
     script = (
-        "import sys; from rowcount_monitor import cli\n"
-        "cli.demo.cmd_demo_warehouse = lambda args: [print('x' * 100) for _ in range(100_000)] and 0\n"
+        "import sys; from rowcount_monitor import cli; from rowcount_monitor.demo import commands\n"
+        "commands.cmd_demo_warehouse = lambda args: [print('x' * 100) for _ in range(100_000)] and 0\n"
         "sys.exit(cli.main(['demo-warehouse']))"
     )
     done = subprocess.run(

@@ -63,11 +63,30 @@ def wheel_dg(tmp_path_factory) -> str:
     (wheel,) = (work / "dist").glob("rowcount_monitor-*.whl")
     _run(uv, "venv", "--offline", "-q", "--python", sys.executable, work / "venv")
     lock = work / "pylock.toml"
-    _run(uv, "export", "--offline", "--locked", "--no-emit-project", "--format", "pylock.toml", "-q", "-o", lock)
+    export = ("export", "--offline", "--locked", "--no-emit-project", "--format", "pylock.toml", "-q")
+    _run(uv, *export, "--extra", "dg", "-o", lock)  # the package's own dependencies, and dg
     python = work / "venv" / "bin" / "python"
     _run(uv, "pip", "install", "--offline", "-q", "--preview-features", "pylock", "--python", python, "-r", lock)
     _run(uv, "pip", "install", "--offline", "-q", "--no-deps", "--python", python, wheel)
     return str(work / "venv" / "bin" / "dg")
+
+
+def test_the_wheel_holds_no_demo_and_needs_no_warehouse_library(wheel_dg):
+    """The built wheel leaves the demo out, and its environment (the package's dependencies and
+    dg, nothing else) has neither DuckDB, dbt nor statsmodels: the command line still starts."""
+    import zipfile
+
+    venv = Path(wheel_dg).parent.parent
+    (wheel,) = (venv.parent / "dist").glob("rowcount_monitor-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "rowcount_monitor/component.py" in names
+    assert not [n for n in names if n.startswith("rowcount_monitor/demo")]
+    python = venv / "bin" / "python"
+    probe = "import importlib.util as u; print([m for m in ('duckdb', 'dagster_dbt', 'statsmodels') if u.find_spec(m)])"
+    assert subprocess.run([python, "-c", probe], capture_output=True, text=True).stdout.strip() == "[]"
+    helped = subprocess.run([venv / "bin" / "rowcount-monitor", "--help"], capture_output=True, text=True, timeout=120)
+    assert helped.returncode == 0, helped.stderr
+    assert "status" in helped.stdout and "demo" not in helped.stdout
 
 
 def test_dg_lists_scaffolds_and_loads_the_component_watching_an_asset_the_project_has(tmp_path, wheel_dg):

@@ -112,7 +112,7 @@ def test_without_recount_there_is_no_rejudging_sensor(tmp_path, demo_db):
 
 
 def test_the_demo_holds_back_late_rows_once_and_lands_them_all(writable_db):
-    from rowcount_monitor.demo_warehouse import LATE_SHARE, LATE_TABLE, hold_back_late_rows, land_late_rows
+    from rowcount_monitor.demo.warehouse import LATE_SHARE, LATE_TABLE, hold_back_late_rows, land_late_rows
 
     def rows():
         with duckdb.connect(str(writable_db), read_only=True) as conn:

@@ -1,6 +1,7 @@
 """rowcount-monitor: one command line, its commands grouped by what they are for: the demo
-(demo.py), loading history and tables (loading.py), reading what the checks found (reading.py),
-telling them what a bucket was (feedback.py) and the alert outbox (alerts.py)."""
+(rowcount_monitor/demo, in the repository only), loading history and tables (loading.py),
+reading what the checks found (reading.py), telling them what a bucket was (feedback.py) and
+the alert outbox (alerts.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import argparse
 import os
 import sys
 
-from . import alerts, demo, feedback, loading, reading
-from .common import PROJECT_ENV, _Parser
+from . import alerts, feedback, loading, reading
+from .common import PROJECT_ENV, _Parser, demo_commands
 
 
 def parser() -> argparse.ArgumentParser:
@@ -26,8 +27,10 @@ def parser() -> argparse.ArgumentParser:
         f"also {PROJECT_ENV}); DAGSTER_HOME names its instance",
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo = demo_commands()
     for group in (demo, loading, reading, feedback, alerts):
-        group.register(sub)
+        if group is not None:
+            group.register(sub)
     return p
 
 

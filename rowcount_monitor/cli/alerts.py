@@ -1,4 +1,4 @@
-"""The alert outbox: `alerts test`, `alerts replay`, `alerts status` (and the demo's local topic)."""
+"""The alert outbox: `alerts test`, `alerts replay`, `alerts status` (and, in the repository, the demo's local topic)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import sys
 
 from .common import (
     _dagster_home,
+    demo_commands,
 )
-from .demo import register_local_alerts
 
 
 def _alerting():
@@ -98,4 +98,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     replay.set_defaults(func=cmd_alerts_replay)
     status = al_sub.add_parser("status", help="how many alerts are pending, sent, dead")
     status.set_defaults(func=cmd_alerts_status)
-    register_local_alerts(al_sub)
+    demo = demo_commands()
+    if demo is not None:  # the repository's: the demo's local topic and queue
+        demo.register_local_alerts(al_sub)

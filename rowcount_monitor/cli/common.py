@@ -6,6 +6,7 @@ import argparse
 import math
 import os
 from pathlib import Path
+from types import ModuleType
 
 PROJECT = Path(__file__).resolve().parents[2]
 # A dg project whose row-count checks the reading commands read (`--project`), in place of the
@@ -16,6 +17,16 @@ PROJECT_ENV = "ROWCOUNT_MONITOR_PROJECT"
 # An explicit instance config: local SQLite storage in DAGSTER_HOME, and no telemetry (whose
 # banner greeted every `make demo`).
 _DEFAULT_SETTINGS = "# Dagster instance settings: local SQLite storage in this folder.\ntelemetry:\n  enabled: false\n"
+
+
+def demo_commands() -> ModuleType | None:
+    """The demo's commands where the demo is there (the repository; the wheel leaves it out)."""
+    import importlib
+    import importlib.util
+
+    if importlib.util.find_spec("rowcount_monitor.demo") is None:
+        return None
+    return importlib.import_module("rowcount_monitor.demo.commands")
 
 
 def _dagster_home() -> Path:
@@ -60,6 +71,7 @@ def _check_entries() -> dict:
 def _project_entries() -> dict:
     """The row-count checks of the dg project PROJECT_ENV names, loaded as `dg` loads it."""
     import sys
+    import warnings
 
     import dagster as dg
 
@@ -72,7 +84,9 @@ def _project_entries() -> dict:
         raise ConfigError(f"--project {root}: not a dg project (no pyproject.toml there)")
     if (root / "src").is_dir() and str(root / "src") not in sys.path:
         sys.path.insert(0, str(root / "src"))
-    graph = dg.load_from_defs_folder(path_within_project=root).resolve_asset_graph()
+    with warnings.catch_warnings():  # Dagster's own (a dbt project's assets raise a BetaWarning on its internals)
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        graph = dg.load_from_defs_folder(path_within_project=root).resolve_asset_graph()
     keys = sorted((k for k in graph.asset_check_keys if k.name == CHECK_NAME), key=lambda k: k.asset_key)
     return {
         key: WatchedAsset.of_check(key, graph.get_check_spec(key).metadata, graph.get(key.asset_key).partitions_def)

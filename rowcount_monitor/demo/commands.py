@@ -10,7 +10,7 @@ import time
 from itertools import pairwise
 from pathlib import Path
 
-from .common import (
+from ..cli.common import (
     PROJECT,
     _dagster_home,
 )
@@ -19,7 +19,7 @@ DEMO_FILE = PROJECT / "data" / "shop.duckdb"
 
 
 def cmd_demo_warehouse(args) -> int:
-    from .. import demo_warehouse
+    from . import warehouse as demo_warehouse
 
     path = Path(args.path)
     if not args.force and demo_warehouse.is_fresh(path):
@@ -90,12 +90,12 @@ def _demo(args) -> int:
     cmd_demo_warehouse(argparse.Namespace(path=str(DEMO_FILE), force=False))
     marks.append(("warehouse", time.perf_counter()))
     late = _hold_back_late_rows()
-    from .loading import cmd_backfill
+    from ..cli.loading import cmd_backfill
 
     cmd_backfill(argparse.Namespace(workers=None, judge_days=5, seed_cache=False))
     marks.append(("backfill", time.perf_counter()))
     if late is not None:
-        from ..demo_warehouse import LATE_TABLE, land_late_rows
+        from .warehouse import LATE_TABLE, land_late_rows
 
         print(
             f"late rows: {land_late_rows(DEMO_FILE):,} rows of {LATE_TABLE} for {late:%Y-%m-%d %H:00} arrived after "
@@ -129,9 +129,9 @@ def _hold_back_late_rows():
     import dagster as dg
     import pandas as pd
 
-    from ..demo_warehouse import LATE_TABLE, SCHEMA, hold_back_late_rows, land_late_rows
     from ..naming import asset_key
     from ..warehouse import TableRef
+    from .warehouse import LATE_TABLE, SCHEMA, hold_back_late_rows, land_late_rows
 
     land_late_rows(DEMO_FILE)  # rows an interrupted demo still held
     bucket = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("h") - pd.Timedelta(hours=1)
