@@ -117,6 +117,50 @@ def unread_executions(instance: dg.DagsterInstance, after: dict[dg.AssetCheckKey
     return out
 
 
+def newest_bucket_executions(instance: dg.DagsterInstance, keys: list[dg.AssetCheckKey]) -> dict[dg.AssetCheckKey, Any]:
+    """Each check's newest evaluation of the newest bucket (partition) it judged, in one query
+    for all of them: a backfill may judge older buckets after the newest one, and late rows
+    re-judge one, so a check's latest evaluation is not always of its newest bucket. Partition
+    keys of one check sort as their buckets do. Checks that never judged a bucket are absent."""
+    import sqlalchemy as sa
+    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecord
+    from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable as T
+    from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
+    from dagster._core.storage.sqlalchemy_compat import db_fetch_mappings, db_select
+
+    storage = instance.event_log_storage
+    if not keys:
+        return {}
+    if not isinstance(storage, SqlEventLogStorage):  # every storage Dagster 1.13 ships is
+        raise TypeError(f"reading check records needs a SQL event log storage, not {type(storage).__name__}")
+    by_name = {k.asset_key.to_string(): k for k in keys}
+    judged = sa.and_(
+        T.c.asset_key.in_(list(by_name)),
+        T.c.check_name == CHECK_NAME,
+        T.c.partition.isnot(None),
+        T.c.execution_status.in_([Status.SUCCEEDED.value, Status.FAILED.value]),
+    )
+    newest = (
+        sa.select(T.c.asset_key, sa.func.max(T.c.partition).label("partition"))
+        .where(judged)
+        .group_by(T.c.asset_key)
+        .subquery()
+    )
+    ids = (
+        sa.select(sa.func.max(T.c.id))
+        .select_from(T.join(newest, sa.and_(T.c.asset_key == newest.c.asset_key, T.c.partition == newest.c.partition)))
+        .where(judged)
+        .group_by(T.c.asset_key)
+    )
+    columns = [T.c.id, T.c.run_id, T.c.execution_status, T.c.evaluation_event, T.c.create_timestamp, T.c.partition]
+    query = db_select([*columns, T.c.asset_key]).where(T.c.id.in_(ids))
+    with storage.index_connection() as conn:
+        rows = db_fetch_mappings(conn, query)
+    return {
+        by_name[r["asset_key"]]: AssetCheckExecutionRecord.from_db_row(r, key=by_name[r["asset_key"]]) for r in rows
+    }
+
+
 def materializations_after(instance: dg.DagsterInstance, cursor: int, limit: int) -> list:
     """Materialization event records of every asset with a storage id above `cursor`, oldest first."""
     return list(

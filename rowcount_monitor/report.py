@@ -12,7 +12,14 @@ import dagster as dg
 import pandas as pd
 
 from .cadence import bucket_span
-from .dagster_records import Status, check_executions, evaluation_of, latest_executions, partition_of
+from .dagster_records import (
+    Status,
+    check_executions,
+    evaluation_of,
+    latest_executions,
+    newest_bucket_executions,
+    partition_of,
+)
 from .naming import CHECK_NAME
 
 _NUMBERS = ("observed", "expected", "lower", "upper", "score")
@@ -59,30 +66,21 @@ def row_count_checks(defs: dg.Definitions) -> dict[dg.AssetCheckKey, str]:
     return {key: key.asset_key.to_user_string() for key in graph.asset_check_keys if key.name == CHECK_NAME}
 
 
-# How many of a check's newest evaluations are searched for its newest bucket: a backfill that
-# judged up to this many older buckets after it (20 days of an hourly table) does not hide it.
-NEWEST_BUCKET_SEARCH = 500
-
-
 def latest_verdicts(instance: dg.DagsterInstance, checks: dict[dg.AssetCheckKey, str]) -> dict[dg.AssetCheckKey, Row]:
-    """The verdict of every check's newest bucket (`no verdict` where it never ran). The latest
-    evaluation is not always of the newest bucket: a backfill may judge older buckets after
-    it, and late rows re-judge one; where the latest has a bucket, the check's newest
-    evaluations are searched for the newest bucket's latest verdict."""
+    """The verdict of every check's newest bucket (`no verdict` where it never ran), in two
+    queries for all checks: each check's latest evaluation, and for checks with buckets the
+    newest evaluation of the newest bucket (the latest is not always of it: a backfill may judge
+    older buckets after it, and late rows re-judge one)."""
     latest = latest_executions(instance, list(checks))
+    bucketed = [k for k, r in latest.items() if r is not None and r.event is not None and partition_of(r) is not None]
+    newest = newest_bucket_executions(instance, bucketed)
     rows = {}
     for key, table in checks.items():
         record = latest.get(key)
         if record is None or record.event is None:
             rows[key] = Row(table, None, "no verdict")
             continue
-        if partition_of(record) is not None:
-            newest = itertools.islice(
-                check_executions(instance, key, first_page=NEWEST_BUCKET_SEARCH), NEWEST_BUCKET_SEARCH
-            )
-            judged = [r for r in newest if partition_of(r) is not None]
-            record = max(judged, key=lambda r: (partition_of(r), r.id), default=record)
-        rows[key] = _row(table, record)
+        rows[key] = _row(table, newest.get(key, record))
     return rows
 
 

@@ -38,6 +38,10 @@ def test_every_record_read_answers_on_a_real_instance(shop, monkeypatch):  # noq
 
         latest = records.latest_executions(instance, [CHECK, dg.AssetCheckKey(dg.AssetKey("absent"), "x")])
         assert list(latest) == [CHECK] and latest[CHECK].id == ids[0]
+        absent = dg.AssetCheckKey(dg.AssetKey("absent"), CHECK.name)
+        newest_bucket = records.newest_bucket_executions(instance, [CHECK, absent])
+        assert list(newest_bucket) == [CHECK] and newest_bucket[CHECK].id == ids[0]
+        assert records.partition_of(newest_bucket[CHECK]) == "2026-02-27-13:00"
 
         after = {CHECK: ids[3]}
         bulk = records.unread_executions(instance, after)
