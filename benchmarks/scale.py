@@ -16,20 +16,27 @@ check results (queued to the outbox; no SNS topic, so nothing leaves the machine
 The floor is bare Dagster in the same layout: the same runs of multi-assets with the same
 partitioned keys and check specs, each yielding a constant row count and a passing check, on a
 fresh instance with the same storage. Prints seconds per tick (min/median of --ticks), the
-floor, their ratio and peak memory (RSS). Asserts nothing.
+floor, their ratio and peak memory (RSS). Asserts nothing. With --profile, each of the
+project's runs also runs under cProfile, and a table says where a tick's run time went:
+the code location load, our parts (counting queries, history reads, verdicts, pictures),
+Dagster's event-log writes and the rest of Dagster's run (planning, steps, events).
 
     python benchmarks/scale.py                 # 1,000 tables, 8 weeks, 3 ticks
     python benchmarks/scale.py --tables 200 --ticks 1 --plots all
     python benchmarks/scale.py --instance postgres --ticks 1   # production's storage
     python benchmarks/scale.py --tables 250 --ticks 2 --metrics 250   # cost of metric monitors
+    python benchmarks/scale.py --ticks 1 --profile    # where a tick's time goes
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import cProfile
+import json
 import multiprocessing
 import os
+import pstats
 import resource
 import statistics
 import sys
@@ -152,11 +159,57 @@ def _execute(defs, partition: str, keys: list[str]) -> tuple[bool, float]:
     return result.success, _peak_mb()
 
 
-def project_run(home: str, partition: str, keys: list[str]) -> tuple[bool, float]:
+def project_run(home: str, partition: str, keys: list[str], profile_dir: str = "") -> tuple[bool, float]:
+    """One of the project's runs; with `profile_dir`, under cProfile, its stats and phase times
+    written there."""
     os.environ["DAGSTER_HOME"] = home
+    profiler = cProfile.Profile() if profile_dir else None
+    t0 = time.perf_counter()
+    if profiler:
+        profiler.enable()
     from rowcount_monitor.defs import build_definitions
 
-    return _execute(build_definitions(), partition, keys)
+    defs = build_definitions()
+    loaded = time.perf_counter()
+    result = _execute(defs, partition, keys)
+    if profiler:
+        profiler.disable()
+        name = Path(profile_dir) / f"run-{os.getpid()}"
+        profiler.dump_stats(f"{name}.prof")
+        phases = {"load": loaded - t0, "run": time.perf_counter() - loaded}
+        Path(f"{name}.json").write_text(json.dumps(phases))
+    return result
+
+
+# What a run's time is spent on, from its cProfile stats: (file, function) whose cumulative
+# time is the part's (the largest where several match: an override calling its base).
+PROFILE_PARTS = {
+    "warehouse counting queries": ("rowcount_monitor/warehouse/duckdb.py", "_rows"),
+    "history windows read": ("rowcount_monitor/history.py", "recorded_windows"),
+    "verdicts (detection)": ("rowcount_monitor/detection/engine.py", "evaluate_latest"),
+    "check pictures": ("rowcount_monitor/defs/checks.py", "check_picture"),
+    "Dagster event-log writes": ("dagster/_core/storage/event_log/", "store_event"),
+}
+
+
+def profile_table(folder: Path, ticks: int) -> list[str]:
+    """Seconds per tick in each part of the project's runs (summed over a tick's runs)."""
+    phases = [json.loads(f.read_text()) for f in sorted(folder.glob("*.json"))]
+    stats = pstats.Stats(*map(str, sorted(folder.glob("*.prof")))).stats
+    load = sum(p["load"] for p in phases) / ticks
+    run = sum(p["run"] for p in phases) / ticks
+    parts = {}
+    for part, (where, function) in PROFILE_PARTS.items():
+        times = [ct for (file, _, fn), (_, _, _, ct, _) in stats.items() if where in file and fn == function]
+        parts[part] = (max(times) if where.endswith("/") else sum(times)) if times else 0.0
+    total = load + run
+    lines = [f"{'code location load (imports, definitions)':48s}{load:8.1f} s  {100 * load / total:5.1f} %"]
+    for part, seconds in parts.items():
+        lines.append(f"{part:48s}{seconds / ticks:8.1f} s  {100 * seconds / ticks / total:5.1f} %")
+    rest = run - sum(parts.values()) / ticks
+    lines.append(f"{'rest of the Dagster runs (plan, steps, events)':48s}{rest:8.1f} s  {100 * rest / total:5.1f} %")
+    lines.append(f"{'runs of a tick, under cProfile':48s}{total:8.1f} s")
+    return lines
 
 
 def trivial_definitions(batches: dict[str, list[str]], start: str):
@@ -293,6 +346,12 @@ def main() -> None:
         help="postgres: both instances (and our history cache and outbox) in databases of a "
         "PostgreSQL server started for the run (pgserver), as in production",
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also run the project's runs under cProfile and print where a tick's time went "
+        "(everything runs slower under it: read the shares)",
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -316,6 +375,7 @@ def main() -> None:
         home = make_home(tmp / "home", storages["home"])
         floor_home = make_home(tmp / "floor_home", storages["floor_home"])
         os.environ["DAGSTER_HOME"] = str(home)
+        (tmp / "profile").mkdir()
 
         from rowcount_monitor.backfill import seed_cache
         from rowcount_monitor.defs import build_definitions, refresh_catalog
@@ -337,7 +397,8 @@ def main() -> None:
         for n in range(args.ticks):
             when = ANCHOR + pd.Timedelta(hours=n + 1, minutes=5)
             requests = run_requests(defs, when)
-            runs, mb = tick(ctx, args.workers, project_run, str(home), requests)
+            profiled = (str(tmp / "profile"),) if args.profile else ()
+            runs, mb = tick(ctx, args.workers, project_run, str(home), requests, profiled)
             with ctx.Pool(1) as pool:
                 sensor, message, sensor_mb = pool.apply(sensor_pass, (str(home),))
             floor, _ = tick(ctx, args.workers, floor_run, str(floor_home), requests, (batches, start))
@@ -378,6 +439,9 @@ def main() -> None:
             f"peak RSS                run worker {worker_peak:,.0f} MB ({args.workers} side by side: "
             f"{args.workers * worker_peak:,.0f} MB), sensor pass {max(sensor_peaks):,.0f} MB"
         )
+        if args.profile:
+            print("\nwhere a tick's run time went (summed over its runs, which run side by side):")
+            print("\n".join(profile_table(tmp / "profile", args.ticks)))
 
 
 if __name__ == "__main__":
