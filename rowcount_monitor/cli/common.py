@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 from pathlib import Path
@@ -69,7 +70,13 @@ def _check_entries() -> dict:
 
 
 def _project_entries() -> dict:
-    """The row-count checks of the dg project PROJECT_ENV names, loaded as `dg` loads it."""
+    """The row-count checks of the dg project PROJECT_ENV names, loaded as `dg` loads it (once a
+    process: `anomalies` and `explain` ask twice, and a dbt project takes seconds to load)."""
+    return _load_project(Path(os.environ[PROJECT_ENV]).resolve())
+
+
+@functools.lru_cache(maxsize=4)
+def _load_project(root: Path) -> dict:
     import sys
     import warnings
 
@@ -79,7 +86,6 @@ def _project_entries() -> dict:
     from ..defs.existing_assets import WatchedAsset
     from ..naming import CHECK_NAME
 
-    root = Path(os.environ[PROJECT_ENV]).resolve()
     if not (root / "pyproject.toml").is_file():
         raise ConfigError(f"--project {root}: not a dg project (no pyproject.toml there)")
     if (root / "src").is_dir() and str(root / "src") not in sys.path:

@@ -14,6 +14,7 @@ an anomaly (a closure that lasted longer than `hold`), and the level goes back t
 from __future__ import annotations
 
 from collections.abc import Callable
+from statistics import median  # np.median's value for a short list, without an array's cost
 
 # Buckets the level remembers.
 LEVEL_MEMORY = 24
@@ -26,12 +27,6 @@ CHANGE_EVIDENCE = 8.0
 OUTAGE_SHARE = 0.1
 # How long the level before an accepted change stays known, in cycles of the shortest period.
 REVERT_CYCLES = 7
-
-
-def _median(values: list[float]) -> float:
-    """np.median of a short list of floats, the same to the last bit, without an array's cost."""
-    ordered, half = sorted(values), len(values) // 2
-    return ordered[half] if len(values) % 2 else (ordered[half - 1] + ordered[half]) / 2
 
 
 def hold_for(periods: tuple[int, ...]) -> int:
@@ -73,16 +68,16 @@ class Level:
             self.started = t
         self.misses.append((t, miss, r))
         back = max(self.hold // 3, 3)
-        if len(self.misses) >= back and abs(_median([rr for _, _, rr in self.misses[-back:]])) < LEAN:
+        if len(self.misses) >= back and abs(median([rr for _, _, rr in self.misses[-back:]])) < LEAN:
             self.reset()  # the counts are back where they were: the excursion ended without a change
             return None
         if max(self.up, self.down) < CHANGE_EVIDENCE or t - self.started + 1 < self.hold:
             return None
         sign = 1.0 if self.up > self.down else -1.0
         standardised = [rr for _, _, rr in self.misses[-max(self.hold // 3, 1) :]]
-        if sign * _median(standardised) < LEAN:
+        if sign * median(standardised) < LEAN:
             return None
-        shift = _median([m for _, m, _ in self.misses[-self.hold :]])
+        shift = median([m for _, m, _ in self.misses[-self.hold :]])
         if sign < 0 and to_rows(self.value + shift) < OUTAGE_SHARE * to_rows(self.value):
             return None
         first = self.started

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..models import nan_median  # np.median's value without its overhead (a start takes some 200)
+
 # Cycles a slot's estimate remembers (a running mean of the first ones, then this long a memory).
 PROFILE_MEMORY = 6
 # A slot whose expectation is at most this (count scale: about 0.1 rows) is empty.
@@ -29,16 +31,6 @@ RECURS = 2
 # A day that starts other than at the grid's midnight is taken when it fits the first week's
 # weekday effect this much better (a share of the misfit left).
 DAY_START_GAIN = 0.1
-
-
-def _median(x: np.ndarray) -> float:
-    """np.median of an array without NaN, the same to the last bit, without its generality's cost
-    (a profile's start takes some two hundred)."""
-    half = len(x) // 2
-    if len(x) % 2:
-        return float(np.partition(x, half)[half])
-    part = np.partition(x, (half - 1, half))
-    return float(part[half - 1] + part[half]) / 2.0
 
 
 class Profile:
@@ -68,7 +60,7 @@ class Profile:
         for i in range(self.short):
             seen = beyond_level[short == i]
             if len(seen):
-                self.a[i], self.na[i] = _median(seen), min(len(seen), PROFILE_MEMORY)
+                self.a[i], self.na[i] = nan_median(seen), min(len(seen), PROFILE_MEMORY)
         if self.blocks > 1:
             a = np.array(self.a)[short]
             rest = beyond_level - a
@@ -79,7 +71,7 @@ class Profile:
                 medians = np.zeros(self.blocks)
                 for j in range(self.blocks):
                     seen = rest[(block == j) & loaded]
-                    medians[j] = _median(seen) if len(seen) else 0.0
+                    medians[j] = nan_median(seen) if len(seen) else 0.0
                 fits.append((float(np.sum(np.abs(rest - medians[block])[loaded])), starts, medians))
             best = min(fits, key=lambda fit: fit[0])
             if best[0] < (1 - DAY_START_GAIN) * fits[0][0]:
