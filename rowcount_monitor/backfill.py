@@ -13,7 +13,7 @@ import time
 import dagster as dg
 import pandas as pd
 
-from .defs.backfill_job import JOB_NAME, missing_keys
+from .defs.backfill_job import JOB_NAME, judged_from, missing_keys
 from .defs.schedules import settle_of
 from .naming import DBT_ASSETS
 from .progress import Progress, share
@@ -26,15 +26,21 @@ def _load():
     return build_definitions()
 
 
-def missing_buckets(defs: dg.Definitions, instance: dg.DagsterInstance, until: pd.Timestamp) -> dict[str, int]:
-    """Buckets not yet recorded up to `until`, per partitioned table asset that misses any: the
-    workers' loads, and no run at all for tables (or a fleet) already up to date."""
+def missing_buckets(
+    defs: dg.Definitions, instance: dg.DagsterInstance, until: pd.Timestamp, since: pd.Timestamp | None = None
+) -> dict[str, int]:
+    """Buckets not yet recorded up to `until` (and from `since`), per partitioned table asset
+    that misses any: the workers' loads, and no run at all for tables already up to date."""
     sizes = {}
     for a in defs.assets:
         if isinstance(a, dg.AssetsDefinition) and a.partitions_def is not None and a.node_def.name != DBT_ASSETS:
             for key in a.keys:
                 done = instance.get_materialized_partitions(key)
-                n = len(missing_keys(a.partitions_def, done, (until - settle_of(a)).to_pydatetime()))
+                todo = missing_keys(a.partitions_def, done, (until - settle_of(a)).to_pydatetime())
+                if since is not None:
+                    first = judged_from(a.partitions_def, since.to_pydatetime())
+                    todo = [k for k in todo if k >= first]
+                n = len(todo)
                 if n:
                     sizes[key.to_user_string()] = n
     return sizes
@@ -57,7 +63,7 @@ def _worker(counter) -> None:
     share(counter)
 
 
-def _run_shard(tables: list[str], judge_days: int, until: str | None) -> tuple[bool, int, str]:
+def _run_shard(tables: list[str], judge_days: int, until: str | None, judged_only: bool) -> tuple[bool, int, str]:
     defs = _load()
     job = defs.resolve_job_def(JOB_NAME)
     with dg.DagsterInstance.get() as instance:
@@ -66,7 +72,14 @@ def _run_shard(tables: list[str], judge_days: int, until: str | None) -> tuple[b
             raise_on_error=False,
             run_config={
                 "ops": {
-                    "fill_missing_buckets": {"config": {"tables": tables, "judge_days": judge_days, "until": until}}
+                    "fill_missing_buckets": {
+                        "config": {
+                            "tables": tables,
+                            "judge_days": judge_days,
+                            "until": until,
+                            "judged_only": judged_only,
+                        }
+                    }
                 },
                 # per table lines stay in the run's log (the UI): the terminal has one progress line
                 "loggers": {"console": {"config": {"log_level": "WARNING"}}},
@@ -76,30 +89,33 @@ def _run_shard(tables: list[str], judge_days: int, until: str | None) -> tuple[b
         return result.success, filled, result.run_id
 
 
-def run(workers: int | None = None, judge_days: int = 5, until: str | None = None) -> int:
-    """Fill all missing buckets; returns how many were filled. Raises if a worker failed."""
+def run(workers: int | None = None, judge_days: int = 5, until: str | None = None, judged_only: bool = False) -> int:
+    """Fill all missing buckets (`judged_only`: those of the last `judge_days`, which it judges;
+    their tables' other counts go to the history cache); returns how many were filled. Raises
+    if a worker failed."""
     now = pd.Timestamp(until) if until else pd.Timestamp.now(tz="UTC")
     now = now.tz_localize("UTC") if now.tzinfo is None else now
     # Opening the instance creates and stamps its SQLite storages. Done here, once, because two
     # workers doing it at the same moment on a new DAGSTER_HOME can both stamp the schema
     # ("Version table 'alembic_version' has more than one head present" ever after).
     with dg.DagsterInstance.get() as instance:
-        sizes = missing_buckets(_load(), instance, now)
+        sizes = missing_buckets(_load(), instance, now, now - pd.Timedelta(days=judge_days) if judged_only else None)
     if not sizes:
         print("backfill: every bucket is recorded, nothing to do", flush=True)
         return 0
     parts = shards(sizes, workers or min(2, os.cpu_count() or 1))
     t0 = time.perf_counter()
+    which = f" of the last {judge_days} days (judged)" if judged_only else ""
     print(
-        f"backfilling {sum(sizes.values()):,} missing buckets of {len(sizes)} tables in {len(parts)} worker(s)",
+        f"backfilling {sum(sizes.values()):,} missing buckets{which} of {len(sizes)} tables in {len(parts)} worker(s)",
         flush=True,
     )
     until = now.isoformat()  # the workers fill up to the instant counted here
     with Progress("backfill", sum(sizes.values()), "buckets") as progress:
         if len(parts) == 1:
-            results = [_run_shard(parts[0], judge_days, until)]
+            results = [_run_shard(parts[0], judge_days, until, judged_only)]
         else:
-            calls = [(p, judge_days, until) for p in parts]
+            calls = [(p, judge_days, until, judged_only) for p in parts]
             results = in_processes(_run_shard, calls, initializer=_worker, initargs=(progress.counter,))
     failed = [run_id for ok, _, run_id in results if not ok]
     if failed:
@@ -139,16 +155,24 @@ def build_models() -> int:
 
 
 def _models_current(instance: dg.DagsterInstance, models: list[dg.AssetKey], tables: list[dg.AssetKey]) -> bool:
-    """Every model was materialized after the newest materialization of any table."""
+    """Every model was materialized after the newest bucket of any table was recorded (older
+    buckets recorded later, as the demo records its history beside the UI, bring no new rows)."""
 
     def latest(key):
         event = instance.get_latest_materialization_event(key)
         return event.timestamp if event is not None else None
 
+    def newest_bucket(key):
+        partitions = instance.get_materialized_partitions(key)
+        if not partitions:  # a snapshot table, or none recorded
+            return latest(key)
+        filter_ = dg.AssetRecordsFilter(asset_key=key, asset_partitions=[max(partitions)])
+        return instance.fetch_materializations(filter_, limit=1).records[0].timestamp
+
     built = [latest(k) for k in models]
     if None in built:
         return False
-    loaded = [t for t in map(latest, tables) if t is not None]
+    loaded = [t for t in map(newest_bucket, tables) if t is not None]
     return not loaded or min(built) >= max(loaded)
 
 

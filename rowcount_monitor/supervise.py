@@ -1,6 +1,7 @@
 """The processes the demo and the backfill start, and how they end.
 
-`run_supervised`: `dg dev` for the demo, so that Ctrl-C and SIGTERM stop every process it started;
+`run_supervised`: `dg dev` for the demo (and the history it records beside it), so that Ctrl-C
+and SIGTERM stop every process it started;
 `until_ctrl_c`: the demo as a whole, so that Ctrl-C ends it in one line (under `make` too).
 
 `dagster dev` starts a webserver, a daemon and code servers. Started in the background, it
@@ -16,34 +17,29 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pty
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
-from typing import IO
+from collections.abc import Callable, Sequence
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def run_supervised(argv: list[str], grace: float = 5.0) -> int:
+def run_supervised(argv: list[str], grace: float = 5.0, beside: Sequence[list[str]] = ()) -> int:
     """Run `argv` until it exits, or until this process gets SIGINT or SIGTERM: then send SIGINT
     to its whole process group, SIGTERM after half of `grace` seconds (one signal at a time: two
     at once interrupt Dagster's shutdown mid-way, a traceback per process) and SIGKILL to
     whatever still runs after `grace`. Returns the child's exit code (128 + the signal's number
     when stopped). What the processes print is passed on until the stop: then their shutdown
-    (a code server stopped while it loaded prints a traceback per process) is left unsaid."""
-    child = subprocess.Popen(
-        argv,
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},  # each line as it is written, not a buffer later
-    )
+    (a code server stopped while it loaded prints a traceback per process) is left unsaid.
+    `beside`: commands run alongside for as long as they take (the demo's history), stopped
+    with it; on a terminal they get one of their own, so that a progress line redraws in place."""
     stop = threading.Event()
+    started = [_start(argv, stop, tty=False), *(_start(command, stop, tty=sys.stdout.isatty()) for command in beside)]
+    child = started[0][0]
     received: list[int] = []
-    relay = threading.Thread(target=_relay, args=(child.stdout, stop), daemon=True)
-    relay.start()
 
     def on_signal(signum, _frame):
         received.append(signum)
@@ -55,29 +51,62 @@ def run_supervised(argv: list[str], grace: float = 5.0) -> int:
             pass
         if child.poll() is None:
             print("\nstopping the Dagster UI and every process it started ...", flush=True)
+        stop.set()
+        for process, relay in started:
             for s in STOP_SIGNALS:
-                _signal_group(child.pid, s)
+                if process.poll() is not None:
+                    break
+                _signal_group(process.pid, s)
                 try:
-                    child.wait(grace / len(STOP_SIGNALS))
+                    process.wait(grace / len(STOP_SIGNALS))
                     break
                 except subprocess.TimeoutExpired:
                     pass
-        _signal_group(child.pid, signal.SIGKILL)  # the children too, even where the leader has exited
-        child.wait()
-        relay.join(grace)
+            _signal_group(process.pid, signal.SIGKILL)  # the children too, even where the leader has exited
+            process.wait()
+            relay.join(grace)
         return 128 + received[0] if received else child.returncode
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
 
 
-def _relay(pipe: IO[bytes], stop: threading.Event) -> None:
-    """Copy the supervised processes' output to ours, line by line, until `stop` is set."""
-    for line in iter(pipe.readline, b""):
+def _start(argv: list[str], stop: threading.Event, tty: bool) -> tuple[subprocess.Popen, threading.Thread]:
+    """`argv` in a session of its own, its output relayed to ours (through a pseudo-terminal
+    where `tty`) until `stop` is set."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # each line as it is written, not a buffer later
+    if tty:
+        main, side = pty.openpty()
+        child = subprocess.Popen(
+            argv, start_new_session=True, stdin=subprocess.DEVNULL, stdout=side, stderr=side, env=env
+        )
+        os.close(side)
+        source = main
+    else:
+        child = subprocess.Popen(
+            argv, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env
+        )
+        source = child.stdout.fileno()  # type: ignore[union-attr]
+    relay = threading.Thread(target=_relay, args=(source, stop, tty), daemon=True)
+    relay.start()
+    return child, relay
+
+
+def _relay(source: int, stop: threading.Event, own: bool) -> None:
+    """Copy what a supervised process writes to our output, as it comes, until `stop` is set;
+    close `source` at its end where it is `own` (a pseudo-terminal's side)."""
+    while True:
+        try:
+            chunk = os.read(source, 4096)
+        except OSError:  # a pseudo-terminal whose process side closed
+            break
+        if not chunk:
+            break
         if not stop.is_set():
-            sys.stdout.buffer.write(line)
+            sys.stdout.buffer.write(chunk)
             sys.stdout.buffer.flush()
-    pipe.close()
+    if own:
+        os.close(source)
 
 
 def until_ctrl_c(work: Callable[[], int]) -> int:

@@ -416,31 +416,34 @@ time.sleep(600)
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_the_demo_stops_every_process_it_started_on_ctrl_c_or_sigterm(tmp_path, signum):
-    """The demo runs `dagster dev` under run_supervised: a real process tree that ignores INT and
-    TERM (as `dagster dev` started in the background does) is gone within seconds of the signal."""
+    """The demo runs `dagster dev` under run_supervised, and the history it records beside it:
+    two real process trees that ignore INT and TERM (as `dagster dev` started in the background
+    does) are gone within seconds of the signal."""
     script = tmp_path / "stubborn.py"
     script.write_text(STUBBORN)
     pids = tmp_path / "pids"
+    stubborn = f"[sys.executable, {str(script)!r}, 'parent']"
     supervisor = subprocess.Popen(
         [
             sys.executable,
             "-c",
             "import sys; from rowcount_monitor.supervise import run_supervised; "
-            f"sys.exit(run_supervised([sys.executable, {str(script)!r}, 'parent'], grace=2))",
+            f"sys.exit(run_supervised({stubborn}, grace=2, beside=[{stubborn}]))",
         ],
         stdout=pids.open("w"),
     )
     deadline = time.monotonic() + 30
-    while not pids.read_text().strip() and time.monotonic() < deadline:
+    while len(pids.read_text().split()) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
-    grandchild = int(pids.read_text().split()[0])
+    grandchildren = [int(p) for p in pids.read_text().split()]
     children = [int(p) for p in Path(f"/proc/{supervisor.pid}/task/{supervisor.pid}/children").read_text().split()]
+    assert len(grandchildren) == len(children) == 2
     started = time.monotonic()
     supervisor.send_signal(signum)
     assert supervisor.wait(timeout=15) == 128 + signum
     assert time.monotonic() - started < 10
     time.sleep(0.5)
-    for pid in children + [grandchild]:
+    for pid in children + grandchildren:
         assert not _alive(pid), f"process {pid} still runs"
 
 
@@ -457,14 +460,18 @@ child = (
     "print('serving', flush=True)\n"
     "time.sleep(600)"
 )
-sys.exit(until_ctrl_c(lambda: run_supervised([sys.executable, "-c", child], grace=2)))
+progress = "print('history: 1 of 2', end='\\r', flush=True); print('history: 2 of 2', end='', flush=True)"
+history = child.replace("print('serving', flush=True)", progress)
+beside = [[sys.executable, "-c", history]]
+sys.exit(until_ctrl_c(lambda: run_supervised([sys.executable, "-c", child], grace=2, beside=beside)))
 """
 
 
 def test_ctrl_c_under_make_ends_the_demo_in_one_line_with_no_make_error(tmp_path):
     """`make demo` on a terminal: Ctrl-C (the terminal's ^C, through a pseudo-terminal) reaches
     the supervised command and not make, which would print 'make: *** [demo] Interrupt', and
-    what the stopped processes print as they go (a traceback) is not shown."""
+    what the stopped processes print as they go (a traceback) is not shown. A progress line
+    redrawn in place beside the UI (no newline yet) shows as it is drawn."""
     import pty
     import select
 
@@ -477,8 +484,8 @@ def test_ctrl_c_under_make_ends_the_demo_in_one_line_with_no_make_error(tmp_path
     out, sent = b"", False
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if not sent and b"ready" in out:
-            time.sleep(1.0)
+        if not sent and b"serving" in out and b"history: 2 of 2" in out:
+            time.sleep(0.5)
             os.write(terminal, b"\x03")
             sent = True
         if select.select([terminal], [], [], 0.2)[0]:

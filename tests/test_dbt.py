@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from rowcount_monitor.defs import build_definitions
+from rowcount_monitor.naming import CHECK_NAME
 
 PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
 RAW = ("orders", "sessions", "cart_events", "customers")
@@ -154,7 +155,9 @@ def test_a_blocking_failed_check_holds_back_only_the_models_downstream(shop):
 
 def test_a_rerun_of_the_demo_steps_adds_no_runs_until_a_new_bucket_is_there(shop, tmp_path, monkeypatch):
     """`make demo` twice: the second backfill finds nothing missing and starts no run, and the
-    models, built after the newest load, are not built again; one more hour loaded, both run."""
+    models, built after the newest load, are not built again; one more hour loaded, both run.
+    The demo's order: the judged buckets, the models, then the older buckets (which bring no
+    new rows: the models stay current)."""
     from rowcount_monitor import backfill
 
     from .conftest import ANCHOR
@@ -166,10 +169,17 @@ def test_a_rerun_of_the_demo_steps_adds_no_runs_until_a_new_bucket_is_there(shop
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("ROWCOUNT_MONITOR_CONFIG", str(tmp_path / "rowcount_monitor.yaml"))
-    assert backfill.run(workers=1, judge_days=0, until=str(ANCHOR)) > 0
+    judged = backfill.run(workers=1, judge_days=1, until=str(ANCHOR), judged_only=True)
     assert backfill.build_models() > 0
+    assert backfill.run(workers=1, judge_days=1, until=str(ANCHOR)) > judged > 0
     with dg.DagsterInstance.get() as instance:
         runs = instance.get_runs_count()
+        checked = instance.event_log_storage.get_event_records(
+            dg.EventRecordsFilter(dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+        )
+        evaluations = [r.event_log_entry.dagster_event.event_specific_data for r in checked]
+        # the tables' buckets of the last day, each judged once (a model's check judges its run)
+        assert sum(e.check_name == CHECK_NAME and e.partition is not None for e in evaluations) == judged
     assert backfill.run(workers=1, judge_days=0, until=str(ANCHOR)) == 0
     assert backfill.build_models() == 0
     with dg.DagsterInstance.get() as instance:

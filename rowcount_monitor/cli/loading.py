@@ -23,7 +23,7 @@ def cmd_backfill(args) -> int:
         written = seed_cache(until=pd.Timestamp(until) if until else None)
         print(f"history cache seeded from the warehouse: {written:,} buckets (no Dagster events written)")
         return 0
-    run(workers=args.workers, judge_days=args.judge_days, until=until)
+    run(workers=args.workers, judge_days=args.judge_days, until=until, judged_only=getattr(args, "judged_only", False))
     return 0
 
 
@@ -50,6 +50,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=5,
         help="run the row-count check on the filled buckets of the last N days (default 5)",
+    )
+    bf.add_argument(
+        "--judged-only",
+        action="store_true",
+        help="record only the buckets it judges (the last --judge-days), so their checks are in the UI soon; "
+        "their tables' other counts go to the checks' history cache, and a backfill without it records them",
     )
     bf.add_argument(
         "--until",

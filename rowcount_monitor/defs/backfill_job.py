@@ -37,10 +37,18 @@ class BackfillConfig(dg.Config):
     tables: list[str] = []  # asset keys like "demo/raw/orders"; empty = every bucket table
     until: str | None = None  # ISO timestamp; default: now
     judge_days: int = 5  # run the row-count check on filled buckets of the last N days (0: none)
+    # record only the buckets it judges; the others' counts go to the history cache (so a check
+    # reads its whole window meanwhile) and their events to a later backfill
+    judged_only: bool = False
 
 
 def missing_keys(pdef: dg.TimeWindowPartitionsDefinition, done: set[str], until: dt.datetime) -> list[str]:
     return [k for k in pdef.get_partition_keys(current_time=until) if k not in done]
+
+
+def judged_from(pdef: dg.TimeWindowPartitionsDefinition, since: dt.datetime) -> str:
+    """The first partition key a backfill judges: the bucket starting at or after `since`."""
+    return since.strftime(pdef.fmt)
 
 
 def backfill_job(facts: list[TableFacts], plots: str = "failures") -> dg.JobDefinition:
@@ -63,7 +71,13 @@ def backfill_job(facts: list[TableFacts], plots: str = "failures") -> dg.JobDefi
         filled = 0
         for i, name in enumerate(chosen, 1):
             filled += yield from _fill_table(
-                context, keys[name], until.to_pydatetime(), config.judge_days, plots, f"[{i}/{len(chosen)}]"
+                context,
+                keys[name],
+                until.to_pydatetime(),
+                config.judge_days,
+                plots,
+                f"[{i}/{len(chosen)}]",
+                config.judged_only,
             )
         yield dg.Output(filled)
 
@@ -75,11 +89,11 @@ def backfill_job(facts: list[TableFacts], plots: str = "failures") -> dg.JobDefi
 
 
 def _fill_table(
-    context, facts: TableFacts, until: dt.datetime, judge_days: int, plots: str, label: str
+    context, facts: TableFacts, until: dt.datetime, judge_days: int, plots: str, label: str, judged_only: bool
 ) -> Generator[Any, None, int]:
-    """Record a table's missing buckets and judge the recent ones; yields their events (each
-    stored as it is yielded: the evaluations name the materializations they judged) and
-    returns how many buckets it recorded."""
+    """Record a table's missing buckets and judge the recent ones (`judged_only`: record only
+    those); yields their events (each stored as it is yielded: the evaluations name the
+    materializations they judged) and returns how many buckets it recorded."""
     entry = facts.entry
     key = entry_key(entry)
     pdef = partitions_for(facts)
@@ -106,7 +120,13 @@ def _fill_table(
         todo = [k for k in todo if k not in odd]
         advance(len(odd))  # done with, for now
         by_key = {k: n for k, n in by_key.items() if k not in odd}
-    verdicts = _judge_recent(context, facts, key, todo, by_key, until - dt.timedelta(days=judge_days), plots)
+    since = until - dt.timedelta(days=judge_days)
+    verdicts = _judge_recent(context, facts, key, todo, by_key, since, plots)
+    cache = HistoryCache.for_instance(context.instance)
+    if cache is not None:
+        cache.record([(key.to_user_string(), pd.to_datetime(p, format=fmt), by_key.get(p, 0)) for p in todo])
+    if judged_only:  # the same counts as the later backfill records: the warehouse's, counted now
+        todo = [k for k in todo if k >= judged_from(pdef, since)]
     for i, partition in enumerate(todo, 1):
         yield dg.AssetMaterialization(
             asset_key=key,
@@ -115,9 +135,6 @@ def _fill_table(
         )
         if i % PROGRESS_STEP == 0 or i == len(todo):
             advance(i % PROGRESS_STEP or PROGRESS_STEP)
-    cache = HistoryCache.for_instance(context.instance)
-    if cache is not None:
-        cache.record([(key.to_user_string(), pd.to_datetime(p, format=fmt), by_key.get(p, 0)) for p in todo])
     # each evaluation names the materialization it judged (so the check's partition status shows
     # the bucket as passed or failed, not missing): they are stored by now
     targets = materialization_targets(context.instance, key, list(verdicts))
@@ -133,7 +150,7 @@ def _fill_table(
             target_materialization_data=targets.get(partition),
         )
     failed = sum(not r.passed for r in verdicts.values())
-    total = sum(by_key.values())
+    total = sum(by_key.get(p, 0) for p in todo)
     # a metric's values are not rows: their sum says nothing, their count of buckets does
     what = "" if is_metric(entry) else f", {total:,.0f} rows"
     checks = f"{failed} failed check{'' if failed == 1 else 's'} in the last {judge_days} days" if failed else ""

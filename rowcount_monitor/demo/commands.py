@@ -6,6 +6,7 @@ import argparse
 import os
 import shutil
 import sys
+import threading
 import time
 from itertools import pairwise
 from pathlib import Path
@@ -16,6 +17,8 @@ from ..cli.common import (
 )
 
 DEMO_FILE = PROJECT / "data" / "shop.duckdb"
+# The demo's backfill judges the buckets of the last JUDGE_DAYS days (the injected incidents).
+JUDGE_DAYS = 5
 
 
 def cmd_demo_warehouse(args) -> int:
@@ -84,6 +87,9 @@ def cmd_demo(args) -> int:
 
 
 def _demo(args) -> int:
+    """The warehouse, then the buckets the checks judge (recorded and judged), then the UI, with
+    the rest of the history and the dbt models recorded beside it (`demo-history`): the failed
+    checks are in the UI within a minute, the 90 days of history fill in as the UI runs."""
     from ..progress import duration
 
     marks = [("", time.perf_counter())]
@@ -92,8 +98,8 @@ def _demo(args) -> int:
     late = _hold_back_late_rows()
     from ..cli.loading import cmd_backfill
 
-    cmd_backfill(argparse.Namespace(workers=None, judge_days=5, seed_cache=False))
-    marks.append(("backfill", time.perf_counter()))
+    cmd_backfill(argparse.Namespace(workers=None, judge_days=JUDGE_DAYS, seed_cache=False, judged_only=True))
+    marks.append((f"the last {JUDGE_DAYS} days recorded and judged", time.perf_counter()))
     if late is not None:
         from .warehouse import LATE_TABLE, land_late_rows
 
@@ -102,25 +108,66 @@ def _demo(args) -> int:
             "that hour was counted; the next hourly tick re-counts it (recount: 3) and judges it again",
             flush=True,
         )
-    from ..backfill import build_models
-
-    build_models()
-    marks.append(("dbt", time.perf_counter()))
     phases = ", ".join(f"{name} {duration(t - before)}" for (_, before), (name, t) in pairwise(marks))
     print(f"\nready in {duration(marks[-1][1] - marks[0][1])} ({phases})", flush=True)
     dg_cli = shutil.which("dg", path=str(Path(sys.executable).parent)) or "dg"
     url = f"http://{args.host}:{args.port}"
     print(
-        f"starting the Dagster UI at {url}  (Ctrl-C stops it; history stays in {os.environ['DAGSTER_HOME']})\n",
+        f"starting the Dagster UI at {url}  (Ctrl-C stops it; history stays in {os.environ['DAGSTER_HOME']});\n"
+        "beside it, the dbt models and the rest of the 90 days' history are recorded (the UI shows them as "
+        "they land; an interrupted demo records what is left the next time)\n",
         flush=True,
     )
     os.chdir(PROJECT)
     from ..supervise import run_supervised
 
+    def announce() -> None:
+        if _answering(url):
+            took = duration(time.perf_counter() - marks[0][1])
+            print(f"the Dagster UI answers at {url}, {took} after the demo started", flush=True)
+
+    threading.Thread(target=announce, daemon=True).start()
     # the UI's and the daemon's own INFO lines (a sensor check every 30 s) stay out of the
     # terminal: warnings and errors only; every tick is in the UI
     quiet = ["--log-level", "warning"]
-    return run_supervised([dg_cli, "dev", *quiet, "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)])
+    return run_supervised(
+        [dg_cli, "dev", *quiet, "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)],
+        beside=[[sys.executable, "-m", "rowcount_monitor.cli", "demo-history", "--after", url]],
+    )
+
+
+def _answering(url: str, timeout: float = 180.0) -> bool:
+    """Whether the Dagster UI at `url` answers within `timeout` seconds (asked every second)."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/server_info", timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(1)
+    return False
+
+
+def cmd_demo_history(args) -> int:
+    """What `demo` records beside the UI: the dbt models, then every bucket not recorded yet;
+    `--after URL`: once the UI there answers (or a few minutes passed), so as not to slow its start."""
+    from ..backfill import build_models, run
+    from ..supervise import until_ctrl_c
+
+    _dagster_home()
+
+    def work() -> int:
+        if args.after:
+            _answering(args.after)
+        build_models()
+        run(judge_days=JUDGE_DAYS)
+        return 0
+
+    return until_ctrl_c(work)
 
 
 def _hold_back_late_rows():
@@ -202,6 +249,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--host", default="127.0.0.1", help="address the UI binds to (default 127.0.0.1)")
     demo.add_argument("--port", type=int, default=3000, help="UI port (default 3000)")
     demo.set_defaults(func=cmd_demo)
+
+    history = sub.add_parser(
+        "demo-history",
+        help="build the demo's dbt models and record the history not recorded yet (what demo runs beside the UI)",
+    )
+    history.add_argument("--after", metavar="URL", help="start once the Dagster UI at URL answers")
+    history.set_defaults(func=cmd_demo_history)
 
     wh = sub.add_parser("demo-warehouse", help="write the demo shop's DuckDB file with 90 days of loads")
     wh.add_argument("--path", default=str(DEMO_FILE), help=f"output file (default {DEMO_FILE.relative_to(PROJECT)})")
