@@ -4,12 +4,18 @@ model with each of its stages switched off in turn (an ablation).
     python benchmarks/models.py                      # baseline and state on every benchmark
     python benchmarks/models.py --models state --ablate
     python benchmarks/models.py --quick              # synthload 1-40, NAB dev and corpus seed 0 only
+    python benchmarks/models.py --quick --as-checks  # each verdict from the window a check reads
 
 The data: the project's own corpus (benchmarks/corpus.py, seeds 0-3), and, where the shared
 benchmark folder is beside the project (`--shared`, default ../shared/bench), its independent
 generator (synthload.py: seeds 1-40, and 200 tables from seed 1000) and the labelled
 development series (score.py's NAB series). Their generators and scorers are imported from
 there, not copied. Each cell: F1 at false alerts per 1,000 judged buckets. Asserts nothing.
+
+By default each series is scored in one walk-forward pass (`score_series`: every bucket judged
+from all the buckets before it). A check reads only the last `history_reach` buckets of its
+table (8 weeks of an hourly one): with `--as-checks`, each bucket beyond that is judged from
+that window alone, as the check judges it (one verdict per bucket: slower).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from pathlib import Path
 from unittest import mock
 
 import numpy as np
+import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -34,6 +41,7 @@ import corpus  # noqa: E402
 from rowcount_monitor.detection import (  # noqa: E402
     DetectionPolicy,
     engine,  # noqa: E402
+    evaluate_latest,
     score_series,
 )
 from rowcount_monitor.detection.model import filter as state_filter  # noqa: E402
@@ -42,6 +50,8 @@ from rowcount_monitor.detection.model.calendar_effects import CalendarEffects  #
 from rowcount_monitor.detection.model.level import Level  # noqa: E402
 from rowcount_monitor.detection.model.noise import Noise, gaussian_k  # noqa: E402
 from rowcount_monitor.detection.model.profile import Profile  # noqa: E402
+from rowcount_monitor.detection.models import history_reach  # noqa: E402
+from rowcount_monitor.detection.seasonality import resolve_periods  # noqa: E402
 
 
 @contextmanager
@@ -85,45 +95,64 @@ def _policy(model: str, **extra) -> DetectionPolicy:
     return DetectionPolicy(model=model, **extra)
 
 
-def synthload_cell(bench, model: str, seed: int, tables: int) -> str:
-    total = np.zeros(5, int)
-    for i in range(tables):
-        s, wins, ignore, _, _ = bench.make_table(seed + i)
-        flags = score_series(s, _policy(model))["is_anomaly"].astype(bool)
-        total += bench.score(s, flags, wins, ignore)
-    return _f1(total)
+def flags_of(s: pd.Series, policy: DetectionPolicy, as_checks: bool, since=None) -> pd.Series:
+    """Each bucket's is_anomaly: from one walk-forward pass, or `as_checks`, from the window of
+    `history_reach` (+ the M-of-N window) buckets ending at it where the history is longer."""
+    flags = score_series(s, policy, since=since)["is_anomaly"].astype(bool)
+    if not as_checks or len(s) < 2:
+        return flags
+    reach = history_reach(resolve_periods(policy.seasonality, s.index[1] - s.index[0])) + policy.window
+    for i in range(reach, len(s)):
+        if since is None or s.index[i] >= since:
+            flags.iloc[i] = evaluate_latest(s.iloc[i - reach + 1 : i + 1], policy).is_anomaly
+    return flags
 
 
-def nab_cell(bench, model: str) -> str:
+def _synthload_one(i: int, model: str, as_checks: bool) -> np.ndarray:
+    bench = sys.modules["synthload"]  # imported from the shared folder by main (a module does not pickle)
+    s, wins, ignore, _, _ = bench.make_table(i)
+    return np.asarray(bench.score(s, flags_of(s, _policy(model), as_checks), wins, ignore))
+
+
+def synthload_cell(model: str, seed: int, tables: int, as_checks: bool, processes: int) -> str:
+    with Pool(processes) as pool:
+        scored = pool.map(partial(_synthload_one, model=model, as_checks=as_checks), range(seed, seed + tables))
+    return _f1(np.sum(scored, axis=0))
+
+
+def nab_cell(bench, model: str, as_checks: bool) -> str:
     total = np.zeros(5, int)
     for _, s, wins in bench.series():
-        total += np.array(bench.score(score_series(s, _policy(model))["is_anomaly"], wins))
+        total += np.array(bench.score(flags_of(s, _policy(model), as_checks), wins))
     return _f1(total)
 
 
-def _corpus_one(spec, model: str):
+def _corpus_one(spec, model: str, as_checks: bool):
     t = corpus.make_table(*spec)
-    return corpus.score_table(t, corpus.ours(t, model=model))
+    policy = DetectionPolicy(holidays=t.holidays, model=model)
+    return corpus.score_table(t, flags_of(t.series, policy, as_checks, since=t.judge_from).to_numpy())
 
 
-def corpus_cell(model: str, seed: int, processes: int) -> str:
+def corpus_cell(model: str, seed: int, processes: int, as_checks: bool) -> str:
     with Pool(processes) as pool:
-        scored = pool.map(partial(_corpus_one, model=model), corpus.corpus(seed), chunksize=4)
+        scored = pool.map(partial(_corpus_one, model=model, as_checks=as_checks), corpus.corpus(seed), chunksize=4)
     s = corpus.summarize(scored)
     return f"{s['f1']:.3f} at {s['false_1k']:4.2f}"
 
 
-def rows(args, shared):
+def rows(args, nab):
     """(benchmark name, function of the model giving its cell)."""
     out = []
-    if shared is not None:
-        synthload, nab = shared
-        out.append(("synthload seeds 1-40", partial(synthload_cell, synthload, seed=1, tables=40)))
+    if nab is not None:
+        pool = {"as_checks": args.as_checks, "processes": args.processes}
+        out.append(("synthload seeds 1-40", partial(synthload_cell, seed=1, tables=40, **pool)))
         if not args.quick:
-            out.append(("synthload 200 from seed 1000", partial(synthload_cell, synthload, seed=1000, tables=200)))
-        out.append(("NAB dev (score.py)", partial(nab_cell, nab)))
+            out.append(("synthload 200 from seed 1000", partial(synthload_cell, seed=1000, tables=200, **pool)))
+        out.append(("NAB dev (score.py)", partial(nab_cell, nab, as_checks=args.as_checks)))
     for seed in (0,) if args.quick else (0, 1, 2, 3):
-        out.append((f"corpus seed {seed}", partial(corpus_cell, seed=seed, processes=args.processes)))
+        out.append(
+            (f"corpus seed {seed}", partial(corpus_cell, seed=seed, processes=args.processes, as_checks=args.as_checks))
+        )
     return out
 
 
@@ -134,20 +163,21 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="synthload 1-40, NAB dev and corpus seed 0 only")
     parser.add_argument("--shared", default=str(ROOT.parent / "shared" / "bench"), help="the shared bench folder")
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument(
+        "--as-checks", action="store_true", help="judge each bucket from the window a check reads (slower)"
+    )
     args = parser.parse_args(argv)
-    shared = None
+    nab = None
     if (Path(args.shared) / "synthload.py").is_file():
         sys.path.insert(0, args.shared)
         import score as nab  # the shared folder's scorer and series
-        import synthload
-
-        shared = (synthload, nab)
+        import synthload  # noqa: F401  (the workers find it in sys.modules)
     else:
         print(f"({args.shared} not found: the project's corpus only)", file=sys.stderr)
     columns = [(m, ExitStack) for m in args.models.split(",")]
     if args.ablate:
         columns += [(f"state - {name}", switch) for name, switch in ABLATIONS.items()]
-    benchmarks = rows(args, shared)
+    benchmarks = rows(args, nab)
     print("F1 at false alerts per 1,000 judged buckets")
     print(f"{'model':34s}" + "".join(f"{name:>30s}" for name, _ in benchmarks))
     for label, switch in columns:
