@@ -126,18 +126,30 @@ def anomalies(
     """Every failed row-count check of a bucket that ended in the last `since_seconds` (of an
     unpartitioned check, or one whose table `entries` does not name: evaluated in them), oldest
     bucket first: a bucket of three days ago judged a minute ago by a backfill is not a failure
-    of the last hour."""
+    of the last hour. A bucket judged again since (late rows) counts by its newest verdict."""
     after = time.time() - since_seconds
     cutoff = pd.Timestamp(after, unit="s")
     rows = []
     for key, table in checks.items():
-        failed = check_executions(instance, key, status={Status.FAILED})
         # a bucket is judged after it ends: evaluations older than the window judged older buckets
-        for r in itertools.takewhile(lambda r: r.create_timestamp >= after, failed):
-            if r.event is None:
+        in_window = itertools.takewhile(
+            lambda r: r.create_timestamp >= after, check_executions(instance, key, status={Status.FAILED})
+        )
+        failed = [r for r in in_window if r.event is not None]
+        if not failed:
+            continue
+        newest: dict[str | None, int] = {}  # bucket -> its newest evaluation, back to the oldest failure
+        for r in check_executions(instance, key):
+            if r.id < failed[-1].id:
+                break
+            if r.event is not None:
+                newest.setdefault(partition_of(r), r.id)
+        entry = (entries or {}).get(key)
+        for r in failed:
+            bucket = partition_of(r)
+            if bucket is not None and newest[bucket] != r.id:
                 continue
-            entry = (entries or {}).get(key)
-            span = bucket_span(partition_of(r), entry) if entry else None
+            span = bucket_span(bucket, entry) if entry else None
             if span is None or span[1] > cutoff:
                 rows.append(_row(table, r))
     return sorted(rows, key=lambda r: (r.bucket or "", r.table))

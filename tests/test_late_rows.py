@@ -11,6 +11,7 @@ from rowcount_monitor.defs import build_definitions
 from rowcount_monitor.defs.counting import RECOUNTED_FROM
 from rowcount_monitor.history import HistoryCache
 from rowcount_monitor.naming import CHECK_NAME
+from rowcount_monitor.report import anomalies
 
 from .conftest import table_entry, write_config
 from .test_alerting import backfill_until
@@ -18,6 +19,7 @@ from .test_alerting import backfill_until
 ORDERS = dg.AssetKey(["demo", "raw", "orders"])
 CHECK = dg.AssetCheckKey(ORDERS, CHECK_NAME)
 LATE_BUCKET, NEXT_BUCKET = "2026-02-25-10:00", "2026-02-25-11:00"
+YEARS = 10 * 365 * 86400  # `anomalies --since`: back past the test's buckets
 BUCKET_SQL = "loaded_at >= '2026-02-25 10:00' AND loaded_at < '2026-02-25 11:00'"
 
 
@@ -67,6 +69,7 @@ def test_late_rows_are_recounted_judged_again_and_their_alert_recovered(tmp_path
             alert_sensor(context)
             alert_cursor = context.cursor
         assert alerts_of(instance) == [("anomaly", LATE_BUCKET)]
+        assert [r.bucket for r in anomalies(instance, {CHECK: "orders"}, YEARS)] == [LATE_BUCKET]
 
         with duckdb.connect(str(db)) as conn:  # the late rows land
             conn.execute("INSERT INTO shop.raw.orders SELECT * FROM shop.raw.late")
@@ -89,6 +92,7 @@ def test_late_rows_are_recounted_judged_again_and_their_alert_recovered(tmp_path
         assert again.success
         [verdict] = again.get_asset_check_evaluations()
         assert verdict.passed and verdict.description.startswith("judged again:")
+        assert anomalies(instance, {CHECK: "orders"}, YEARS) == []  # its newest verdict passes
         assert len(partition_counts(instance, LATE_BUCKET)) == 2  # judging counted nothing
 
         with dg.build_sensor_context(
