@@ -120,13 +120,13 @@ def _fill_table(
         todo = [k for k in todo if k not in odd]
         advance(len(odd))  # done with, for now
         by_key = {k: n for k, n in by_key.items() if k not in odd}
-    since = until - dt.timedelta(days=judge_days)
-    verdicts = _judge_recent(context, facts, key, todo, by_key, since, plots)
+    first = judged_from(pdef, until - dt.timedelta(days=judge_days))
+    verdicts = _judge_recent(context, facts, key, todo, by_key, first, plots)
     cache = HistoryCache.for_instance(context.instance)
     if cache is not None:
         cache.record([(key.to_user_string(), pd.to_datetime(p, format=fmt), by_key.get(p, 0)) for p in todo])
     if judged_only:  # the same counts as the later backfill records: the warehouse's, counted now
-        todo = [k for k in todo if k >= judged_from(pdef, since)]
+        todo = [k for k in todo if k in verdicts]
     for i, partition in enumerate(todo, 1):
         yield dg.AssetMaterialization(
             asset_key=key,
@@ -159,16 +159,15 @@ def _fill_table(
 
 
 def _judge_recent(
-    context, facts: TableFacts, key, filled: list[str], counts: dict[str, int], since: dt.datetime, plots: str
+    context, facts: TableFacts, key, filled: list[str], counts: dict[str, int], first: str, plots: str
 ) -> dict[str, dg.AssetCheckResult]:
-    """The row-count check's verdict on each filled bucket after `since`, exactly as the live
+    """The row-count check's verdict on each filled bucket from partition `first` on, exactly as the live
     check would have given it (same history window, same `judge`). It does not call
     checks.judge_partition per bucket: that would be one event-log query per bucket, where this
     reads the whole window once."""
     entry = facts.entry
     fmt = PARTITION_FORMAT[entry.cadence]
-    since_key = since.strftime(fmt)
-    to_judge = [k for k in filled if k >= since_key]
+    to_judge = [k for k in filled if k >= first]
     if not to_judge:
         return {}
     policy = policy_for(entry, feedback_for(context.instance, [key.to_user_string()]).get(key.to_user_string()))
