@@ -8,7 +8,7 @@ import pytest
 
 from rowcount_monitor.detection import DetectionPolicy, evaluate_latest, score_series
 from rowcount_monitor.detection.model.calendar_effects import LAST, CalendarEffects
-from rowcount_monitor.detection.model.level import Level, hold_for
+from rowcount_monitor.detection.model.level import BACK, BACK_PENDING, Level, hold_for
 from rowcount_monitor.detection.model.noise import Noise, gaussian_k
 from rowcount_monitor.detection.model.profile import Profile
 
@@ -125,7 +125,7 @@ def test_a_dip_shorter_than_a_day_is_not_a_new_level_and_a_change_that_holds_a_d
     assert level.value == pytest.approx(11.5) and level.earlier(t + 1) == 10.0
 
 
-def test_counts_back_at_the_level_before_a_two_day_closure_revert_it():
+def test_counts_back_at_the_level_before_a_two_day_closure_revert_it_once_that_held():
     level = Level((24, 168))
     level.value = 10.0
     closure = [0.0] * 24 + [-1.0] * 48  # two days at about a third, taken for two changes in turn
@@ -133,9 +133,23 @@ def test_counts_back_at_the_level_before_a_two_day_closure_revert_it():
     assert len(accepted) == 2 and level.value == pytest.approx(8.0)
     assert level.earlier(72) == 10.0  # the level before the first, not the day-one level
     # normal buckets, each within the threshold (+2.5 against the current level, 0 against the
-    # level before): two of them make a case beyond what one bucket beyond the threshold makes
-    assert not level.back_to(72, 2.5, 0.0, k=3.0)
-    assert level.back_to(73, 2.5, 0.0, k=3.0) and level.value == 10.0 and level.earlier(74) is None
+    # level before): two of them make a case beyond what one bucket beyond the threshold makes;
+    # from then on they are judged under the level before, which comes back once it held a day
+    answers = [level.back_to(t, 2.5, 0.0, k=3.0) for t in range(72, 72 + level.hold)]
+    assert answers == [0] + [BACK_PENDING] * (level.hold - 2) + [BACK]
+    assert level.value == 10.0 and level.earlier(72 + level.hold) is None
+
+
+def test_a_dip_near_the_level_before_a_step_up_is_judged_under_it_but_does_not_bring_it_back():
+    level = Level((24, 168))
+    level.value = 10.0
+    _feed(level, [0.0] * 24 + [1.5] * 30)  # x4.5 for good, accepted
+    assert level.value == pytest.approx(11.5)
+    # twelve buckets back near 10 (a short day), then the new level again
+    dip = [level.back_to(t, -3.0, 0.0, k=3.5) for t in range(54, 66)]
+    assert dip[0] == 0 and set(dip[1:]) == {BACK_PENDING}
+    after = [level.back_to(t, 0.0, 3.0, k=3.5) for t in range(66, 90)]
+    assert set(after) == {0} and level.value == pytest.approx(11.5)
 
 
 def test_a_bucket_far_from_the_level_before_a_change_does_not_revert_it():
@@ -361,5 +375,7 @@ def test_a_change_reverted_since_is_not_named_in_later_verdicts():
     s = hourly(42, weekend=0.8, seed=8)
     off = 24 * 30
     s.iloc[off : off + 48] = (s.iloc[off : off + 48] / 3).round()
-    later = evaluate_latest(s.iloc[: off + 60], STATE)
+    returning = evaluate_latest(s.iloc[: off + 60], STATE)  # judged under the level before the closure
+    assert not returning.is_anomaly and "back at the level" in returning.model, returning
+    later = evaluate_latest(s.iloc[: off + 48 + 36], STATE)  # the level went back: nothing to name
     assert "level change" not in later.reason and "back at the level" not in later.model, later

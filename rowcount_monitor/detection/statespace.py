@@ -85,7 +85,7 @@ def fit_at(judged: Judged, t: int, periods: tuple[int, ...], counts: bool) -> Fi
     change = next(((at, first, shift) for at, first, shift in reversed(judged.changes) if at < t), None)
     if judged.reverted[t]:  # the counts went back to where they were before that change
         label, change = label + "; back at the level before its last change", None
-    elif change is not None and judged.reverted[change[0] : t].any():
+    elif change is not None and any(change[0] <= at < t for at in judged.returns):
         change = None  # reverted since: no change to speak of
     before = float(from_model_space(expected - change[2], counts)) if change else 0.0
     return Fit(

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .calendar_effects import CalendarEffects
-from .level import CHANGE_EVIDENCE, LEAN, LEVEL_MEMORY, Level
+from .level import BACK, BACK_PENDING, CHANGE_EVIDENCE, LEAN, LEVEL_MEMORY, Level
 from .noise import NOISE_CYCLES, TAIL_CYCLES, Noise, Spread, gaussian_k
 from .profile import EMPTY, Profile
 
@@ -58,9 +58,10 @@ class Judged:
     run_length: np.ndarray
     k_low: np.ndarray
     k_high: np.ndarray
-    reverted: np.ndarray  # the counts went back to the level before a change here
+    reverted: np.ndarray  # judged under the level before the last change (the counts went back to it)
     bursty: np.ndarray  # the upper threshold was raised for the table's routine bursts
     changes: list[tuple[int, int, float]] = field(default_factory=list)  # (accepted at, first bucket, shift) per change
+    returns: list[int] = field(default_factory=list)  # where the level went back to the one before a change
 
 
 # One loop over the buckets, each judged then learned from: split into calls per bucket, the
@@ -166,10 +167,14 @@ def run_filter(  # noqa: C901
             k = k_high if r > 0 else k_low
             profile.forget(phase)
         earlier = level.earlier(t)
-        if earlier is not None and level.back_to(t, r, (value - earlier - season) / scale, min(k_low, k_high)):
-            out.reverted[t] = True  # back at the level before the last change: that change was not one
-            recent.clear()
-            expected = level.value + season
+        back = level.back_to(t, r, (value - earlier - season) / scale, min(k_low, k_high)) if earlier is not None else 0
+        if back and earlier is not None:  # at the level before the last change: judged under it
+            out.reverted[t] = True
+            if back == BACK:
+                out.returns.append(t)
+                recent.clear()
+                profile.clear_misses()  # what the slots missed by while the level was away was the move
+            expected = earlier + season
             r = (value - expected) / scale
             k = k_high if r > 0 else k_low
         telling = False
@@ -218,7 +223,7 @@ def run_filter(  # noqa: C901
             rows.append(
                 (t, expected, scale, r, runs[best] if leaning else 0.0, lengths[best], k_low, k_high, k_high > k_even)
             )
-        if skips[t]:
+        if skips[t] or back == BACK_PENDING:  # at the level before, or at this one: not known yet
             continue
         profile.saw(phase, value)
         if quiet:  # a slot empty again: nothing to learn about the level
@@ -228,6 +233,7 @@ def run_filter(  # noqa: C901
         if change is not None:
             out.changes.append((t, change[1], change[0]))
             recent.clear()  # a run is of misses against the level as it is now
+            profile.clear_misses()  # what the slots missed by while the level moved was the move
             continue
         if kind:  # a first or last day of a month
             calendar.learn(kind, day, value - level.value - profile.value(phase), scale)

@@ -4,16 +4,23 @@ Assumes the level drifts slowly (growth) and sometimes changes for good (a new s
 migration). Drift is followed by a running mean of what normal buckets show beyond the profile,
 forgetting over LEVEL_MEMORY buckets. A change is a CUSUM excursion of the standardised misses
 (each bucket adds what it leans beyond LEAN sigmas) beyond CHANGE_EVIDENCE; it becomes
-the new level only after it held for `hold` buckets (a day and a half of an hourly table, three
-loads of a daily one: a day off is shorter) with its latest third still leaning the same way.
-A change to under OUTAGE_SHARE of the rows is an outage, never a new level. For REVERT_MEMORY
-buckets after a change the level before it stays known: counts back at it are a reversal, not
-an anomaly (a closure that lasted longer than `hold`), and the level goes back to it.
+the new level only after it held for `hold` buckets (a cycle of the shortest period: a day of
+an hourly table, three loads of a daily one) with its latest third still leaning the same way.
+A change to under OUTAGE_SHARE of the rows is an outage, never a new level.
+
+For REVERT_CYCLES cycles after a change the level before it stays known, and going back to it
+is tested the same way, the other way round: a CUSUM of how much better each bucket fits it
+than the current level. A bucket that fits it better, once that case is made, is judged under
+it (a return to the level before a change is never an anomaly); the level goes back to it only
+once that held for `hold` buckets with the latest third of them fitting it better on the whole.
+A dip that lands near the old level for less than that (a short day after a step up) leaves the
+level where it is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from statistics import median  # np.median's value for a short list, without an array's cost
 
 # Buckets the level remembers.
@@ -27,12 +34,26 @@ CHANGE_EVIDENCE = 8.0
 OUTAGE_SHARE = 0.1
 # How long the level before an accepted change stays known, in cycles of the shortest period.
 REVERT_CYCLES = 7
+# back_to's answers: the bucket fits the level before the last change (which has not held yet),
+# and the level went back to it.
+BACK_PENDING, BACK = 1, 2
 
 
 def hold_for(periods: tuple[int, ...]) -> int:
-    """Buckets a change must hold: a day and a half of sub-daily buckets (a day off is shorter),
-    three daily loads."""
+    """Buckets a change must hold: a cycle of the shortest period (a day of hourly buckets),
+    three loads of a daily table."""
     return min(periods) if periods and min(periods) > 7 else 3
+
+
+@dataclass
+class Earlier:
+    """The level before the last accepted change, and the case that the counts went back to it."""
+
+    value: float
+    accepted_at: int  # where the change it preceded was accepted
+    evidence: float = 0.0  # the CUSUM of how much better buckets fit it than the current level
+    since: int | None = None  # where that evidence began
+    gains: list[float] = field(default_factory=list)  # each bucket's share of it since then
 
 
 class Level:
@@ -44,7 +65,7 @@ class Level:
         self.up = self.down = 0.0  # CUSUM sums
         self.started: int | None = None  # where the current excursion began
         self.misses: list[tuple[int, float, float]] = []  # (position, miss, standardised) since it began
-        self.before: list[float] | None = None  # [level before, accepted at, evidence for it] of the last change
+        self.before: Earlier | None = None
 
     def pending(self) -> bool:
         return self.started is not None
@@ -88,8 +109,8 @@ class Level:
         """Take the level `shift` higher from bucket `t` on. A change whose excursion began right
         where the last one was accepted continues it (a closure of two days is taken for two
         changes in turn): the level to go back to stays the one before the first."""
-        continues = self.before is not None and self.started is not None and self.started <= self.before[1] + 1
-        self.before = [self.before[0] if continues and self.before is not None else self.value, t, 0.0]
+        continues = self.before is not None and self.started is not None and self.started <= self.before.accepted_at + 1
+        self.before = Earlier(self.before.value if continues and self.before is not None else self.value, t)
         self.value += shift
         self.reset()
 
@@ -97,21 +118,32 @@ class Level:
         self.up = self.down = 0.0
         self.started, self.misses = None, []
 
-    def back_to(self, t: int, r: float, r_before: float, k: float) -> bool:
-        """Whether the counts went back to the level before the last change, which stays known
-        for REVERT_CYCLES cycles: each bucket adds how much better it fits that level than the
-        current one (half the difference of the squared standardised misses, `r` and
-        `r_before`), a CUSUM; once its case exceeds what one bucket beyond `k` makes, with this
-        bucket within `k` of that level, the change was not one and the level goes back."""
-        if self.before is None or self.earlier(t) is None:
-            return False
-        self.before[2] = max(0.0, self.before[2] + (r * r - r_before * r_before) / 2)
-        if abs(r_before) > k or self.before[2] <= k * k / 2:
-            return False
-        self.value, self.before = self.before[0], None
+    def back_to(self, t: int, r: float, r_before: float, k: float) -> int:
+        """Whether bucket `t` went back to the level before the last change (module docstring):
+        0 (no), BACK_PENDING (it is judged under that level, which has not held yet) or BACK
+        (the level went back). `r`, `r_before`: its standardised misses against the current
+        level and that one; each bucket adds half the difference of their squares to the case,
+        which must exceed what one bucket beyond the threshold `k` makes."""
+        before = self.before
+        if before is None or self.earlier(t) is None:
+            return 0
+        gain = (r * r - r_before * r_before) / 2
+        before.evidence = max(0.0, before.evidence + gain)
+        if before.evidence == 0.0:
+            before.since, before.gains = None, []
+        else:
+            before.since = t if before.since is None else before.since
+            before.gains.append(gain)
+        if abs(r_before) > k or abs(r_before) >= abs(r) or before.evidence <= k * k / 2:
+            return 0
+        assert before.since is not None
+        if t - before.since + 1 < self.hold or sum(before.gains[-max(self.hold // 3, 1) :]) <= 0.0:
+            return BACK_PENDING
+        self.value, self.before = before.value, None
         self.reset()
-        return True
+        return BACK
 
     def earlier(self, t: int) -> float | None:
         """The level before the last accepted change, while it is remembered."""
-        return self.before[0] if self.before is not None and t - self.before[1] <= self.revert_for else None
+        before = self.before
+        return before.value if before is not None and t - before.accepted_at <= self.revert_for else None
