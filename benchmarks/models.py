@@ -70,7 +70,6 @@ ABLATIONS = {
     "empty slots": lambda: mock.patch.object(Profile, "empty", lambda self, phase, seen=2: False),
     "own midnight": lambda: mock.patch.object(profile_module, "DAY_START_GAIN", float("inf")),
     "slots of their own": lambda: mock.patch.object(Profile, "missed", lambda self, *a: None),
-    "hour-of-week interaction": lambda: mock.patch.object(Profile, "_interaction", lambda self, k, rest: None),
     "calendar effects": lambda: mock.patch.object(CalendarEffects, "value", lambda self, kind, day: 0.0),
     "level changes (CUSUM)": lambda: mock.patch.object(Level, "watch", lambda self, *a: None),
     "reversion": lambda: mock.patch.object(Level, "earlier", lambda self, t: None),

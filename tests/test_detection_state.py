@@ -61,33 +61,6 @@ def test_the_profile_finds_days_that_start_at_the_tables_own_midnight():
     assert flat.day_starts == 0  # no weekday effect to place: the grid's own midnight
 
 
-def _weeks(profile, weeks, beyond, noise, seed):
-    rng = np.random.default_rng(seed)
-    for phase in list(range(168)) * weeks:
-        profile.learn(phase, beyond(phase) + rng.normal(0, noise), level=10.0)
-
-
-def test_the_hour_of_week_interaction_is_used_as_far_as_the_weeks_tell_it_apart_from_noise():
-    # business hours (09-17) busy on weekdays only: no daily shape plus weekday effect draws it
-    def office(phase):
-        day, hour = divmod(phase, 24)
-        return 2.0 if day < 5 and 9 <= hour < 17 else 0.0
-
-    saturday_ten, tuesday_ten = 5 * 24 + 10, 24 + 10
-    one, six = Profile((24, 168)), Profile((24, 168))
-    _weeks(one, 1, office, 0.1, seed=2)
-    _weeks(six, 6, office, 0.1, seed=2)
-    assert max(one.weight) == 0.0  # a single week: nothing told apart from noise yet
-    assert min(six.weight) > 0.8  # six weeks of a clear rhythm: the slots' own means, nearly whole
-    # the two parts alone put a Saturday at ten near the weekday hours; its own mean does not
-    assert abs(six.a[10] + six.b[5]) > 0.7 and six.value(saturday_ten) == pytest.approx(0.0, abs=0.3)
-    assert six.value(tuesday_ten) == pytest.approx(2.0, abs=0.35)
-    # hour of day plus weekday and nothing else: the slots' means vary no more than their noise
-    plain = Profile((24, 168))
-    _weeks(plain, 6, lambda phase: 1.0 * (phase % 24 >= 12) - 0.5 * (phase >= 120), 0.3, seed=3)
-    assert max(plain.weight) < 0.3
-
-
 def test_a_slot_empty_twice_running_is_expected_empty():
     profile = Profile((24, 168))
     saturday_nine = 5 * 24 + 9

@@ -13,12 +13,6 @@ slot of the week missed by as much the cycle before: a rhythm the sum of the two
 draw (busy weekday afternoons, quiet weekend ones) is that slot's own, learned where it recurs
 and from then on a running mean of its own over PROFILE_MEMORY weeks, not paged every week and
 not drawn into the hours of the other days.
-
-Short of such misses, every slot of the week also keeps a running mean (PROFILE_MEMORY weeks)
-of what it shows beyond the two parts, the interaction of hour and weekday, and the profile
-uses the share of it an empirical-Bayes estimate gives: the hour-of-week profile shrunk toward
-hour of day plus weekday, wholly while few weeks are known or where the week shows no more
-spread between its slots than their noise explains, less and less as the weeks tell.
 """
 
 from __future__ import annotations
@@ -57,12 +51,6 @@ class Profile:
         self.last_miss: list[float | None] = [None] * self.long  # beyond the level, where a phase last missed
         self.own = [0.0] * self.long  # a slot of the week's own offset beyond the two parts
         self.n_own = [0] * self.long  # weeks it was learned from (0: it has none)
-        self.inter = [0.0] * self.long  # the mean of what each slot of the week shows beyond the two parts
-        self.n_inter = [0] * self.long  # weeks it was learned from
-        self.weight = [0.0] * self.long  # the share of it the profile uses
-        self.within = 0.0  # the variance of a slot's buckets around its mean, pooled over the slots
-        self.n_within = 0
-        self._since = 0  # buckets learned since the shares were last worked out
 
     def start(self, phases: np.ndarray, beyond_level: np.ndarray, level: float, counts: bool = True) -> None:
         """Set the profile from the first cycles at once (medians of each slot, then of each
@@ -104,7 +92,6 @@ class Profile:
             self.a[phase % short]
             + self.b[((phase - self.day_starts) // short) % self.blocks]
             + self.own[phase % self.long]
-            + self.weight[phase % self.long] * self.inter[phase % self.long]
         )
 
     def empty(self, phase: int, seen: int = RECURS) -> bool:
@@ -168,27 +155,3 @@ class Profile:
             # memory is counted in cycles of the long period
             self.nb[j] += 1
             self.b[j] += (beyond_level - self.a[i] - self.b[j]) / min(self.nb[j], PROFILE_MEMORY * self.short)
-        if self.blocks > 1:
-            self._interaction(k, beyond_level - self.a[i] - self.b[j])
-
-    def _interaction(self, k: int, rest: float) -> None:
-        """Learn what slot `k` of the week showed beyond the two parts (`rest`), and, a cycle of
-        the short period at a time, the share of each slot's mean the profile uses: tau2 /
-        (tau2 + var / n), tau2 the variance of the true interactions across the week (how much
-        more the slots' means vary than their noise explains), var / n the noise of a mean of
-        n weeks."""
-        dev = rest - self.inter[k]
-        self.n_within += 1
-        self.within += (dev * dev - self.within) / min(self.n_within, PROFILE_MEMORY * self.long)
-        self.n_inter[k] += 1
-        self.inter[k] += dev / min(self.n_inter[k], PROFILE_MEMORY)
-        self._since += 1
-        if self._since < self.short:
-            return
-        self._since = 0
-        seen = [(self.inter[s], min(n, PROFILE_MEMORY)) for s, n in enumerate(self.n_inter) if n]
-        if len(seen) < self.long // 2 or self.within <= 0.0:
-            return
-        var = self.within
-        tau = max(0.0, sum(m * m - var / n for m, n in seen) / len(seen))
-        self.weight = [tau / (tau + var / min(n, PROFILE_MEMORY)) if n else 0.0 for n in self.n_inter]
