@@ -173,7 +173,6 @@ def run_filter(  # noqa: C901
             if back == BACK:
                 out.returns.append(t)
                 recent.clear()
-                profile.clear_misses()  # what the slots missed by while the level was away was the move
             expected = earlier + season
             r = (value - expected) / scale
             k = k_high if r > 0 else k_low
@@ -233,7 +232,6 @@ def run_filter(  # noqa: C901
         if change is not None:
             out.changes.append((t, change[1], change[0]))
             recent.clear()  # a run is of misses against the level as it is now
-            profile.clear_misses()  # what the slots missed by while the level moved was the move
             continue
         if kind:  # a first or last day of a month
             calendar.learn(kind, day, value - level.value - profile.value(phase), scale)

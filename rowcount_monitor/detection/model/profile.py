@@ -126,11 +126,6 @@ class Profile:
         beyond the threshold (None where it did not)."""
         self.last_miss[phase % self.long] = beyond_level
 
-    def clear_misses(self) -> None:
-        """Forget every slot's last miss: the level moved, and what the slots missed by while it
-        was moving was the change, not their rhythm."""
-        self.last_miss = [None] * self.long
-
     def known(self, phase: int) -> bool:
         """Whether the slot of this bucket was ever seen."""
         return self.na[phase % self.short] > 0
