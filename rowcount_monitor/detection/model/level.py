@@ -130,7 +130,8 @@ class Level:
         gain = (r * r - r_before * r_before) / 2
         before.evidence = max(0.0, before.evidence + gain)
         if before.evidence == 0.0:
-            before.since, before.gains = None, []
+            if before.since is not None:  # (most buckets after a change: no list made for each)
+                before.since, before.gains = None, []
         else:
             before.since = t if before.since is None else before.since
             before.gains.append(gain)
