@@ -7,11 +7,12 @@ project's code location over it (schema discovery, catalog). The checks' history
 from the warehouse (`rowcount-monitor backfill --seed-cache`): writing W weeks of N tables as
 Dagster events would take hours on SQLite, and a check reads the same counts either way.
 
-A tick is what the hourly schedule asks for: one run per counting batch (`checks.batch_size`
-tables: count them in UNION ALL queries, record `dagster/row_count`, judge each with its
-check), executed by a pool of worker processes as the run queue would (each run loads the code
-location, as a run worker does), then one pass of the `row_count_alerts` sensor over the new
-check results (queued to the outbox; no SNS topic, so nothing leaves the machine).
+A tick is what the hourly schedule asks for: the counting steps (`checks.batch_size` tables
+each: count them in UNION ALL queries, record `dagster/row_count`, judge each with its check)
+spread over `checks.runs_per_tick` runs, executed by a pool of worker processes as the run
+queue would (each run loads the code location once and executes its steps in its process, as
+a run worker does), then one pass of the `row_count_alerts` sensor over the new check results
+(queued to the outbox; no SNS topic, so nothing leaves the machine).
 
 The floor is bare Dagster in the same layout: the same runs of multi-assets with the same
 partitioned keys and check specs, each yielding a constant row count and a passing check, on a
@@ -26,6 +27,7 @@ Dagster's event-log writes and the rest of Dagster's run (planning, steps, event
     python benchmarks/scale.py --instance postgres --ticks 1   # production's storage
     python benchmarks/scale.py --tables 250 --ticks 2 --metrics 250   # cost of metric monitors
     python benchmarks/scale.py --ticks 1 --profile    # where a tick's time goes
+    python benchmarks/scale.py --instance postgres --tables 10000 --ticks 2
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ def build_warehouse(path: Path, tables: int, weeks: int, ticks: int) -> None:
             conn.unregister("loads")
 
 
-def write_config(folder: Path, db: Path, batch_size: int, plots: str, metrics: int = 0) -> Path:
+def write_config(folder: Path, db: Path, batch_size: int, plots: str, metrics: int = 0, runs_per_tick: int = 2) -> Path:
     """The fleet's config; with `metrics`, a metric monitor on each of the first that many tables
     (a filtered count, measured in the same statements as the row counts)."""
     import yaml
@@ -114,7 +116,7 @@ def write_config(folder: Path, db: Path, batch_size: int, plots: str, metrics: i
                     for i in range(metrics)
                 ],
                 "alerts": {"outbox": str(folder / "outbox.sqlite")},
-                "checks": {"batch_size": batch_size, "plots": plots},
+                "checks": {"batch_size": batch_size, "runs_per_tick": runs_per_tick, "plots": plots},
             }
         )
     )
@@ -333,7 +335,10 @@ def main() -> None:
     parser.add_argument("--weeks", type=int, default=8)
     parser.add_argument("--ticks", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="runs executed side by side (default 2: one per core)")
-    parser.add_argument("--batch-size", type=int, default=250, help="tables per counting step and run")
+    parser.add_argument("--batch-size", type=int, default=250, help="tables per counting step (default 250)")
+    parser.add_argument(
+        "--runs-per-tick", type=int, default=2, help="runs a tick spreads its counting steps over (default 2)"
+    )
     parser.add_argument("--plots", choices=["failures", "all", "never"], default="failures")
     parser.add_argument(
         "--metrics", type=int, default=0, help="metric monitors, one on each of the first N tables (default 0)"
@@ -366,7 +371,7 @@ def main() -> None:
         t0 = time.perf_counter()
         build_warehouse(db, args.tables, args.weeks, args.ticks)
         print(f"warehouse: {args.tables} tables x {args.weeks} weeks hourly, {time.perf_counter() - t0:.1f}s")
-        config = write_config(tmp, db, args.batch_size, args.plots, args.metrics)
+        config = write_config(tmp, db, args.batch_size, args.plots, args.metrics, args.runs_per_tick)
         os.environ["ROWCOUNT_MONITOR_CONFIG"] = str(config)
         storages = {"home": args.storage, "floor_home": args.storage}
         if args.instance == "postgres":
@@ -428,7 +433,8 @@ def main() -> None:
             f"tables                  {args.tables}" + (f" and {args.metrics} metric monitors" if args.metrics else "")
         )
         print(
-            f"layout                  {len(batches)} runs of <= {args.batch_size} tables, {args.workers} at a time, "
+            f"layout                  {len(requests)} runs of {len(batches)} steps of <= {args.batch_size} tables, "
+            f"{args.workers} at a time, "
             f"{'PostgreSQL instance' if args.instance == 'postgres' else args.storage + ' SQLite event log'}, "
             f"plots: {args.plots}"
         )

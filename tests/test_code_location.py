@@ -87,6 +87,40 @@ def test_hourly_schedule_requests_the_last_complete_bucket(shop_config):
     }
 
 
+def test_a_tick_spreads_the_counting_steps_over_runs_per_tick_runs_each_executed_in_one_process(tmp_path, demo_db):
+    """Four tables in batches of one are four counting steps; runs_per_tick 2 asks for two runs
+    of two steps each (runs_per_tick 1: one run of four), each with the in-process executor, and
+    one such run records and judges both of its tables."""
+    names = ["orders", "payments", "events", "sessions"]
+    tables = [table_entry(n) for n in names]
+    requests = {
+        runs: hourly_tick(
+            build_definitions(write_config(tmp_path, demo_db, tables, checks={"batch_size": 1, "runs_per_tick": runs}))
+        )
+        for runs in (1, 2)
+    }
+    assert [sorted(k.path[-1] for k in r.asset_selection) for r in requests[1]] == [sorted(names)]
+    spread = [sorted(k.path[-1] for k in r.asset_selection) for r in requests[2]]
+    assert sorted(map(len, spread)) == [2, 2] and sorted(sum(spread, [])) == sorted(names)
+    assert len({r.run_key for r in requests[2]}) == 2
+    defs = build_definitions(write_config(tmp_path, demo_db, tables, checks={"batch_size": 1, "runs_per_tick": 2}))
+    job = defs.resolve_implicit_global_asset_job_def()
+    request = requests[2][0]
+    [executor] = dg.validate_run_config(job, request.run_config)["execution"].values()  # Dagster's default
+    assert list(executor) == ["in_process"]
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            run_config=request.run_config,
+            partition_key=request.partition_key,
+            asset_selection=request.asset_selection,
+        )
+        assert result.success
+        assert len(result.get_step_success_events()) == 2
+        assert {e.asset_key for e in result.get_asset_materialization_events()} == set(request.asset_selection)
+        assert {e.asset_key for e in result.get_asset_check_evaluations()} == set(request.asset_selection)
+
+
 def test_a_table_with_a_settle_time_is_counted_that_long_after_its_bucket_ends(tmp_path, demo_db):
     """payments' rows keep arriving for two hours: the 07:05 tick counts its 04:00 bucket (ended
     05:00, settled 07:00) while orders gets 06:00; the backfill stops at the same bucket."""

@@ -94,7 +94,7 @@ def build_definitions(
             assets=assets,
             asset_checks=[model_check(e) for e in model_entries],
             jobs=[backfill_job(facts, config.checks.plots), *rejudge_jobs],
-            schedules=cadence_schedules(by_clock, list(dbt.assets or [])),
+            schedules=cadence_schedules(by_clock, list(dbt.assets or []), config.checks.runs_per_tick),
             sensors=[
                 *sensor_definitions([f.entry for f in facts] + model_entries + list(watched), config.alerts),
                 *rejudge_sensors,

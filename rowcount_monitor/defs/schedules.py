@@ -1,13 +1,19 @@
 """A schedule per cadence (and, for daily tables, per time zone): materialize the newest
 complete bucket of every table with it.
 
-Each counting batch (tables.py) is one run, so a tick over 1,000 tables is a few runs that the
-run queue can execute side by side; a batch's run also carries the dbt models downstream of
-its tables, so a blocking check can hold those models back. Daily tables of a time zone have
-their own schedule, run at 00:15 of that zone (`daily_row_counts_america_new_york`).
+A tick spreads the counting batches (tables.py) that count the same bucket over at most
+`checks.runs_per_tick` runs, each executing its batches one step after another in its own
+process (the in-process executor): a run loads the code location once, whatever the number of
+its steps, so a tick's cost does not grow with the number of batches, and the run queue can
+still execute the runs side by side. A run also carries the dbt models downstream of its
+tables, so a blocking check can hold those models back. Daily tables of a time zone have their
+own schedule, run at 00:15 of that zone (`daily_row_counts_america_new_york`).
 """
 
 from __future__ import annotations
+
+from collections import defaultdict
+from typing import TypeVar
 
 import dagster as dg
 import pandas as pd
@@ -15,17 +21,40 @@ import pandas as pd
 from ..cadence import BUCKET_STEP, PARTITION_FORMAT, local_zone, zone_suffix
 from ..config import parse_duration
 
+T = TypeVar("T")
+
 CRON = {"hourly": "5 * * * *", "daily": "15 0 * * *"}
 # A scheduled run prints warnings and errors to the console it runs in (`dagster dev`'s, a
 # worker's), not a DEBUG line per event: every event is still in the run's log in the UI.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# A scheduled run executes its steps in its own process: with Dagster's default executor each
+# step would start a process of its own and load the code location again.
+IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
 
 
 def cadence_schedules(
-    assets_by_clock: dict[tuple[str, str], list[dg.AssetsDefinition]], models: list[dg.AssetsDefinition]
+    assets_by_clock: dict[tuple[str, str], list[dg.AssetsDefinition]],
+    models: list[dg.AssetsDefinition],
+    runs_per_tick: int = 2,
 ) -> list[dg.ScheduleDefinition]:
     """One schedule per (cadence, time zone of the partitions) that has counting assets."""
-    return [_schedule(cadence, zone, assets, models) for (cadence, zone), assets in assets_by_clock.items() if assets]
+    return [
+        _schedule(cadence, zone, assets, models, runs_per_tick)
+        for (cadence, zone), assets in assets_by_clock.items()
+        if assets
+    ]
+
+
+def spread(batches: list[T], runs: int) -> list[list[T]]:
+    """`batches` in at most `runs` consecutive runs whose sizes differ by one batch at most."""
+    runs = min(runs, len(batches))
+    size, extra = divmod(len(batches), runs) if runs else (0, 0)
+    out, first = [], 0
+    for n in range(runs):
+        last = first + size + (n < extra)
+        out.append(batches[first:last])
+        first = last
+    return out
 
 
 def downstream_models(keys: list[dg.AssetKey], models: list[dg.AssetsDefinition]) -> list[dg.AssetKey]:
@@ -52,7 +81,7 @@ def last_complete_bucket(pdef, cadence: str, when, settle: pd.Timedelta) -> str 
 
 
 def _schedule(
-    cadence: str, zone: str, assets: list[dg.AssetsDefinition], models: list[dg.AssetsDefinition]
+    cadence: str, zone: str, assets: list[dg.AssetsDefinition], models: list[dg.AssetsDefinition], runs_per_tick: int
 ) -> dg.ScheduleDefinition:
     batches = [(a.node_def.name, a.partitions_def, sorted(a.keys, key=lambda k: k.path), settle_of(a)) for a in assets]
     placed: set[dg.AssetKey] = set()
@@ -74,14 +103,20 @@ def _schedule(
         default_status=dg.DefaultScheduleStatus.RUNNING,
     )
     def _tick(context):
+        # a run holds one bucket of one partitions definition: its batches' partitions must match
+        together = defaultdict(list)
         for name, pdef, keys, settle in batches:
             last = last_complete_bucket(pdef, cadence, context.scheduled_execution_time, settle)
             if last is not None:
+                together[(last, pdef)].append((name, keys))
+        for (last, _), members in together.items():
+            for run in spread(members, runs_per_tick):
+                names = [name for name, _ in run]
                 yield dg.RunRequest(
-                    run_key=f"{cadence}:{last}:{name}",
+                    run_key=f"{cadence}:{last}:" + (names[0] if len(names) == 1 else f"{names[0]}..{names[-1]}"),
                     partition_key=last,
-                    asset_selection=keys + models_of[name],
-                    run_config=QUIET_CONSOLE,
+                    asset_selection=[k for name, keys in run for k in keys + models_of[name]],
+                    run_config={**QUIET_CONSOLE, **IN_PROCESS},
                 )
 
     return _tick
