@@ -140,6 +140,14 @@ def make_home(folder: Path, storage: str) -> Path:
 
 
 def _peak_mb() -> float:
+    """This process's peak RSS. Linux keeps ru_maxrss across exec, so a worker started from a
+    large parent would report the parent's peak; the high-water mark of its own address space
+    (VmHWM) is the worker's."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -433,7 +441,7 @@ def main() -> None:
             f"tables                  {args.tables}" + (f" and {args.metrics} metric monitors" if args.metrics else "")
         )
         print(
-            f"layout                  {len(requests)} runs of {len(batches)} steps of <= {args.batch_size} tables, "
+            f"layout                  {len(batches)} steps of <= {args.batch_size} tables in {len(requests)} runs, "
             f"{args.workers} at a time, "
             f"{'PostgreSQL instance' if args.instance == 'postgres' else args.storage + ' SQLite event log'}, "
             f"plots: {args.plots}"

@@ -251,8 +251,8 @@ class ChecksConfig(_Strict):
 
     max_history_days: HistoryDepth = HistoryDepth()
 
-    # Tables per counting step. Dagster's cost per step grows faster than its outputs (2,000
-    # tables in one step: 220 s; in 8 steps of 250: 30 s), so a large fleet is more steps.
+    # Tables per counting step. Dagster's cost per step grows faster than its outputs
+    # (benchmarks/step_size.py), so a large fleet is more steps, not larger ones.
     batch_size: int = Field(default=250, ge=1, le=5000)
     # The runs a tick spreads the steps of one bucket over (each run loads the code location once)
     runs_per_tick: int = Field(default=2, ge=1)

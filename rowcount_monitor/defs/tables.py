@@ -5,7 +5,9 @@ partitions and row-count check), but tables are *counted* in batches: one multi-
 `checks.batch_size` tables of a warehouse and cadence, which counts all of them in a few UNION
 ALL queries and judges each with its check in the same step (counting.py). One step and one
 run per table would spend most of an hourly tick on Dagster's per-step overhead at 1,000
-tables; the step is subsettable, so materializing one table in the UI still counts one table.
+tables, and one step of thousands of tables more still (Dagster's cost per step grows faster
+than its outputs: benchmarks/step_size.py); the schedule spreads the steps over a few runs
+(schedules.py). The step is subsettable, so materializing one table in the UI still counts one table.
 Metric monitors are assets of the same batches, measured in the same statements (rowcount_monitor/measures.py).
 
 Bucket tables are time-partitioned by cadence; the partitions start at the earliest first load
