@@ -46,9 +46,10 @@ def cadence_schedules(
 
 
 def spread(batches: list[T], runs: int) -> list[list[T]]:
-    """`batches` in at most `runs` consecutive runs whose sizes differ by one batch at most."""
+    """`batches` (at least one) in at most `runs` consecutive runs whose sizes differ by one
+    batch at most."""
     runs = min(runs, len(batches))
-    size, extra = divmod(len(batches), runs) if runs else (0, 0)
+    size, extra = divmod(len(batches), runs)
     out, first = [], 0
     for n in range(runs):
         last = first + size + (n < extra)
