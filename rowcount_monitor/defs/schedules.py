@@ -35,7 +35,7 @@ IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
 def cadence_schedules(
     assets_by_clock: dict[tuple[str, str], list[dg.AssetsDefinition]],
     models: list[dg.AssetsDefinition],
-    runs_per_tick: int = 2,
+    runs_per_tick: int,
 ) -> list[dg.ScheduleDefinition]:
     """One schedule per (cadence, time zone of the partitions) that has counting assets."""
     return [
