@@ -39,6 +39,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS {counts} (
     asset TEXT NOT NULL, bucket BIGINT NOT NULL, row_count DOUBLE PRECISION NOT NULL, PRIMARY KEY (asset, bucket));
 CREATE TABLE IF NOT EXISTS {complete} (asset TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS {states} (asset TEXT PRIMARY KEY, state BYTEA NOT NULL);
 """
 # assets per statement of a read (SQLite's limit on parameters is 999 in old builds)
 _CHUNK = 500
@@ -51,9 +52,10 @@ def _seconds(ts: pd.Timestamp) -> int:
 class HistoryCache(Store):
     """asset (its user string, e.g. demo/raw/orders) -> bucket start -> rows (a metric
     monitor's value). `complete` lists the assets whose cached history is known to hold
-    everything the event log does."""
+    everything the event log does; `states` holds each asset's carried detection state
+    (detection.evaluate_carried), which a check resumes from."""
 
-    TABLES, SCHEMA, VERSIONS, FILE = ("counts", "complete"), _SCHEMA, {"history": 2}, CACHE_FILE
+    TABLES, SCHEMA, VERSIONS, FILE = ("counts", "complete", "states"), _SCHEMA, {"history": 2}, CACHE_FILE
     # version 2: metric monitors' values are real numbers, not only row counts
     UPGRADES = {"history": {2: "ALTER TABLE {counts} ALTER COLUMN row_count TYPE DOUBLE PRECISION"}}
 
@@ -99,6 +101,30 @@ class HistoryCache(Store):
         for asset, part in frame.groupby("asset", sort=False):
             out[asset] = pd.Series(part["row_count"].to_numpy(dtype=float), index=pd.DatetimeIndex(part["bucket"]))
         return out
+
+    def states(self, assets: list[str]) -> dict[str, bytes | None]:
+        """Each asset's carried detection state (None where it has none), in one query per 500."""
+        found: dict[str, bytes | None] = dict.fromkeys(assets)
+        with self.db.transaction(write=False) as conn:
+            for at in range(0, len(assets), _CHUNK):
+                args = {f"a{i}": a for i, a in enumerate(assets[at : at + _CHUNK])}
+                names = ", ".join(f":{name}" for name in args)
+                for asset, state in conn.execute(
+                    f"SELECT asset, state FROM {{states}} WHERE asset IN ({names})", args
+                ).fetchall():
+                    found[asset] = bytes(state)
+        return found
+
+    def keep_states(self, states: dict[str, bytes | None]) -> None:
+        """Replace the assets' carried states (those given as None keep theirs), in one transaction."""
+        rows = [{"asset": a, "state": s} for a, s in states.items() if s is not None]
+        if not rows:
+            return
+        with self.db.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO {states} VALUES (:asset, :state) ON CONFLICT (asset) DO UPDATE SET state = excluded.state",
+                rows,
+            )
 
 
 def buckets_needed(entry: TableConfig, policy: DetectionPolicy) -> int:

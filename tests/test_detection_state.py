@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rowcount_monitor.detection import DetectionPolicy, evaluate_latest, score_series
+from rowcount_monitor.detection import DetectionPolicy, evaluate_carried, evaluate_latest, score_series
 from rowcount_monitor.detection.model.calendar_effects import LAST, CalendarEffects
 from rowcount_monitor.detection.model.level import BACK, BACK_PENDING, Level, hold_for
 from rowcount_monitor.detection.model.noise import Noise, gaussian_k
@@ -210,6 +210,44 @@ def test_the_newest_verdict_alone_equals_the_walk_forward_one():
         assert verdict.expected == pytest.approx(row.expected) and verdict.score == pytest.approx(row.score)
     assert table.is_anomaly.iloc[24 * 20 + 7]
     assert "0 rows for a Sunday 07:00 load" in evaluate_latest(s.iloc[: 24 * 20 + 8], STATE).reason
+
+
+def test_a_carried_state_gives_the_whole_walks_verdict_and_is_used_only_where_it_still_holds():
+    """A check that carries the filter from one bucket to the next (evaluate_carried) gives
+    exactly the verdict of a walk over all its history, an empty load included; a state taken
+    under another policy, or from counts that changed since, is not used."""
+    s = hourly(30, weekend=0.5, seed=3)  # shorter than a check's window: the window is all of it
+    s.iloc[24 * 20 + 7] = 0.0
+    state = None
+    for i in range(24 * 19, len(s) - 1):
+        verdict, state = evaluate_carried(s.iloc[: i + 1], STATE, state)
+        assert verdict == evaluate_latest(s.iloc[: i + 1], STATE)
+        assert verdict.is_anomaly == (i == 24 * 20 + 7)
+    assert state is not None
+    # used: counts changed before the ones a state compares are not walked again
+    older = s.copy()
+    older.iloc[:48] *= 3
+    assert evaluate_latest(older, STATE) != evaluate_latest(s, STATE)
+    assert evaluate_carried(older, STATE, state)[0] == evaluate_latest(s, STATE)
+    # not used: a count it learned from changed, or another policy
+    corrected = s.copy()
+    corrected.iloc[-40] += 300
+    assert evaluate_carried(corrected, STATE, state)[0] == evaluate_latest(corrected, STATE)
+    stricter = DetectionPolicy(false_alerts_per_1000=0.2)
+    assert evaluate_carried(s, stricter, state)[0] == evaluate_latest(s, stricter)
+    assert evaluate_carried(s, STATE, b"not a state")[0] == evaluate_latest(s, STATE)
+
+
+def test_a_state_is_resumed_only_by_the_model_code_and_constants_that_took_it(monkeypatch):
+    from rowcount_monitor.detection import carry
+    from rowcount_monitor.detection.model import level, noise
+
+    taken = carry._code_digest()
+    monkeypatch.setattr(level, "LEVEL_MEMORY", level.LEVEL_MEMORY + 1)
+    assert carry._code_digest() != taken
+    monkeypatch.undo()
+    monkeypatch.setattr(noise.Noise.scale, "__code__", noise.Noise.threshold.__code__)
+    assert carry._code_digest() != taken
 
 
 def test_the_false_alert_budget_sets_the_rate_of_alerts_on_clean_tables():

@@ -46,6 +46,13 @@ def test_the_newest_count_of_a_bucket_wins_and_a_read_returns_each_window(where)
     assert list(got["a"].index) == hours(48)[24:]
 
 
+def test_each_assets_carried_detection_state_is_kept_and_replaced(where):
+    cache = HistoryCache.at(**where)
+    cache.keep_states({"a": b"\x00first", "b": None})
+    cache.keep_states({"a": b"second\xff", "c": b"c"})
+    assert cache.states(["a", "b", "c", "never-seen"]) == {"a": b"second\xff", "b": None, "c": b"c", "never-seen": None}
+
+
 def test_a_cache_of_row_counts_only_is_upgraded_to_hold_metric_values(where, postgres_url):
     """Version 1 stored whole row counts (BIGINT on PostgreSQL); metric monitors record real
     numbers. An SQLite file needs no change; a PostgreSQL table is altered once, counts kept."""
@@ -149,6 +156,8 @@ def test_on_a_postgres_instance_counts_checks_and_feedback_write_no_file(shop_co
     with psycopg2.connect(postgres_url) as conn, conn.cursor() as cur:
         cur.execute("SELECT asset, count(*) FROM rowcount_monitor_counts GROUP BY asset ORDER BY asset")
         assert cur.fetchall() == [("demo/raw/customers", 14), ("demo/raw/orders", 14 * 24)]
+        cur.execute("SELECT asset FROM rowcount_monitor_states ORDER BY asset")
+        assert cur.fetchall() == [("demo/raw/orders",)]  # the check of orders' bucket keeps its state there
         cur.execute("SELECT component FROM rowcount_monitor_schema_version ORDER BY component")
         assert [c for (c,) in cur.fetchall()] == ["feedback", "history"]
         cur.execute("SELECT count(*) FROM rowcount_monitor_feedback")

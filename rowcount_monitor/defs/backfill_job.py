@@ -178,9 +178,13 @@ def _judge_recent(
     wanted = set(keys)
     new = pd.Series({pd.to_datetime(k, format=fmt): float(counts.get(k, 0)) for k in filled if k in wanted})
     series = pd.concat([recorded, new]).sort_index()
+    cache = HistoryCache.for_instance(context.instance)
+    carried = cache.states([key.to_user_string()]) if cache is not None else {}
     verdicts = {}
     for partition in to_judge:
         window = history_keys(entry, partition, facts.start, needed)  # what the live check reads
         first, ts = (pd.to_datetime(k, format=fmt) for k in (window[0], window[-1]))
-        verdicts[partition] = judge(entry, policy, series.loc[first:ts], plots)
+        verdicts[partition] = judge(entry, policy, series.loc[first:ts], plots, carried=carried)
+    if cache is not None:
+        cache.keep_states(carried)
     return verdicts

@@ -15,7 +15,7 @@ import pandas as pd
 from ..cadence import BUCKET_STEP, PARTITION_FORMAT
 from ..catalog import TableFacts
 from ..config import TableConfig
-from ..detection import DetectionPolicy, Verdict, evaluate_latest, required_history, score_series
+from ..detection import DetectionPolicy, Verdict, evaluate_carried, evaluate_latest, required_history, score_series
 from ..feedback import Feedback, feedback_for, policy_for
 from ..history import buckets_needed, load_snapshot_history, recorded_windows
 from ..naming import CHECK_NAME, entry_key
@@ -89,13 +89,23 @@ def band(result: dg.AssetCheckResult | None) -> dict:
 
 
 def judge(
-    entry: TableConfig, policy: DetectionPolicy, history: pd.Series, plots: str = "never", rejudged: bool = False
+    entry: TableConfig,
+    policy: DetectionPolicy,
+    history: pd.Series,
+    plots: str = "never",
+    rejudged: bool = False,
+    carried: dict[str, bytes | None] | None = None,
 ) -> dg.AssetCheckResult:
     """The check's verdict on the last bucket of `history`; with a picture when `plots` says
-    so ("all", or "failures" and the check fails). `rejudged`: the bucket was judged before."""
+    so ("all", or "failures" and the check fails). `rejudged`: the bucket was judged before.
+    `carried`: the tables' detection states by asset (HistoryCache.states); the verdict resumes
+    from this table's and leaves the next one in its place."""
+    name = entry_key(entry).to_user_string()
     if len(history) < 2:  # too short to tell the bucket spacing; the cadence says it
         needed = required_history(policy, BUCKET_STEP[entry.cadence])
         verdict = Verdict.unjudged(float(history.iloc[-1]), f"insufficient history (0 of {needed} buckets)")
+    elif carried is not None:
+        verdict, carried[name] = evaluate_carried(history, policy, carried.get(name))
     else:
         verdict = evaluate_latest(history, policy)
     metadata = verdict_metadata(verdict, policy)
@@ -129,9 +139,10 @@ def judge_partition(
     plots: str = "never",
     feedback: Feedback | None = None,
     rejudged: bool = False,
+    carried: dict[str, bytes | None] | None = None,
 ) -> dg.AssetCheckResult:
     """The check's verdict on one bucket of a table, from its recorded history and feedback
-    (read here unless given)."""
+    (read here unless given); `carried` as judge's."""
     entry = facts.entry
     name = entry_key(entry).to_user_string()
     if history is None:
@@ -140,7 +151,7 @@ def judge_partition(
         feedback = feedback_for(instance, [name]).get(name)
     if history.empty or history.index[-1] != pd.to_datetime(partition, format=PARTITION_FORMAT[entry.cadence]):
         raise dg.Failure(f"no recorded row count for {entry.ref} bucket {partition}")
-    return judge(entry, policy_for(entry, feedback), history, plots, rejudged)
+    return judge(entry, policy_for(entry, feedback), history, plots, rejudged, carried)
 
 
 def model_check(entry: TableConfig) -> dg.AssetChecksDefinition:

@@ -226,13 +226,17 @@ def _judge_buckets(
             window = windows[name].drop(t, errors="ignore")
             windows[name] = pd.concat([window, pd.Series({t: float(n)})]).sort_index()
     said = feedback_for(context.instance, list(windows))
+    cache = HistoryCache.for_instance(context.instance)
+    carried = cache.states(list(windows)) if cache is not None else None
     failed = 0
     for f in judged:
         result = judge_partition(
-            context.instance, f, partition, windows[_name(f)], plots, said.get(_name(f), Feedback()), rejudged
+            context.instance, f, partition, windows[_name(f)], plots, said.get(_name(f), Feedback()), rejudged, carried
         )
         failed += not result.passed
         yield result
+    if cache is not None and carried:
+        cache.keep_states(carried)
     if judged:
         context.log.info(f"judged {len(judged)} table(s), {failed} failed, in {time.perf_counter() - t0:.2f}s")
 

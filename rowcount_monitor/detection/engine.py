@@ -11,6 +11,7 @@ from scipy.stats import norm, poisson
 
 from .baseline import fit_baseline, fit_early
 from .calendar import clock_changes, holiday_names, local_times
+from .carry import Carry, kept_behind, origin_of, pack, resumable, state_key
 from .models import RUN_GATE, RUN_MARGIN, Fit, fit_sarimax, fit_stl, history_reach, training_window, usable_periods
 from .policy import DetectionPolicy, Verdict
 from .seasonality import infer_spacing, resolve_periods
@@ -458,7 +459,23 @@ def evaluate_latest(history: pd.Series, policy: DetectionPolicy | None = None) -
     Raises ValueError for unsorted or duplicate timestamps, negative counts, a NaN tested value
     or a spacing that no regular bucket grid fits.
     """
-    policy = policy or DetectionPolicy()
+    return _evaluate(history, policy or DetectionPolicy(), None)
+
+
+def evaluate_carried(
+    history: pd.Series, policy: DetectionPolicy | None = None, state: bytes | None = None
+) -> tuple[Verdict, bytes | None]:
+    """evaluate_latest for a check that runs on every new bucket of a table: `state` is what its
+    previous call returned (None: none yet), and the "state" model resumes its filter there
+    instead of walking all of `history` again (carry.py says when a state is used and what a
+    verdict then rests on). Returns the verdict and the state to pass next time (None where the
+    model keeps none: other models, sparse tables, signed values)."""
+    carry = Carry(state)
+    verdict = _evaluate(history, policy or DetectionPolicy(), carry)
+    return verdict, carry.kept
+
+
+def _evaluate(history: pd.Series, policy: DetectionPolicy, carry: Carry | None) -> Verdict:
     series = _validated(history)
     if len(series) < 2:
         nan = float("nan")
@@ -473,7 +490,9 @@ def evaluate_latest(history: pd.Series, policy: DetectionPolicy | None = None) -
         if np.isnan(grid.values[positions[-1]]):
             raise ValueError(f"the tested value at {grid.times[positions[-1]]} is NaN")
         # the verdicts before it that the M-of-N rule, and a sparse table's hold, look at
-        rows = _state_verdicts(grid, positions[-policy.window - SPARSE_HOLD :], counts, policy, explain_last=True)
+        rows = _state_verdicts(
+            grid, positions[-policy.window - SPARSE_HOLD :], counts, policy, explain_last=True, carry=carry
+        )
         newest, rows = rows[-1], rows[:-1]
     else:
         newest = _judge(grid, int(positions[-1]), counts, policy)
@@ -497,7 +516,12 @@ _MISSING = Verdict.unjudged(float("nan"), "missing count")
 
 
 def _state_verdicts(
-    grid: _Grid, positions: np.ndarray, counts: bool, policy: DetectionPolicy, explain_last: bool = False
+    grid: _Grid,
+    positions: np.ndarray,
+    counts: bool,
+    policy: DetectionPolicy,
+    explain_last: bool = False,
+    carry: Carry | None = None,
 ) -> list[Verdict]:
     """The "state" model's verdicts on the buckets at `positions`, the last one worded where
     `explain_last`. A bucket of a sparse table (too few rows a bucket to say anything) is judged
@@ -510,7 +534,8 @@ def _state_verdicts(
     dense = np.flatnonzero(~sparse)
     if len(dense):
         explain = explain_last and not sparse[-1]
-        for i, row in zip(dense, _state_pass(grid, positions[dense], counts, policy, explain), strict=True):
+        carried = carry if counts and not sparse.any() else None  # a count table judged bucket by bucket
+        for i, row in zip(dense, _state_pass(grid, positions[dense], counts, policy, explain, carried), strict=True):
             rows[i] = row
     span = min(periods) if periods else 1
     for offset in np.unique(positions[sparse] % span):
@@ -533,15 +558,26 @@ def _state_verdicts(
 
 
 def _state_pass(
-    grid: _Grid, positions: np.ndarray, counts: bool, policy: DetectionPolicy, explain_last: bool
+    grid: _Grid,
+    positions: np.ndarray,
+    counts: bool,
+    policy: DetectionPolicy,
+    explain_last: bool,
+    carry: Carry | None = None,
 ) -> list[Verdict]:
-    """One pass of the filter over the grid up to the last of `positions`, and its verdicts there."""
+    """One pass of the filter over the grid up to the last of `positions`, and its verdicts
+    there; with `carry`, from the state it holds where that can be used, keeping the next."""
     periods = resolve_periods(policy.seasonality, grid.spacing)
     end = int(positions[-1])
     valid = ~np.isnan(grid.values[: end + 1]) & ~grid.excluded[: end + 1]
     before = np.concatenate(([0], np.cumsum(valid)))[:-1]  # usable buckets before each one
     needed = _min_history(policy, periods)
-    judged = run_state(grid, end, counts, policy, periods, before >= needed)
+    origin, key = origin_of(grid.times, grid.spacing), state_key(policy, grid.spacing, counts, periods)
+    resume = resumable(carry.state, key, grid.values, origin, int(positions[0])) if carry else None
+    keep_at = end - kept_behind(periods) if carry else None
+    judged = run_state(grid, end, counts, policy, periods, before >= needed, origin, resume, keep_at)
+    if carry is not None and keep_at is not None and judged.carried is not None:
+        carry.kept = pack(key, grid.values, origin, keep_at, judged.carried, max(periods, default=7))
     z = to_model_space(grid.values[: end + 1], counts)
     rows = []
     for i, pos in enumerate(positions):

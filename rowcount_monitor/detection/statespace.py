@@ -4,6 +4,7 @@ and turns what it found into Verdicts, worded and bounded as every model's are."
 from __future__ import annotations
 
 import math
+from dataclasses import fields, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -11,6 +12,7 @@ import pandas as pd
 
 from .model import Judged, run_filter
 from .model.calendar_effects import day_kinds
+from .model.filter import Carried
 from .models import RUN_MARGIN, Fit
 from .transform import PHI, from_model_space, to_model_space
 
@@ -26,20 +28,30 @@ _MONDAY = pd.Timestamp("1970-01-05")
 SIGNED_FLOOR = 1e-3
 
 
-def phases(grid: _Grid, periods: tuple[int, ...]) -> np.ndarray:
-    """Each bucket's phase in the longest period, on the table's wall clock where it has one."""
-    wall = grid.times if grid.local is None else grid.local.tz_localize(None)
-    number = np.asarray((wall - _MONDAY) // grid.spacing, dtype=np.int64)
+def phases(wall: pd.DatetimeIndex, spacing: pd.Timedelta, periods: tuple[int, ...]) -> np.ndarray:
+    """Each bucket's phase in the longest period, from its time on the table's wall clock."""
+    number = np.asarray((wall - _MONDAY) // spacing, dtype=np.int64)
     return number % max(periods) if periods else np.zeros(len(wall), np.int64)
 
 
 def run(
-    grid: _Grid, end: int, counts: bool, policy: DetectionPolicy, periods: tuple[int, ...], ready: np.ndarray
+    grid: _Grid,
+    end: int,
+    counts: bool,
+    policy: DetectionPolicy,
+    periods: tuple[int, ...],
+    ready: np.ndarray,
+    origin: int = 0,
+    resume: Carried | None = None,
+    keep_at: int | None = None,
 ) -> Judged:
-    """The filter over the grid's buckets up to `end` (inclusive)."""
-    values = grid.values[: end + 1]
+    """The filter over the grid's buckets up to `end` (inclusive); `origin`, `resume`, `keep_at`:
+    as run_filter's (carry.py). Resumed, only the buckets after the state are laid out."""
+    start = resume.through - origin + 1 if resume is not None else 0
+    cut = slice(start, end + 1)
+    values = grid.values[cut]
     y = to_model_space(values, counts)
-    wall = grid.times[: end + 1] if grid.local is None else grid.local[: end + 1].tz_localize(None)
+    wall = grid.times[cut] if grid.local is None else grid.local[cut].tz_localize(None)
     daily = grid.spacing <= pd.Timedelta(days=1)
     dates = wall.normalize()
     kinds = day_kinds(dates) if daily else np.zeros(len(wall), np.int8)
@@ -50,30 +62,52 @@ def run(
             rows = float(np.sinh((expected if expected > 0.0 else 0.0) * root / 2.0)) ** 2 / PHI
             return 1.0 / math.sqrt(1.0 + PHI * rows)
     else:
-        magnitude = float(np.nanmedian(np.abs(values))) if np.any(~np.isnan(values)) else 0.0
+        known = grid.values[: end + 1]
+        magnitude = float(np.nanmedian(np.abs(known))) if np.any(~np.isnan(known)) else 0.0
 
         def floor(expected: float) -> float:
             return max(SIGNED_FLOOR * max(abs(expected), magnitude), 1e-12)
 
-    accepted = tuple(int(i) for i in np.flatnonzero(grid.times[: end + 1].isin(policy.accepted_changes)))
-    return run_filter(
+    accepted = tuple(int(i) for i in np.flatnonzero(grid.times[cut].isin(policy.accepted_changes)))
+    judged = run_filter(
         y,
-        phases(grid, periods)[: end + 1],
+        phases(wall, grid.spacing, periods),
         np.asarray((dates - _MONDAY).days, dtype=np.int64),
         kinds,
-        (grid.excluded | grid.untrained)[: end + 1],
-        grid.normal[: end + 1],
+        (grid.excluded | grid.untrained)[cut],
+        grid.normal[cut],
         periods,
         policy.false_alerts_per_1000 / 1000.0,
         policy.sensitivity,
-        ready[: end + 1],
+        ready[cut],
         floor,
         lambda z: float(from_model_space(z, counts)),
         accepted,
-        clock=() if grid.local is not None else tuple(c for c in grid.clock if c <= end),
+        clock=() if grid.local is not None else tuple(c - start for c in grid.clock if start <= c <= end),
         per_hour=int(pd.Timedelta(hours=1) / grid.spacing) if grid.spacing <= pd.Timedelta(hours=1) else 0,
         counts=counts,
+        origin=origin + start,
+        resume=resume,
+        keep_at=keep_at - start if keep_at is not None else None,
     )
+    return _on_grid(judged, start, end + 1)
+
+
+def _on_grid(judged: Judged, start: int, n: int) -> Judged:
+    """A pass over the grid's buckets from `start` laid on the grid's first `n` positions
+    (nothing judged before `start`); changes that began before the grid are left out."""
+    changes = [(at + start, first + start, shift) for at, first, shift in judged.changes if first + start >= 0]
+    returns = [at + start for at in judged.returns if at + start >= 0]
+    if start == 0:
+        return replace(judged, changes=changes, returns=returns)
+
+    def padded(column: np.ndarray) -> np.ndarray:
+        out = np.full(n, np.nan) if column.dtype.kind == "f" else np.zeros(n, column.dtype)
+        out[start:] = column
+        return out
+
+    columns = {f.name: padded(v) for f in fields(judged) if isinstance(v := getattr(judged, f.name), np.ndarray)}
+    return Judged(**columns, changes=changes, returns=returns, carried=judged.carried)
 
 
 def fit_at(judged: Judged, t: int, periods: tuple[int, ...], counts: bool) -> Fit | None:

@@ -20,6 +20,7 @@ look like a run).
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -62,6 +63,27 @@ class Judged:
     bursty: np.ndarray  # the upper threshold was raised for the table's routine bursts
     changes: list[tuple[int, int, float]] = field(default_factory=list)  # (accepted at, first bucket, shift) per change
     returns: list[int] = field(default_factory=list)  # where the level went back to the one before a change
+    carried: bytes | None = None  # the state after the bucket `keep_at` asked for (Carried, pickled)
+
+
+@dataclass
+class Carried:
+    """Everything the filter knows after a bucket, so that a later pass resumes there instead of
+    walking the history again. Positions are absolute bucket numbers (a grid's position plus its
+    origin), so a state outlives the grid it was taken from."""
+
+    through: int  # the last bucket it learned from
+    profile: Profile
+    level: Level
+    calendar: CalendarEffects
+    noise: Noise
+    run_noise: list[Spread]
+    recent: list[float]
+    offset: int
+    watch_until: int | None
+    watch: dict[int, list[float]]
+    changes: list[tuple[int, int, float]]
+    returns: list[int]
 
 
 # One loop over the buckets, each judged then learned from: split into calls per bucket, the
@@ -83,6 +105,9 @@ def run_filter(  # noqa: C901
     clock: tuple[int, ...] = (),
     per_hour: int = 1,
     counts: bool = True,
+    origin: int = 0,
+    resume: Carried | None = None,
+    keep_at: int | None = None,
 ) -> Judged:
     """`y`: the counts on the count scale (NaN: missing); `phases`: each bucket's phase in the
     longest period; `days`, `day_kinds`: its (local) date and calendar kind; `skip`: buckets not
@@ -93,7 +118,10 @@ def run_filter(  # noqa: C901
     least spread at an expectation; `to_rows`: count scale to rows; `accepted`: positions from
     which the user declared the level the new normal; `clock`: positions just after a
     daylight-saving change; `per_hour`: buckets per hour (how far such a change moves a rhythm);
-    `counts`: whether `y` are counts (which can be empty) or any real values."""
+    `counts`: whether `y` are counts (which can be empty) or any real values; `origin`: the
+    absolute number of position 0; `resume`: a state to go on from (the buckets up to its
+    `through` are not walked again); `keep_at`: the position after which to keep the state
+    (`Judged.carried`)."""
     n = len(y)
 
     def nan() -> np.ndarray:
@@ -101,35 +129,64 @@ def run_filter(  # noqa: C901
 
     out = Judged(nan(), nan(), nan(), nan(), nan(), nan(), nan(), reverted=np.zeros(n, bool), bursty=np.zeros(n, bool))
     cycle = min(periods) if periods else 7
-    profile, level, calendar = Profile(periods), Level(periods), CalendarEffects()
     lengths = run_lengths(periods)
-    noise = Noise(
-        0.0, NOISE_CYCLES * cycle, TAIL_CYCLES * cycle, burst_length=sorted(lengths)[min(1, len(lengths) - 1)]
-    )
     tests = 1 + len(lengths)
     k_base = gaussian_k(rate / tests) if k_fixed is None else k_fixed
-    recent: list[float] = []  # clipped standardised misses of the latest buckets (NaN: none)
-    # the spreads of the means of unit misses
-    run_noise = [Spread(1.0 / np.sqrt(length), NOISE_CYCLES * cycle) for length in lengths]
     accepted_set = set(accepted)
     clock_at = set(clock)
-    offset = 0  # how far the rhythm moved with the clock
-    watch_until: int | None = None  # while a clock change is watched: the evidence per move
-    watch: dict[int, list[float]] = {}  # [telling buckets, gain] of the rhythm moved either way
-    first = int(np.argmax(ready)) if ready.any() else n
-    _start(y[:first], phases[:first], skip[:first], cycle, profile, level, noise, k_base, counts)
+    if resume is None:
+        profile, level, calendar = Profile(periods), Level(periods), CalendarEffects()
+        noise = Noise(
+            0.0, NOISE_CYCLES * cycle, TAIL_CYCLES * cycle, burst_length=sorted(lengths)[min(1, len(lengths) - 1)]
+        )
+        # the spreads of the means of unit misses
+        run_noise = [Spread(1.0 / np.sqrt(length), NOISE_CYCLES * cycle) for length in lengths]
+        recent: list[float] = []  # clipped standardised misses of the latest buckets (NaN: none)
+        offset = 0  # how far the rhythm moved with the clock
+        watch_until: int | None = None  # while a clock change is watched (absolute): the evidence per move
+        watch: dict[int, list[float]] = {}  # [telling buckets, gain] of the rhythm moved either way
+        changes: list[tuple[int, int, float]] = []  # as Judged's, in absolute positions
+        returns: list[int] = []
+        first = int(np.argmax(ready)) if ready.any() else n
+        _start(y[:first], phases[:first], skip[:first], cycle, profile, level, noise, k_base, counts, origin)
+    else:
+        profile, level, calendar, noise, run_noise = (
+            resume.profile,
+            resume.level,
+            resume.calendar,
+            resume.noise,
+            resume.run_noise,
+        )
+        recent, offset, watch_until, watch = resume.recent, resume.offset, resume.watch_until, resume.watch
+        changes, returns = resume.changes, resume.returns
+        first = resume.through - origin + 1
+    started = resume is not None or first < n  # a state before the first bucket judged is no state
+    keep = (
+        keep_at + 1 if started and keep_at is not None and keep_at >= first - 1 else -1
+    )  # kept as the loop reaches it
+
+    def carry(through: int) -> bytes:
+        state = Carried(
+            through, profile, level, calendar, noise, run_noise, recent[-max(lengths) :], offset, watch_until, watch,
+            changes, returns,
+        )  # fmt: skip
+        return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+
     # plain Python values in the loop: indexing numpy arrays bucket by bucket costs most of a pass
     ys, phase_of, kinds, dates = y.tolist(), phases.tolist(), day_kinds.tolist(), days.tolist()
     skips, trusted = skip.tolist(), trust.tolist()
     rows: list[tuple[int, float, float, float, float, int, float, float, bool]] = []  # per judged bucket, as Judged's
     for t in range(first, n):
+        if t == keep:
+            out.carried = carry(origin + t - 1)
+        at = origin + t  # the bucket's absolute position: what the stages remember
         value = ys[t]
         if value != value:  # NaN: a missing count
             recent.append(np.nan)
             continue
         if t in clock_at and per_hour:
-            watch_until, watch = t + CLOCK_DAYS * 24 * per_hour, {-per_hour: [0, 0.0], per_hour: [0, 0.0]}
-        if watch_until is not None and t >= watch_until:
+            watch_until, watch = at + CLOCK_DAYS * 24 * per_hour, {-per_hour: [0, 0.0], per_hour: [0, 0.0]}
+        if watch_until is not None and at >= watch_until:
             watch_until = None
         phase, kind, day = phase_of[t] + offset, kinds[t], dates[t]
         effect = calendar.value(kind, day)
@@ -138,7 +195,7 @@ def run_filter(  # noqa: C901
             recent.append(np.nan)
             continue
         if t in accepted_set:
-            level.accept(t, value - effect - profile.value(phase) - level.value)
+            level.accept(at, value - effect - profile.value(phase) - level.value)
         season = profile.value(phase) + effect
         empty = counts and profile.empty(phase)
         expected = 0.0 if empty else level.value + season
@@ -166,12 +223,14 @@ def run_filter(  # noqa: C901
             r = (value - expected) / scale
             k = k_high if r > 0 else k_low
             profile.forget(phase)
-        earlier = level.earlier(t)
-        back = level.back_to(t, r, (value - earlier - season) / scale, min(k_low, k_high)) if earlier is not None else 0
+        earlier = level.earlier(at)
+        back = (
+            level.back_to(at, r, (value - earlier - season) / scale, min(k_low, k_high)) if earlier is not None else 0
+        )
         if back and earlier is not None:  # at the level before the last change: judged under it
             out.reverted[t] = True
             if back == BACK:
-                out.returns.append(t)
+                returns.append(at)
                 recent.clear()
             expected = earlier + season
             r = (value - expected) / scale
@@ -217,7 +276,7 @@ def run_filter(  # noqa: C901
                 if abs(runs[i]) > abs(runs[best]):
                     best = i
             if not skips[t]:  # a holiday or an incident the user named is no burst of the table's
-                noise.observe(t, r, k_even)
+                noise.observe(at, r, k_even)
             leaning = runs[best] * r > 0 and abs(r) >= LEAN
             rows.append(
                 (t, expected, scale, r, runs[best] if leaning else 0.0, lengths[best], k_low, k_high, k_high > k_even)
@@ -228,9 +287,9 @@ def run_filter(  # noqa: C901
         if quiet:  # a slot empty again: nothing to learn about the level
             continue
         miss = value - expected
-        change = level.watch(t, miss, r, to_rows) if not trusted[t] else None
+        change = level.watch(at, miss, r, to_rows) if not trusted[t] else None
         if change is not None:
-            out.changes.append((t, change[1], change[0]))
+            changes.append((at, change[1], change[0]))
             recent.clear()  # a run is of misses against the level as it is now
             continue
         if kind:  # a first or last day of a month
@@ -246,11 +305,15 @@ def run_filter(  # noqa: C901
         miss = min(max(miss, -limit), limit)
         level.learn(miss)
         profile.learn(phase, expected + miss - effect - level.value, level.value, counts=counts, recurring=recurring)
+    if keep == n:
+        out.carried = carry(origin + n - 1)
+    out.changes = [(a - origin, f - origin, shift) for a, f, shift in changes]  # before position 0: negative
+    out.returns = [a - origin for a in returns]
     if rows:
-        at, *columns = zip(*rows, strict=True)
+        where, *columns = zip(*rows, strict=True)
         targets = (out.expected, out.scale, out.score, out.run_score, out.run_length, out.k_low, out.k_high, out.bursty)
         for target, column in zip(targets, columns, strict=True):
-            target[list(at)] = column
+            target[list(where)] = column
     return out
 
 
@@ -264,6 +327,7 @@ def _start(
     noise: Noise,
     k: float,
     counts: bool,
+    origin: int,
 ) -> None:
     """The state at the first bucket judged, from the buckets before it at once: the level is
     the median of the loads among them (empty buckets are the profile's), the profile the medians of its slots around it, the noise from the changes
@@ -289,6 +353,6 @@ def _start(
     if noise.known:
         for t in np.flatnonzero(use):
             miss = y[t] - level.value - profile.value(int(phases[t]))
-            noise.observe(int(t), miss / max(noise.scale(), 1e-9), k)
+            noise.observe(origin + int(t), miss / max(noise.scale(), 1e-9), k)
             # a miss beyond the threshold here is remembered: made again, it is the slot's rhythm
             profile.miss(int(phases[t]), y[t] - level.value if abs(miss) > k * noise.scale() else None)
