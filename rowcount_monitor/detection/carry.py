@@ -7,14 +7,15 @@ newest bucket (`kept_behind`), so the buckets a late-row recount may change, and
 M-of-N rule looks back on, are walked again every time.
 
 A state is used only where it is the state the same walk would reach: the same code, policy,
-spacing and count model (its `key`), a position inside the window the check reads and before every bucket
-it must judge, and the same counts over the longest period before that position (`tail`: a
-backfilled gap or a corrected count there makes it stale). Anything else walks the window from
-its start, as a check without a state does. Counts before the tail that change later are not
-seen: the state goes on with what it learned from them.
+spacing and count model (its `key`), a position inside the window the check reads and before
+every bucket it must judge, and the same counts over the longest period before that position
+(`tail`: a backfilled gap or a corrected count there makes it stale). Anything else walks the
+window from its start, as a check without a state does. Counts before the tail that change
+later are not seen: the state goes on with what it learned from them.
 
 A carried verdict therefore rests on all the history since the table's first state, not only
-on the window: the same judgement `score_series` gives over that history.
+on the window: the same judgement `score_series` gives over that history. A state is a pickle:
+it is read back only from the deployment's own database (the history cache), never from input.
 """
 
 from __future__ import annotations
@@ -99,13 +100,13 @@ def resumable(state: bytes | None, key: str, values: np.ndarray, origin: int, fi
         return None
     try:
         version, stored_key, through, tail, kept = pickle.loads(state)
-    except Exception:  # a state of an older layout: walk the window instead
+        at = through - origin
+        if version != STATE_VERSION or stored_key != key or not (0 <= at < first_judged) or at >= len(values):
+            return None
+        seen = min(len(tail), at + 1)
+        if not np.array_equal(values[at + 1 - seen : at + 1], tail[len(tail) - seen :], equal_nan=True):
+            return None
+        carried = pickle.loads(kept)
+    except Exception:  # not a state of this layout: walk the window instead
         return None
-    at = through - origin
-    if version != STATE_VERSION or stored_key != key or not (0 <= at < first_judged) or at >= len(values):
-        return None
-    seen = min(len(tail), at + 1)
-    if not np.array_equal(values[at + 1 - seen : at + 1], tail[len(tail) - seen :], equal_nan=True):
-        return None
-    carried = pickle.loads(kept)
     return carried if isinstance(carried, Carried) else None

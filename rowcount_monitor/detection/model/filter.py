@@ -160,10 +160,10 @@ def run_filter(  # noqa: C901
         recent, offset, watch_until, watch = resume.recent, resume.offset, resume.watch_until, resume.watch
         changes, returns = resume.changes, resume.returns
         first = resume.through - origin + 1
+    keep = -1  # the state is kept as the loop reaches this position (the one after keep_at)
     started = resume is not None or first < n  # a state before the first bucket judged is no state
-    keep = (
-        keep_at + 1 if started and keep_at is not None and keep_at >= first - 1 else -1
-    )  # kept as the loop reaches it
+    if started and keep_at is not None and keep_at >= first - 1:
+        keep = keep_at + 1
 
     def carry(through: int) -> bytes:
         state = Carried(
