@@ -196,14 +196,15 @@ def project_run(home: str, partition: str, keys: list[str], profile_dir: str = "
     return result
 
 
-# What a run's time is spent on, from its cProfile stats: (file, function) whose cumulative
+# What a run's time is spent on, from its cProfile stats: (file, functions) whose cumulative
 # time is the part's (the largest where several match: an override calling its base).
 PROFILE_PARTS = {
-    "warehouse counting queries": ("rowcount_monitor/warehouse/duckdb.py", "_rows"),
-    "history windows read": ("rowcount_monitor/history.py", "recorded_windows"),
-    "verdicts (detection)": ("rowcount_monitor/detection/engine.py", "evaluate_latest"),
-    "check pictures": ("rowcount_monitor/defs/checks.py", "check_picture"),
-    "Dagster event-log writes": ("dagster/_core/storage/event_log/", "store_event"),
+    "warehouse counting queries": ("rowcount_monitor/warehouse/duckdb.py", ("_rows",)),
+    "history windows read": ("rowcount_monitor/history.py", ("recorded_windows",)),
+    "detection states read and kept": ("rowcount_monitor/history.py", ("states", "keep_states")),
+    "verdicts (detection)": ("rowcount_monitor/detection/engine.py", ("evaluate_carried", "evaluate_latest")),
+    "check pictures": ("rowcount_monitor/defs/checks.py", ("check_picture",)),
+    "Dagster event-log writes": ("dagster/_core/storage/event_log/", ("store_event",)),
 }
 
 
@@ -214,8 +215,8 @@ def profile_table(folder: Path, ticks: int) -> list[str]:
     load = sum(p["load"] for p in phases) / ticks
     run = sum(p["run"] for p in phases) / ticks
     parts = {}
-    for part, (where, function) in PROFILE_PARTS.items():
-        times = [ct for (file, _, fn), (_, _, _, ct, _) in stats.items() if where in file and fn == function]
+    for part, (where, functions) in PROFILE_PARTS.items():
+        times = [ct for (file, _, fn), (_, _, _, ct, _) in stats.items() if where in file and fn in functions]
         parts[part] = (max(times) if where.endswith("/") else sum(times)) if times else 0.0
     total = load + run
     lines = [f"{'code location load (imports, definitions)':48s}{load:8.1f} s  {100 * load / total:5.1f} %"]
