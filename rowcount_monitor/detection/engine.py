@@ -572,12 +572,15 @@ def _state_pass(
     valid = ~np.isnan(grid.values[: end + 1]) & ~grid.excluded[: end + 1]
     before = np.concatenate(([0], np.cumsum(valid)))[:-1]  # usable buckets before each one
     needed = _min_history(policy, periods)
-    origin, key = origin_of(grid.times, grid.spacing), state_key(policy, grid.spacing, counts, periods)
-    resume = resumable(carry.state, key, grid.values, origin, int(positions[0])) if carry else None
-    keep_at = end - kept_behind(periods) if carry else None
-    judged = run_state(grid, end, counts, policy, periods, before >= needed, origin, resume, keep_at)
-    if carry is not None and keep_at is not None and judged.carried is not None:
-        carry.kept = pack(key, grid.values, origin, keep_at, judged.carried, max(periods, default=7))
+    origin = origin_of(grid.times, grid.spacing)
+    if carry is None:
+        judged = run_state(grid, end, counts, policy, periods, before >= needed, origin)
+    else:  # the state's key is hashed only for a check that carries one
+        key, keep_at = state_key(policy, grid.spacing, counts, periods), end - kept_behind(periods)
+        resume = resumable(carry.state, key, grid.values, origin, int(positions[0]))
+        judged = run_state(grid, end, counts, policy, periods, before >= needed, origin, resume, keep_at)
+        if judged.carried is not None:
+            carry.kept = pack(key, grid.values, origin, keep_at, judged.carried, max(periods, default=7))
     z = to_model_space(grid.values[: end + 1], counts)
     rows = []
     for i, pos in enumerate(positions):
