@@ -366,7 +366,12 @@ def elementary_style(s: pd.Series, cadence: str) -> np.ndarray:
     return (n >= 2) & (sd > 0) & (z > 3)
 
 
-def ours(t: Table, sensitivity: float | None = None, model: str = "auto", budget: float = 1.0) -> np.ndarray:
+def ours(
+    t: Table,
+    sensitivity: float | None = None,
+    model: str = "auto",
+    budget: float = DetectionPolicy().false_alerts_per_1000,
+) -> np.ndarray:
     policy = DetectionPolicy(holidays=t.holidays, model=model, false_alerts_per_1000=budget)
     if sensitivity is not None:
         policy = replace(policy, sensitivity=sensitivity)
@@ -421,7 +426,7 @@ def score_table(t: Table, flags: np.ndarray) -> dict:
 
 
 def run_one(
-    spec, sensitivity: float | None = None, model: str = "auto", budget: float = 1.0
+    spec, sensitivity: float | None = None, model: str = "auto", budget: float = DetectionPolicy().false_alerts_per_1000
 ) -> tuple[Table, dict, dict]:
     t = make_table(*spec)
     return t, score_table(t, ours(t, sensitivity, model, budget)), score_table(t, elementary_style(t.series, t.cadence))
@@ -510,7 +515,12 @@ def main(argv=None) -> None:
         "--sensitivity", type=float, help="score ours at this sensitivity instead of the default (for a sweep)"
     )
     parser.add_argument("--model", default="auto", help="score ours with this model (default: auto)")
-    parser.add_argument("--false-alerts-per-1000", type=float, default=1.0, help="the state model's budget (default 1)")
+    parser.add_argument(
+        "--false-alerts-per-1000",
+        type=float,
+        default=DetectionPolicy().false_alerts_per_1000,
+        help="the state model's budget (default: the policy's, %(default)s)",
+    )
     args = parser.parse_args(argv)
     specs = corpus(args.seed, args.only)
     from tqdm import tqdm

@@ -1,10 +1,11 @@
 """The detection models side by side on every labelled benchmark there is, and the "state"
 model with each of its stages switched off in turn (an ablation).
 
-    python benchmarks/models.py                      # baseline and state on every benchmark
+    python benchmarks/models.py                      # the default model on every benchmark
     python benchmarks/models.py --models state --ablate
     python benchmarks/models.py --quick              # synthload 1-40, NAB dev and corpus seed 0 only
     python benchmarks/models.py --quick --as-checks  # each verdict from the window a check reads
+    python benchmarks/models.py --models state --budgets 0.2,1   # at other false-alert budgets
 
 The data: the project's own corpus (benchmarks/corpus.py, seeds 0-3), and, where the shared
 benchmark folder is beside the project (`--shared`, default ../shared/bench), its independent
@@ -108,34 +109,36 @@ def flags_of(s: pd.Series, policy: DetectionPolicy, as_checks: bool, since=None)
     return flags
 
 
-def _synthload_one(i: int, model: str, as_checks: bool) -> np.ndarray:
+def _synthload_one(i: int, model: str, extra: dict, as_checks: bool) -> np.ndarray:
     bench = sys.modules["synthload"]  # imported from the shared folder by main (a module does not pickle)
     s, wins, ignore, _, _ = bench.make_table(i)
-    return np.asarray(bench.score(s, flags_of(s, _policy(model), as_checks), wins, ignore))
+    return np.asarray(bench.score(s, flags_of(s, _policy(model, **extra), as_checks), wins, ignore))
 
 
-def synthload_cell(model: str, seed: int, tables: int, as_checks: bool, processes: int) -> str:
+def synthload_cell(model: str, extra: dict, seed: int, tables: int, as_checks: bool, processes: int) -> str:
     with Pool(processes) as pool:
-        scored = pool.map(partial(_synthload_one, model=model, as_checks=as_checks), range(seed, seed + tables))
+        one = partial(_synthload_one, model=model, extra=extra, as_checks=as_checks)
+        scored = pool.map(one, range(seed, seed + tables))
     return _f1(np.sum(scored, axis=0))
 
 
-def nab_cell(bench, model: str, as_checks: bool) -> str:
+def nab_cell(bench, model: str, extra: dict, as_checks: bool) -> str:
     total = np.zeros(5, int)
     for _, s, wins in bench.series():
-        total += np.array(bench.score(flags_of(s, _policy(model), as_checks), wins))
+        total += np.array(bench.score(flags_of(s, _policy(model, **extra), as_checks), wins))
     return _f1(total)
 
 
-def _corpus_one(spec, model: str, as_checks: bool):
+def _corpus_one(spec, model: str, extra: dict, as_checks: bool):
     t = corpus.make_table(*spec)
-    policy = DetectionPolicy(holidays=t.holidays, model=model)
+    policy = DetectionPolicy(holidays=t.holidays, model=model, **extra)
     return corpus.score_table(t, flags_of(t.series, policy, as_checks, since=t.judge_from).to_numpy())
 
 
-def corpus_cell(model: str, seed: int, processes: int, as_checks: bool) -> str:
+def corpus_cell(model: str, extra: dict, seed: int, processes: int, as_checks: bool) -> str:
     with Pool(processes) as pool:
-        scored = pool.map(partial(_corpus_one, model=model, as_checks=as_checks), corpus.corpus(seed), chunksize=4)
+        one = partial(_corpus_one, model=model, extra=extra, as_checks=as_checks)
+        scored = pool.map(one, corpus.corpus(seed), chunksize=4)
     s = corpus.summarize(scored)
     return f"{s['f1']:.3f} at {s['false_1k']:4.2f}"
 
@@ -158,7 +161,7 @@ def rows(args, nab):
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default="baseline,state", help="comma-separated models (default baseline,state)")
+    parser.add_argument("--models", default="state", help="comma-separated models: state, stl, sarimax (default state)")
     parser.add_argument("--ablate", action="store_true", help="also the state model with each stage off")
     parser.add_argument("--quick", action="store_true", help="synthload 1-40, NAB dev and corpus seed 0 only")
     parser.add_argument("--shared", default=str(ROOT.parent / "shared" / "bench"), help="the shared bench folder")
@@ -166,6 +169,7 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--as-checks", action="store_true", help="judge each bucket from the window a check reads (slower)"
     )
+    parser.add_argument("--budgets", default="", help="comma-separated false-alert budgets: each model once per budget")
     args = parser.parse_args(argv)
     nab = None
     if (Path(args.shared) / "synthload.py").is_file():
@@ -174,19 +178,21 @@ def main(argv=None) -> None:
         import synthload  # noqa: F401  (the workers find it in sys.modules)
     else:
         print(f"({args.shared} not found: the project's corpus only)", file=sys.stderr)
-    columns = [(m, ExitStack) for m in args.models.split(",")]
+    settings: list[tuple[str, dict]] = [
+        (f" at budget {float(b):g}", {"false_alerts_per_1000": float(b)}) for b in args.budgets.split(",") if b
+    ] or [("", {})]
+    columns = [(m + suffix, m, extra, ExitStack) for m in args.models.split(",") for suffix, extra in settings]
     if args.ablate:
-        columns += [(f"state - {name}", switch) for name, switch in ABLATIONS.items()]
+        columns += [(f"state - {name}", "state", {}, switch) for name, switch in ABLATIONS.items()]
     benchmarks = rows(args, nab)
     print("F1 at false alerts per 1,000 judged buckets")
     print(f"{'model':34s}" + "".join(f"{name:>30s}" for name, _ in benchmarks))
-    for label, switch in columns:
-        model = label.split(" ")[0]
+    for label, model, extra, switch in columns:
         cells = []
         with switch():
             for name, cell in benchmarks:
                 t0 = time.perf_counter()
-                cells.append(cell(model))
+                cells.append(cell(model, extra))
                 print(f"  {label}: {name} {cells[-1]} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
         print(f"{label:34s}" + "".join(f"{c:>30s}" for c in cells), flush=True)
 

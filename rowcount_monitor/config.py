@@ -51,7 +51,7 @@ class WarehouseConfig(_Strict):
 class PolicyConfig(_Strict):
     """Per-table overrides of rowcount_monitor.detection.DetectionPolicy."""
 
-    model: Literal["auto", "baseline", "state", "stl", "sarimax"] | None = None
+    model: Literal["auto", "state", "stl", "sarimax"] | None = None
     seasonality: Literal["auto"] | list[int] | None = "auto"
     sensitivity: float | None = Field(default=None, gt=0)
     # the "state" model's false-alert budget: alerts on normal loads per 1,000 buckets judged

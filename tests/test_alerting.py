@@ -123,7 +123,7 @@ def test_check_passes_normal_loads_and_fails_a_broken_one(shop):
     # readable: whole rows, no 495.8778274829107
     assert isinstance(meta["observed"], int) and all(meta[k] == round(meta[k]) for k in ("expected", "lower", "upper"))
     assert meta["n_history"] > 72 and meta["model"].startswith("state")
-    assert meta["false_alerts_per_1000"] == 1.0 and "sensitivity" not in meta  # the budget set the threshold
+    assert meta["false_alerts_per_1000"] == 0.25 and "sensitivity" not in meta  # the budget set the threshold
     assert "plot" not in normal.metadata  # pictures only for failures, by default
     pixels = png_pixels(meta["plot"])
     band = np.all(np.abs(pixels - [0xB5, 0xD9, 0xEB]) < 40, axis=-1)  # the light blue band

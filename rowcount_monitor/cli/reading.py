@@ -224,7 +224,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     bt = sub.add_parser("backtest", help="replay a table's history through its policy, or a proposed one")
     bt.add_argument("table", help="shop.raw.orders, raw.orders, orders or demo/raw/orders")
-    bt.add_argument("--model", choices=["auto", "baseline", "state", "stl", "sarimax"])
+    bt.add_argument("--model", choices=["auto", "state", "stl", "sarimax"])
     bt.add_argument("--sensitivity", type=_sensitivity, help="robust standard deviations (current: the table's)")
     bt.add_argument(
         "--seasonality", type=_seasonality, default=_UNSET, help="auto, none, or periods in buckets like 24,168"

@@ -76,7 +76,7 @@ def build_row_count_anomaly_checks(
     """A seasonal anomaly check (`row_count_anomaly`) on each of `assets`, judging the value of
     `metadata_key` each materialization records against the asset's own history.
 
-    `policy`: the detection policy (default: the false-alert budget of 1 per 1,000 buckets);
+    `policy`: the detection policy (default: the false-alert budget of 0.25 per 1,000 buckets);
     `cadence`: "daily" or "hourly", the bucket of an asset without time partitions;
     `blocking`: a failed check stops the assets downstream in the same run;
     `owner`: who the alerts and the metrics name as the owner (the SNS `owner` attribute).

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm, poisson
 
-from .baseline import fit_baseline, fit_early
 from .calendar import clock_changes, holiday_names, local_times
 from .carry import Carry, kept_behind, origin_of, pack, resumable, state_key
 from .models import RUN_GATE, RUN_MARGIN, Fit, fit_sarimax, fit_stl, history_reach, training_window, usable_periods
@@ -19,7 +18,7 @@ from .statespace import fit_at
 from .statespace import run as run_state
 from .transform import PHI, from_model_space, to_model_space
 
-MODELS: dict[str, Callable[..., Fit | None]] = {"baseline": fit_baseline, "stl": fit_stl, "sarimax": fit_sarimax}
+MODELS: dict[str, Callable[..., Fit | None]] = {"stl": fit_stl, "sarimax": fit_sarimax}
 # fail_on_zero: "never zero" means fewer than this share of zeros in the training window, and a
 # zero is an incident only where the count model gives it less than this probability (a zero
 # where 5 rows were expected happens about once in 100 loads; where 15 were, once in 10,000).
@@ -171,10 +170,6 @@ def _judge(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, explain
     if np.isnan(observed):
         raise ValueError(f"the tested value at {grid.times[pos]} is NaN")
     periods = resolve_periods(policy.seasonality, grid.spacing)
-    if counts and policy.model == "baseline" and periods and _sparse_at(grid, np.array([pos]), periods)[0]:
-        totals, at = _totals(grid, pos, min(periods))
-        if at >= 0 and not np.isnan(totals.values[at]):
-            return _judge(totals, at, counts, replace(policy, min_history=None), explain)
     if not counts:
         grid = _in_units(grid, pos)
     history = grid.values[:pos]
@@ -184,8 +179,6 @@ def _judge(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, explain
         insufficient = f"insufficient history ({n_history} of {needed} buckets)"
         cycle = max(periods, default=EARLY_ZERO_LOADS)
         early = _early_zero(grid, pos, policy, cycle, insufficient) if counts else None
-        if early is None and policy.model == "baseline" and len(periods) == 1 and policy.min_history is None:
-            early = _early_band(grid, pos, counts, policy, periods, n_history, explain)
         return early or Verdict.unjudged(observed, insufficient, n_history=n_history)
     first = max(0, pos + 1 - history_reach(periods))
     z = _model_history(grid, first, pos, counts)
@@ -229,24 +222,6 @@ def _model_history(grid: _Grid, first: int, pos: int, counts: bool) -> np.ndarra
     z = to_model_space(grid.values[first : pos + 1], counts) / grid.unit
     z[:-1][grid.excluded[first:pos] | grid.untrained[first:pos]] = np.nan
     return z
-
-
-def _early_band(
-    grid: _Grid,
-    pos: int,
-    counts: bool,
-    policy: DetectionPolicy,
-    periods: tuple[int, ...],
-    n_history: int,
-    explain: bool,
-) -> Verdict | None:
-    """The provisional band of a table with one rhythm before it has three cycles of it (a
-    daily table's first three weeks: `fit_early`), or None."""
-    z = _model_history(grid, 0, pos, counts)
-    fit = fit_early(z, periods[0], policy.k, counts)
-    if fit is None:
-        return None
-    return _verdict_from_fit(grid, pos, z, fit, counts, policy, periods, n_history, explain)
 
 
 def _early_zero(grid: _Grid, pos: int, policy: DetectionPolicy, cycle: int, why: str) -> Verdict | None:
@@ -397,10 +372,6 @@ def _notes(grid: _Grid, fit: Fit, burst_band: bool) -> str:
     if fit.shift_at is not None:
         when = grid.times[fit.shift_at]
         notes.append(f"a level change from {when:%Y-%m-%d %H:%M} (x{fit.shift:.2f}) was accepted as the new normal")
-    if fit.provisional:
-        notes.append("provisional band: less than three weeks of history, so the weekday rhythm is not known yet")
-    if fit.clock_band:
-        notes.append("the band allows for the daily rhythm moved by an hour (a daylight-saving change in the last day)")
     if burst_band:
         notes.append("the upper band allows for this table's routine bursts")
     if grid.span > 1:

@@ -1,5 +1,5 @@
-"""What every forecasting model shares (windows, robust medians, the run test, the Fit), and the
-statsmodels models STL and SARIMAX; the default robust baseline is in baseline.py. Each model
+"""What every forecasting model shares (the history a check reads, robust medians, the run test's
+margin, the Fit), and the statsmodels models STL and SARIMAX. Each model
 takes the model-space history (the tested bucket last, NaN for missing or excluded buckets) and
 returns the expected value and a robust spread for the tested bucket. They never see Dagster,
 files or timestamps: only numbers on a regular bucket grid.
@@ -14,10 +14,9 @@ import numpy as np
 
 # A seasonal period is used once this many whole cycles of history exist.
 MIN_CYCLES = 3
-# The baseline's expectation for a bucket is the median of the same phase in this many cycles.
+# Cycles of every period a check reads beyond the training window: each slot of the rhythm is
+# seen this many more times (history_reach).
 BASE_CYCLES = 5
-# A longer period (hour of week) is used when it shrinks the residual spread to this share.
-WEEKLY_GAIN = 0.8
 # Training window, in cycles of the shortest period (14 days of hourly buckets).
 TRAINING_CYCLES = 14
 # Training window when a series has no seasonal period.
@@ -28,10 +27,8 @@ MIN_SCALE = 0.02
 # The "run" test: a bucket that leans at least this many standard deviations the same way as
 # the last few buckets together is judged on their joint deviation too.
 RUN_GATE = 1.0
-# The run test is a second test of the same bucket (two run lengths, even): it alerts only where
-# its score exceeds the sensitivity by this factor. Chosen on benchmarks/corpus.py, where 1.25
-# cut false alerts from 1.04 to 0.76 per 1,000 buckets for 0.79 -> 0.76 recall, and the
-# development set kept F1 0.757 (0.746 at 1.0).
+# A run is a second look at the same bucket: it alerts only where its score exceeds the bucket's
+# threshold by this factor, so a run of loads each a little off must together be clearly wrong.
 RUN_MARGIN = 1.25
 # The shortest run of loads the run test judges together.
 SHORT_RUN = 3
@@ -50,10 +47,7 @@ class Fit:
     upper_k: float | None = None  # the upper band's reach in sigmas, where it differs from sensitivity
     shift_at: int | None = None  # position (in the model's input) where an accepted level change began
     shift: float | None = None  # its size, as a factor of the rows expected before it
-    provisional: bool = False  # the band allows for a seasonal effect not yet known
-    support: int = 0  # how many residuals the spread was measured on
     bursty: bool = False  # the upper band was widened for the table's routine bursts
-    clock_band: bool = False  # the band allows for a daylight-saving change of the rhythm
 
 
 def training_window(periods: tuple[int, ...]) -> int:
@@ -68,13 +62,6 @@ def history_reach(periods: tuple[int, ...]) -> int:
 def run_horizon(periods: tuple[int, ...]) -> int:
     """The longest run the run test looks at: a quarter of the shortest cycle, 3 to 6 buckets."""
     return min(max(min(periods) // 4, 3), 6) if periods else SHORT_RUN
-
-
-def run_horizons(periods: tuple[int, ...]) -> tuple[int, ...]:
-    """The runs the run test looks at: three loads, and a quarter cycle where that is longer.
-    One length misses runs of the other: a source that fails for three hours shows in the
-    three-load mean and drowns in a six-load one; a slow six-hour decline is the reverse."""
-    return tuple(sorted({SHORT_RUN, run_horizon(periods)}))
 
 
 def usable_periods(z: np.ndarray, periods: tuple[int, ...]) -> tuple[int, ...]:
@@ -103,54 +90,6 @@ def _median(x: np.ndarray) -> float:
         return float(np.partition(x, half)[half])
     part = np.partition(x, (half - 1, half))
     return float(part[half - 1] + part[half]) / 2.0
-
-
-def row_nanmedian(m: np.ndarray) -> np.ndarray:
-    """Median of each row ignoring NaN (NaN where a row is all NaN); faster than np.nanmedian."""
-    s = np.sort(m, axis=1)  # NaN sorts last
-    width = m.shape[1]
-    if not np.isnan(s[:, -1]).any():
-        return (s[:, (width - 1) // 2] + s[:, width // 2]) / 2.0
-    n = (~np.isnan(m)).sum(axis=1)
-    rows = np.arange(len(m))
-    lo = s[rows, np.maximum((n - 1) // 2, 0)]
-    hi = s[rows, np.maximum(n // 2, 0)]
-    out = (lo + hi) / 2.0
-    out[n == 0] = np.nan
-    return out
-
-
-def run_score(resid: np.ndarray, horizon: int, limit: float, noise: float = 0.0) -> float:
-    """How unusual the mean residual of the last `horizon` buckets is among earlier such means.
-    Residuals are clipped at +-limit first, so that one huge load (flagged on its own) cannot
-    make its normal neighbours look like a run. Only runs without a missing or excluded bucket
-    count: a week of holidays is no evidence that the loads around it are steady. `noise` is
-    the least spread one bucket has; a mean of `horizon` of them has at least noise/sqrt(horizon)."""
-    clipped = np.clip(resid, -limit, limit)
-    kernel = np.ones(horizon)
-    full = np.convolve(~np.isnan(clipped), kernel, mode="valid") == horizon
-    means = np.convolve(np.where(np.isnan(clipped), 0.0, clipped), kernel / horizon, mode="valid")
-    earlier = means[:-1][full[:-1]]
-    if not full[-1] or len(earlier) < 3 * horizon:
-        return 0.0
-    center, scale = robust_center_scale(earlier)
-    return (means[-1] - center) / max(scale, noise / np.sqrt(horizon))
-
-
-def spread(resid: np.ndarray) -> float:
-    """Mean absolute residual: unlike the MAD it counts every bucket a pattern gets wrong, which
-    matters when the wrong ones are two days a week."""
-    return float(np.nanmean(np.abs(resid)))
-
-
-def lagged_median(z: np.ndarray, start: int, period: int) -> np.ndarray:
-    """For each bucket from `start` on, the median of the same phase in the previous cycles."""
-    n = len(z) - start
-    pad = BASE_CYCLES * period
-    padded = np.concatenate((np.full(pad, np.nan), z))
-    begin = pad + start
-    lagged = np.stack([padded[begin - k * period : begin - k * period + n] for k in range(1, BASE_CYCLES + 1)], axis=1)
-    return row_nanmedian(lagged)
 
 
 def _interpolated(z: np.ndarray) -> np.ndarray:

@@ -12,8 +12,8 @@ import pandas as pd
 
 from .calendar import check_calendar, check_zone
 
-ModelName = Literal["auto", "baseline", "state", "stl", "sarimax"]
-# The threshold of the baseline, STL and SARIMAX models where no sensitivity is set.
+ModelName = Literal["auto", "state", "stl", "sarimax"]
+# The threshold of the STL and SARIMAX models where no sensitivity is set.
 DEFAULT_SENSITIVITY = 4.0
 Direction = Literal["both", "drop", "spike"]
 ValueType = Literal["auto", "count", "signed"]
@@ -25,8 +25,7 @@ class DetectionPolicy:
 
     model: "auto" (the default, the "state" model: level x seasonal profile on the count scale,
         carried from bucket to bucket by a filter, with a false-alert budget; docs/detection.md),
-        "state", "baseline" (the robust seasonal baseline: same-phase medians), "stl"
-        (statsmodels STL/MSTL) or "sarimax" (statsmodels SARIMAX, ADF-chosen differencing; slow,
+        "state", "stl" (statsmodels STL/MSTL) or "sarimax" (statsmodels SARIMAX, ADF-chosen differencing; slow,
         for backtests and small fleets).
     seasonality: "auto" (chosen from the bucket spacing and the data), None (no seasonal
         pattern) or periods in buckets, e.g. (24, 168) for hour-of-day and hour-of-week.
@@ -37,8 +36,8 @@ class DetectionPolicy:
         forecast errors (`sensitivity`, where set, overrides it).
     direction: "both", "drop" (only too few rows) or "spike" (only too many).
     min_history: buckets needed before a band; None means two cycles of the shortest seasonal
-        period and one of the longest (168 hourly buckets, 14 daily loads; three cycles for the
-        baseline: 21 daily loads), or 14 buckets without a season.
+        period and one of the longest (168 hourly buckets, 14 daily loads; three cycles for STL
+        and SARIMAX: 21 daily loads), or 14 buckets without a season.
     min_relative_change: changes smaller than this fraction of the expected count never alert.
     exclude: (start, end) periods, inclusive, left out of training (holidays, known
         incidents); a bucket inside one is never flagged.
@@ -65,7 +64,7 @@ class DetectionPolicy:
     model: ModelName = "auto"
     seasonality: Literal["auto"] | None | tuple[int, ...] = "auto"
     sensitivity: float | None = None
-    false_alerts_per_1000: float = 1.0
+    false_alerts_per_1000: float = 0.25
     direction: Direction = "both"
     min_history: int | None = None
     min_relative_change: float = 0.1
@@ -95,8 +94,8 @@ class DetectionPolicy:
             object.__setattr__(self, name, tuple(sorted(pd.Timestamp(t) for t in getattr(self, name))))
 
     def _check_choices(self) -> None:
-        if self.model not in ("auto", "baseline", "state", "stl", "sarimax"):
-            raise ValueError(f"model must be auto, baseline, state, stl or sarimax, not {self.model!r}")
+        if self.model not in ("auto", "state", "stl", "sarimax"):
+            raise ValueError(f"model must be auto, state, stl or sarimax, not {self.model!r}")
         if self.model == "auto":
             object.__setattr__(self, "model", "state")
         if self.direction not in ("both", "drop", "spike"):

@@ -6,6 +6,10 @@ The decision: a bucket's miss, in standard deviations of the noise, against the 
 false-alert budget gives (noise.py); and a run test on the mean miss of the last few buckets
 (three, a quarter cycle, a whole cycle of the shortest period), whose own spread is learned
 the same way, for loads that are each a little off and together clearly wrong (a short day).
+The budget sets the bucket test's threshold, and the run tests use it times RUN_MARGIN: the
+rate a policy asks for is the rate of the two together, which docs/detection.md measures. The
+budget is not split among the tests: they judge the same buckets, and shares that assume
+independent tests add up to a fraction of the rate asked for.
 The clock: at a daylight-saving change the policy's zone makes (or, without one, the United
 States' or the European Union's), a table that loads on local time moves its daily rhythm by
 an hour of the grid. For CLOCK_DAYS after a change the rhythm moved either way is kept beside
@@ -130,8 +134,7 @@ def run_filter(  # noqa: C901
     out = Judged(nan(), nan(), nan(), nan(), nan(), nan(), nan(), reverted=np.zeros(n, bool), bursty=np.zeros(n, bool))
     cycle = min(periods) if periods else 7
     lengths = run_lengths(periods)
-    tests = 1 + len(lengths)
-    k_base = gaussian_k(rate / tests) if k_fixed is None else k_fixed
+    k_base = gaussian_k(rate) if k_fixed is None else k_fixed
     accepted_set = set(accepted)
     clock_at = set(clock)
     if resume is None:
@@ -206,7 +209,7 @@ def run_filter(  # noqa: C901
         quiet = counts and value <= EMPTY and profile.empty(phase, seen=1)
         if quiet:  # empty where the same slot of the cycle was empty the last time: its rhythm
             expected, r = 0.0, 0.0
-        k_even = noise.threshold(rate / tests) if k_fixed is None else k_fixed
+        k_even = noise.threshold(rate) if k_fixed is None else k_fixed
         k_low = k_high = k_even
         if k_fixed is None:
             k_low, k_high = max(k_even, noise.burst(-1, k_even)), max(k_even, noise.burst(1, k_even))
