@@ -376,3 +376,14 @@ def test_a_table_can_choose_the_state_model_and_its_false_alert_budget(tmp_path,
     bad = write_config(tmp_path, demo_db, [table_entry("orders", policy={"false_alerts_per_1000": 0})])
     with pytest.raises(ConfigError, match="false_alerts_per_1000"):
         load_config(bad)
+
+
+def test_a_policy_naming_a_model_there_is_not_is_an_error_naming_the_file_field_and_the_models(tmp_path, demo_db):
+    """`model: baseline` (the same-phase-median model, removed) or a typo fails at load with the
+    file, the field and the models there are, not at the first check."""
+    for name in ("baseline", "stat"):
+        bad = write_config(tmp_path, demo_db, [table_entry("orders", policy={"model": name})])
+        with pytest.raises(ConfigError) as error:
+            load_config(bad)
+        message = str(error.value)
+        assert str(bad) in message and "model" in message and "'state'" in message and "'stl'" in message, message
