@@ -149,6 +149,14 @@ def test_backtest_equals_score_series_and_draws_the_band(monitored, capsys, tmp_
     assert band.mean() > 0.02 and alert.sum() > 20
 
 
+def test_backtest_replays_a_table_at_another_false_alert_budget(monitored, capsys):
+    assert main(["backtest", "orders", "--false-alerts-per-1000", "20", "--json"]) == 0
+    current, proposed = json.loads(capsys.readouterr().out)
+    assert proposed["policy"] == "proposed policy" and proposed["alerts"] > current["alerts"], (current, proposed)
+    assert main(["backtest", "orders", "--false-alerts-per-1000", "0"]) == 2
+    assert "expected false alerts per 1,000 buckets above 0, such as 0.25, not '0'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("name", ["shop.raw.orders", "raw.orders", "orders", "demo/raw/orders"])
 def test_explain_and_backtest_accept_every_spelling_of_a_table(monitored, capsys, name):
     assert main(["explain", name]) == 0

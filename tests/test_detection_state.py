@@ -265,6 +265,36 @@ def test_the_false_alert_budget_is_the_rate_of_alerts_on_clean_tables():
     assert all(budget / 2 <= rate <= 2 * budget for budget, rate in rates.items()), rates
 
 
+def test_a_smaller_budget_draws_a_wider_band_and_a_fixed_sensitivity_overrides_the_budget():
+    s = hourly(42, weekend=0.6, noise=0.05, seed=3)
+    bands = [evaluate_latest(s, DetectionPolicy(false_alerts_per_1000=b)) for b in (0.05, 0.25, 5.0)]
+    assert bands[0].lower < bands[1].lower < bands[2].lower and bands[0].upper > bands[1].upper > bands[2].upper
+    half = s.copy()
+    half.iloc[-1] = round(half.iloc[-1] * 0.5)
+    assert evaluate_latest(half).is_anomaly
+    fixed = [evaluate_latest(half, DetectionPolicy(sensitivity=20, false_alerts_per_1000=b)) for b in (0.05, 5.0)]
+    assert fixed[0] == fixed[1] and not fixed[0].is_anomaly, fixed[0].reason  # 20 sigmas allow it
+
+
+def test_gaussian_misses_get_the_gaussian_threshold_and_heavier_tails_a_higher_one():
+    """The tail fit raises the threshold where the misses' own quantiles show heavier tails than
+    a Gaussian's: over ten tables of Gaussian misses the median threshold is the Gaussian
+    quantile (a sample's quantiles sometimes look heavier, never lighter: it is a floor), over
+    ten of Student's t with 4 degrees of freedom every threshold lies well above it."""
+
+    def threshold(misses: np.ndarray) -> float:
+        noise = Noise(0.0, 192, 720)
+        noise.start(misses[:48] * np.sqrt(2))
+        for miss in misses[48:]:
+            noise.learn(float(miss))
+        return noise.threshold(2.5e-4) / gaussian_k(2.5e-4)
+
+    plain = [threshold(np.random.default_rng(seed).normal(0, 1, 2048)) for seed in range(10)]
+    heavy = [threshold(np.random.default_rng(seed).standard_t(4, 2048)) for seed in range(10)]
+    assert np.median(plain) == pytest.approx(1.0, abs=0.01) and min(plain) >= 1.0, plain
+    assert min(heavy) > 1.3, heavy
+
+
 def test_the_false_alert_budget_is_the_rate_of_alerts_on_clean_daily_tables_too():
     """Thirty clean daily tables of a year (weekends at half): within a factor of two of the
     budget at 1 and 5 per 1,000 loads, though a daily table has one run test where an hourly
@@ -437,3 +467,25 @@ def test_a_change_reverted_since_is_not_named_in_later_verdicts():
     assert not returning.is_anomaly and "back at the level" in returning.model, returning
     later = evaluate_latest(s.iloc[: off + 48 + 36], STATE)  # the level went back: nothing to name
     assert "level change" not in later.reason and "back at the level" not in later.model, later
+
+
+def test_a_change_smaller_than_min_relative_change_never_alerts_however_many_sigmas_it_is():
+    """A table of 200,000 rows at 1 % noise: 8 % short is seven sigmas, and no alert under the
+    default floor of 10 %; with a floor of 5 % it is one, and the band says so."""
+    s = hourly(28, level=200_000, noise=0.01, seed=2)
+    s.iloc[-1] = round(s.iloc[-1] * 0.92)
+    default = evaluate_latest(s)
+    assert not default.is_anomaly and default.score < -5, default
+    assert default.lower <= 0.9 * default.expected  # the band is never narrower than the floor
+    five = evaluate_latest(s, DetectionPolicy(min_relative_change=0.05))
+    assert five.is_anomaly and "8 % below" in five.reason, five.reason
+
+
+def test_the_seasonality_a_policy_names_is_the_one_the_model_uses():
+    """A daily rhythm of +-60 %: without a season it is noise and the band spans it; with the
+    hour of day alone, or the default hour of day and of week, the band is the noise's."""
+    s = hourly(28, level=200_000, noise=0.01, seed=2)
+    none, daily, default = (evaluate_latest(s, DetectionPolicy(seasonality=season)) for season in (None, [24], "auto"))
+    assert none.model == "state(non-seasonal)" and none.upper / none.lower > 5
+    assert daily.model == "state(periods=24)" and default.model == "state(periods=24,168)"
+    assert daily.upper / daily.lower < 1.3 and default.upper / default.lower < 1.3

@@ -206,6 +206,16 @@ def _sensitivity(text: str) -> float:
     return value
 
 
+def _budget(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value < 1000):
+        raise argparse.ArgumentTypeError(f"expected false alerts per 1,000 buckets above 0, such as 0.25, not {text!r}")
+    return value
+
+
 def _seasonality(text: str) -> str | tuple[int, ...] | None:
     if text in ("auto", "none"):
         return None if text == "none" else "auto"

@@ -8,6 +8,7 @@ import sys
 from .common import (
     _age,
     _bucket_table,
+    _budget,
     _check_entries,
     _dagster_home,
     _did_you_mean,
@@ -177,7 +178,12 @@ def cmd_backtest(args) -> int:
         return 1
     overrides = {
         k: v
-        for k, v in {"model": args.model, "sensitivity": args.sensitivity, "direction": args.direction}.items()
+        for k, v in {
+            "model": args.model,
+            "false_alerts_per_1000": args.false_alerts_per_1000,
+            "sensitivity": args.sensitivity,
+            "direction": args.direction,
+        }.items()
         if v is not None
     }
     if args.seasonality is not _UNSET:
@@ -225,7 +231,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     bt = sub.add_parser("backtest", help="replay a table's history through its policy, or a proposed one")
     bt.add_argument("table", help="shop.raw.orders, raw.orders, orders or demo/raw/orders")
     bt.add_argument("--model", choices=["auto", "state", "stl", "sarimax"])
-    bt.add_argument("--sensitivity", type=_sensitivity, help="robust standard deviations (current: the table's)")
+    bt.add_argument(
+        "--false-alerts-per-1000",
+        type=_budget,
+        metavar="B",
+        help="the false-alert budget: alerts on normal loads per 1,000 buckets (current: the table's)",
+    )
+    bt.add_argument(
+        "--sensitivity", type=_sensitivity, help="a fixed threshold in standard deviations instead of the budget"
+    )
     bt.add_argument(
         "--seasonality", type=_seasonality, default=_UNSET, help="auto, none, or periods in buckets like 24,168"
     )
