@@ -489,3 +489,17 @@ def test_the_seasonality_a_policy_names_is_the_one_the_model_uses():
     assert none.model == "state(non-seasonal)" and none.upper / none.lower > 5
     assert daily.model == "state(periods=24)" and default.model == "state(periods=24,168)"
     assert daily.upper / daily.lower < 1.3 and default.upper / default.lower < 1.3
+
+
+def test_a_daily_table_loaded_on_weekdays_only_is_quiet_and_a_missed_weekday_pages():
+    rng = np.random.default_rng(4)
+    idx = pd.date_range("2026-03-02", periods=140, freq="D")
+    mean = 40_000 * np.where(idx.day_of_week >= 5, 0.0, 1.0) * rng.lognormal(0, 0.06, len(idx))
+    s = pd.Series(rng.poisson(mean).astype(float), idx)
+    assert not score_series(s)["is_anomaly"].any()  # twenty weeks of empty weekends: its rhythm
+    sunday = evaluate_latest(s.loc[:"2026-07-12"])
+    assert not sunday.is_anomaly and sunday.upper < 10, sunday.reason
+    missed = s.loc[:"2026-07-17"].copy()
+    missed.iloc[-1] = 0
+    friday = evaluate_latest(missed)
+    assert friday.is_anomaly and "for a Friday load" in friday.reason, friday.reason
