@@ -11,7 +11,7 @@ from scipy.stats import norm, poisson
 
 from .calendar import clock_changes, holiday_names, local_times
 from .carry import Carry, kept_behind, origin_of, pack, resumable, state_key
-from .models import RUN_GATE, RUN_MARGIN, Fit, fit_sarimax, fit_stl, history_reach, training_window, usable_periods
+from .models import Fit, fit_sarimax, fit_stl, history_reach, training_window, usable_periods
 from .policy import DetectionPolicy, Verdict
 from .seasonality import infer_spacing, resolve_periods
 from .statespace import fit_at
@@ -280,8 +280,8 @@ def _verdict_from_fit(
     bucket_score = (z[-1] - fit.expected) / fit.scale
     # no run test on a sparse table's cycle totals (days, for an hourly table): the last three
     # hold a bad day for two days after it, and paged on and off through them
-    run_score = fit.run_score / RUN_MARGIN if grid.span == 1 else 0.0
-    joins = np.sign(run_score) == np.sign(bucket_score) and abs(bucket_score) >= RUN_GATE
+    run_score = fit.run_score if grid.span == 1 else 0.0
+    joins = np.sign(run_score) == np.sign(bucket_score)  # (a run score is given only where the bucket leans its way)
     score = run_score if joins and abs(run_score) > abs(bucket_score) else bucket_score
     by_run = score is run_score
 

@@ -1,5 +1,4 @@
-"""What every forecasting model shares (the history a check reads, robust medians, the run test's
-margin, the Fit), and the statsmodels models STL and SARIMAX. Each model
+"""What every forecasting model shares (the history a check reads, robust medians, the Fit), and the statsmodels models STL and SARIMAX. Each model
 takes the model-space history (the tested bucket last, NaN for missing or excluded buckets) and
 returns the expected value and a robust spread for the tested bucket. They never see Dagster,
 files or timestamps: only numbers on a regular bucket grid.
@@ -24,12 +23,6 @@ NONSEASONAL_WINDOW = 60
 # A robust spread never falls below this (model-space units): a constant series has zero
 # spread and would otherwise flag every change of one row.
 MIN_SCALE = 0.02
-# The "run" test: a bucket that leans at least this many standard deviations the same way as
-# the last few buckets together is judged on their joint deviation too.
-RUN_GATE = 1.0
-# A run is a second look at the same bucket: it alerts only where its score exceeds the bucket's
-# threshold by this factor, so a run of loads each a little off must together be clearly wrong.
-RUN_MARGIN = 1.25
 # The shortest run of loads the run test judges together.
 SHORT_RUN = 3
 _MAD_TO_SD = 1.4826

@@ -13,7 +13,7 @@ import pandas as pd
 from .model import Judged, run_filter
 from .model.calendar_effects import day_kinds
 from .model.filter import Carried
-from .models import RUN_MARGIN, Fit
+from .models import Fit
 from .transform import PHI, from_model_space, to_model_space
 
 if TYPE_CHECKING:
@@ -125,7 +125,7 @@ def fit_at(judged: Judged, t: int, periods: tuple[int, ...], counts: bool) -> Fi
     return Fit(
         expected,
         float(judged.scale[t]),
-        float(judged.run_score[t]) * RUN_MARGIN,  # the verdict divides a run score by its margin
+        float(judged.run_score[t]),
         int(judged.run_length[t]) if not np.isnan(judged.run_length[t]) else 1,
         label,
         upper_k=float(judged.k_high[t]),

@@ -6,10 +6,10 @@ The decision: a bucket's miss, in standard deviations of the noise, against the 
 false-alert budget gives (noise.py); and a run test on the mean miss of the last few buckets
 (three, a quarter cycle, a whole cycle of the shortest period), whose own spread is learned
 the same way, for loads that are each a little off and together clearly wrong (a short day).
-The budget sets the bucket test's threshold, and the run tests use it times RUN_MARGIN: the
-rate a policy asks for is the rate of the two together, which docs/detection.md measures. The
-budget is not split among the tests: they judge the same buckets, and shares that assume
-independent tests add up to a fraction of the rate asked for.
+The budget sets one threshold for the bucket test and the run tests: the rate a policy asks for
+is the rate of the two together, which docs/detection.md measures. It is not split among the
+tests: they judge the same buckets, and shares that assume independent tests add up to a
+fraction of the rate asked for.
 The clock: at a daylight-saving change the policy's zone makes (or, without one, the United
 States' or the European Union's), a table that loads on local time moves its daily rhythm by
 an hour of the grid. For CLOCK_DAYS after a change the rhythm moved either way is kept beside
