@@ -165,7 +165,8 @@ def _sparse_at(grid: _Grid, positions: np.ndarray, periods: tuple[int, ...]) -> 
 
 
 def _judge(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, explain: bool = True) -> Verdict:
-    """Judge the bucket at grid position `pos` from the buckets before it."""
+    """Judge the bucket at grid position `pos` from the buckets before it with the STL or SARIMAX
+    model (the state model's verdicts come from one pass: `_state_verdicts`)."""
     observed = float(grid.values[pos])
     if np.isnan(observed):
         raise ValueError(f"the tested value at {grid.times[pos]} is NaN")
@@ -183,26 +184,11 @@ def _judge(grid: _Grid, pos: int, counts: bool, policy: DetectionPolicy, explain
     first = max(0, pos + 1 - history_reach(periods))
     z = _model_history(grid, first, pos, counts)
     model = policy.model
-    changes = (
-        np.flatnonzero(grid.times[first:pos].isin(policy.accepted_changes))
-        if policy.accepted_changes
-        else np.zeros(0, np.int64)
-    )
-    fit = MODELS[model](
-        z,
-        periods,
-        policy.k,
-        counts=counts,
-        change_at=int(changes[-1]) if len(changes) else None,
-        normal=grid.normal[first : pos + 1] if grid.normal.any() else None,
-        clock_changes=tuple(int(c) - first for c in grid.clock if first < c <= pos),
-    )
+    fit = MODELS[model](z, periods)
     if fit is None:
         return Verdict.unjudged(
             observed, f"{model} cannot fit this history yet ({n_history} buckets)", model, n_history
         )
-    if fit.shift_at is not None:
-        fit = replace(fit, shift_at=first + fit.shift_at)
     return _verdict_from_fit(grid, pos, z, fit, counts, policy, periods, n_history, explain)
 
 
@@ -225,8 +211,8 @@ def _model_history(grid: _Grid, first: int, pos: int, counts: bool) -> np.ndarra
 
 
 def _early_zero(grid: _Grid, pos: int, policy: DetectionPolicy, cycle: int, why: str) -> Verdict | None:
-    """A zero load judged before there is history for a band: a daily table needs three weeks
-    for its weekday rhythm, but an empty load after a week of loads that were never near empty
+    """A zero load judged before there is history for a band: a daily table needs two weeks
+    for its weekday rhythm (three for STL and SARIMAX), but an empty load after a week of loads that were never near empty
     is an incident on any rhythm. None where the zero rule does not apply yet."""
     if not (policy.fail_on_zero and policy.direction != "spike" and grid.values[pos] == 0):
         return None
@@ -281,7 +267,7 @@ def _verdict_from_fit(
     # no run test on a sparse table's cycle totals (days, for an hourly table): the last three
     # hold a bad day for two days after it, and paged on and off through them
     run_score = fit.run_score if grid.span == 1 else 0.0
-    joins = np.sign(run_score) == np.sign(bucket_score)  # (a run score is given only where the bucket leans its way)
+    joins = np.sign(run_score) == np.sign(bucket_score)  # a run scores only where the bucket leans its way
     score = run_score if joins and abs(run_score) > abs(bucket_score) else bucket_score
     by_run = score is run_score
 

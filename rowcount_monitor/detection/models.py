@@ -1,7 +1,8 @@
-"""What every forecasting model shares (the history a check reads, robust medians, the Fit), and the statsmodels models STL and SARIMAX. Each model
-takes the model-space history (the tested bucket last, NaN for missing or excluded buckets) and
-returns the expected value and a robust spread for the tested bucket. They never see Dagster,
-files or timestamps: only numbers on a regular bucket grid.
+"""What every forecasting model shares (the history a check reads, robust medians, the Fit),
+and the statsmodels models STL and SARIMAX. Each model takes the model-space history (the tested
+bucket last, NaN for missing or excluded buckets) and returns the expected value and a robust
+spread for the tested bucket. They never see Dagster, files or timestamps: only numbers on a
+regular bucket grid.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def _interpolated(z: np.ndarray) -> np.ndarray:
     return np.interp(idx, idx[good], z[good])
 
 
-def fit_stl(z: np.ndarray, periods: tuple[int, ...], sensitivity: float, **unused: object) -> Fit | None:
+def fit_stl(z: np.ndarray, periods: tuple[int, ...]) -> Fit | None:
     """statsmodels STL (one period) or MSTL (several), robust fitting, on the training window.
 
     The forecast is the last trend value plus the seasonal component one cycle back; the spread
@@ -120,7 +121,7 @@ def fit_stl(z: np.ndarray, periods: tuple[int, ...], sensitivity: float, **unuse
     return Fit(expected, scale, 0.0, 1, f"stl(periods={','.join(map(str, usable))})")
 
 
-def fit_sarimax(z: np.ndarray, periods: tuple[int, ...], sensitivity: float, **unused: object) -> Fit | None:
+def fit_sarimax(z: np.ndarray, periods: tuple[int, ...]) -> Fit | None:
     """statsmodels SARIMAX(1,d,1)(1,0,0)[p] on the training window, p the shortest period.
 
     d (0 or 1) comes from an augmented Dickey-Fuller test: a unit root (p-value >= 0.05) means

@@ -25,8 +25,8 @@ class DetectionPolicy:
 
     model: "auto" (the default, the "state" model: level x seasonal profile on the count scale,
         carried from bucket to bucket by a filter, with a false-alert budget; docs/detection.md),
-        "state", "stl" (statsmodels STL/MSTL) or "sarimax" (statsmodels SARIMAX, ADF-chosen differencing; slow,
-        for backtests and small fleets).
+        "state", "stl" (statsmodels STL/MSTL) or "sarimax" (statsmodels SARIMAX, ADF-chosen
+        differencing; slow, for backtests and small fleets).
     seasonality: "auto" (chosen from the bucket spacing and the data), None (no seasonal
         pattern) or periods in buckets, e.g. (24, 168) for hour-of-day and hour-of-week.
     sensitivity: how many robust standard deviations a count may stray before it is anomalous
