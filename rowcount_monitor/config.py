@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from .detection import DetectionPolicy
 from .detection.calendar import check_zone
+from .detection.policy import ModelName
 from .warehouse import TableRef, check_expression
 
 
@@ -51,7 +52,7 @@ class WarehouseConfig(_Strict):
 class PolicyConfig(_Strict):
     """Per-table overrides of rowcount_monitor.detection.DetectionPolicy."""
 
-    model: Literal["auto", "state", "stl", "sarimax"] | None = None
+    model: ModelName | None = None
     seasonality: Literal["auto"] | list[int] | None = "auto"
     sensitivity: float | None = Field(default=None, gt=0)
     # the "state" model's false-alert budget: alerts on normal loads per 1,000 buckets judged

@@ -1,5 +1,6 @@
 """The operating commands on a real instance: status, anomalies, explain, backtest (+ plot)."""
 
+import argparse
 import json
 import os
 import re
@@ -155,6 +156,15 @@ def test_backtest_replays_a_table_at_another_false_alert_budget(monitored, capsy
     assert proposed["policy"] == "proposed policy" and proposed["alerts"] > current["alerts"], (current, proposed)
     assert main(["backtest", "orders", "--false-alerts-per-1000", "0"]) == 2
     assert "expected false alerts per 1,000 buckets above 0, such as 0.25, not '0'" in capsys.readouterr().err
+
+
+def test_backtest_offers_the_models_the_detection_has():
+    from rowcount_monitor.cli import parser
+    from rowcount_monitor.detection.policy import MODEL_NAMES
+
+    commands = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
+    model = next(a for a in commands.choices["backtest"]._actions if a.dest == "model")
+    assert tuple(model.choices) == MODEL_NAMES
 
 
 @pytest.mark.parametrize("name", ["shop.raw.orders", "raw.orders", "orders", "demo/raw/orders"])

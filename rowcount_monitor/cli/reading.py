@@ -230,6 +230,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     bt = sub.add_parser("backtest", help="replay a table's history through its policy, or a proposed one")
     bt.add_argument("table", help="shop.raw.orders, raw.orders, orders or demo/raw/orders")
+    # detection.policy.MODEL_NAMES, written out: importing detection would make --help take seconds
     bt.add_argument("--model", choices=["auto", "state", "stl", "sarimax"])
     bt.add_argument(
         "--false-alerts-per-1000",

@@ -6,13 +6,14 @@ Every default is explained in docs/detection.md; they are meant to be good witho
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 import pandas as pd
 
 from .calendar import check_calendar, check_zone
 
 ModelName = Literal["auto", "state", "stl", "sarimax"]
+MODEL_NAMES: tuple[str, ...] = get_args(ModelName)
 # The threshold of the STL and SARIMAX models where no sensitivity is set.
 DEFAULT_SENSITIVITY = 4.0
 Direction = Literal["both", "drop", "spike"]
@@ -94,8 +95,9 @@ class DetectionPolicy:
             object.__setattr__(self, name, tuple(sorted(pd.Timestamp(t) for t in getattr(self, name))))
 
     def _check_choices(self) -> None:
-        if self.model not in ("auto", "state", "stl", "sarimax"):
-            raise ValueError(f"model must be auto, state, stl or sarimax, not {self.model!r}")
+        if self.model not in MODEL_NAMES:
+            names = ", ".join(MODEL_NAMES[:-1]) + f" or {MODEL_NAMES[-1]}"
+            raise ValueError(f"model must be {names}, not {self.model!r}")
         if self.model == "auto":
             object.__setattr__(self, "model", "state")
         if self.direction not in ("both", "drop", "spike"):
