@@ -54,6 +54,7 @@ HOURLY, DAILY = "hourly", "daily"
 # day totals of sparse tables may speak a little after the bad loads)
 GRACE = {HOURLY: 4, DAILY: 1}
 DONT_CARE_AFTER_SHIFT = {HOURLY: 24, DAILY: 4}
+DEFAULT_BUDGET = DetectionPolicy().false_alerts_per_1000
 
 
 @dataclass
@@ -366,12 +367,7 @@ def elementary_style(s: pd.Series, cadence: str) -> np.ndarray:
     return (n >= 2) & (sd > 0) & (z > 3)
 
 
-def ours(
-    t: Table,
-    sensitivity: float | None = None,
-    model: str = "auto",
-    budget: float = DetectionPolicy().false_alerts_per_1000,
-) -> np.ndarray:
+def ours(t: Table, sensitivity: float | None = None, model: str = "auto", budget: float = DEFAULT_BUDGET) -> np.ndarray:
     policy = DetectionPolicy(holidays=t.holidays, model=model, false_alerts_per_1000=budget)
     if sensitivity is not None:
         policy = replace(policy, sensitivity=sensitivity)
@@ -426,7 +422,7 @@ def score_table(t: Table, flags: np.ndarray) -> dict:
 
 
 def run_one(
-    spec, sensitivity: float | None = None, model: str = "auto", budget: float = DetectionPolicy().false_alerts_per_1000
+    spec, sensitivity: float | None = None, model: str = "auto", budget: float = DEFAULT_BUDGET
 ) -> tuple[Table, dict, dict]:
     t = make_table(*spec)
     return t, score_table(t, ours(t, sensitivity, model, budget)), score_table(t, elementary_style(t.series, t.cadence))
@@ -518,7 +514,7 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--false-alerts-per-1000",
         type=float,
-        default=DetectionPolicy().false_alerts_per_1000,
+        default=DEFAULT_BUDGET,
         help="the state model's budget (default: the policy's, %(default)s)",
     )
     args = parser.parse_args(argv)

@@ -196,24 +196,23 @@ def _positive(text: str) -> int:
     return value
 
 
-def _sensitivity(text: str) -> float:
+def _number(text: str, expected: str, below: float = math.inf) -> float:
+    """`text` as a number above 0 and below `below`, else an argparse error saying what was expected."""
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number of standard deviations, such as 4, not {text!r}")
+    if not (math.isfinite(value) and 0 < value < below):
+        raise argparse.ArgumentTypeError(f"expected {expected}, not {text!r}")
     return value
+
+
+def _sensitivity(text: str) -> float:
+    return _number(text, "a positive number of standard deviations, such as 4")
 
 
 def _budget(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and 0 < value < 1000):
-        raise argparse.ArgumentTypeError(f"expected false alerts per 1,000 buckets above 0, such as 0.25, not {text!r}")
-    return value
+    return _number(text, "false alerts per 1,000 buckets above 0, such as 0.25", below=1000)
 
 
 def _seasonality(text: str) -> str | tuple[int, ...] | None:
