@@ -486,16 +486,19 @@ def test_on_the_day_of_a_daylight_saving_change_a_moved_ramp_is_not_paged_and_a_
 
 def test_a_small_count_outside_the_band_is_no_anomaly_when_sampling_noise_gives_it_often():
     """At a few rows a bucket the normal approximation of the band is too narrow in its tails:
-    a 0 where 8 were expected is outside it, yet Poisson noise alone gives it about once in
-    3,000 loads (a 4-sigma band means once in 30,000)."""
-    flagged_before = 0
-    for seed in range(6):
+    a 0 where 8.5 or fewer were expected is outside it, yet Poisson noise alone gives it at
+    least once in 5,000 loads, more often than the band's sigmas allow at the default budget (a
+    3.66-sigma band means once in 8,000). Where the model expects more than that, Poisson noise
+    gives a zero less often than the band allows, and the band stands."""
+    judged = 0
+    for seed in range(10):
         s = loads(28, level=8, noise=0.0, seed=seed, hours=range(24))
         s.iloc[-1] = 0
         v = evaluate_latest(s)
-        assert not v.is_anomaly, v.reason
-        flagged_before += "outside the band" in v.reason
-    assert flagged_before, "the band alone would have flagged some of these zeros"
+        if v.expected <= 8.5:
+            judged += 1
+            assert not v.is_anomaly and "outside the band" in v.reason, v.reason
+    assert judged >= 5
     assert "sampling noise alone" in v.reason
     larger = loads(28, level=25, noise=0.0, seed=1, hours=range(24))
     larger.iloc[-1] = 0

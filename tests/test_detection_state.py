@@ -187,6 +187,25 @@ def test_the_threshold_follows_the_tails_of_the_misses_and_routine_bursts_raise_
     assert bursts.burst(-1, k) == 0.0
 
 
+def test_a_young_spread_set_too_small_does_not_read_as_heavy_tails_later():
+    """A daily table's spread starts from the changes between its first two weeks (seven
+    pairs), here a quarter of the noise: in the spread of their own day its first misses look
+    several times too large, Gaussian as they are. The tail fit reads every miss in the spread
+    the table has when it judges, so once that has learned the noise the threshold is about the
+    Gaussian's (over ten tables: within a tenth on average), not a heavy tail's."""
+    rate = 0.00025
+    ratios = []
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        noise = Noise(0.0, memory=56, tail_memory=210)
+        noise.start(rng.normal(0, np.sqrt(2) / 4, 7))
+        for miss in rng.normal(0, 1, 210):
+            noise.learn(miss)
+        assert noise.scale() == pytest.approx(1.0, abs=0.2)
+        ratios.append(noise.threshold(rate) / gaussian_k(rate))
+    assert np.mean(ratios) <= 1.1, ratios
+
+
 def test_a_month_end_that_loads_three_times_is_learned_once_seen_twice():
     calendar = CalendarEffects()
     sigma = 0.1

@@ -5,9 +5,12 @@ Assumes the misses of normal buckets are exchangeable over the last NOISE_CYCLES
 spread is a running mean absolute miss (what a Gaussian's standard deviation would be), learned
 from buckets judged normal only, so an incident does not widen the band for the next one. The
 threshold starts from the Gaussian quantile of the per-bucket rate the budget allows and is
-raised by how much heavier the table's tails are: the TAIL_QUANTILE of the standardised misses
-of normal buckets against the Gaussian's, once TAIL_SUPPORT of them are known (a conformal check
-on the model's own out-of-sample errors). A table that went beyond that threshold on one side
+raised by how much heavier the table's tails are: the TAIL_QUANTILE of the misses of normal
+buckets over TAIL_CYCLES cycles, in today's spread, against the Gaussian's, once TAIL_SUPPORT of
+them are known (a conformal check on the model's own out-of-sample errors). The misses are kept
+as they were, not in the spread of their own day: a young spread, set from a handful of changes
+between cycles, would otherwise make its first weeks' misses look like heavy tails for as long
+as the tail remembers them. A table that went beyond that threshold on one side
 in TAIL_EVENTS separate episodes within TAIL_CYCLES cycles bursts routinely: its bursts' excesses
 over the threshold are taken as exponential, and that side's threshold is raised to where the
 largest of that many such bursts is expected to reach (threshold + mean excess x ln n), so a
@@ -119,7 +122,7 @@ class Noise(Spread):
         super().__init__(floor, memory)
         self.burst_length = burst_length  # the longest episode that is a burst, not a stretch of misfit
         self.tail_memory = tail_memory
-        self.recent: deque[float] = deque(maxlen=max(tail_memory, TAIL_SUPPORT))  # |standardised misses|
+        self.recent: deque[float] = deque(maxlen=max(tail_memory, TAIL_SUPPORT))  # |misses| (count scale)
         self.episodes: deque[list[float]] = deque()  # [last bucket, side, peak, first bucket] of each episode
         self._tail = 0.0
         self._since = 24
@@ -142,8 +145,7 @@ class Noise(Spread):
         not at all in the tails: the bursts have a stage of their own (burst()), and a tail fit
         that took them in would widen the band on both sides."""
         if self.n >= 3 and abs(miss) <= limit:
-            scale = self.scale()
-            self.recent.append(abs(miss) / (1e-9 if 1e-9 > scale else scale))
+            self.recent.append(abs(miss))
             self._since += 1
         super().learn(miss, limit)
 
@@ -152,7 +154,8 @@ class Noise(Spread):
         if len(self.recent) < TAIL_SUPPORT:  # a spread from few misses is itself uncertain
             return max(gaussian_k(rate), _predictive_k(rate, self.support))
         if self._since >= 24:  # recomputed a day of hourly buckets at a time
-            q90, high = _quantiles(np.fromiter(self.recent, float), (0.9, TAIL_QUANTILE))
+            scale = max(self.scale(), 1e-9)  # the misses' quantiles in today's spread
+            q90, high = (q / scale for q in _quantiles(np.fromiter(self.recent, float), (0.9, TAIL_QUANTILE)))
             shape, reach = _t_table(rate)
             # the shapes fall as the degrees of freedom grow: the t whose shape the misses show
             self._tail = float(high * np.interp(-high / max(q90, 1e-12), -shape, reach))
