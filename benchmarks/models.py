@@ -71,6 +71,7 @@ ABLATIONS = {
     "empty slots": lambda: mock.patch.object(Profile, "empty", lambda self, phase, seen=2: False),
     "own midnight": lambda: mock.patch.object(profile_module, "DAY_START_GAIN", float("inf")),
     "slots of their own": lambda: mock.patch.object(Profile, "missed", lambda self, *a: None),
+    "slots of the week": lambda: mock.patch.object(Profile, "shrink", lambda self, spread: None),
     "calendar effects": lambda: mock.patch.object(CalendarEffects, "value", lambda self, kind, day: 0.0),
     "level changes (CUSUM)": lambda: mock.patch.object(Level, "watch", lambda self, *a: None),
     "reversion": lambda: mock.patch.object(Level, "earlier", lambda self, t: None),

@@ -10,7 +10,7 @@ from rowcount_monitor.detection import DetectionPolicy, evaluate_carried, evalua
 from rowcount_monitor.detection.model.calendar_effects import LAST, CalendarEffects
 from rowcount_monitor.detection.model.level import BACK, BACK_PENDING, Level, hold_for
 from rowcount_monitor.detection.model.noise import Noise, gaussian_k
-from rowcount_monitor.detection.model.profile import Profile
+from rowcount_monitor.detection.model.profile import PROFILE_MEMORY, SLOT_CLIP, Profile
 
 STATE = DetectionPolicy(model="state")
 
@@ -85,6 +85,51 @@ def test_a_miss_a_slot_of_the_week_makes_again_becomes_its_own_rhythm_until_it_n
     assert profile.shared(saturday_nine) == pytest.approx(4.0)
     profile.forget(saturday_nine)  # a Saturday loaded like the other days again
     assert profile.value(saturday_nine) == pytest.approx(4.0) and profile.shared(saturday_nine) is None
+
+
+def _office_weeks(profile: Profile, weeks: int, busy: float, noise: float, seed: int = 0) -> None:
+    """Feed `weeks` of a table busy (`busy` beyond the level) on weekday hours 09:00-16:00 and
+    at the level at night and all weekend, a shrink() a day as the filter does."""
+    rng = np.random.default_rng(seed)
+    for t in range(weeks * 168):
+        if t % 24 == 0:
+            profile.shrink(noise)
+        day, hour = (t // 24) % 7, t % 24
+        profile.learn(t % 168, busy * (day < 5 and 9 <= hour < 17) + rng.normal(0, noise), level=10.0)
+
+
+def test_the_slots_of_the_week_learn_a_shape_the_two_parts_cannot_draw():
+    """Weekday afternoons busy, weekend afternoons as quiet as the nights: hour of day plus
+    weekday draws the weekend's afternoons busy too; the slots of the week learn the
+    difference, used in full where the slots differ this much (no miss beyond a threshold
+    needed)."""
+    profile = Profile((24, 168))
+    _office_weeks(profile, 8, busy=3.0, noise=0.3)
+    monday_noon, saturday_noon, saturday_three = 12, 5 * 24 + 12, 5 * 24 + 3
+    assert profile.value(monday_noon) == pytest.approx(3.0, abs=0.3)
+    assert profile.value(saturday_noon) == pytest.approx(0.0, abs=0.3)
+    assert profile.value(saturday_three) == pytest.approx(0.0, abs=0.3)
+    assert min(profile.weight) > 0.8
+    two_parts = profile.a[12] + profile.b[5]
+    assert two_parts > 1.0  # what the profile would say without the slots
+
+
+def test_slots_that_differ_only_by_noise_are_shrunk_to_the_two_parts():
+    """A table whose rhythm the two parts draw exactly: the slots' means spread by no more
+    than their own noise, so the profile uses almost none of them."""
+    profile = Profile((24, 168))
+    _office_weeks(profile, 8, busy=0.0, noise=0.3)
+    assert max(profile.weight) < 0.3
+
+
+def test_one_odd_week_moves_a_slot_of_the_week_by_at_most_two_spreads_over_its_weeks():
+    profile = Profile((24, 168))
+    _office_weeks(profile, 6, busy=0.0, noise=0.3)
+    wednesday_ten = 2 * 24 + 10
+    before, weeks = profile.slot[wednesday_ten], profile.n_slot[wednesday_ten]
+    profile.learn(wednesday_ten, 20.0, level=10.0)  # a week 66 spreads above the slot
+    moved = profile.slot[wednesday_ten] - before
+    assert 0 < moved <= SLOT_CLIP * 0.3 / min(weeks + 1, PROFILE_MEMORY) + 1e-9
 
 
 def test_a_business_hours_table_is_not_paged_on_its_quiet_weekends_and_a_half_load_pages():
@@ -362,16 +407,21 @@ def test_a_young_weekday_only_table_expects_its_second_weekend_empty_like_its_fi
     assert (weekend.expected == 0).all()
 
 
-def test_a_local_time_table_across_a_clock_change_raises_no_alert():
+def test_a_local_time_table_across_a_clock_change_raises_no_alert_where_the_rhythm_moved():
     """Loads at 09:00-17:00 New York time: in UTC the rhythm moves an hour at 2026-11-01; no
-    zone is given, so the model keeps both rhythms until the ramps tell."""
-    idx = pd.date_range("2026-09-07", periods=24 * 70, freq="h")
-    local = idx.tz_localize("UTC").tz_convert("America/New_York")
-    rng = np.random.default_rng(6)
-    busy = np.isin(local.hour, range(9, 18)) & (local.day_of_week < 5)
-    s = pd.Series(rng.poisson(np.where(busy, 900.0, 40.0) * rng.lognormal(0, 0.05, len(idx))).astype(float), idx)
-    flags = score_series(s, STATE, since=pd.Timestamp("2026-10-25")).is_anomaly
-    assert not flags.any(), alert_starts(flags)
+    zone is given, so the model keeps both rhythms until the ramps tell. No alert at the hours
+    the clock moved (the ends of the business day), on any of the seeds; elsewhere no more than
+    the false-alert budget allows (0.25 per 1,000 of some 500 buckets judged: at most one)."""
+    for seed in (6, 7, 8):
+        idx = pd.date_range("2026-09-07", periods=24 * 70, freq="h")
+        local = idx.tz_localize("UTC").tz_convert("America/New_York")
+        rng = np.random.default_rng(seed)
+        busy = np.isin(local.hour, range(9, 18)) & (local.day_of_week < 5)
+        s = pd.Series(rng.poisson(np.where(busy, 900.0, 40.0) * rng.lognormal(0, 0.05, len(idx))).astype(float), idx)
+        flags = score_series(s, STATE, since=pd.Timestamp("2026-10-25")).is_anomaly
+        starts = alert_starts(flags)
+        moved = np.isin(local[flags.to_numpy()].hour, [8, 9, 17, 18])
+        assert not moved.any() and len(starts) <= 1, starts
 
 
 def test_a_utc_table_that_kept_its_rhythm_across_a_clock_change_is_judged_on_it_days_after():

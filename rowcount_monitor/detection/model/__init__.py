@@ -5,8 +5,9 @@ A table's count in bucket t, on the count scale (transform.py), is
     y_t = level_t + profile(t) + calendar(t) + noise_t
 
 - `profile.py`: the seasonal profile: hour of day plus day of week, the days beginning at the
-  table's own midnight, with slots that are empty learned as such, and slots of the week whose
-  miss recurs given an offset of their own;
+  table's own midnight, with slots that are empty learned as such, and each slot of the week's
+  own departure from them, used as far as the slots show one (an empirical-Bayes shrinkage),
+  and whole where a miss recurred;
 - `calendar_effects.py`: recurring days other than the week (the last and first day of the
   month), learned once seen twice;
 - `level.py`: the level, a robust filter that follows slow drift, takes a sustained change as

@@ -192,6 +192,8 @@ def run_filter(  # noqa: C901
         if watch_until is not None and at >= watch_until:
             watch_until = None
         phase, kind, day = phase_of[t] + offset, kinds[t], dates[t]
+        if at % cycle == 0 and noise.known:  # how much of each slot of the week to use, once a cycle
+            profile.shrink(noise.scale())
         effect = calendar.value(kind, day)
         if not level.n:
             level.value, level.n = value - effect, 1

@@ -1,18 +1,24 @@
 """The seasonal profile: what each bucket of the cycle adds to the level, on the count scale.
 
 Assumes the table's rhythm is a daily shape plus a weekday effect, both additive on the count
-scale (multiplicative in rows: a weekend at 30 % of a weekday scales every hour alike), and that
-its days begin at its own midnight, which need not be the grid's (a New York business in a UTC
-grid starts its Saturday at 05:00): found from the first week. Each part is a running mean of
-what the buckets of its slot showed beyond the level, learned at once from the first cycles (a
-mean of all seen so far) and then forgetting over PROFILE_MEMORY cycles, so a rhythm that slowly
-changes is followed. The weekday effect is learned from loaded buckets only (the hours a nightly
-batch does not run say nothing about its weekends). A slot of the week that was empty the last
-RECURS times is expected empty. Buckets judged anomalous are not learned from, unless the same
-slot of the week missed by as much the cycle before: a rhythm the sum of the two parts cannot
-draw (busy weekday afternoons, quiet weekend ones) is that slot's own, learned where it recurs
-and from then on a running mean of its own over PROFILE_MEMORY weeks, not paged every week and
-not drawn into the hours of the other days.
+scale (multiplicative in rows: a weekend at 30 % of a weekday scales every hour alike), plus
+each slot of the week's own departure from their sum; and that its days begin at its own
+midnight, which need not be the grid's (a New York business in a UTC grid starts its Saturday
+at 05:00): found from the first week. The two parts are running means of what the buckets of
+their slot showed beyond the level, learned at once from the first cycles (a mean of all seen
+so far) and then forgetting over PROFILE_MEMORY cycles, so a rhythm that slowly changes is
+followed; the weekday effect is learned from loaded buckets only (the hours a nightly batch
+does not run say nothing about its weekends).
+
+A slot of the week keeps a robust running mean of what it shows beyond the two parts, and the
+profile uses an empirical-Bayes share of it (shrink()): where the slots' means spread no more
+than their own noise, the two parts draw the rhythm and the slots are hardly used; where they
+cannot (busy weekday afternoons, weekend afternoons as quiet as the nights), the slots are
+used almost whole, learned from every week without a miss having to page first.
+
+A slot of the week that was empty the last RECURS times is expected empty. Buckets judged
+anomalous are not learned from, unless the same slot of the week missed by as much the cycle
+before: that load is the slot's rhythm, its mean used whole from then on, not paged every week.
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ EMPTY = 0.5
 # What recurs this many times in a row is the table's rhythm: an empty slot of the week is
 # expected empty, a month-end effect is used (calendar_effects.py).
 RECURS = 2
+# A slot of the week's mean moves by at most this many spreads a week (a Huber mean): one odd
+# week, a burst or a holiday, does not draw the slot away from its rhythm.
+SLOT_CLIP = 2.0
 # A day that starts other than at the grid's midnight is taken when it fits the first week's
 # weekday effect this much better (a share of the misfit left).
 DAY_START_GAIN = 0.1
@@ -49,8 +58,11 @@ class Profile:
         self.day_starts = 0  # the phase of the short period at which a block (a day) begins
         self.empty_run = [0] * self.long  # times in a row each phase was empty
         self.last_miss: list[float | None] = [None] * self.long  # beyond the level, where a phase last missed
-        self.own = [0.0] * self.long  # a slot of the week's own offset beyond the two parts
-        self.n_own = [0] * self.long  # weeks it was learned from (0: it has none)
+        self.slot = [0.0] * self.long  # each slot of the week's mean beyond the two parts
+        self.n_slot = [0] * self.long  # weeks it was learned from
+        self.own = [False] * self.long  # its miss recurred: its mean is used whole
+        self.spread = np.inf  # the noise's, as shrink() last saw it
+        self.weight = [0.0] * self.long  # the share of it the profile uses (shrink())
 
     def start(self, phases: np.ndarray, beyond_level: np.ndarray, level: float, counts: bool = True) -> None:
         """Set the profile from the first cycles at once (medians of each slot, then of each
@@ -81,6 +93,32 @@ class Profile:
             block = ((phases - self.day_starts) // self.short) % self.blocks
             for j in range(self.blocks):
                 self.nb[j] = min(int(np.sum((block == j) & loaded)), PROFILE_MEMORY * self.short)
+            rest = (rest - np.array(self.b)[block])[loaded]
+            week = (phases % self.long)[loaded]
+            if len(rest) >= 3:
+                bound = SLOT_CLIP * 1.4826 * float(np.median(np.abs(rest - np.median(rest))))
+                for k in range(self.long):
+                    seen = rest[week == k]
+                    if len(seen):
+                        self.slot[k] = float(np.clip(nan_median(seen), -bound, bound))
+                        self.n_slot[k] = min(len(seen), PROFILE_MEMORY)
+
+    def shrink(self, spread: float) -> None:
+        """Set how much of each slot's own mean the profile uses: an empirical-Bayes shrinkage
+        toward the two parts, tau^2 / (tau^2 + v), where v is the variance of the slot's mean
+        (the noise's over the weeks it rests on) and tau^2 the spread of the slots' true means
+        beyond the two parts (what the slots' means spread beyond their own v)."""
+        if self.blocks < 2:
+            return
+        self.spread = spread
+        noise = spread * spread
+        v = [noise / max(n, 1) if n < PROFILE_MEMORY else noise / (2 * PROFILE_MEMORY - 1) for n in self.n_slot]
+        seen = [k for k in range(self.long) if self.n_slot[k] and not self.own[k]]
+        if not seen:
+            return
+        tau = max(0.0, sum(self.slot[k] ** 2 - v[k] for k in seen) / len(seen))
+        for k in range(self.long):
+            self.weight[k] = 1.0 if self.own[k] else tau / (tau + v[k]) if self.n_slot[k] and tau > 0 else 0.0
 
     def slots(self, phase: int) -> tuple[int, int]:
         """(short phase, block) of a bucket at `phase` of the long period."""
@@ -91,7 +129,7 @@ class Profile:
         return (
             self.a[phase % short]
             + self.b[((phase - self.day_starts) // short) % self.blocks]
-            + self.own[phase % self.long]
+            + self.weight[phase % self.long] * self.slot[phase % self.long]
         )
 
     def empty(self, phase: int, seen: int = RECURS) -> bool:
@@ -107,14 +145,15 @@ class Profile:
 
     def shared(self, phase: int) -> float | None:
         """The profile at `phase` without the slot's own rhythm (None: it has none)."""
-        if not self.n_own[phase % self.long]:
+        if not self.own[phase % self.long]:
             return None
         i, j = self.slots(phase)
         return self.a[i] + self.b[j]
 
     def forget(self, phase: int) -> None:
         """Drop the slot's own rhythm: it no longer held."""
-        self.own[phase % self.long], self.n_own[phase % self.long] = 0.0, 0
+        k = phase % self.long
+        self.own[k], self.slot[k], self.n_slot[k], self.weight[k] = False, 0.0, 0, 0.0
 
     def missed(self, phase: int) -> float | None:
         """What a bucket at `phase` showed beyond the level the last time it was seen, where that
@@ -137,12 +176,18 @@ class Profile:
         its slot of the week made the cycle before too, which becomes the slot's own."""
         short = self.short
         i, j, k = phase % short, ((phase - self.day_starts) // short) % self.blocks, phase % self.long
-        if self.n_own[k] or recurring:
-            self.n_own[k] += 1
-            self.own[k] += (beyond_level - self.a[i] - self.b[j] - self.own[k]) / min(self.n_own[k], PROFILE_MEMORY)
-            if self.n_own[k] == 1:  # all it showed is the slot's own
-                return
-            beyond_level -= self.own[k]
+        if recurring and not self.own[k]:  # all it showed is the slot's own
+            self.own[k], self.weight[k] = True, 1.0
+            self.slot[k], self.n_slot[k] = beyond_level - self.a[i] - self.b[j], 1
+            return
+        if self.blocks > 1 or self.own[k]:
+            self.n_slot[k] += 1
+            step = beyond_level - self.a[i] - self.b[j] - self.slot[k]
+            if not self.own[k]:  # a robust mean: one odd week moves it by at most SLOT_CLIP spreads
+                bound = SLOT_CLIP * self.spread
+                step = -bound if step < -bound else bound if step > bound else step
+            self.slot[k] += step / min(self.n_slot[k], PROFILE_MEMORY)
+            beyond_level -= self.weight[k] * self.slot[k]
         self.na[i] += 1
         self.a[i] += (beyond_level - self.a[i] - self.b[j]) / min(self.na[i], PROFILE_MEMORY)
         if self.blocks > 1 and (not counts or level + self.a[i] > EMPTY):
