@@ -12,9 +12,10 @@ tests: they judge the same buckets, and shares that assume independent tests add
 fraction of the rate asked for.
 The clock: at a daylight-saving change the policy's zone makes (or, without one, the United
 States' or the European Union's), a table that loads on local time moves its daily rhythm by
-an hour of the grid. For CLOCK_DAYS after a change the rhythm moved either way is kept beside
-the rhythm as it was: a bucket is anomalous only if it is under all three, and the buckets
-where they differ by CLOCK_TELLING sigmas decide (CLOCK_EVIDENCE of them, each scored by how
+an hour of the grid. For a cycle of the longest period after a change (a week: every slot of
+the rhythm seen once) the rhythm moved either way is kept beside the rhythm as it was: a
+bucket is anomalous only if it is under all three, and the buckets where they differ by
+CLOCK_TELLING sigmas decide (CLOCK_EVIDENCE of them, each scored by how
 much better a rhythm fits): the rhythm moves for good when a moved one fits clearly better.
 
 A run counts only where the tested bucket itself leans (level.LEAN) the same way, and holds
@@ -35,9 +36,8 @@ from .level import BACK, BACK_PENDING, CHANGE_EVIDENCE, LEAN, LEVEL_MEMORY, Leve
 from .noise import NOISE_CYCLES, TAIL_CYCLES, Noise, Spread, gaussian_k
 from .profile import EMPTY, Profile
 
-# After a daylight-saving change: how long both rhythms are kept, where they must differ (sigmas)
-# for a bucket to tell them apart, and how many telling buckets decide.
-CLOCK_DAYS = 7
+# After a daylight-saving change: where the rhythms must differ (sigmas) for a bucket to tell
+# them apart, and how many telling buckets decide.
 CLOCK_TELLING = 2.0
 CLOCK_EVIDENCE = 6
 
@@ -188,7 +188,7 @@ def run_filter(  # noqa: C901
             recent.append(np.nan)
             continue
         if t in clock_at and per_hour:
-            watch_until, watch = at + CLOCK_DAYS * 24 * per_hour, {-per_hour: [0, 0.0], per_hour: [0, 0.0]}
+            watch_until, watch = at + profile.long, {-per_hour: [0, 0.0], per_hour: [0, 0.0]}
         if watch_until is not None and at >= watch_until:
             watch_until = None
         phase, kind, day = phase_of[t] + offset, kinds[t], dates[t]

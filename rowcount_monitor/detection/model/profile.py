@@ -27,8 +27,9 @@ import numpy as np
 
 from ..models import nan_median  # np.median's value without its overhead (a start takes some 200)
 
-# Cycles a slot's estimate remembers (a running mean of the first ones, then this long a memory).
-PROFILE_MEMORY = 6
+# Cycles a slot's estimate remembers (a running mean of the first ones, then this long a memory):
+# an hour of the day a week of days, a weekday or a slot of the week seven weeks.
+PROFILE_MEMORY = 7
 # A slot whose expectation is at most this (count scale: about 0.1 rows) is empty.
 EMPTY = 0.5
 # What recurs this many times in a row is the table's rhythm: an empty slot of the week is
@@ -60,6 +61,7 @@ class Profile:
         self.last_miss: list[float | None] = [None] * self.long  # beyond the level, where a phase last missed
         self.slot = [0.0] * self.long  # each slot of the week's mean beyond the two parts
         self.n_slot = [0] * self.long  # weeks it was learned from
+        self.share = [0.0] * self.long  # its mean's variance in the noise's: its weeks' squared weights summed
         self.own = [False] * self.long  # its miss recurred: its mean is used whole
         self.spread = np.inf  # the noise's, as shrink() last saw it
         self.weight = [0.0] * self.long  # the share of it the profile uses (shrink())
@@ -102,17 +104,20 @@ class Profile:
                     if len(seen):
                         self.slot[k] = float(np.clip(nan_median(seen), -bound, bound))
                         self.n_slot[k] = min(len(seen), PROFILE_MEMORY)
+                        self.share[k] = 1 / self.n_slot[k]
 
     def shrink(self, spread: float) -> None:
         """Set how much of each slot's own mean the profile uses: an empirical-Bayes shrinkage
         toward the two parts, tau^2 / (tau^2 + v), where v is the variance of the slot's mean
-        (the noise's over the weeks it rests on) and tau^2 the spread of the slots' true means
-        beyond the two parts (what the slots' means spread beyond their own v)."""
+        (the noise's times the sum of its weeks' squared weights in the running mean: 1/n while
+        it fills its memory, falling toward 1/(2 PROFILE_MEMORY - 1) only over weeks after) and
+        tau^2 the spread of the slots' true means beyond the two parts (what the slots' means
+        spread beyond their own v)."""
         if self.blocks < 2:
             return
         self.spread = spread
         noise = spread * spread
-        v = [noise / max(n, 1) if n < PROFILE_MEMORY else noise / (2 * PROFILE_MEMORY - 1) for n in self.n_slot]
+        v = [noise * share for share in self.share]
         seen = [k for k in range(self.long) if self.n_slot[k] and not self.own[k]]
         if not seen:
             return
@@ -153,7 +158,7 @@ class Profile:
     def forget(self, phase: int) -> None:
         """Drop the slot's own rhythm: it no longer held."""
         k = phase % self.long
-        self.own[k], self.slot[k], self.n_slot[k], self.weight[k] = False, 0.0, 0, 0.0
+        self.own[k], self.slot[k], self.n_slot[k], self.share[k], self.weight[k] = False, 0.0, 0, 0.0, 0.0
 
     def missed(self, phase: int) -> float | None:
         """What a bucket at `phase` showed beyond the level the last time it was seen, where that
@@ -178,7 +183,7 @@ class Profile:
         i, j, k = phase % short, ((phase - self.day_starts) // short) % self.blocks, phase % self.long
         if recurring and not self.own[k]:  # all it showed is the slot's own
             self.own[k], self.weight[k] = True, 1.0
-            self.slot[k], self.n_slot[k] = beyond_level - self.a[i] - self.b[j], 1
+            self.slot[k], self.n_slot[k], self.share[k] = beyond_level - self.a[i] - self.b[j], 1, 1.0
             return
         if self.blocks > 1 or self.own[k]:
             self.n_slot[k] += 1
@@ -186,7 +191,9 @@ class Profile:
             if not self.own[k]:  # a robust mean: one odd week moves it by at most SLOT_CLIP spreads
                 bound = SLOT_CLIP * self.spread
                 step = -bound if step < -bound else bound if step > bound else step
-            self.slot[k] += step / min(self.n_slot[k], PROFILE_MEMORY)
+            weight = 1 / min(self.n_slot[k], PROFILE_MEMORY)
+            self.slot[k] += step * weight
+            self.share[k] = (1 - weight) ** 2 * self.share[k] + weight * weight
             beyond_level -= self.weight[k] * self.slot[k]
         self.na[i] += 1
         self.a[i] += (beyond_level - self.a[i] - self.b[j]) / min(self.na[i], PROFILE_MEMORY)
