@@ -211,6 +211,22 @@ def test_a_holiday_is_reported_not_flagged_with_a_calendar_and_flagged_without()
     assert not after["is_anomaly"].any()
 
 
+def test_a_quiet_holiday_does_not_make_the_next_days_loads_look_like_a_run():
+    """A holiday a little under the usual loads (90 %: each bucket about two sigmas low, none
+    beyond the band) is the calendar's, not the table's: the day after it, buckets that lean
+    low by chance are not judged as part of a run with the holiday's."""
+    paged = []
+    for seed in range(10):
+        s = loads(70, start="2026-07-27", seed=seed)
+        labor_day = (s.index >= "2026-09-07") & (s.index < "2026-09-08")
+        s[labor_day] = (s[labor_day] * 0.9).round()
+        after = score_series(
+            s.loc[:"2026-09-08 23:00"], DetectionPolicy(holidays=["US"]), since=pd.Timestamp("2026-09-08")
+        )
+        paged += list(after.index[after["is_anomaly"]])
+    assert paged == []
+
+
 def test_an_unknown_holiday_calendar_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown holiday calendar 'XX'"):
         DetectionPolicy(holidays=["XX"])

@@ -19,8 +19,9 @@ CLOCK_TELLING sigmas decide (CLOCK_EVIDENCE of them, each scored by how
 much better a rhythm fits): the rhythm moves for good when a moved one fits clearly better.
 
 A run counts only where the tested bucket itself leans (level.LEAN) the same way, and holds
-no bucket flagged on its own (a huge load, or a day off, must not make the normal loads after it
-look like a run).
+no bucket flagged on its own nor one set aside (a holiday, an excluded bucket, a named incident):
+a huge load, a day off or a quiet holiday must not make the normal loads after it look like a
+run.
 """
 
 from __future__ import annotations
@@ -263,8 +264,8 @@ def run_filter(  # noqa: C901
         flagged = abs(r) > k
         if not skips[t]:
             profile.miss(phase, value - level.value - effect if flagged or recurring else None)
-        # a bucket flagged on its own is no part of a run: its neighbours are judged on their own
-        recent.append(np.nan if flagged else float(r))
+        # a bucket flagged on its own, or set aside, is no part of a run: its neighbours are judged on their own
+        recent.append(np.nan if flagged or skips[t] else float(r))
         runs = []
         for length, spread in zip(lengths, run_noise, strict=True):
             window = recent[-length:]
