@@ -15,8 +15,8 @@ States' or the European Union's), a table that loads on local time moves its dai
 an hour of the grid. For a cycle of the longest period after a change (a week: every slot of
 the rhythm seen once) the rhythm moved either way is kept beside the rhythm as it was: a
 bucket is anomalous only if it is under all three, and the buckets where they differ by
-CLOCK_TELLING sigmas decide (CLOCK_EVIDENCE of them, each scored by how
-much better a rhythm fits): the rhythm moves for good when a moved one fits clearly better.
+CLOCK_TELLING sigmas decide (CLOCK_EVIDENCE of them, each scored by how much better a rhythm
+fits): the rhythm moves for good when a moved one fits clearly better.
 
 A run counts only where the tested bucket itself leans (level.LEAN) the same way, and holds
 no bucket flagged on its own nor one set aside (a holiday, an excluded bucket, a named incident):
@@ -264,7 +264,8 @@ def run_filter(  # noqa: C901
         flagged = abs(r) > k
         if not skips[t]:
             profile.miss(phase, value - level.value - effect if flagged or recurring else None)
-        # a bucket flagged on its own, or set aside, is no part of a run: its neighbours are judged on their own
+        # a bucket flagged on its own, or set aside, is no part of a run: its neighbours are
+        # judged on their own
         recent.append(np.nan if flagged or skips[t] else float(r))
         runs = []
         for length, spread in zip(lengths, run_noise, strict=True):

@@ -191,9 +191,9 @@ class Profile:
             if not self.own[k]:  # a robust mean: one odd week moves it by at most SLOT_CLIP spreads
                 bound = SLOT_CLIP * self.spread
                 step = -bound if step < -bound else bound if step > bound else step
-            weight = 1 / min(self.n_slot[k], PROFILE_MEMORY)
-            self.slot[k] += step * weight
-            self.share[k] = (1 - weight) ** 2 * self.share[k] + weight * weight
+            latest = 1 / min(self.n_slot[k], PROFILE_MEMORY)  # this week's weight in the mean
+            self.slot[k] += step * latest
+            self.share[k] = (1 - latest) ** 2 * self.share[k] + latest * latest
             beyond_level -= self.weight[k] * self.slot[k]
         self.na[i] += 1
         self.a[i] += (beyond_level - self.a[i] - self.b[j]) / min(self.na[i], PROFILE_MEMORY)
