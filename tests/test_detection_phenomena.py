@@ -196,10 +196,16 @@ def test_accepting_a_level_by_hand_takes_effect_at_once():
     assert not accepted.is_anomaly, accepted.reason
 
 
-def test_a_holiday_is_reported_not_flagged_with_a_calendar_and_flagged_without():
-    s = loads(70, start="2026-07-27", seed=5)
+def labor_day_at(share: float, seed: int) -> pd.Series:
+    """Ten weeks of loads up to 2026-10-04 whose US Labor Day (2026-09-07) loads `share` of the usual."""
+    s = loads(70, start="2026-07-27", seed=seed)
     labor_day = (s.index >= "2026-09-07") & (s.index < "2026-09-08")
-    s[labor_day] = (s[labor_day] * 0.3).round()
+    s[labor_day] = (s[labor_day] * share).round()
+    return s
+
+
+def test_a_holiday_is_reported_not_flagged_with_a_calendar_and_flagged_without():
+    s = labor_day_at(0.3, seed=5)
     noon = s.loc[:"2026-09-07 12:00"]
     plain = evaluate_latest(noon)
     assert plain.is_anomaly, plain.reason
@@ -217,9 +223,7 @@ def test_a_quiet_holiday_does_not_make_the_next_days_loads_look_like_a_run():
     low by chance are not judged as part of a run with the holiday's."""
     paged = []
     for seed in range(10):
-        s = loads(70, start="2026-07-27", seed=seed)
-        labor_day = (s.index >= "2026-09-07") & (s.index < "2026-09-08")
-        s[labor_day] = (s[labor_day] * 0.9).round()
+        s = labor_day_at(0.9, seed=seed)
         after = score_series(
             s.loc[:"2026-09-08 23:00"], DetectionPolicy(holidays=["US"]), since=pd.Timestamp("2026-09-08")
         )
