@@ -343,10 +343,13 @@ def realised_rate(tables: list[pd.Series], budget: float) -> float:
 
 def test_the_false_alert_budget_is_the_rate_of_alerts_on_clean_tables():
     """Twenty clean tables of eight weeks, young tables included: the alerts raised per 1,000
-    judged buckets lie within a factor of two of the budget asked for, at 0.2, 1 and 5."""
+    judged buckets lie within 30 % of the budget asked for at 1 and 5 (some 30 and 140 alerts),
+    within a factor of two at 0.2 (some 6). The three run tests of an hourly table share the
+    rate among them: each at the whole rate, they would raise half as many alerts again at 5."""
     tables = [hourly(56, weekend=0.6, noise=0.08, seed=seed) for seed in range(20)]
     rates = {budget: realised_rate(tables, budget) for budget in (0.2, 1.0, 5.0)}
-    assert all(budget / 2 <= rate <= 2 * budget for budget, rate in rates.items()), rates
+    assert 0.1 <= rates[0.2] <= 0.4, rates
+    assert all(0.7 * budget <= rates[budget] <= 1.3 * budget for budget in (1.0, 5.0)), rates
     with pytest.raises(ValueError, match="false_alerts_per_1000"):
         DetectionPolicy(false_alerts_per_1000=0)
 

@@ -35,7 +35,7 @@ class Fit:
 
     expected: float
     scale: float
-    run_score: float  # joint deviation of the last `horizon` buckets, in standard deviations
+    run_score: float  # joint deviation of the last `horizon` buckets, on the bucket score's scale
     horizon: int
     label: str
     upper_k: float | None = None  # the upper band's reach in sigmas, where it differs from sensitivity

@@ -6,10 +6,12 @@ The decision: a bucket's miss, in standard deviations of the noise, against the 
 false-alert budget gives (noise.py); and a run test on the mean miss of the last few buckets
 (three, a quarter cycle, a whole cycle of the shortest period), whose own spread is learned
 the same way, for loads that are each a little off and together clearly wrong (a short day).
-The budget sets one threshold for the bucket test and the run tests: the rate a policy asks for
-is the rate of the two together, which docs/detection.md measures. It is not split among the
-tests: they judge the same buckets, and shares that assume independent tests add up to a
-fraction of the rate asked for.
+The budget is the rate of each kind of test: the bucket test fires at the rate asked, and the
+run tests, nested windows that all end at the tested bucket, fire together at it too (each of
+the R lengths at rate/R, a union bound within the family). A run's score is reported on the
+bucket test's scale (times gaussian_k(rate) / gaussian_k(rate/R)), so one threshold judges both.
+The two kinds are not split further: a run counts only where the bucket leans its way, so they
+seldom fire apart, and docs/detection.md measures the rate the two realise together.
 The clock: at a daylight-saving change the policy's zone makes (or, without one, the United
 States' or the European Union's), a table that loads on local time moves its daily rhythm by
 an hour of the grid. For a cycle of the longest period after a change (a week: every slot of
@@ -136,6 +138,8 @@ def run_filter(  # noqa: C901
     cycle = min(periods) if periods else 7
     lengths = run_lengths(periods)
     k_base = gaussian_k(rate) if k_fixed is None else k_fixed
+    # the run tests share the rate among their lengths: a run's score on the bucket test's scale
+    run_scale = 1.0 if k_fixed is not None else k_base / gaussian_k(rate / len(lengths))
     accepted_set = set(accepted)
     clock_at = set(clock)
     if resume is None:
@@ -285,9 +289,8 @@ def run_filter(  # noqa: C901
             if not skips[t]:  # a holiday or an incident the user named is no burst of the table's
                 noise.observe(at, r, k_even)
             leaning = runs[best] * r > 0 and abs(r) >= LEAN
-            rows.append(
-                (t, expected, scale, r, runs[best] if leaning else 0.0, lengths[best], k_low, k_high, k_high > k_even)
-            )
+            run = runs[best] * run_scale if leaning else 0.0
+            rows.append((t, expected, scale, r, run, lengths[best], k_low, k_high, k_high > k_even))
         if skips[t] or back == BACK_PENDING:  # at the level before, or at this one: not known yet
             continue
         profile.saw(phase, value)
