@@ -221,14 +221,15 @@ def run_filter(  # noqa: C901
         if k_fixed is None:
             k_low, k_high = max(k_even, noise.burst(-1, k_even)), max(k_even, noise.burst(1, k_even))
         k = k_high if r > 0 else k_low
-        # the slot's load the last time it missed beyond the threshold: made again, its rhythm
+        # the slot's load the last time it missed beyond the Gaussian threshold: made again, its
+        # rhythm (the tails' allowance is for noise, and noise does not recur at a slot a week on)
         before, recurring = profile.missed(phase), False
-        if before is not None and abs(r) > k and abs(value - level.value - effect - before) <= k * scale:
+        if before is not None and abs(r) > k_base and abs(value - level.value - effect - before) <= k_base * scale:
             expected, recurring = level.value + effect + before, True
             r = (value - expected) / scale
             k = k_high if r > 0 else k_low
         shared = profile.shared(phase)  # a slot's own rhythm that did not hold: the days' again
-        if shared is not None and abs(r) > k and abs(value - level.value - effect - shared) <= k * scale:
+        if shared is not None and abs(r) > k_base and abs(value - level.value - effect - shared) <= k_base * scale:
             expected = level.value + effect + shared
             r = (value - expected) / scale
             k = k_high if r > 0 else k_low
@@ -267,7 +268,7 @@ def run_filter(  # noqa: C901
         judged = noise.known and profile.known(phase)
         flagged = abs(r) > k
         if not skips[t]:
-            profile.miss(phase, value - level.value - effect if flagged or recurring else None)
+            profile.miss(phase, value - level.value - effect if abs(r) > k_base or recurring else None)
         # a bucket flagged on its own, or set aside, is no part of a run: its neighbours are
         # judged on their own
         recent.append(np.nan if flagged or skips[t] else float(r))

@@ -19,6 +19,9 @@ used almost whole, learned from every week without a miss having to page first.
 A slot of the week that was empty the last RECURS times is expected empty. Buckets judged
 anomalous are not learned from, unless the same slot of the week missed by as much the cycle
 before: that load is the slot's rhythm, its mean used whole from then on, not paged every week.
+A miss counts here beyond the Gaussian threshold at the budget's rate, not the tail fit's: the
+tails' allowance is for noise, and noise does not recur at one slot a week later (a weekly job
+inside a heavy-tailed table's band is its rhythm too).
 """
 
 from __future__ import annotations
