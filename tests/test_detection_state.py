@@ -10,7 +10,7 @@ from rowcount_monitor.detection import DetectionPolicy, evaluate_carried, evalua
 from rowcount_monitor.detection.model.calendar_effects import LAST, CalendarEffects
 from rowcount_monitor.detection.model.level import BACK, BACK_PENDING, Level, hold_for
 from rowcount_monitor.detection.model.noise import Noise, gaussian_k
-from rowcount_monitor.detection.model.profile import PROFILE_MEMORY, SLOT_CLIP, Profile
+from rowcount_monitor.detection.model.profile import PROFILE_MEMORY, SLOT_CLIP, Profile, slot_share
 
 STATE = DetectionPolicy(model="state")
 
@@ -155,7 +155,7 @@ def test_the_shrinkage_knows_how_far_a_slot_of_the_week_strays_by_noise_alone(we
         profile = Profile((24, 168))
         _office_weeks(profile, weeks, busy=0.0, noise=0.3, seed=seed)
         slots += profile.slot
-        shares += profile.share
+        shares += [slot_share(n) for n in profile.n_slot]
     assert float(np.var(slots)) / (0.3**2 * float(np.mean(shares))) == pytest.approx(1.0, abs=0.3)
 
 

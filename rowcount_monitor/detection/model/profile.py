@@ -46,6 +46,16 @@ SLOT_CLIP = 2.0
 DAY_START_GAIN = 0.1
 
 
+def slot_share(weeks: int) -> float:
+    """The variance of a slot's running mean after `weeks` weeks, in the noise's: the sum of its
+    weeks' squared weights, 1/n while it fills its PROFILE_MEMORY and from then on falling toward
+    1/(2 PROFILE_MEMORY - 1) by (1 - 1/PROFILE_MEMORY)^2 a week."""
+    if weeks <= PROFILE_MEMORY:
+        return 1 / weeks if weeks else 0.0
+    steady = 1 / (2 * PROFILE_MEMORY - 1)
+    return steady + (1 / PROFILE_MEMORY - steady) * (1 - 1 / PROFILE_MEMORY) ** (2 * (weeks - PROFILE_MEMORY))
+
+
 class Profile:
     """The profile of `short` slots (hours of a day), `blocks` blocks of them (days of a week)
     and their product (hours of a week); `short` alone for a single period, nothing without one."""
@@ -64,7 +74,6 @@ class Profile:
         self.last_miss: list[float | None] = [None] * self.long  # beyond the level, where a phase last missed
         self.slot = [0.0] * self.long  # each slot of the week's mean beyond the two parts
         self.n_slot = [0] * self.long  # weeks it was learned from
-        self.share = [0.0] * self.long  # its mean's variance in the noise's: its weeks' squared weights summed
         self.own = [False] * self.long  # its miss recurred: its mean is used whole
         self.spread = np.inf  # the noise's, as shrink() last saw it
         self.weight = [0.0] * self.long  # the share of it the profile uses (shrink())
@@ -107,7 +116,6 @@ class Profile:
                     if len(seen):
                         self.slot[k] = float(np.clip(nan_median(seen), -bound, bound))
                         self.n_slot[k] = min(len(seen), PROFILE_MEMORY)
-                        self.share[k] = 1 / self.n_slot[k]
 
     def shrink(self, spread: float) -> None:
         """Set how much of each slot's own mean the profile uses: an empirical-Bayes shrinkage
@@ -120,7 +128,7 @@ class Profile:
             return
         self.spread = spread
         noise = spread * spread
-        v = [noise * share for share in self.share]
+        v = [noise * slot_share(n) for n in self.n_slot]
         seen = [k for k in range(self.long) if self.n_slot[k] and not self.own[k]]
         if not seen:
             return
@@ -161,7 +169,7 @@ class Profile:
     def forget(self, phase: int) -> None:
         """Drop the slot's own rhythm: it no longer held."""
         k = phase % self.long
-        self.own[k], self.slot[k], self.n_slot[k], self.share[k], self.weight[k] = False, 0.0, 0, 0.0, 0.0
+        self.own[k], self.slot[k], self.n_slot[k], self.weight[k] = False, 0.0, 0, 0.0
 
     def missed(self, phase: int) -> float | None:
         """What a bucket at `phase` showed beyond the level the last time it was seen, where that
@@ -186,7 +194,7 @@ class Profile:
         i, j, k = phase % short, ((phase - self.day_starts) // short) % self.blocks, phase % self.long
         if recurring and not self.own[k]:  # all it showed is the slot's own
             self.own[k], self.weight[k] = True, 1.0
-            self.slot[k], self.n_slot[k], self.share[k] = beyond_level - self.a[i] - self.b[j], 1, 1.0
+            self.slot[k], self.n_slot[k] = beyond_level - self.a[i] - self.b[j], 1
             return
         if self.blocks > 1 or self.own[k]:
             self.n_slot[k] += 1
@@ -194,9 +202,7 @@ class Profile:
             if not self.own[k]:  # a robust mean: one odd week moves it by at most SLOT_CLIP spreads
                 bound = SLOT_CLIP * self.spread
                 step = -bound if step < -bound else bound if step > bound else step
-            latest = 1 / min(self.n_slot[k], PROFILE_MEMORY)  # this week's weight in the mean
-            self.slot[k] += step * latest
-            self.share[k] = (1 - latest) ** 2 * self.share[k] + latest * latest
+            self.slot[k] += step / min(self.n_slot[k], PROFILE_MEMORY)
             beyond_level -= self.weight[k] * self.slot[k]
         self.na[i] += 1
         self.a[i] += (beyond_level - self.a[i] - self.b[j]) / min(self.na[i], PROFILE_MEMORY)
